@@ -1,0 +1,1 @@
+"""Relay: the back office of a telephone-answering service."""

@@ -1,0 +1,77 @@
+"""The `relay` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy import Engine
+
+from service import migrate
+from service.db import make_engine
+from service.settings import ConfigError, Settings, get_settings
+
+app = typer.Typer(help="Relay: the back office of a telephone-answering service.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with the one-line reason they were refused."""
+    try:
+        return get_settings()
+    except ConfigError as error:
+        typer.echo(f"relay: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def engine_or_exit() -> Engine:
+    """An engine for the configured database."""
+    return make_engine(settings_or_exit().database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the database migrations."""
+    migrate.upgrade(engine=engine_or_exit(), revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="overrides RELAY_HOST"),
+    port: int | None = typer.Option(None, help="overrides RELAY_PORT"),
+) -> None:
+    """Serve the web app."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = settings_or_exit()
+    uvicorn.run(
+        create_app(settings=settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+def _register_domain_commands() -> None:
+    from service.auth.cli import register as register_auth
+    from service.companies.cli import register as register_companies
+
+    register_companies(app)
+    register_auth(app)
+
+
+_register_domain_commands()
+
+
+def main() -> None:
+    """Entry point of the `relay` script."""
+    app(prog_name="relay")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Relay's configuration: one class, read from `RELAY_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.paths import var_dir
+
+
+class ConfigError(Exception):
+    """A configuration that Relay refuses to start with; the message is one line."""
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every setting of CONTRACT §2."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = "sqlite:///var/relay.db"
+    secret_key: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_sms_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    # Who the operators are on Twilio: client identities, SIP URIs or E.164 numbers.
+    twilio_operator_targets: list[str] = Field(default_factory=lambda: ["client:operators"])
+    twilio_ring_timeout: int = Field(default=25, ge=5, le=120)
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    mail_from: str = "relay@localhost"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    ack_link_days: int = Field(default=30, ge=1, le=365)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("public_base_url", "twilio_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _safe_for_production(self) -> Settings:
+        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
+            missing = "TWILIO_AUTH_TOKEN" if self.twilio_auth_token is None else "ACCOUNT_SID"
+            raise ValueError(f"RELAY_TWILIO_{missing} must be set together with the other")
+        if self.production and self.secret_key is None:
+            raise ValueError(
+                "RELAY_SECRET_KEY must be set when RELAY_PUBLIC_BASE_URL is not a loopback address"
+            )
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 16:
+            raise ValueError("RELAY_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def production(self) -> bool:
+        """True when links go out to a public address, so unsafe defaults are refused."""
+        return not _is_loopback_url(self.public_base_url)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret(self) -> str:
+        """The signing key: configured, or generated once into `var/secret_key`."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path: Path = var_dir() / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not field:
+        return f"invalid configuration: {message}"
+    return f"invalid configuration: RELAY_{field.upper()}: {message}"
+
+
+def load_settings() -> Settings:
+    """Read the settings now, raising ConfigError with one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,15 @@
+"""Jinja2 for the web pages (autoescaped)."""
+
+from __future__ import annotations
+
+from fastapi.templating import Jinja2Templates
+
+from service.paths import templates_dir
+from service.settings import Settings
+
+
+def make_templates(*, settings: Settings) -> Jinja2Templates:
+    """The page templates under `templates/pages/`."""
+    templates = Jinja2Templates(directory=str(templates_dir() / "pages"))
+    templates.env.globals["twilio_enabled"] = settings.twilio_enabled
+    return templates
