@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from service.api import calls as calls_api
 from service.api import clients as clients_api
+from service.api import events as events_api
+from service.api import memos as memos_api
+from service.api import twilio_voice
 from service.db import make_engine
+from service.events import PostgresListener
 from service.observability import install_metrics
 from service.observability import router as health_router
 from service.settings import Settings, get_settings
 from service.web import auth_pages
 from service.web.templating import make_templates
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start what runs beside the requests: the PostgreSQL event listener."""
+    listener: PostgresListener | None = None
+    engine: Engine = app.state.engine
+    if engine.dialect.name == "postgresql":
+        listener = PostgresListener(database_url=engine.url.render_as_string(hide_password=False))
+        listener.start()
+        # Serve only once LISTEN is in place, so no event committed after start-up is missed.
+        try:
+            await asyncio.wait_for(listener.ready.wait(), timeout=10)
+        except TimeoutError:
+            log.warning("event listener not ready after 10 s; live updates may lag")
+    app.state.event_listener = listener
+    try:
+        yield
+    finally:
+        if listener is not None:
+            await listener.stop()
 
 
 def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -21,12 +54,20 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         title="Relay",
         version="0.1.0",
         description="The back office of a telephone-answering service.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.templates = make_templates(settings=settings)
     install_metrics(app)
-    app.include_router(health_router)
-    app.include_router(clients_api.router)
-    app.include_router(auth_pages.router)
+    for router in (
+        health_router,
+        clients_api.router,
+        calls_api.router,
+        memos_api.router,
+        events_api.router,
+        twilio_voice.router,
+        auth_pages.router,
+    ):
+        app.include_router(router)
     return app

@@ -6,10 +6,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -90,3 +92,14 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def str_enum(enum_type: type[StrEnum]) -> SAEnum:
+    """A column type storing a StrEnum by value as plain text, read back as the enum."""
+    return SAEnum(
+        enum_type,
+        native_enum=False,
+        create_constraint=False,
+        length=max(len(member.value) for member in enum_type) + 8,
+        values_callable=lambda members: [member.value for member in members],
+    )

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
 from sqlmodel import Column, Field, SQLModel
 
-from service.db import UTCDateTime, new_id
+from service.db import UTCDateTime, new_id, str_enum
 
 
 class Role(StrEnum):
@@ -24,7 +23,7 @@ class User(SQLModel, table=True):
     email: str = Field(index=True, unique=True, max_length=320)
     display_name: str = Field(default="", max_length=200)
     password_hash: str | None = Field(default=None, max_length=255)
-    role: Role = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(str_enum(Role), nullable=False))
     # A client user belongs to exactly one company; staff belong to none.
     company_id: str | None = Field(default=None, foreign_key="companies.id", index=True)
     active: bool = True

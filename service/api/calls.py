@@ -1,0 +1,145 @@
+"""Call routes for the console: active calls, a call's details, picking up, caller flags."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from service.api.deps import CurrentOperator, CurrentStaff, SessionDep, SettingsDep
+from service.calls import service as calls
+from service.calls.models import Call
+from service.calls.present import call_detail, call_summary, caller_out, flag_out
+from service.companies.models import Company
+from service.companies.service import company_config, get_company
+from service.phones import PhoneNumberError, to_e164
+
+router = APIRouter(prefix="/api/v1", tags=["calls"])
+
+
+def _phone(raw: str) -> str:
+    try:
+        return to_e164(raw)
+    except PhoneNumberError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+
+
+@router.get("/calls")
+def list_calls(
+    session: SessionDep, _user: CurrentStaff, active: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Calls ringing or in progress (`active=true`), else the latest calls."""
+    if active:
+        rows = calls.active_calls(session=session)
+    else:
+        found = session.exec(
+            select(Call, Company)
+            .join(Company, col(Company.id) == col(Call.company_id))
+            .order_by(col(Call.started_at).desc())
+            .limit(50)
+        ).all()
+        rows = [(call, company) for call, company in found]
+    return {"items": [call_summary(call, company) for call, company in rows]}
+
+
+def _call_or_404(session: SessionDep, call_id: str) -> tuple[Call, Company]:
+    call = session.get(Call, call_id)
+    if call is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call")
+    return call, calls.company_of(session=session, call=call)
+
+
+@router.get("/calls/{call_id}")
+def read_call(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+    """A call with its company's greeting and script and the caller's history."""
+    call, company = _call_or_404(session, call_id)
+    return call_detail(session=session, call=call, company=company)
+
+
+@router.post("/calls/{call_id}/answer")
+def answer_call(call_id: str, session: SessionDep, operator: CurrentOperator) -> dict[str, Any]:
+    """Pick up a call: it is yours, and its memo form opens."""
+    _call_or_404(session, call_id)
+    call = calls.answer_call(session=session, call_id=call_id, operator_id=operator.id)
+    return call_detail(
+        session=session, call=call, company=calls.company_of(session=session, call=call)
+    )
+
+
+class SimulatedCall(BaseModel):
+    client: str = Field(min_length=1, max_length=64)
+    from_: str = Field(alias="from", min_length=1, max_length=40)
+
+
+@router.post("/calls/simulate", status_code=status.HTTP_201_CREATED)
+def simulate_call(
+    data: SimulatedCall, session: SessionDep, settings: SettingsDep, _user: CurrentStaff
+) -> dict[str, Any]:
+    """Ring the consoles as if a caller dialled the company (only without Twilio)."""
+    if settings.twilio_enabled:
+        raise HTTPException(status.HTTP_409_CONFLICT, "real calls come from Twilio here")
+    company = get_company(session=session, slug=data.client)
+    if company is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown client: {data.client}")
+    config = company_config(company)
+    try:
+        caller = to_e164(data.from_, country=config.country)
+    except PhoneNumberError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    call, _ = calls.record_inbound_call(
+        session=session,
+        company=company,
+        call_sid="SIM" + secrets.token_hex(16),
+        from_number=caller,
+        to_number=config.phone_numbers[0],
+        source="simulated",
+    )
+    return call_summary(call, company)
+
+
+@router.post("/calls/{call_id}/hangup")
+def hang_up(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+    """End a simulated call."""
+    call, company = _call_or_404(session, call_id)
+    if call.source != "simulated":
+        raise HTTPException(status.HTTP_409_CONFLICT, "a real call ends on the phone")
+    call = calls.end_call(session=session, call_id=call_id)
+    return call_summary(call, company)
+
+
+@router.get("/callers/{phone}")
+def read_caller(phone: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+    """A caller's earlier calls, memos and flags."""
+    return caller_out(session=session, phone=_phone(phone))
+
+
+class FlagIn(BaseModel):
+    kind: Annotated[str, Field(pattern="^(harassment|abusive|repeat|other)$")] = "harassment"
+    note: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/callers/{phone}/flags", status_code=status.HTTP_201_CREATED)
+def flag_caller(
+    phone: str, data: FlagIn, session: SessionDep, user: CurrentStaff
+) -> dict[str, Any]:
+    """Warn every operator about this caller from now on."""
+    try:
+        flag = calls.flag_caller(
+            session=session, phone=_phone(phone), kind=data.kind, note=data.note, flagged_by=user.id
+        )
+    except calls.CallError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    return flag_out(session, flag)
+
+
+@router.delete("/flags/{flag_id}")
+def clear_flag(flag_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+    """Lift a flag; it stays on record."""
+    try:
+        flag = calls.clear_flag(session=session, flag_id=flag_id)
+    except calls.CallError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    return flag_out(session, flag)

@@ -1,0 +1,53 @@
+"""The live event stream that keeps every open console and board current."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+
+from service.api.deps import get_optional_user
+from service.auth.models import Role
+from service.events import Event, broker
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def _frame(event: Event) -> str:
+    return f"event: {event.type}\ndata: {event.encode()}\n\n"
+
+
+async def _stream(request: Request) -> AsyncIterator[str]:
+    async with broker.subscribe() as queue:
+        # Tell the browser how soon to reconnect, and that the stream is open.
+        yield "retry: 2000\n: connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            yield _frame(event)
+
+
+@router.get("/events", response_class=StreamingResponse)
+def event_stream(request: Request) -> StreamingResponse:
+    """Server-sent events: call.ringing, call.updated, memo.created, memo.updated, task.created."""
+    # Resolve the user with a short-lived session: the stream must not hold a transaction open.
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        user = get_optional_user(request, session)
+        session.commit()
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in or send an API token")
+    if user.role not in (Role.admin, Role.operator):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+    return StreamingResponse(
+        _stream(request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,97 @@
+"""Memo routes: operators take memos; staff and the company's own users read them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+
+from service.api.deps import CurrentOperator, CurrentUser, SessionDep
+from service.auth.models import Role, User
+from service.companies.models import Company
+from service.memos import service as memos
+from service.memos.models import MemoStatus
+from service.memos.present import memo_out
+from service.memos.schema import MemoIn, MemoOut, MemoPage
+
+router = APIRouter(prefix="/api/v1/memos", tags=["memos"])
+
+
+def _scope(user: User) -> str | None:
+    """The company a user is confined to; None for staff, who see every company."""
+    if user.role == Role.client:
+        return user.company_id or "-"
+    return None
+
+
+def _refuse(error: memos.MemoError) -> HTTPException:
+    code = (
+        status.HTTP_413_CONTENT_TOO_LARGE
+        if isinstance(error, memos.MemoTooLarge)
+        else status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+    return HTTPException(
+        code, [{"loc": ["body", *error.field.split(".")], "msg": error.message, "type": "memo"}]
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=MemoOut)
+def take_memo(
+    data: MemoIn,
+    response: Response,
+    session: SessionDep,
+    operator: CurrentOperator,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> MemoOut:
+    """Take a memo. Repeating a request with the same Idempotency-Key returns the first memo."""
+    try:
+        memo, created = memos.create_memo(
+            session=session, data=data, operator=operator, idempotency_key=idempotency_key
+        )
+    except memos.MemoError as error:
+        raise _refuse(error) from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    company = session.get(Company, memo.company_id)
+    assert company is not None
+    return memo_out(session=session, memo=memo, company=company)
+
+
+@router.get("", response_model=MemoPage)
+def list_memos(
+    session: SessionDep,
+    user: CurrentUser,
+    client: str | None = None,
+    status_filter: Annotated[MemoStatus | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MemoPage:
+    """Memos newest first; a client user sees only its own company's."""
+    try:
+        page, next_cursor = memos.list_memos(
+            session=session,
+            company_id=_scope(user),
+            client_slug=client,
+            status=status_filter,
+            query=q,
+            cursor=cursor,
+            limit=limit,
+        )
+    except memos.MemoError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from None
+    return MemoPage(
+        items=[memo_out(session=session, memo=memo, company=company) for memo, company in page],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{memo_id}", response_model=MemoOut)
+def read_memo(memo_id: str, session: SessionDep, user: CurrentUser) -> MemoOut:
+    """One memo; another company's memo is not found."""
+    memo = memos.get_memo(session=session, memo_id=memo_id, company_id=_scope(user))
+    if memo is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such memo")
+    company = session.get(Company, memo.company_id)
+    assert company is not None
+    return memo_out(session=session, memo=memo, company=company)

@@ -1,0 +1,111 @@
+"""Twilio voice webhooks: an inbound call rings the operators with its company on screen."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from service.api.deps import SessionDep, SettingsDep
+from service.api.twilio_auth import TwilioForm
+from service.calls import service as calls
+from service.calls import twiml
+from service.companies.service import company_config, find_company_by_phone
+from service.phones import PhoneNumberError, to_e164
+
+router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
+
+
+def _twiml(body: str) -> Response:
+    return Response(content=body, media_type="application/xml")
+
+
+def _required(form: dict[str, str], name: str) -> str:
+    value = form.get(name, "").strip()
+    if not value:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{name} is missing")
+    return value
+
+
+def _caller_number(raw: str, *, country: str) -> str:
+    # Withheld numbers arrive as "anonymous" or Twilio's placeholders; keep them as given.
+    try:
+        return to_e164(raw, country=country)
+    except PhoneNumberError:
+        return raw[:32]
+
+
+@router.post("")
+def inbound_call(
+    form: TwilioForm, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Record the call, show it on every console, and ring the operators."""
+    call_sid = _required(form, "CallSid")
+    try:
+        to_number = to_e164(_required(form, "To"))
+    except PhoneNumberError:
+        return _twiml(twiml.unknown_number())
+    company = find_company_by_phone(session=session, e164=to_number)
+    if company is None:
+        return _twiml(twiml.unknown_number())
+    config = company_config(company)
+    token = request.headers.get("i-twilio-idempotency-token")
+    if token is None or not calls.seen_webhook(session=session, key=f"voice:{token}"):
+        calls.record_inbound_call(
+            session=session,
+            company=company,
+            call_sid=call_sid,
+            from_number=_caller_number(form.get("From", ""), country=config.country),
+            to_number=to_number,
+        )
+    return _twiml(
+        twiml.ring_operators(
+            targets=settings.twilio_operator_targets,
+            timeout=settings.twilio_ring_timeout,
+            dial_action_url=f"{settings.public_base_url}/twilio/voice/dial",
+            company_slug=company.slug,
+            company_name=company.name,
+        )
+    )
+
+
+@router.post("/status")
+def call_status(form: TwilioForm, session: SessionDep) -> Response:
+    """Call progress; a status only moves forward, so replays and late ones change nothing."""
+    call_sid = _required(form, "CallSid")
+    try:
+        calls.update_call_status(
+            session=session, call_sid=call_sid, status=form.get("CallStatus", "")
+        )
+    except calls.CallError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/dial")
+def dial_finished(form: TwilioForm, session: SessionDep, settings: SettingsDep) -> Response:
+    """No operator answered in time: take a voicemail in the company's language."""
+    call_sid = _required(form, "CallSid")
+    call = calls.find_call(session=session, call_sid=call_sid)
+    locale = "ja"
+    if call is not None:
+        locale = company_config(calls.company_of(session=session, call=call)).locale
+    if form.get("DialCallStatus") == "completed":
+        return _twiml(twiml.hang_up(locale=locale))
+    return _twiml(
+        twiml.voicemail(
+            locale=locale, recording_action_url=f"{settings.public_base_url}/twilio/voice/recording"
+        )
+    )
+
+
+@router.post("/recording")
+def voicemail_recorded(form: TwilioForm, session: SessionDep) -> Response:
+    """Keep the voicemail's recording on the call and say goodbye."""
+    call_sid = _required(form, "CallSid")
+    recording_url = form.get("RecordingUrl", "").strip()
+    call = None
+    if recording_url.startswith("https://"):
+        call = calls.attach_recording(
+            session=session, call_sid=call_sid, recording_url=recording_url
+        )
+    locale = company_config(calls.company_of(session=session, call=call)).locale if call else "ja"
+    return _twiml(twiml.hang_up(locale=locale))

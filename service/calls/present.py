@@ -1,0 +1,86 @@
+"""Calls and callers shaped as the API returns them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from service.auth.models import User
+from service.calls.models import Call, CallerFlag
+from service.calls.service import caller_history
+from service.companies.models import Company
+from service.companies.service import company_config
+from service.memos.service import memos_from_caller
+
+
+def call_summary(call: Call, company: Company) -> dict[str, Any]:
+    """A call as listed (CONTRACT §5)."""
+    return {
+        "id": call.id,
+        "call_sid": call.call_sid,
+        "client": company.slug,
+        "client_name": company.name,
+        "from": call.from_number,
+        "to": call.to_number,
+        "status": call.status,
+        "source": call.source,
+        "answered_by": call.answered_by,
+        "recording_url": call.recording_url,
+        "started_at": call.started_at.isoformat(),
+    }
+
+
+def flag_out(session: Session, flag: CallerFlag) -> dict[str, Any]:
+    """A caller flag with who raised it."""
+    user = session.get(User, flag.flagged_by)
+    return {
+        "id": flag.id,
+        "phone": flag.phone,
+        "kind": flag.kind,
+        "note": flag.note,
+        "flagged_by": user.display_name if user else "",
+        "flagged_at": flag.flagged_at.isoformat(),
+    }
+
+
+def caller_out(
+    *, session: Session, phone: str, exclude_call_id: str | None = None
+) -> dict[str, Any]:
+    """What an operator should know about a caller before saying a word."""
+    history = caller_history(session=session, phone=phone, exclude_call_id=exclude_call_id)
+    memos = memos_from_caller(session=session, phone=phone)
+    return {
+        "phone": phone,
+        "earlier_calls": history.earlier_calls,
+        "repeat_caller": history.earlier_calls > 0,
+        "calls": [call_summary(call, company) for call, company in history.calls],
+        "memos": [
+            {
+                "id": memo.id,
+                "client": company.slug,
+                "client_name": company.name,
+                "subject": memo.subject,
+                "category": memo.category.value,
+                "status": memo.status.value,
+                "created_at": memo.created_at.isoformat(),
+            }
+            for memo, company in memos
+        ],
+        "flags": [flag_out(session, flag) for flag in history.flags],
+    }
+
+
+def call_detail(*, session: Session, call: Call, company: Company) -> dict[str, Any]:
+    """A ringing call with everything the console shows: company, greeting, script, caller."""
+    config = company_config(company)
+    return {
+        **call_summary(call, company),
+        "company": {
+            "slug": company.slug,
+            "name": company.name,
+            "version": call.company_version,
+            **config.model_dump(mode="json", include={"locale", "greeting", "script", "fields"}),
+        },
+        "caller": caller_out(session=session, phone=call.from_number, exclude_call_id=call.id),
+    }

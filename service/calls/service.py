@@ -1,0 +1,217 @@
+"""Inbound calls: recording them, following their progress, and what the operator must see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, func, select
+
+from service import clock, events
+from service.calls.models import Call, CallerFlag, WebhookReceipt
+from service.companies.models import Company
+
+ACTIVE_STATUSES = ("queued", "ringing", "in-progress")
+FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+# Twilio may deliver progress late or out of order; a call's status only moves forward.
+_RANK = {"queued": 0, "ringing": 1, "in-progress": 2, **{s: 3 for s in FINAL_STATUSES}}
+
+
+class CallError(ValueError):
+    """A call operation that cannot be done as asked."""
+
+
+def call_event_data(call: Call, company: Company) -> dict[str, str]:
+    """The JSON an event about `call` carries."""
+    return {
+        "id": call.id,
+        "call_sid": call.call_sid,
+        "client": company.slug,
+        "from": call.from_number,
+        "status": call.status,
+    }
+
+
+def seen_webhook(*, session: Session, key: str) -> bool:
+    """Record a webhook's identity; True when it was handled before (a replay)."""
+    if session.get(WebhookReceipt, key) is not None:
+        return True
+    session.add(WebhookReceipt(key=key, received_at=clock.now()))
+    session.flush()
+    return False
+
+
+def record_inbound_call(
+    *,
+    session: Session,
+    company: Company,
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+    source: str = "twilio",
+) -> tuple[Call, bool]:
+    """Record a ringing call once per CallSid; returns the call and whether it is new."""
+    existing = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    if existing is not None:
+        return existing, False
+    now = clock.now()
+    call = Call(
+        call_sid=call_sid,
+        company_id=company.id,
+        company_version=company.version,
+        from_number=from_number,
+        to_number=to_number,
+        status="ringing",
+        source=source,
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(call)
+    session.flush()
+    events.emit(session=session, type="call.ringing", data=call_event_data(call, company))
+    return call, True
+
+
+def update_call_status(*, session: Session, call_sid: str, status: str) -> Call | None:
+    """Move a call's status forward; an older or unknown status changes nothing."""
+    if status not in _RANK:
+        raise CallError(f"unknown call status {status!r}")
+    call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    if call is None or _RANK[status] <= _RANK.get(call.status, 0):
+        return call
+    call.status = status
+    call.updated_at = clock.now()
+    if status in FINAL_STATUSES:
+        call.ended_at = call.updated_at
+    session.add(call)
+    session.flush()
+    company = session.get(Company, call.company_id)
+    assert company is not None
+    events.emit(session=session, type="call.updated", data=call_event_data(call, company))
+    return call
+
+
+def answer_call(*, session: Session, call_id: str, operator_id: str) -> Call:
+    """An operator picks up a call; the first operator to pick up keeps it."""
+    call = session.get(Call, call_id, with_for_update=True)
+    if call is None:
+        raise CallError("no such call")
+    if call.answered_by is None:
+        call.answered_by = operator_id
+    if call.status in ("queued", "ringing") and call.source == "simulated":
+        # A real call's progress comes from Twilio; a simulated one moves when picked up.
+        call.status = "in-progress"
+    call.updated_at = clock.now()
+    session.add(call)
+    session.flush()
+    company = session.get(Company, call.company_id)
+    assert company is not None
+    events.emit(session=session, type="call.updated", data=call_event_data(call, company))
+    return call
+
+
+def end_call(*, session: Session, call_id: str) -> Call:
+    """Hang up a simulated call (a real one ends through Twilio's status callback)."""
+    call = session.get(Call, call_id)
+    if call is None:
+        raise CallError("no such call")
+    updated = update_call_status(session=session, call_sid=call.call_sid, status="completed")
+    assert updated is not None
+    return updated
+
+
+def attach_recording(*, session: Session, call_sid: str, recording_url: str) -> Call | None:
+    """Keep the voicemail a caller left when nobody could answer."""
+    call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    if call is None:
+        return None
+    call.recording_url = recording_url
+    call.updated_at = clock.now()
+    session.add(call)
+    session.flush()
+    return call
+
+
+def active_calls(*, session: Session) -> list[tuple[Call, Company]]:
+    """Calls ringing or in progress, oldest first."""
+    rows = session.exec(
+        select(Call, Company)
+        .join(Company, col(Company.id) == col(Call.company_id))
+        .where(col(Call.status).in_(ACTIVE_STATUSES))
+        .order_by(col(Call.started_at))
+    ).all()
+    return [(call, company) for call, company in rows]
+
+
+@dataclass(frozen=True)
+class CallerHistory:
+    phone: str
+    earlier_calls: int
+    calls: list[tuple[Call, Company]]
+    flags: list[CallerFlag]
+
+
+def caller_history(
+    *, session: Session, phone: str, exclude_call_id: str | None = None, limit: int = 10
+) -> CallerHistory:
+    """Earlier calls from a number, across companies, with its active flags."""
+    conditions = [col(Call.from_number) == phone]
+    if exclude_call_id is not None:
+        conditions.append(col(Call.id) != exclude_call_id)
+    count = session.exec(select(func.count()).select_from(Call).where(*conditions)).one()
+    calls = session.exec(
+        select(Call, Company)
+        .join(Company, col(Company.id) == col(Call.company_id))
+        .where(*conditions)
+        .order_by(col(Call.started_at).desc())
+        .limit(limit)
+    ).all()
+    flags = session.exec(
+        select(CallerFlag)
+        .where(CallerFlag.phone == phone, col(CallerFlag.cleared_at).is_(None))
+        .order_by(col(CallerFlag.flagged_at).desc())
+    ).all()
+    return CallerHistory(
+        phone=phone,
+        earlier_calls=int(count),
+        calls=[(call, company) for call, company in calls],
+        flags=list(flags),
+    )
+
+
+def flag_caller(
+    *, session: Session, phone: str, kind: str, note: str, flagged_by: str
+) -> CallerFlag:
+    """Warn every operator about a caller from now on."""
+    note = note.strip()
+    if not note:
+        raise CallError("a flag needs a note saying what happened")
+    flag = CallerFlag(
+        phone=phone, kind=kind, note=note, flagged_by=flagged_by, flagged_at=clock.now()
+    )
+    session.add(flag)
+    session.flush()
+    return flag
+
+
+def clear_flag(*, session: Session, flag_id: str) -> CallerFlag:
+    """Lift a flag; it stays on record."""
+    flag = session.get(CallerFlag, flag_id)
+    if flag is None:
+        raise CallError("no such flag")
+    if flag.cleared_at is None:
+        flag.cleared_at = clock.now()
+        session.add(flag)
+        session.flush()
+    return flag
+
+
+def find_call(*, session: Session, call_sid: str) -> Call | None:
+    """The call with this CallSid, if recorded."""
+    return session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+
+
+def company_of(*, session: Session, call: Call) -> Company:
+    """The company a call was made to."""
+    company = session.get(Company, call.company_id)
+    assert company is not None  # a foreign key guarantees it
+    return company

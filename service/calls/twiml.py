@@ -1,0 +1,100 @@
+"""TwiML answers to inbound calls, built with the `twilio` package."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+LANGUAGES = {"ja": "ja-JP", "en": "en-US"}
+
+UNKNOWN_NUMBER = {
+    "ja": (
+        "お電話ありがとうございます。"
+        "おかけになった番号は、ただいま受付を行っておりません。"
+        "恐れ入りますが、番号をお確かめのうえ、おかけ直しください。"
+    ),
+    "en": (
+        "Thank you for calling. This number is not in service with us. "
+        "Please check the number and call again."
+    ),
+}
+
+VOICEMAIL_PROMPT = {
+    "ja": (
+        "ただいま電話が大変混み合っております。"
+        "恐れ入りますが、発信音のあとに、お名前とご用件、折り返しのお電話番号をお話しください。"
+        "担当者より折り返しご連絡いたします。"
+    ),
+    "en": (
+        "All of our staff are busy at the moment. After the tone, please leave your name, "
+        "what you are calling about and a number to call you back. We will return your call."
+    ),
+}
+
+THANKS = {"ja": "お電話ありがとうございました。失礼いたします。", "en": "Thank you. Goodbye."}
+
+
+def language(locale: str) -> str:
+    """Twilio's <Say> language for a company locale."""
+    return LANGUAGES.get(locale, "en-US")
+
+
+def ring_operators(
+    *,
+    targets: list[str],
+    timeout: int,
+    dial_action_url: str,
+    company_slug: str,
+    company_name: str,
+) -> str:
+    """Ring every operator target at once; Twilio calls `dial_action_url` when it ends."""
+    response = VoiceResponse()
+    dial = Dial(answer_on_bridge=True, timeout=timeout, action=dial_action_url, method="POST")
+    for target in targets:
+        if target.startswith("client:"):
+            client = dial.client()
+            client.identity(target.removeprefix("client:"))
+            # The softphone learns which company was called before the operator says a word.
+            client.parameter(name="client", value=company_slug)
+            client.parameter(name="client_name", value=company_name)
+        elif target.startswith("sip:"):
+            dial.sip(target)
+        else:
+            dial.number(target)
+    response.append(dial)
+    return str(response)
+
+
+def voicemail(*, locale: str, recording_action_url: str, greeting: str = "") -> str:
+    """Apologise that nobody could answer and record a message for the company."""
+    response = VoiceResponse()
+    lang = language(locale)
+    if greeting:
+        response.say(greeting, language=lang)
+    response.say(VOICEMAIL_PROMPT.get(locale, VOICEMAIL_PROMPT["en"]), language=lang)
+    response.record(
+        action=recording_action_url, method="POST", max_length=180, play_beep=True, timeout=5
+    )
+    response.say(THANKS.get(locale, THANKS["en"]), language=lang)
+    return str(response)
+
+
+def unknown_number() -> str:
+    """A polite answer for a number that belongs to no client company."""
+    response = VoiceResponse()
+    response.say(UNKNOWN_NUMBER["ja"], language="ja-JP")
+    response.say(UNKNOWN_NUMBER["en"], language="en-US")
+    response.hangup()
+    return str(response)
+
+
+def hang_up(*, locale: str) -> str:
+    """Close a finished call politely."""
+    response = VoiceResponse()
+    response.say(THANKS.get(locale, THANKS["en"]), language=language(locale))
+    response.hangup()
+    return str(response)
+
+
+def empty() -> str:
+    """A TwiML answer that does nothing."""
+    return str(VoiceResponse())

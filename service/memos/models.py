@@ -1,0 +1,63 @@
+"""Tables of the memos domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from service.db import UTCDateTime, new_id, str_enum
+
+
+class Category(StrEnum):
+    complaint = "complaint"
+    inquiry = "inquiry"
+    callback = "callback"
+    order = "order"
+    other = "other"
+
+
+class Urgency(StrEnum):
+    normal = "normal"
+    urgent = "urgent"
+
+
+class MemoStatus(StrEnum):
+    relaying = "relaying"
+    sent = "sent"
+    delivered = "delivered"
+    acknowledged = "acknowledged"
+    failed = "failed"
+
+
+class Memo(SQLModel, table=True):
+    """What a caller told the operator, to be relayed to the company until acknowledged."""
+
+    __tablename__ = "memos"
+    __table_args__ = (UniqueConstraint("operator_id", "idempotency_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    company_id: str = Field(foreign_key="companies.id", index=True, max_length=32)
+    # The script version the operator read from, for the record.
+    company_version: int
+    call_id: str | None = Field(default=None, foreign_key="calls.id", index=True, max_length=32)
+    operator_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    category: Category = Field(sa_column=Column(str_enum(Category), nullable=False))
+    urgency: Urgency = Field(sa_column=Column(str_enum(Urgency), nullable=False))
+    caller_name: str = Field(default="", max_length=100)
+    caller_phone: str | None = Field(default=None, max_length=32, index=True)
+    caller_company: str | None = Field(default=None, max_length=200)
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: MemoStatus = Field(sa_column=Column(str_enum(MemoStatus), nullable=False, index=True))
+    ack_code: str = Field(max_length=8)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    acknowledged_via: str | None = Field(default=None, max_length=16)

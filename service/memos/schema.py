@@ -1,0 +1,71 @@
+"""The memo as an operator submits it and as the API returns it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from service.memos.models import Category, Urgency
+
+MAX_BODY_BYTES = 64 * 1024
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+
+class CallerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ShortText = ""
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class MemoIn(BaseModel):
+    """A memo as taken by an operator (CONTRACT §5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    call_sid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    category: Category
+    urgency: Urgency = Urgency.normal
+    caller: CallerIn = Field(default_factory=CallerIn)
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    # Bounded in bytes by the domain (413), not here, so an oversized body is told apart.
+    body: str = ""
+    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class Acknowledgement(BaseModel):
+    at: str
+    by: str | None
+    via: str | None
+
+
+class MemoOut(BaseModel):
+    """A memo as the API returns it."""
+
+    id: str
+    client: str
+    client_name: str
+    status: str
+    created_at: str
+    updated_at: str
+    ack_code: str
+    acknowledged: Acknowledgement | None
+    call_sid: str | None
+    category: str
+    urgency: str
+    caller: dict[str, str | None]
+    subject: str
+    body: str
+    fields: dict[str, Any]
+    script_version: int
+    operator: str
+    deliveries: list[dict[str, Any]]
+
+
+class MemoPage(BaseModel):
+    items: list[MemoOut]
+    next_cursor: str | None

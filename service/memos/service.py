@@ -1,0 +1,238 @@
+"""Taking memos and finding them again."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from service import clock, events
+from service.auth.models import User
+from service.calls.models import Call
+from service.companies.models import Company
+from service.companies.service import company_config, get_company
+from service.memos.models import Memo, MemoStatus
+from service.memos.schema import MAX_BODY_BYTES, MemoIn
+from service.phones import PhoneNumberError, to_e164
+
+MAX_FIELD_CHARS = 1000
+
+
+class MemoError(ValueError):
+    """A memo refused as submitted; `field` names the part of the form at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class MemoTooLarge(MemoError):
+    """A memo whose body is over the size bound."""
+
+
+def _custom_fields(*, submitted: dict[str, Any], declared: list[Any]) -> dict[str, str | None]:
+    by_key = {field.key: field for field in declared}
+    unknown = sorted(set(submitted) - set(by_key))
+    if unknown:
+        raise MemoError("fields", f"この会社にない項目です / unknown field: {', '.join(unknown)}")
+    values: dict[str, str | None] = {}
+    for key, field in by_key.items():
+        raw = submitted.get(key)
+        text = "" if raw is None else str(raw).strip()
+        if field.required and not text:
+            raise MemoError(f"fields.{key}", f"{field.label}は必須です / {field.label} is required")
+        if len(text) > MAX_FIELD_CHARS:
+            raise MemoError(
+                f"fields.{key}", f"{field.label}が長すぎます / {field.label} is too long"
+            )
+        if text:
+            values[key] = text
+    return values
+
+
+def _new_ack_code(*, session: Session, company_id: str) -> str:
+    # Short enough to read out or type on a phone; unique among the company's open memos.
+    open_codes = set(
+        session.exec(
+            select(Memo.ack_code).where(
+                Memo.company_id == company_id, col(Memo.status) != MemoStatus.acknowledged
+            )
+        ).all()
+    )
+    for _ in range(100):
+        code = f"{secrets.randbelow(10_000):04d}"
+        if code not in open_codes:
+            return code
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def create_memo(
+    *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None = None
+) -> tuple[Memo, bool]:
+    """Take a memo for a company; returns it and whether it is new (False for a repeat)."""
+    if len(data.body.encode("utf-8")) > MAX_BODY_BYTES:
+        raise MemoTooLarge("body", "本文が64KiBを超えています / the memo body is over 64 KiB")
+    if idempotency_key:
+        existing = session.exec(
+            select(Memo).where(
+                Memo.operator_id == operator.id, Memo.idempotency_key == idempotency_key
+            )
+        ).first()
+        if existing is not None:
+            return existing, False
+    company = get_company(session=session, slug=data.client)
+    if company is None:
+        raise MemoError(
+            "client", f"その会社は登録されていません / unknown client company: {data.client}"
+        )
+    config = company_config(company)
+
+    call: Call | None = None
+    if data.call_sid:
+        call = session.exec(select(Call).where(Call.call_sid == data.call_sid)).first()
+        if call is None or call.company_id != company.id:
+            raise MemoError(
+                "call_sid", "この会社への通話ではありません / no such call for this company"
+            )
+
+    phone: str | None = None
+    if data.caller.phone:
+        try:
+            phone = to_e164(data.caller.phone, country=config.country)
+        except PhoneNumberError:
+            raise MemoError(
+                "caller.phone",
+                f"電話番号を確認してください / not a valid phone number: {data.caller.phone}",
+            ) from None
+
+    now = clock.now()
+    memo = Memo(
+        company_id=company.id,
+        company_version=call.company_version if call else company.version,
+        call_id=call.id if call else None,
+        operator_id=operator.id,
+        idempotency_key=idempotency_key,
+        category=data.category,
+        urgency=data.urgency,
+        caller_name=data.caller.name,
+        caller_phone=phone,
+        caller_company=data.caller.company or None,
+        subject=data.subject,
+        body=data.body.strip(),
+        fields=_custom_fields(submitted=data.fields, declared=list(config.fields)),
+        status=MemoStatus.relaying,
+        ack_code=_new_ack_code(session=session, company_id=company.id),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(memo)
+    except IntegrityError:
+        # The same form submitted twice at once: the other request's memo stands.
+        existing = session.exec(
+            select(Memo).where(
+                Memo.operator_id == operator.id, Memo.idempotency_key == idempotency_key
+            )
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    events.emit(
+        session=session,
+        type="memo.created",
+        data={"id": memo.id, "client": company.slug, "status": memo.status.value},
+    )
+    return memo, True
+
+
+def get_memo(*, session: Session, memo_id: str, company_id: str | None = None) -> Memo | None:
+    """A memo by id; with `company_id`, only if it is that company's."""
+    memo = session.get(Memo, memo_id)
+    if memo is None or (company_id is not None and memo.company_id != company_id):
+        return None
+    return memo
+
+
+def encode_cursor(memo: Memo) -> str:
+    """An opaque position after `memo` in the newest-first list."""
+    raw = f"{memo.created_at.isoformat()}|{memo.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, memo_id = raw.split("|", 1)
+        return datetime.fromisoformat(moment), memo_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise MemoError("cursor", "invalid cursor") from None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_memos(
+    *,
+    session: Session,
+    company_id: str | None = None,
+    client_slug: str | None = None,
+    status: MemoStatus | None = None,
+    query: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[tuple[Memo, Company]], str | None]:
+    """Memos newest first, filtered; returns a page and the cursor of the next one."""
+    statement = select(Memo, Company).join(Company, col(Company.id) == col(Memo.company_id))
+    if company_id is not None:
+        statement = statement.where(Memo.company_id == company_id)
+    if client_slug:
+        statement = statement.where(Company.slug == client_slug)
+    if status is not None:
+        statement = statement.where(Memo.status == status)
+    if query and query.strip():
+        pattern = _like_pattern(query.strip())
+        statement = statement.where(
+            or_(
+                col(Memo.subject).ilike(pattern, escape="\\"),
+                col(Memo.body).ilike(pattern, escape="\\"),
+                col(Memo.caller_name).ilike(pattern, escape="\\"),
+                col(Memo.caller_phone).ilike(pattern, escape="\\"),
+            )
+        )
+    if cursor:
+        moment, memo_id = _decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                col(Memo.created_at) < moment,
+                (col(Memo.created_at) == moment) & (col(Memo.id) < memo_id),
+            )
+        )
+    rows = session.exec(
+        statement.order_by(col(Memo.created_at).desc(), col(Memo.id).desc()).limit(limit + 1)
+    ).all()
+    page = [(memo, company) for memo, company in rows[:limit]]
+    next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
+    return page, next_cursor
+
+
+def memos_from_caller(
+    *, session: Session, phone: str, limit: int = 10
+) -> list[tuple[Memo, Company]]:
+    """The latest memos taken about calls from this number, across companies."""
+    rows = session.exec(
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(Memo.caller_phone == phone)
+        .order_by(col(Memo.created_at).desc())
+        .limit(limit)
+    ).all()
+    return [(memo, company) for memo, company in rows]

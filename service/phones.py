@@ -1,0 +1,33 @@
+"""Phone numbers as E.164, from whatever an operator or a carrier wrote."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import phonenumbers
+
+
+class PhoneNumberError(ValueError):
+    """Text that is not a phone number we can dial."""
+
+
+def to_e164(raw: str, *, country: str = "JP") -> str:
+    """`raw` as E.164; domestic forms like `090-1111-2222` are read in `country`."""
+    # NFKC folds full-width digits and hyphens (０９０－１１１１) typed with a Japanese IME.
+    text = unicodedata.normalize("NFKC", raw).strip()
+    try:
+        number = phonenumbers.parse(text, country.upper())
+    except phonenumbers.NumberParseException:
+        raise PhoneNumberError(f"not a phone number: {raw}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneNumberError(f"not a valid phone number: {raw}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display(e164: str) -> str:
+    """A number as people of its own country write it (090-1111-2222)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)

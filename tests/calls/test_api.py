@@ -1,0 +1,127 @@
+"""The console's call routes: simulate, list, pick up, caller history and flags."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from service.auth.models import Role, User
+from service.clock import ManualClock
+from service.companies.models import Company
+from tests.factories import make_token, make_user
+
+
+def simulate(client: TestClient, headers: dict[str, str], caller: str = "090-1111-2222") -> dict:
+    response = client.post(
+        "/api/v1/calls/simulate", json={"client": "sakura-dental", "from": caller}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_simulated_call_is_active_until_hung_up(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    call = simulate(client, operator_headers)
+    assert (call["client"], call["from"], call["to"], call["status"]) == (
+        "sakura-dental",
+        "+819011112222",
+        "+815012345678",
+        "ringing",
+    )
+    active = client.get("/api/v1/calls", params={"active": "true"}, headers=operator_headers)
+    assert [item["call_sid"] for item in active.json()["items"]] == [call["call_sid"]]
+    assert set(active.json()["items"][0]) >= {
+        "call_sid",
+        "client",
+        "from",
+        "to",
+        "status",
+        "started_at",
+    }
+
+    hung = client.post(f"/api/v1/calls/{call['id']}/hangup", headers=operator_headers)
+    assert hung.json()["status"] == "completed"
+    active = client.get("/api/v1/calls", params={"active": "true"}, headers=operator_headers)
+    assert active.json()["items"] == []
+
+
+def test_picking_up_shows_greeting_script_and_caller_history(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator: User,
+    operator_headers: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    first = simulate(client, operator_headers)
+    client.post(f"/api/v1/calls/{first['id']}/hangup", headers=operator_headers)
+    flagged = client.post(
+        "/api/v1/callers/+819011112222/flags",
+        json={"kind": "harassment", "note": "大声で威圧的な発言が続いた（カスハラ）"},
+        headers=operator_headers,
+    )
+    assert flagged.status_code == 201
+    clock.advance(timedelta(days=1))
+    second = simulate(client, operator_headers)
+
+    picked = client.post(f"/api/v1/calls/{second['id']}/answer", headers=operator_headers)
+    assert picked.status_code == 200
+    detail = picked.json()
+    assert detail["status"] == "in-progress"
+    assert detail["answered_by"] == operator.id
+    assert detail["company"]["name"] == sakura.name
+    assert detail["company"]["greeting"]
+    assert detail["company"]["script"]
+    caller = detail["caller"]
+    assert caller["repeat_caller"] is True
+    assert caller["earlier_calls"] == 1
+    assert [c["id"] for c in caller["calls"]] == [first["id"]]
+    [flag] = caller["flags"]
+    assert flag["note"] == "大声で威圧的な発言が続いた（カスハラ）"
+    assert flag["flagged_by"] == operator.display_name
+
+    cleared = client.delete(f"/api/v1/flags/{flag['id']}", headers=operator_headers)
+    assert cleared.status_code == 200
+    history = client.get("/api/v1/callers/090-1111-2222", headers=operator_headers).json()
+    assert history["flags"] == []
+    assert history["earlier_calls"] == 2
+
+
+def test_flag_needs_a_note_and_a_real_number(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    empty = client.post(
+        "/api/v1/callers/+819011112222/flags", json={"note": ""}, headers=operator_headers
+    )
+    assert empty.status_code == 422
+    bad = client.post("/api/v1/callers/12/flags", json={"note": "x"}, headers=operator_headers)
+    assert bad.status_code == 422
+
+
+def test_clients_cannot_see_calls(client: TestClient, session: Session, sakura: Company) -> None:
+    user = make_user(session, email="c@example.jp", role=Role.client, company_id=sakura.id)
+    headers = make_token(session, user)
+    assert client.get("/api/v1/calls", headers=headers).status_code == 403
+    assert client.get("/api/v1/events", headers=headers).status_code == 403
+    assert client.get("/api/v1/calls").status_code == 401
+
+
+def test_simulate_is_refused_for_unknown_company_or_number(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    unknown = client.post(
+        "/api/v1/calls/simulate",
+        json={"client": "nope", "from": "09011112222"},
+        headers=operator_headers,
+    )
+    assert unknown.status_code == 422
+    bad = client.post(
+        "/api/v1/calls/simulate",
+        json={"client": "sakura-dental", "from": "12"},
+        headers=operator_headers,
+    )
+    assert bad.status_code == 422
+    assert client.get("/api/v1/calls/nope", headers=operator_headers).status_code == 404

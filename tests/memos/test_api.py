@@ -1,0 +1,202 @@
+"""POST/GET /api/v1/memos: validation per company, idempotency, scoping and paging."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from service.auth.models import Role
+from service.clock import ManualClock
+from service.companies.models import Company
+from service.memos.models import Memo
+from tests.factories import make_company, make_token, make_user
+
+FIELDS = [{"key": "patient_no", "label": "診察券番号", "required": True}]
+
+
+@pytest.fixture
+def sakura(session: Session) -> Company:
+    return make_company(
+        session, slug="sakura-dental", phone_numbers=["+815012345678"], fields=FIELDS
+    )
+
+
+@pytest.fixture
+def aoba(session: Session) -> Company:
+    return make_company(session, slug="aoba-property", phone_numbers=["+81312345678"])
+
+
+@pytest.fixture
+def operator(session: Session) -> dict[str, str]:
+    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
+
+
+def memo_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client": "sakura-dental",
+        "category": "complaint",
+        "urgency": "normal",
+        "caller": {"name": "山田 太郎", "phone": "090-1111-2222", "company": None},
+        "subject": "予約時間の行き違い 😢",
+        "body": "本日15時の予約で来院したところ、予約が入っていないと言われた。至急折り返し希望。",
+        "fields": {"patient_no": "12345"},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_memo_is_taken_with_japanese_text_and_a_normalised_number(
+    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+) -> None:
+    response = client.post("/api/v1/memos", json=memo_body(), headers=operator)
+
+    assert response.status_code == 201, response.text
+    memo = response.json()
+    assert memo["client"] == "sakura-dental"
+    assert memo["status"] == "relaying"
+    assert memo["acknowledged"] is None
+    assert memo["deliveries"] == []
+    assert len(memo["ack_code"]) == 4 and memo["ack_code"].isdigit()
+    assert memo["caller"] == {"name": "山田 太郎", "phone": "+819011112222", "company": None}
+    assert memo["subject"] == "予約時間の行き違い 😢"
+    assert memo["fields"] == {"patient_no": "12345"}
+    assert memo["script_version"] == sakura.version
+
+    again = client.get(f"/api/v1/memos/{memo['id']}", headers=operator).json()
+    assert again["body"] == memo_body()["body"]
+    stored = session.get(Memo, memo["id"])
+    assert stored is not None and stored.subject == "予約時間の行き違い 😢"
+
+
+def test_full_width_phone_typed_with_an_ime_is_accepted(
+    client: TestClient, sakura: Company, operator: dict[str, str]
+) -> None:
+    caller = {"name": "佐藤", "phone": "０９０－１１１１－２２２２"}
+    response = client.post("/api/v1/memos", json=memo_body(caller=caller), headers=operator)
+    assert response.status_code == 201
+    assert response.json()["caller"]["phone"] == "+819011112222"
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "says"),
+    [
+        ({"client": "no-such-company"}, "client", "unknown client"),
+        ({"fields": {}}, "patient_no", "診察券番号"),
+        ({"fields": {"patient_no": "1", "shoe_size": "27"}}, "fields", "shoe_size"),
+        ({"category": "praise"}, "category", ""),
+        ({"urgency": "whenever"}, "urgency", ""),
+        ({"caller": {"name": "x", "phone": "12"}}, "phone", "phone number"),
+        ({"subject": "あ" * 201}, "subject", ""),
+        ({"subject": "   "}, "subject", ""),
+    ],
+)
+def test_invalid_memo_is_refused_with_a_readable_422(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator: dict[str, str],
+    override: dict[str, Any],
+    where: str,
+    says: str,
+) -> None:
+    response = client.post("/api/v1/memos", json=memo_body(**override), headers=operator)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"][:1]
+    assert where in ".".join(str(part) for part in problem["loc"])
+    assert says in problem["msg"]
+    assert session.exec(select(Memo)).all() == []
+
+
+def test_body_over_64_kib_is_refused_with_413(
+    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+) -> None:
+    response = client.post("/api/v1/memos", json=memo_body(body="あ" * 22_000), headers=operator)
+    assert response.status_code == 413
+    assert "64" in response.json()["detail"][0]["msg"]
+    assert session.exec(select(Memo)).all() == []
+
+
+def test_double_submit_with_one_idempotency_key_makes_one_memo(
+    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+) -> None:
+    headers = {**operator, "Idempotency-Key": "draft-7f3a"}
+    first = client.post("/api/v1/memos", json=memo_body(), headers=headers)
+    second = client.post("/api/v1/memos", json=memo_body(), headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert len(session.exec(select(Memo)).all()) == 1
+
+
+def test_only_operators_take_memos(client: TestClient, session: Session, sakura: Company) -> None:
+    admin = make_token(session, make_user(session, email="a@relay.example", role=Role.admin))
+    assert client.post("/api/v1/memos", json=memo_body()).status_code == 401
+    assert client.post("/api/v1/memos", json=memo_body(), headers=admin).status_code == 403
+
+
+def test_memo_list_is_newest_first_filtered_and_paged(
+    client: TestClient,
+    sakura: Company,
+    aoba: Company,
+    operator: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    ids = []
+    for index in range(5):
+        clock.advance(timedelta(minutes=1))
+        body = memo_body(subject=f"件名{index}", body="水漏れ" if index % 2 else "予約")
+        ids.append(client.post("/api/v1/memos", json=body, headers=operator).json()["id"])
+    other = {"client": "aoba-property", "fields": {}}
+    client.post("/api/v1/memos", json=memo_body(**other), headers=operator)
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"client": "sakura-dental", "limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/memos", params=params, headers=operator).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+
+    found = client.get("/api/v1/memos", params={"q": "水漏れ"}, headers=operator).json()
+    assert {item["subject"] for item in found["items"]} == {"件名1", "件名3"}
+    relaying = client.get("/api/v1/memos", params={"status": "relaying"}, headers=operator)
+    assert len(relaying.json()["items"]) == 6
+    assert (
+        client.get("/api/v1/memos", params={"cursor": "%%%"}, headers=operator).status_code == 400
+    )
+    assert (
+        client.get("/api/v1/memos", params={"status": "lost"}, headers=operator).status_code == 422
+    )
+
+
+def test_client_user_sees_only_its_own_company(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    aoba: Company,
+    operator: dict[str, str],
+) -> None:
+    mine = client.post("/api/v1/memos", json=memo_body(), headers=operator).json()
+    theirs = client.post(
+        "/api/v1/memos", json=memo_body(client="aoba-property", fields={}), headers=operator
+    ).json()
+    user = make_user(session, email="sato@example.jp", role=Role.client, company_id=sakura.id)
+    as_client = make_token(session, user)
+
+    listed = client.get("/api/v1/memos", headers=as_client).json()["items"]
+    assert [item["id"] for item in listed] == [mine["id"]]
+    assert (
+        client.get("/api/v1/memos", params={"client": "aoba-property"}, headers=as_client).json()[
+            "items"
+        ]
+        == []
+    )
+    assert client.get(f"/api/v1/memos/{mine['id']}", headers=as_client).status_code == 200
+    assert client.get(f"/api/v1/memos/{theirs['id']}", headers=as_client).status_code == 404
+    assert client.post("/api/v1/memos", json=memo_body(), headers=as_client).status_code == 403
