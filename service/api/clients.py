@@ -1,3 +1,118 @@
-from fastapi import APIRouter
+"""JSON routes of the client directory: read by staff and client users, written by admins."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from pydantic import BaseModel
+
+from service.api.deps import CurrentAdmin, CurrentUser, SessionDep
+from service.auth.models import Role, User
+from service.companies import service
+from service.companies.models import Company
+from service.companies.schema import CompanyConfig
+from service.companies.validation import CompanyConfigError, validate_document
+
+router = APIRouter(prefix="/api/v1", tags=["clients"])
+
+
+class CompanyOut(CompanyConfig):
+    """A company as answered: its §4 document, plus its version and when it last changed."""
+
+    version: int
+    updated_at: datetime
+
+
+class CompanyList(BaseModel):
+    """The client companies the asking user may see."""
+
+    items: list[CompanyOut]
+
+
+_EXAMPLE: dict[str, Any] = {
+    "name": "さくら歯科クリニック",
+    "phone_numbers": ["+815012345678"],
+    "locale": "ja",
+    "greeting": "お電話ありがとうございます。さくら歯科クリニックでございます。",
+    "script": [{"say": "担当者が不在のため、ご用件を承ります。"}],
+    "contacts": [{"key": "office", "name": "受付", "email": "uketsuke@example.jp"}],
+    "routing": [{"notify": ["office"], "channels": ["email"]}],
+}
+
+
+def _as_json(company: Company) -> dict[str, Any]:
+    return {
+        **company.config,
+        "version": company.version,
+        "updated_at": company.updated_at.isoformat(),
+    }
+
+
+def _visible(user: User, company: Company) -> bool:
+    # A client user sees its own company only; staff see every company.
+    return user.role != Role.client or user.company_id == company.id
+
+
+@router.get("/clients", response_model=None, responses={200: {"model": CompanyList}})
+def list_clients(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """Client companies with greeting, script, fields, contacts and routing."""
+    companies = service.list_companies(session=session)
+    return {"items": [_as_json(c) for c in companies if _visible(user, c)]}
+
+
+@router.get("/clients/{slug}", response_model=None, responses={200: {"model": CompanyOut}})
+def get_client(slug: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """One client company."""
+    company = service.get_company(session=session, slug=slug)
+    if company is None or not _visible(user, company):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no client company {slug!r}")
+    return _as_json(company)
+
+
+@router.put(
+    "/clients/{slug}",
+    response_model=None,
+    responses={
+        200: {"model": CompanyOut, "description": "replaced"},
+        201: {"model": CompanyOut, "description": "created"},
+        409: {"description": "a phone number belongs to another company"},
+        422: {"description": "the document is refused; `detail` lists field and reason"},
+    },
+)
+def put_client(
+    slug: str,
+    document: Annotated[
+        dict[str, Any],
+        Body(
+            description="the company as in CONTRACT §4; `slug` may be left out", examples=[_EXAMPLE]
+        ),
+    ],
+    admin: CurrentAdmin,
+    session: SessionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Create or replace a client company; a change is kept as a new version."""
+    body_slug = document.setdefault("slug", slug)
+    if body_slug != slug:
+        reason = f"{body_slug!r} differs from the slug in the address ({slug!r})"
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"field": "slug", "loc": ["body", "slug"], "msg": reason}],
+        )
+    try:
+        config = validate_document(document)
+    except CompanyConfigError as error:
+        detail: list[dict[str, Any]] = [
+            {"field": issue.field, "loc": ["body", *issue.loc], "msg": issue.reason}
+            for issue in error.issues
+        ]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    try:
+        outcome = service.save_company(session=session, config=config, changed_by=admin.email)
+    except service.CompanyError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    if outcome.action == service.SaveAction.created:
+        response.status_code = status.HTTP_201_CREATED
+    return _as_json(outcome.company)

@@ -1,5 +1,93 @@
+"""`relay clients …`: load client companies from YAML and write them back out."""
+
+from __future__ import annotations
+
+import getpass
+from collections import Counter
+from pathlib import Path
+from typing import NoReturn
+
 import typer
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from service.companies import service
+from service.companies.yaml_io import InvalidCompanyFiles
+from service.db import transaction
+
+clients_app = typer.Typer(help="Client companies, kept as YAML files.", no_args_is_help=True)
+
+
+def _changed_by() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        # No login name (e.g. a container user without a passwd entry).
+        return "cli:unknown"
+
+
+def _database_error(error: DBAPIError) -> NoReturn:
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    typer.echo(f"relay: database error: {reason} (has `relay db upgrade` been run?)", err=True)
+    raise typer.Exit(1) from None
+
+
+@clients_app.command("sync")
+def sync(
+    path: Path = typer.Argument(..., help="a company YAML file, or a folder of them"),
+) -> None:
+    """Create or update client companies; invalid files are refused whole and nothing changes."""
+    from service.cli import engine_or_exit
+
+    engine = engine_or_exit()
+    try:
+        with transaction(engine) as session:
+            outcomes = service.sync_path(session=session, path=path, changed_by=_changed_by())
+            lines = [
+                f"{o.action.value:<9} {o.company.slug} (version {o.company.version})"
+                for o in outcomes
+            ]
+    except InvalidCompanyFiles as error:
+        for problem in error.errors:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"relay: nothing changed ({len(error.errors)} problem(s))", err=True)
+        raise typer.Exit(1) from None
+    except service.CompanyError as error:
+        typer.echo(f"relay: {error}; nothing changed", err=True)
+        raise typer.Exit(1) from None
+    except (OperationalError, ProgrammingError) as error:
+        _database_error(error)
+    finally:
+        engine.dispose()
+    for line in lines:
+        typer.echo(line)
+    counts = Counter(outcome.action.value for outcome in outcomes)
+    summary = ", ".join(f"{counts[action.value]} {action.value}" for action in service.SaveAction)
+    noun = "company" if len(outcomes) == 1 else "companies"
+    typer.echo(f"{len(outcomes)} {noun}: {summary}")
+
+
+@clients_app.command("export")
+def export(directory: Path = typer.Argument(..., help="where to write <slug>.yaml files")) -> None:
+    """Write every client company out as YAML, one file per company."""
+    from service.cli import engine_or_exit
+
+    engine = engine_or_exit()
+    try:
+        with transaction(engine) as session:
+            written = service.export_all(session=session, directory=directory)
+    except OSError as error:
+        typer.echo(f"relay: cannot write to {directory}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    except (OperationalError, ProgrammingError) as error:
+        _database_error(error)
+    finally:
+        engine.dispose()
+    for path in written:
+        typer.echo(str(path))
+    noun = "company" if len(written) == 1 else "companies"
+    typer.echo(f"{len(written)} {noun} written to {directory}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the auth commands to `relay`."""
+    """Add the `clients` commands to `relay`."""
+    app.add_typer(clients_app, name="clients")

@@ -1,0 +1,327 @@
+"""The document that configures one client company (CONTRACT §4), as typed, validated models."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.companies.hours import Hours
+from service.companies.values import (
+    E164,
+    ISSUE_TYPE,
+    ContactKey,
+    Duration,
+    Email,
+    FieldKey,
+    ShortText,
+    Slug,
+    Text,
+    fail,
+    format_duration,
+    parse_duration,
+    region_of,
+)
+from service.messages.check import check_override
+from service.messages.sandbox import TemplateError
+
+__all__ = [
+    "CompanyConfig",
+    "Contact",
+    "EscalationStep",
+    "Hours",
+    "MemoField",
+    "RoutingRule",
+    "ScriptStep",
+    "Templates",
+    "When",
+    "format_duration",
+    "parse_duration",
+]
+
+Locale = Literal["ja", "en"]
+Channel = Literal["email", "sms", "voice"]
+Urgency = Literal["normal", "urgent"]
+Category = Literal["complaint", "inquiry", "callback", "order", "other"]
+Loc = tuple[str | int, ...]
+
+TEMPLATE_MAX_CHARS = 20_000
+_DEFAULT_COUNTRY = {"ja": "JP", "en": "US"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScriptStep(_Model):
+    """One line the operator reads (`say`) or one question it asks (`ask`)."""
+
+    say: Text | None = None
+    ask: Text | None = None
+    field: FieldKey | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScriptStep:
+        if (self.say is None) == (self.ask is None):
+            fail("a script step has exactly one of `say:` (read out) or `ask:` (a question)")
+        if self.say is not None and self.field is not None:
+            fail("a `say` step has no answer to keep: use `ask:` with `field:`", loc=("field",))
+        return self
+
+
+class MemoField(_Model):
+    """A memo field of this company, beyond the standard ones."""
+
+    key: FieldKey
+    label: ShortText
+    required: bool = False
+
+
+class Contact(_Model):
+    """Someone at the company who receives memos."""
+
+    key: ContactKey
+    name: ShortText
+    email: Email | None = None
+    phone: E164 | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if self.email is None and self.phone is None:
+            fail("a contact needs an `email:` or a `phone:` to be reached")
+        return self
+
+
+class When(_Model):
+    """Which memos a routing rule applies to."""
+
+    urgency: Urgency | None = None
+    category: Category | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> When:
+        if self.urgency is None and self.category is None:
+            fail("give `urgency:` or `category:`, or leave out `when:` for the default rule")
+        return self
+
+
+_ITEM = {"notify": "contact", "channels": "channel"}
+
+
+def _distinct(values: list[str], what: str) -> list[str]:
+    repeated = [value for value, count in Counter(values).items() if count > 1]
+    if repeated:
+        fail(f"{what} {repeated[0]!r} is listed twice")
+    return values
+
+
+class RoutingRule(_Model):
+    """Who gets a matching memo, and on which channels."""
+
+    when: When | None = None
+    notify: list[ContactKey] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1)
+
+    @field_validator("notify", "channels")
+    @classmethod
+    def _no_repeats(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return _distinct(value, _ITEM[str(info.field_name)])
+
+
+class EscalationStep(_Model):
+    """What happens when a memo is still unacknowledged `after` its creation."""
+
+    after: Duration
+    # Optional shorter delay for urgent memos (defaults to `after`).
+    urgent_after: Duration | None = None
+    notify: list[ContactKey] | None = Field(default=None, min_length=1)
+    channels: list[Channel] | None = Field(default=None, min_length=1)
+    action: Literal["operator_callback"] | None = None
+
+    @field_validator("notify", "channels")
+    @classmethod
+    def _no_repeats(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else _distinct(value, _ITEM[str(info.field_name)])
+
+    def delay(self, *, urgent: bool) -> timedelta:
+        """How long after a memo's creation this step fires."""
+        return self.urgent_after if urgent and self.urgent_after is not None else self.after
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EscalationStep:
+        notifies = self.notify is not None or self.channels is not None
+        if self.action is not None and notifies:
+            fail("a step either notifies (`notify:` + `channels:`) or has `action:`, not both")
+        if self.action is None and (self.notify is None or self.channels is None):
+            fail("a step needs `notify:` and `channels:`, or `action: operator_callback`")
+        if self.urgent_after is not None and self.urgent_after > self.after:
+            fail("`urgent_after:` is the shorter delay for urgent memos: at most `after:`")
+        return self
+
+
+class Templates(_Model):
+    """Overrides of the default memo formats, in Jinja2 (rendered in the sandbox)."""
+
+    email_subject: str | None = None
+    email_text: str | None = None
+    email_html: str | None = None
+    sms: str | None = None
+
+    @field_validator("email_subject", "email_text", "email_html", "sms")
+    @classmethod
+    def _compiles(cls, source: str | None, info: ValidationInfo) -> str | None:
+        if source is None:
+            return None
+        if len(source) > TEMPLATE_MAX_CHARS:
+            fail(f"the template is too long (at most {TEMPLATE_MAX_CHARS} characters)")
+        # Compiled and tried on sample memos in the same bounded sandbox that sends memos.
+        try:
+            check_override(part=str(info.field_name), source=source)
+        except TemplateError as error:
+            fail(str(error), template_line=error.line)
+        return source
+
+    @field_validator("email_subject")
+    @classmethod
+    def _one_line(cls, source: str | None) -> str | None:
+        if source is not None and "\n" in source.strip():
+            fail("an email subject is one line")
+        return source.strip() if source is not None else None
+
+
+class CompanyConfig(_Model):
+    """One client company: who it is, what the operator says, where its memos go."""
+
+    slug: Slug
+    name: ShortText
+    phone_numbers: list[E164] = Field(default_factory=list)
+    locale: Locale = "ja"
+    greeting: Text
+    script: list[ScriptStep] = Field(default_factory=list)
+    fields: list[MemoField] = Field(default_factory=list)
+    contacts: list[Contact] = Field(min_length=1)
+    routing: list[RoutingRule] = Field(min_length=1)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    hours: Hours | None = None
+    templates: Templates = Field(default_factory=Templates)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompanyConfig:
+        issues = _cross_check(self)
+        if issues:
+            loc, reason = issues[0]
+            raise PydanticCustomError(
+                ISSUE_TYPE, "{reason}", {"reason": reason, "loc": loc, "issues": issues}
+            )
+        return self
+
+    @property
+    def country(self) -> str:
+        """The ISO region of the company's first number; by locale when it has none."""
+        for number in self.phone_numbers:
+            region = region_of(number)
+            if region:
+                return region
+        return _DEFAULT_COUNTRY[self.locale]
+
+    def contact(self, key: str) -> Contact:
+        """The contact with this key; KeyError if there is none."""
+        for contact in self.contacts:
+            if contact.key == key:
+                return contact
+        raise KeyError(key)
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether the company takes non-urgent memos at `moment`; no hours means always."""
+        return self.hours is None or self.hours.is_open(moment)
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """`moment` when open, else when the company next opens."""
+        return moment if self.hours is None else self.hours.next_opening(moment)
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document as stored and exported: unset optional parts left out."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for key in ("fields", "escalation", "templates"):
+            if not data[key]:
+                del data[key]
+        if "hours" in data and not data["hours"]["holidays"]:
+            del data["hours"]["holidays"]
+        return data
+
+
+def _cross_check(config: CompanyConfig) -> list[tuple[Loc, str]]:
+    issues: list[tuple[Loc, str]] = []
+    issues += _repeats("phone_numbers", config.phone_numbers, "number")
+    issues += _repeats("fields", [field.key for field in config.fields], "field key", "key")
+    issues += _repeats("contacts", [c.key for c in config.contacts], "contact key", "key")
+    declared = [field.key for field in config.fields]
+    for index, script_step in enumerate(config.script):
+        if script_step.field is not None and script_step.field not in declared:
+            known = ", ".join(declared) or "none declared"
+            reason = f"field {script_step.field!r} is not declared under `fields:` ({known})"
+            issues.append((("script", index, "field"), reason))
+    for index, rule in enumerate(config.routing):
+        issues += _audience(config, ("routing", index), rule.notify, rule.channels)
+        last = index == len(config.routing) - 1
+        if rule.when is None and not last:
+            reason = "only the last rule may leave out `when:` (the rules after it never apply)"
+            issues.append((("routing", index), reason))
+        if rule.when is not None and last:
+            reason = "the last rule is the default: leave out `when:` so every memo reaches someone"
+            issues.append((("routing", index, "when"), reason))
+    previous = None
+    for index, step in enumerate(config.escalation):
+        if step.notify is not None and step.channels is not None:
+            issues += _audience(config, ("escalation", index), step.notify, step.channels)
+        if previous is not None and step.after < previous:
+            later, earlier = format_duration(step.after), format_duration(previous)
+            reason = f"steps go in order of `after:`, but {later} comes after {earlier}"
+            issues.append((("escalation", index, "after"), reason))
+        previous = step.after
+    return issues
+
+
+def _repeats(
+    section: str, values: list[str], what: str, key: str | None = None
+) -> list[tuple[Loc, str]]:
+    seen: set[str] = set()
+    issues: list[tuple[Loc, str]] = []
+    for index, value in enumerate(values):
+        if value in seen:
+            loc: Loc = (section, index, key) if key else (section, index)
+            issues.append((loc, f"{what} {value!r} is listed twice"))
+        seen.add(value)
+    return issues
+
+
+def _audience(
+    config: CompanyConfig, loc: Loc, notify: Sequence[str], channels: Sequence[str]
+) -> list[tuple[Loc, str]]:
+    issues: list[tuple[Loc, str]] = []
+    known = [contact.key for contact in config.contacts]
+    for index, key in enumerate(notify):
+        if key not in known:
+            reason = f"unknown contact {key!r} (contacts are: {', '.join(known)})"
+            issues.append(((*loc, "notify", index), reason))
+            continue
+        contact = config.contact(key)
+        for channel in channels:
+            if channel == "email" and contact.email is None:
+                reason = f"contact {key!r} has no email, so cannot be notified by email"
+                issues.append(((*loc, "notify", index), reason))
+            if channel in ("sms", "voice") and contact.phone is None:
+                reason = f"contact {key!r} has no phone, so cannot be notified by {channel}"
+                issues.append(((*loc, "notify", index), reason))
+    return issues

@@ -1,0 +1,118 @@
+"""Turning a company document into a CompanyConfig, with every refusal named by field and reason."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from service.companies.schema import CompanyConfig
+from service.companies.values import ISSUE_TYPE
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One reason a company document is refused; `loc` is the path to the offending value."""
+
+    loc: Loc
+    reason: str
+    # For a template that does not compile: the line within the template.
+    template_line: int | None = None
+
+    @property
+    def field(self) -> str:
+        """The path written for people, e.g. `contacts[1].phone`."""
+        return field_path(self.loc)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.loc else self.reason
+
+
+class CompanyConfigError(ValueError):
+    """A company document that cannot be accepted; `issues` says every reason."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("; ".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+def field_path(loc: Loc) -> str:
+    """`("contacts", 1, "phone")` as `contacts[1].phone`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(document)"
+
+
+def validate_document(data: Any) -> CompanyConfig:
+    """The CompanyConfig of a §4 document, or CompanyConfigError listing every problem."""
+    if not isinstance(data, dict):
+        reason = "a company is a mapping of keys (slug, name, greeting, contacts, routing, …)"
+        raise CompanyConfigError([ConfigIssue((), reason)])
+    try:
+        return CompanyConfig.model_validate(data)
+    except ValidationError as error:
+        issues = [issue for detail in error.errors() for issue in _issues(detail)]
+        raise CompanyConfigError(issues) from None
+
+
+def _issues(detail: ErrorDetails) -> list[ConfigIssue]:
+    loc: Loc = tuple(detail["loc"])
+    ctx = detail.get("ctx") or {}
+    if detail["type"] == ISSUE_TYPE:
+        if "issues" in ctx:
+            return [ConfigIssue((*loc, *sub), reason) for sub, reason in ctx["issues"]]
+        return [ConfigIssue((*loc, *ctx.get("loc", ())), ctx["reason"], ctx.get("template_line"))]
+    return [ConfigIssue(loc, _reason(detail, loc))]
+
+
+def _reason(detail: ErrorDetails, loc: Loc) -> str:
+    kind, ctx, given = detail["type"], detail.get("ctx") or {}, detail.get("input")
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key {loc[-1]!r}{hint}"
+    if kind == "literal_error":
+        return f"{given!r} is not allowed here: use {ctx.get('expected')}"
+    if kind == "too_short":
+        return f"must list at least {ctx.get('min_length', 1)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping of keys and values"
+    if kind == "list_type":
+        return "must be a list"
+    if kind == "string_type":
+        return "must be text"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind.startswith("date"):
+        return f"{given!r} is not a date: write it like 2026-01-01"
+    return str(detail["msg"])
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    model: type[BaseModel] | None = CompanyConfig
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, str):
+            info = model.model_fields.get(part)
+            model = _model_in(info.annotation) if info is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,200 @@
+"""`/api/v1/clients`: who may read and write client companies, and what they get back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from service.auth.models import Role
+from service.clock import ManualClock
+from service.companies import service
+from tests.factories import company_document, make_company, make_token, make_user
+
+
+@pytest.fixture
+def admin_headers(session: Session) -> dict[str, str]:
+    return make_token(session, make_user(session, email="admin@relay.example", role=Role.admin))
+
+
+@pytest.fixture
+def operator_headers(session: Session) -> dict[str, str]:
+    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
+
+
+def client_headers(session: Session, company_id: str) -> dict[str, str]:
+    user = make_user(session, email="sato@example.jp", role=Role.client, company_id=company_id)
+    return make_token(session, user)
+
+
+def test_without_credentials_the_answer_is_401(client: TestClient, session: Session) -> None:
+    make_company(session)
+
+    assert client.get("/api/v1/clients").status_code == 401
+    assert client.get("/api/v1/clients/sakura-dental").status_code == 401
+    assert client.put("/api/v1/clients/sakura-dental", json=company_document()).status_code == 401
+
+
+def test_an_operator_reads_every_company_with_greeting_and_script(
+    client: TestClient, session: Session, operator_headers: dict[str, str], clock: ManualClock
+) -> None:
+    make_company(session, slug="sakura-dental")
+    make_company(session, slug="aoba-property", name="あおば不動産管理株式会社")
+
+    listed = client.get("/api/v1/clients", headers=operator_headers)
+    one = client.get("/api/v1/clients/sakura-dental", headers=operator_headers)
+
+    assert listed.status_code == 200
+    assert [item["slug"] for item in listed.json()["items"]] == ["aoba-property", "sakura-dental"]
+    body = one.json()
+    assert body["greeting"] == "お電話ありがとうございます。さくら歯科クリニックでございます。"
+    assert body["script"][2] == {"ask": "診察券番号をお持ちですか。", "field": "patient_no"}
+    assert body["fields"] == [{"key": "patient_no", "label": "診察券番号", "required": False}]
+    assert body["escalation"][0]["after"] == "15m"
+    assert body["version"] == 1
+    assert body["updated_at"] == clock.now().isoformat()
+
+
+def test_an_unknown_company_is_404(client: TestClient, operator_headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/clients/nobody", headers=operator_headers)
+
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+
+
+def test_an_operator_may_not_write(
+    client: TestClient, session: Session, operator_headers: dict[str, str]
+) -> None:
+    response = client.put(
+        "/api/v1/clients/sakura-dental", json=company_document(), headers=operator_headers
+    )
+
+    assert response.status_code == 403
+    assert service.get_company(session=session, slug="sakura-dental") is None
+
+
+def test_an_admin_creates_then_replaces_with_a_new_version(
+    client: TestClient, session: Session, admin_headers: dict[str, str], clock: ManualClock
+) -> None:
+    document = company_document()
+    del document["slug"]
+
+    created = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+    clock.advance(timedelta(minutes=5))
+    document["greeting"] = "お電話ありがとうございます。さくら歯科でございます。"
+    replaced = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+    again = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert created.status_code == 201, created.json()
+    assert (created.json()["slug"], created.json()["version"]) == ("sakura-dental", 1)
+    assert replaced.status_code == 200
+    assert replaced.json()["version"] == 2
+    assert replaced.json()["greeting"] == "お電話ありがとうございます。さくら歯科でございます。"
+    assert replaced.json()["updated_at"] == clock.now().isoformat()
+    assert (again.status_code, again.json()["version"]) == (200, 2)
+    company = service.get_company(session=session, slug="sakura-dental")
+    assert company is not None
+    versions = service.company_versions(session=session, company=company)
+    assert [(v.version, v.changed_by) for v in versions] == [
+        (1, "admin@relay.example"),
+        (2, "admin@relay.example"),
+    ]
+
+
+def test_a_put_normalises_phone_numbers(client: TestClient, admin_headers: dict[str, str]) -> None:
+    document = company_document(phone_numbers=["+81 50-1234-5678"])
+
+    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert response.json()["phone_numbers"] == ["+815012345678"]
+
+
+def test_an_invalid_document_is_422_with_field_and_reason(
+    client: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    document = company_document(routing=[{"notify": ["boss"], "channels": ["email"]}], locale="fr")
+
+    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert response.status_code == 422
+    detail = {item["field"]: item["msg"] for item in response.json()["detail"]}
+    assert detail["locale"] == "'fr' is not allowed here: use 'ja' or 'en'"
+    assert service.get_company(session=session, slug="sakura-dental") is None
+
+
+def test_a_routing_problem_names_its_place(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    document = company_document(routing=[{"notify": ["boss"], "channels": ["email"]}])
+
+    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert response.status_code == 422
+    [item] = response.json()["detail"]
+    assert item["field"] == "routing[0].notify[0]"
+    assert item["loc"] == ["body", "routing", 0, "notify", 0]
+    assert item["msg"].startswith("unknown contact 'boss'")
+
+
+@pytest.mark.parametrize("body", [["not", "a", "company"], "text"])
+def test_a_body_that_is_not_an_object_is_422(
+    client: TestClient, admin_headers: dict[str, str], body: object
+) -> None:
+    response = client.put("/api/v1/clients/sakura-dental", json=body, headers=admin_headers)
+
+    assert response.status_code == 422
+
+
+def test_a_slug_that_differs_from_the_address_is_422(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    document = company_document(slug="aoba-property")
+
+    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "slug"
+
+
+def test_a_number_of_another_company_is_409(
+    client: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    make_company(session, slug="aoba-property", phone_numbers=["+81222174410"])
+    document = company_document(phone_numbers=["+81222174410"])
+
+    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+
+    assert response.status_code == 409
+    assert "+81222174410 already belongs to aoba-property" in response.json()["detail"]
+    assert service.get_company(session=session, slug="sakura-dental") is None
+
+
+def test_a_client_user_sees_only_its_own_company(client: TestClient, session: Session) -> None:
+    own = make_company(session, slug="sakura-dental")
+    make_company(session, slug="aoba-property", name="あおば不動産管理株式会社")
+    headers = client_headers(session, own.id)
+
+    listed = client.get("/api/v1/clients", headers=headers)
+    mine = client.get("/api/v1/clients/sakura-dental", headers=headers)
+    other = client.get("/api/v1/clients/aoba-property", headers=headers)
+
+    assert [item["slug"] for item in listed.json()["items"]] == ["sakura-dental"]
+    assert mine.status_code == 200
+    assert other.status_code == 404
+
+
+def test_a_client_user_may_not_write_even_its_own_company(
+    client: TestClient, session: Session
+) -> None:
+    own = make_company(session, slug="sakura-dental")
+    headers = client_headers(session, own.id)
+
+    response = client.put(
+        "/api/v1/clients/sakura-dental",
+        json=company_document(greeting="こんにちは"),
+        headers=headers,
+    )
+
+    assert response.status_code == 403
