@@ -64,9 +64,7 @@ def database_url(backend: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def engine(
-    backend: str, database_url: str, _postgres_engine: Engine | None
-) -> Iterator[Engine]:
+def engine(backend: str, database_url: str, _postgres_engine: Engine | None) -> Iterator[Engine]:
     """A database with every table, empty."""
     if backend == "postgresql":
         assert _postgres_engine is not None
@@ -81,7 +79,11 @@ def engine(
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    """A session for arranging and checking data; commit what the app must see."""
+    """A session for arranging and checking data; commit what the app must see.
+
+    On SQLite every transaction takes the write lock (BEGIN IMMEDIATE), reads included: end
+    the session's transaction (commit) before the app or a dispatcher has to write.
+    """
     with Session(engine, expire_on_commit=False) as session:
         yield session
 
@@ -103,7 +105,7 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     return Settings(
         database_url=database_url,
-        secret_key="test-secret-key-0123456789",  # noqa: S106
+        secret_key="test-secret-key-0123456789",
         public_base_url="http://testserver",
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -29,3 +29,176 @@ def make_token(session: Session, user: User) -> dict[str, str]:
     token = auth.create_api_token(session=session, user=user)
     session.commit()
     return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form in a rendered page."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def login(client, email: str, password: str, *, next: str | None = None):  # type: ignore[no-untyped-def]
+    """Sign in through the login form (the client keeps the cookie); returns the POST's answer."""
+    page = client.get("/login")
+    data = {"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+    if next is not None:
+        data["next"] = next
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def make_bare_company(session: Session, *, slug: str = "sakura-dental", name: str = "さくら歯科"):  # type: ignore[no-untyped-def]
+    """A committed client company row with only a slug and a name in its configuration."""
+    from service import clock
+    from service.companies.models import Company
+
+    config = {"slug": slug, "name": name}
+    company = Company(slug=slug, name=name, config=config, updated_at=clock.now())
+    session.add(company)
+    session.commit()
+    return company
+
+
+def company_document(
+    *,
+    slug: str = "sakura-dental",
+    name: str = "さくら歯科クリニック",
+    phone_numbers: list[str] | None = None,
+    **overrides: object,
+) -> dict[str, object]:
+    """A valid §4 company document; any top-level key can be replaced through `overrides`."""
+    import zlib
+
+    if phone_numbers is None:
+        # A distinct, valid 050 number per slug, so several default companies never collide.
+        phone_numbers = [f"+81501{zlib.crc32(slug.encode()) % 10**7:07d}"]
+    document: dict[str, object] = {
+        "slug": slug,
+        "name": name,
+        "phone_numbers": phone_numbers,
+        "locale": "ja",
+        "greeting": f"お電話ありがとうございます。{name}でございます。",
+        "script": [
+            {"say": "担当者が不在のため、ご用件を承ります。"},
+            {"ask": "お名前とご連絡先をお伺いできますか。"},
+            {"ask": "診察券番号をお持ちですか。", "field": "patient_no"},
+        ],
+        "fields": [{"key": "patient_no", "label": "診察券番号", "required": False}],
+        "contacts": [
+            {
+                "key": "director",
+                "name": "佐藤 院長",
+                "email": "sato@example.jp",
+                "phone": "+819012345678",
+            },
+            {"key": "office", "name": "受付", "email": "uketsuke@example.jp"},
+        ],
+        "routing": [
+            {"when": {"urgency": "urgent"}, "notify": ["director"], "channels": ["sms", "email"]},
+            {
+                "when": {"category": "complaint"},
+                "notify": ["director", "office"],
+                "channels": ["email"],
+            },
+            {"notify": ["office"], "channels": ["email"]},
+        ],
+        "escalation": [
+            {"after": "15m", "notify": ["director"], "channels": ["sms"]},
+            {"after": "45m", "action": "operator_callback"},
+        ],
+        "hours": {
+            "timezone": "Asia/Tokyo",
+            "open": "09:00",
+            "close": "18:00",
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+        },
+    }
+    document.update(overrides)
+    return document
+
+
+def make_company(
+    session: Session,
+    *,
+    slug: str = "sakura-dental",
+    name: str = "さくら歯科クリニック",
+    phone_numbers: list[str] | None = None,
+    changed_by: str = "test",
+    **overrides: object,
+):  # type: ignore[no-untyped-def]
+    """A committed, fully configured client company (see `company_document` for the defaults)."""
+    from service.companies.service import save_company
+    from service.companies.validation import validate_document
+
+    document = company_document(slug=slug, name=name, phone_numbers=phone_numbers, **overrides)
+    config = validate_document(document)
+    company = save_company(session=session, config=config, changed_by=changed_by).company
+    session.commit()
+    return company
+
+
+def make_outgoing_message(**overrides: object):  # type: ignore[no-untyped-def]
+    """A rendered SMS to a Japanese mobile (any OutgoingMessage field can be replaced)."""
+    from service.providers.base import Channel, OutgoingMessage
+
+    fields: dict[str, object] = {
+        "delivery_id": "d" * 32,
+        "channel": Channel.sms,
+        "to": "+819012345678",
+        "text": "【至急】山田様より苦情のお電話がありました。確認: http://testserver/a/tok123",
+        "status_callback": "http://testserver/twilio/sms/status?delivery=" + "d" * 32,
+    }
+    fields.update(overrides)
+    return OutgoingMessage(**fields)  # type: ignore[arg-type]
+
+
+def make_unsaved_memo(**overrides: object):  # type: ignore[no-untyped-def]
+    """An urgent complaint memo, not in any session, for formatting (any column can be replaced)."""
+    from datetime import UTC, datetime
+
+    from service.memos.models import Memo, MemoStatus
+
+    taken = datetime(2025, 4, 1, 5, 5, tzinfo=UTC)  # 14:05 in Tokyo, a Tuesday
+    columns: dict[str, object] = {
+        "id": "0123456789abcdef0123456789abcdef",
+        "company_id": "c" * 32,
+        "company_version": 1,
+        "operator_id": "o" * 32,
+        "category": "complaint",
+        "urgency": "urgent",
+        "caller_name": "山田 太郎",
+        "caller_phone": "+819011112222",
+        "caller_company": "山田商事株式会社",
+        "subject": "予約時間の行き違い",
+        "body": "10時の予約と伺っていたが、受付では11時と言われた。\n折り返しのお電話を希望。",
+        "fields": {"patient_no": "12345"},
+        "status": MemoStatus.relaying,
+        "ack_code": "4821",
+        "created_at": taken,
+        "updated_at": taken,
+    }
+    columns.update(overrides)
+    return Memo(**columns)
+
+
+def make_client_user(
+    session: Session,
+    *,
+    company_id: str,
+    email: str = "client@example.jp",
+    display_name: str = "",
+    password: str | None = "correct horse battery",
+) -> User:
+    """A committed user of role client belonging to one company."""
+    user = auth.create_user(
+        session=session,
+        email=email,
+        role=Role.client,
+        password=password,
+        company_id=company_id,
+        display_name=display_name,
+    )
+    session.commit()
+    return user

@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from pwdlib import PasswordHash
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from service import clock
 from service.auth.models import ApiToken, Role, User, WebSession
@@ -123,3 +123,16 @@ def end_web_session(*, session: Session, token: str) -> None:
     if row is not None:
         session.delete(row)
         session.flush()
+
+
+def end_user_sessions(*, session: Session, user: User) -> None:
+    """Close every browser session of `user` (sign out everywhere)."""
+    session.exec(delete(WebSession).where(col(WebSession.user_id) == user.id))
+    session.flush()
+
+
+def set_password(*, session: Session, user: User, password: str | None) -> None:
+    """Replace the user's password (None: token-only) and sign them out everywhere."""
+    user.password_hash = hash_password(password) if password else None
+    session.add(user)
+    end_user_sessions(session=session, user=user)

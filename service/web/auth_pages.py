@@ -1,3 +1,183 @@
-from fastapi import APIRouter
+"""Sign-in, sign-out and the signed-in home page."""
 
-router = APIRouter()
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Request, Response, status
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session, col, select
+
+from service.api.deps import SESSION_COOKIE, OptionalUser, SessionDep, SettingsDep
+from service.auth import service as auth
+from service.auth.login import LoginFailed, LoginThrottled, authenticate
+from service.auth.models import Role, User
+from service.companies.models import Company
+from service.settings import Settings
+from service.web.csrf import (
+    CsrfProtected,
+    clear_csrf_cookie,
+    cookies_secure,
+    issue_csrf_cookie,
+    token_is_valid,
+)
+
+router = APIRouter(include_in_schema=False)
+
+FAILED_MESSAGE = "メールアドレスまたはパスワードが正しくありません。 Wrong email or password."
+EXPIRED_MESSAGE = (
+    "フォームの有効期限が切れました。もう一度お試しください。 The form expired; please try again."
+)
+
+
+def safe_next(value: str | None) -> str:
+    """`value` if it is a path on this site, else "/" (no open redirects)."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        return "/"
+    parts = urlsplit(value)
+    return "/" if parts.scheme or parts.netloc else value
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """A redirect to the login page that comes back to this request's page afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = "/login" if target == "/" else f"/login?next={quote(target, safe='')}"
+    return RedirectResponse(location, status.HTTP_303_SEE_OTHER)
+
+
+def _login_page(
+    request: Request,
+    *,
+    next_path: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    context = {"next": next_path, "email": email, "error": error}
+    response = request.app.state.templates.TemplateResponse(
+        request, "login.html", context, status_code=status_code, headers=headers
+    )
+    issue_csrf_cookie(request, response)
+    result: Response = response
+    return result
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}秒 ({seconds} s)"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes}分 ({minutes} min)"
+
+
+def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=cookies_secure(settings),
+    )
+
+
+@router.get("/login")
+def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    """The sign-in form (already signed in: straight on)."""
+    next_path = safe_next(next)
+    if user is not None:
+        return RedirectResponse(next_path, status.HTTP_303_SEE_OTHER)
+    return _login_page(request, next_path=next_path)
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check the credentials; on success open a new session and go on to `next`."""
+    next_path = safe_next(next)
+    if not token_is_valid(request, csrf_token):
+        return _login_page(
+            request, next_path=next_path, email=email, error=EXPIRED_MESSAGE, status_code=403
+        )
+    try:
+        user = authenticate(session=session, email=email, password=password)
+    except LoginThrottled as throttled:
+        seconds = max(1, math.ceil(throttled.retry_after.total_seconds()))
+        message = (
+            f"ログインの失敗が続いたため、一時的に受け付けを停止しています。"
+            f"{_wait_text(seconds)}後にもう一度お試しください。"
+            " Too many failed sign-ins; please wait and try again."
+        )
+        return _login_page(
+            request,
+            next_path=next_path,
+            email=email,
+            error=message,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(seconds)},
+        )
+    except LoginFailed:
+        return _login_page(
+            request,
+            next_path=next_path,
+            email=email,
+            error=FAILED_MESSAGE,
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    # A fresh token at every sign-in, and the old session (if any) closed: no session fixation.
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        auth.end_web_session(session=session, token=previous)
+    token = auth.create_web_session(
+        session=session, user=user, lifetime=timedelta(hours=settings.session_hours)
+    )
+    response = RedirectResponse(next_path, status.HTTP_303_SEE_OTHER)
+    _set_session_cookie(response, token, settings)
+    clear_csrf_cookie(request, response)
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, session: SessionDep, settings: SettingsDep, _: CsrfProtected
+) -> Response:
+    """Close the browser session and go back to the login page."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth.end_web_session(session=session, token=token)
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=cookies_secure(settings)
+    )
+    return response
+
+
+def _home_context(session: Session, user: User) -> dict[str, Any]:
+    if user.role == Role.admin:
+        companies = session.exec(select(Company).order_by(col(Company.name))).all()
+        return {"companies": companies}
+    if user.role == Role.client and user.company_id is not None:
+        return {"company": session.get(Company, user.company_id)}
+    return {}
+
+
+@router.get("/")
+def home(request: Request, session: SessionDep, user: OptionalUser) -> Response:
+    """The signed-in home page for each role."""
+    if user is None:
+        return login_redirect(request)
+    context = {"user": user, **_home_context(session, user)}
+    response: Response = request.app.state.templates.TemplateResponse(request, "home.html", context)
+    return response
