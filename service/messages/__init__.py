@@ -1,0 +1,1 @@
+"""Memos formatted for email, SMS and voice: default formats per locale, overrides sandboxed."""

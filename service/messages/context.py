@@ -1,0 +1,246 @@
+"""The names a memo format can use, the same in the default formats and in a company's overrides.
+
+- `company`: the client company's name, e.g. さくら歯科クリニック
+- `contact_name`: the person the message goes to, e.g. 佐藤 院長 (write `{{ contact_name }}様`)
+- `received_at`: when the call was taken, in the company's time zone: 2025年4月1日(火) 14:05;
+  `received_at_short`: the same for SMS, 4/1 14:05
+- `caller.name`, `caller.company`: who called, and for which company (empty when not given)
+- `caller.phone`: the number to call back as E.164 (+819011112222), empty when unknown;
+  `caller.phone_display`: the same as written in the company's country (090-1111-2222)
+- `category`: complaint, inquiry, callback, order or other; `category_label`: the same in the
+  company's language (苦情, お問い合わせ, 折り返し依頼, ご注文, その他)
+- `urgency`: normal or urgent; `urgent`: true for an urgent memo; `urgency_label`: 至急 / 通常
+- `subject`, `body`: the memo's subject and details as the operator wrote them
+- `fields`: the company's own memo fields that have a value, in order, each a label and a value:
+  `{% for label, value in fields %}{{ label }}: {{ value }}{% endfor %}` (or `field.label`)
+- `ack_code`: the code that acknowledges the memo, e.g. 4821
+- `ack_url`: this recipient's acknowledgement link
+- `operator`: the name of the operator who took the call
+- `memo`: the memo's facts grouped: `memo.subject`, `memo.body`, `memo.caller.name`, …
+
+In an email subject, an SMS and a voice summary every value is on one line (line breaks in what
+the caller said become spaces). A name that does not exist refuses the template when it is saved.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from service.phones import display
+
+if TYPE_CHECKING:
+    from service.companies.schema import CompanyConfig
+    from service.memos.models import Memo
+
+CATEGORY_LABELS = {
+    "ja": {
+        "complaint": "苦情",
+        "inquiry": "お問い合わせ",
+        "callback": "折り返し依頼",
+        "order": "ご注文",
+        "other": "その他",
+    },
+    "en": {
+        "complaint": "Complaint",
+        "inquiry": "Inquiry",
+        "callback": "Callback request",
+        "order": "Order",
+        "other": "Other",
+    },
+}
+URGENCY_LABELS = {
+    "ja": {"urgent": "至急", "normal": "通常"},
+    "en": {"urgent": "Urgent", "normal": "Normal"},
+}
+_YES_NO = {"ja": ("はい", "いいえ"), "en": ("Yes", "No")}
+_WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Line breaks of every kind, with the spaces around them; other spaces (全角 too) stay as typed.
+_BREAKS = re.compile(r"[ \t]*[\r\n\v\f\x85\u2028\u2029]+[ \t]*")
+
+
+class FieldValue(NamedTuple):
+    """One of the company's own memo fields, as a template sees it."""
+
+    label: str
+    value: str
+
+
+def format_received(*, moment: datetime, locale: str) -> tuple[str, str]:
+    """`moment` written in full and short, the way people of `locale` write it."""
+    weekday = _WEEKDAYS["ja" if locale == "ja" else "en"][moment.weekday()]
+    clock = f"{moment.hour:02d}:{moment.minute:02d}"
+    if locale == "ja":
+        full = f"{moment.year}年{moment.month}月{moment.day}日({weekday}) {clock}"
+        return full, f"{moment.month}/{moment.day} {clock}"
+    month = _MONTHS_EN[moment.month - 1]
+    return f"{weekday} {moment.day} {month} {moment.year}, {clock}", f"{month} {moment.day} {clock}"
+
+
+def phone_for(*, e164: str | None, country: str) -> str:
+    """A caller's number as written in `country`: national at home, international otherwise."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == country:
+        return display(e164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _field_values(*, values: dict[str, Any], config: CompanyConfig) -> list[FieldValue]:
+    yes, no = _YES_NO[config.locale]
+    labels = {field.key: field.label for field in config.fields}
+    declared = [key for key in labels if key in values]
+    ordered = declared + [key for key in values if key not in labels]
+    found: list[FieldValue] = []
+    for key in ordered:
+        value = values[key]
+        if value is None or value == "":
+            continue
+        text = (yes if value else no) if isinstance(value, bool) else str(value)
+        found.append(FieldValue(labels.get(key, key), text))
+    return found
+
+
+def build_context(
+    *,
+    locale: str,
+    company: str,
+    contact_name: str,
+    received_at: datetime,
+    caller: dict[str, str],
+    category: str,
+    urgency: str,
+    subject: str,
+    body: str,
+    fields: list[FieldValue],
+    ack_code: str,
+    ack_url: str,
+    operator: str,
+) -> dict[str, Any]:
+    """The names of the module docstring, from plain values."""
+    full, short = format_received(moment=received_at, locale=locale)
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+    memo = {
+        "subject": subject,
+        "body": body,
+        "category": category,
+        "category_label": CATEGORY_LABELS[locale].get(category, category),
+        "urgency": urgency,
+        "urgency_label": URGENCY_LABELS[locale].get(urgency, urgency),
+        "urgent": urgency == "urgent",
+        "caller": caller,
+        "fields": fields,
+        "ack_code": ack_code,
+        "received_at": full,
+        "received_at_short": short,
+    }
+    context: dict[str, Any] = {
+        **memo,
+        "company": company,
+        "contact_name": contact_name,
+        "ack_url": ack_url,
+        "operator": operator,
+        "locale": locale,
+        "memo": memo,
+    }
+    return context
+
+
+def memo_context(
+    *,
+    memo: Memo,
+    company_name: str,
+    config: CompanyConfig,
+    contact_name: str,
+    ack_url: str,
+    received_at_local: datetime,
+    operator_name: str,
+) -> dict[str, Any]:
+    """What a template of `config` sees of `memo`, for one recipient."""
+    caller = {
+        "name": memo.caller_name or "",
+        "phone": memo.caller_phone or "",
+        "phone_display": phone_for(e164=memo.caller_phone, country=config.country),
+        "company": memo.caller_company or "",
+    }
+    return build_context(
+        locale=config.locale,
+        company=company_name,
+        contact_name=contact_name,
+        received_at=received_at_local,
+        caller=caller,
+        category=str(memo.category),
+        urgency=str(memo.urgency),
+        subject=memo.subject,
+        body=memo.body,
+        fields=_field_values(values=memo.fields or {}, config=config),
+        ack_code=memo.ack_code,
+        ack_url=ack_url,
+        operator=operator_name,
+    )
+
+
+SAMPLE_ACK_URL = "https://relay.example.jp/a/SAMPLE-TOKEN"
+
+
+def sample_contexts(*, locale: str = "ja") -> list[dict[str, Any]]:
+    """Two made-up memos that take every branch a template may have: one full, one sparse."""
+    moment = datetime(2025, 4, 1, 14, 5, tzinfo=ZoneInfo("Asia/Tokyo"))
+    full = build_context(
+        locale=locale,
+        company="さくら歯科クリニック",
+        contact_name="佐藤 院長",
+        received_at=moment,
+        caller={
+            "name": "山田 太郎",
+            "phone": "+819011112222",
+            "phone_display": "090-1111-2222",
+            "company": "山田商事株式会社",
+        },
+        category="complaint",
+        urgency="urgent",
+        subject="予約時間の行き違い",
+        body="10時の予約と伺っていたが、受付では11時と言われた。\n折り返しのお電話を希望。",
+        fields=[FieldValue("診察券番号", "12345"), FieldValue("ご来院予定", "4月3日")],
+        ack_code="4821",
+        ack_url=SAMPLE_ACK_URL,
+        operator="鈴木",
+    )
+    sparse = build_context(
+        locale=locale,
+        company="さくら歯科クリニック",
+        contact_name="受付",
+        received_at=moment,
+        caller={"name": "", "phone": "", "phone_display": "", "company": ""},
+        category="other",
+        urgency="normal",
+        subject="ご連絡",
+        body="",
+        fields=[],
+        ack_code="0001",
+        ack_url=SAMPLE_ACK_URL,
+        operator="",
+    )
+    return [full, sparse]
+
+
+def one_line(value: Any) -> Any:
+    """`value` with every string in it on one line: each line break becomes one space."""
+    if isinstance(value, str):
+        return _BREAKS.sub(" ", value).strip()
+    if isinstance(value, FieldValue):
+        return FieldValue(one_line(value.label), one_line(value.value))
+    if isinstance(value, dict):
+        return {key: one_line(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [one_line(item) for item in value]
+    return value

@@ -1,0 +1,156 @@
+"""The bounded sandbox that every memo format renders in."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from service.messages.sandbox import TemplateError, compile_source, render_bounded
+
+
+def render(
+    source: str,
+    *,
+    html: bool = False,
+    strict: bool = False,
+    max_chars: int = 64 * 1024,
+    **context: Any,
+) -> str:
+    template = compile_source(source=source, html=html, strict=strict)
+    return render_bounded(template=template, context=context, max_chars=max_chars)
+
+
+def refusal(source: str, **context: Any) -> TemplateError:
+    with pytest.raises(TemplateError) as caught:
+        render(source, strict=True, **context)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ caller.__init__.__globals__ }}",
+        "{{ ''|attr('__class__') }}",
+        "{{ cycler.__init__.__globals__.os }}",
+    ],
+)
+def test_unsafe_attributes_are_refused(source: str) -> None:
+    error = refusal(source, caller={"name": "山田"})
+
+    assert error.line == 1
+    assert "unsafe" in error.reason
+
+
+def test_lists_and_dicts_cannot_be_changed() -> None:
+    error = refusal("{{ fields.append(1) }}", fields=[])
+
+    assert "unsafe" in error.reason
+
+
+def test_a_loop_that_runs_too_long_is_stopped_at_its_line() -> None:
+    source = (
+        "件名\n"
+        "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}"
+    )
+    started = time.monotonic()
+
+    error = refusal(source)
+
+    assert time.monotonic() - started < 2
+    assert error.line == 2
+    assert "longer than 200 ms" in error.reason
+
+
+def test_range_is_short() -> None:
+    error = refusal("\n\n{% for i in range(100000) %}{% endfor %}")
+
+    assert (error.line, error.reason) == (3, "range() is limited to 1000 items")
+
+
+def test_output_past_the_limit_is_cut_off_with_its_line() -> None:
+    with pytest.raises(TemplateError) as caught:
+        render(
+            "一行目\n{% for i in range(1000) %}{{ body }}{% endfor %}",
+            body="あ" * 100,
+            max_chars=5000,
+        )
+
+    assert caught.value.line == 2
+    assert caught.value.reason == "the output is longer than 5,000 characters"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 100000000 }}",
+        "{{ 'x'|center(100000000) }}",
+        "{{ 'x'.rjust(100000000) }}",
+        "{{ body|replace('あ', body) }}",
+        "{{ body.replace('', body) }}",
+        "{% set ns = namespace(s='ab') %}"
+        "{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% macro grow(s, n) %}{{ grow(s ~ s, n - 1) if n else s }}{% endmacro %}"
+        "{{ grow('a', 64) }}",
+    ],
+)
+def test_values_too_large_to_build_are_refused_before_they_are_built(source: str) -> None:
+    error = refusal(source, body="あ" * 10_000)
+
+    assert "this would build a value of" in error.reason
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ '%100000s' % 1 }}", "{{ '{:>100000}'.format(1) }}", "{{ '%*d'|format(99999, 1) }}"],
+)
+def test_huge_format_widths_are_refused(source: str) -> None:
+    assert "width or precision" in refusal(source).reason
+
+
+def test_a_macro_that_calls_itself_forever_is_refused() -> None:
+    error = refusal("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+
+    assert error.reason == "a macro calls itself too deeply"
+
+
+def test_a_syntax_error_names_its_line() -> None:
+    with pytest.raises(TemplateError) as caught:
+        compile_source(source="一行目\n{{ subject }\n", html=False)
+
+    assert str(caught.value) == "line 2 of the template: unexpected '}'"
+
+
+def test_undefined_names_print_nothing_when_sending_but_are_refused_when_strict() -> None:
+    assert (
+        render("[{{ nothing }}][{{ caller.nmae }}][{{ caller.company }}]", caller={"company": None})
+        == "[][][]"
+    )
+
+    error = refusal("一行目\n{{ caller.nmae }}", caller={"name": "山田"})
+
+    assert error.line == 2
+    assert error.undefined
+    assert "has no attribute 'nmae'" in error.reason
+
+
+def test_html_is_autoescaped_only_in_html_templates() -> None:
+    body = "<script>alert('x')</script> & 様"
+
+    assert render("{{ body }}", html=True, body=body) == (
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; 様"
+    )
+    assert render("{{ body }}", html=False, body=body) == body
+
+
+def test_ordinary_templates_render() -> None:
+    source = (
+        "{% for label, value in fields %}{{ label }}={{ value }};{% endfor %}"
+        "{{ range(3)|join(',') }} {{ '%05d'|format(42) }} {{ '{:>4}'.format(7) }}"
+    )
+
+    assert render(source, fields=[("診察券番号", "12345")]) == "診察券番号=12345;0,1,2 00042    7"
