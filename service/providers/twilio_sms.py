@@ -1,0 +1,114 @@
+"""SMS through Twilio's Messages resource."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from service.providers.base import Channel, LookupResult, OutgoingMessage, SendResult
+from service.providers.twilio_rest import TwilioRest, create_outcome, network_outcome
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/Messages.json"
+LOOKUP_PAGE_SIZE = 20
+STATUS_CALLBACK_PATH = "/twilio/sms/status"
+
+
+class TwilioSmsProvider:
+    """Sends each SMS as one `POST Messages.json`; looks up unknown outcomes by recipient."""
+
+    channel = Channel.sms
+
+    def __init__(
+        self,
+        *,
+        rest: TwilioRest,
+        sms_from: str | None = None,
+        messaging_service_sid: str | None = None,
+        default_status_callback: str | None = None,
+    ) -> None:
+        if not sms_from and not messaging_service_sid:
+            raise ValueError("an SMS sender is needed: a From number or a Messaging Service SID")
+        self.rest = rest
+        self.sms_from = sms_from
+        self.messaging_service_sid = messaging_service_sid
+        self.default_status_callback = default_status_callback
+
+    @classmethod
+    def from_settings(
+        cls, *, settings: Settings, http_client: httpx.AsyncClient | None = None
+    ) -> TwilioSmsProvider:
+        """The provider of the configured account and sender."""
+        return cls(
+            rest=TwilioRest.from_settings(settings=settings, http_client=http_client),
+            sms_from=settings.twilio_sms_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            default_status_callback=settings.public_base_url + STATUS_CALLBACK_PATH,
+        )
+
+    def form(self, message: OutgoingMessage) -> dict[str, str]:
+        """The form fields of the create-message request for `message`."""
+        form = {"To": message.to, "Body": message.text}
+        # With a Messaging Service, Twilio picks the sender from the service's pool.
+        if self.messaging_service_sid:
+            form["MessagingServiceSid"] = self.messaging_service_sid
+        else:
+            assert self.sms_from is not None
+            form["From"] = self.sms_from
+        status_callback = message.status_callback or self.default_status_callback
+        if status_callback:
+            form["StatusCallback"] = status_callback
+        return form
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Ask Twilio once to send `message`; never raises for Twilio or network errors."""
+        try:
+            answer = await self.rest.post_form(MESSAGES_PATH, self.form(message))
+        except httpx.HTTPError as error:
+            result = network_outcome(error)
+        else:
+            result = create_outcome(answer)
+        log.info(
+            "twilio sms delivery=%s outcome=%s code=%s",
+            message.delivery_id,
+            result.outcome,
+            result.error_code,
+        )
+        return result
+
+    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
+        """Find the SMS among the latest ones to the same number, by its exact body.
+
+        Two identical bodies to one number cannot be told apart; the newest is taken.
+        """
+        params: dict[str, str | int] = {"To": message.to, "PageSize": LOOKUP_PAGE_SIZE}
+        try:
+            answer = await self.rest.get(MESSAGES_PATH, params)
+        except httpx.HTTPError as error:
+            log.warning("twilio sms lookup delivery=%s failed: %s", message.delivery_id, error)
+            return None
+        items = (answer.data or {}).get("messages")
+        if answer.status_code != 200 or not isinstance(items, list):
+            log.warning(
+                "twilio sms lookup delivery=%s: HTTP %s", message.delivery_id, answer.status_code
+            )
+            return None
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if item.get("to") == message.to and item.get("body") == message.text:
+                sid = item.get("sid")
+                status = item.get("status")
+                return LookupResult(
+                    found=True,
+                    provider_id=sid if isinstance(sid, str) else None,
+                    status=status if isinstance(status, str) else None,
+                )
+        return LookupResult(found=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the provider made it."""
+        await self.rest.aclose()
