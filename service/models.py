@@ -5,20 +5,29 @@ from sqlmodel import SQLModel
 from service.auth.models import ApiToken, LoginFailure, Role, User, WebSession
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
+from service.dispatch.models import Delivery
+from service.escalation.models import CallbackTask, EscalationFiring
 from service.memos.models import Memo
+from service.providers.models import OutboxMessage
+from service.routing.optouts import SmsOptOut
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
     "Call",
+    "CallbackTask",
     "CallerFlag",
     "Company",
     "CompanyPhoneNumber",
     "CompanyVersion",
+    "Delivery",
+    "EscalationFiring",
     "LoginFailure",
     "Memo",
+    "OutboxMessage",
     "Role",
+    "SmsOptOut",
     "User",
     "WebSession",
     "WebhookReceipt",

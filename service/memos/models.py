@@ -61,3 +61,11 @@ class Memo(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     acknowledged_by: str | None = Field(default=None, max_length=200)
     acknowledged_via: str | None = Field(default=None, max_length=16)
+    # When the next escalation step falls due while unacknowledged; None when none is left.
+    next_escalation_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), index=True)
+    )
+    # Contacts routing named but could not reach (no address, opted out), with the reason.
+    skipped: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
+from service.dispatch.models import Delivery
+from service.dispatch.outbox import deliveries_of
 from service.memos.models import Memo
 from service.memos.schema import Acknowledgement, MemoOut
 
@@ -44,5 +48,22 @@ def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
         fields=dict(memo.fields),
         script_version=memo.company_version,
         operator=operator.display_name if operator else "",
-        deliveries=[],
+        deliveries=[delivery_out(d) for d in deliveries_of(session=session, memo_id=memo.id)],
+        skipped=list(memo.skipped),
     )
+
+
+def delivery_out(delivery: Delivery) -> dict[str, Any]:
+    """One delivery as CONTRACT §5 shows it."""
+    return {
+        "id": delivery.id,
+        "channel": delivery.channel.value,
+        "to": delivery.to,
+        "contact": delivery.contact_key,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "provider_id": delivery.provider_id,
+        "error": delivery.error,
+        "reason": delivery.reason.value,
+        "due_at": delivery.due_at.isoformat(),
+    }

@@ -64,6 +64,7 @@ class MemoOut(BaseModel):
     script_version: int
     operator: str
     deliveries: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
 
 
 class MemoPage(BaseModel):

@@ -15,10 +15,16 @@ from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
+from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
-from service.memos.models import Memo, MemoStatus
+from service.dispatch.models import DeliveryReason
+from service.dispatch.outbox import enqueue
+from service.escalation.service import schedule as schedule_escalation
+from service.memos.models import Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn
 from service.phones import PhoneNumberError, to_e164
+from service.routing.optouts import opted_out_numbers
+from service.routing.service import route_memo
 
 MAX_FIELD_CHARS = 1000
 
@@ -144,12 +150,42 @@ def create_memo(
         if existing is None:
             raise
         return existing, False
+    _route(session=session, memo=memo, config=config)
+    schedule_escalation(memo=memo, config=config)
+    session.add(memo)
     events.emit(
         session=session,
         type="memo.created",
         data={"id": memo.id, "client": company.slug, "status": memo.status.value},
     )
     return memo, True
+
+
+def _route(*, session: Session, memo: Memo, config: CompanyConfig) -> None:
+    """Write the memo's first deliveries in its own transaction (nothing relayed is ever lost)."""
+    plan = route_memo(
+        config=config,
+        category=memo.category.value,
+        urgency=memo.urgency.value,
+        opted_out=opted_out_numbers(session=session),
+    )
+    now = clock.now()
+    # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
+    due = now if memo.urgency == Urgency.urgent else config.next_opening(now)
+    enqueue(
+        session=session,
+        memo=memo,
+        recipients=plan.recipients,
+        reason=DeliveryReason.routing,
+        due_at=due,
+    )
+    if plan.skipped:
+        memo.skipped = [
+            {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
+            for s in plan.skipped
+        ]
+        session.add(memo)
+        session.flush()
 
 
 def get_memo(*, session: Session, memo_id: str, company_id: str | None = None) -> Memo | None:

@@ -59,7 +59,13 @@ def test_memo_is_taken_with_japanese_text_and_a_normalised_number(
     assert memo["client"] == "sakura-dental"
     assert memo["status"] == "relaying"
     assert memo["acknowledged"] is None
-    assert memo["deliveries"] == []
+    # A complaint goes by email to the director and the office, in the memo's own transaction.
+    assert [
+        (d["contact"], d["channel"], d["to"], d["status"], d["reason"]) for d in memo["deliveries"]
+    ] == [
+        ("director", "email", "sato@example.jp", "pending", "routing"),
+        ("office", "email", "uketsuke@example.jp", "pending", "routing"),
+    ]
     assert len(memo["ack_code"]) == 4 and memo["ack_code"].isdigit()
     assert memo["caller"] == {"name": "山田 太郎", "phone": "+819011112222", "company": None}
     assert memo["subject"] == "予約時間の行き違い 😢"

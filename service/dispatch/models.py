@@ -1,0 +1,69 @@
+"""The outbox: one row per message to send, moved through a persisted state machine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text
+from sqlmodel import Column, Field, SQLModel
+
+from service.db import UTCDateTime, new_id, str_enum
+from service.providers.base import Channel
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"  # waiting for its time (now, or the company's next opening)
+    sending = "sending"  # claimed by a dispatcher; the provider is being called
+    sent = "sent"  # accepted by the provider
+    delivered = "delivered"  # the provider confirmed delivery
+    retrying = "retrying"  # not accepted yet; tried again at `due_at`
+    failed = "failed"  # will not be delivered
+
+
+class DeliveryReason(StrEnum):
+    routing = "routing"
+    escalation = "escalation"
+    fallback = "fallback"
+
+
+# A status only moves forward: a late "sent" never overwrites "delivered".
+STATUS_RANK = {
+    DeliveryStatus.pending: 0,
+    DeliveryStatus.retrying: 1,
+    DeliveryStatus.sending: 2,
+    DeliveryStatus.sent: 3,
+    DeliveryStatus.delivered: 4,
+    DeliveryStatus.failed: 4,
+}
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "due_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    memo_id: str = Field(foreign_key="memos.id", index=True, max_length=32)
+    contact_key: str = Field(max_length=64)
+    channel: Channel = Field(sa_column=Column(str_enum(Channel), nullable=False))
+    to: str = Field(max_length=320, index=True)
+    reason: DeliveryReason = Field(sa_column=Column(str_enum(DeliveryReason), nullable=False))
+    status: DeliveryStatus = Field(sa_column=Column(str_enum(DeliveryStatus), nullable=False))
+    attempts: int = 0
+    provider_id: str | None = Field(default=None, max_length=200, index=True)
+    error: str | None = Field(default=None, max_length=500)
+    error_code: str | None = Field(default=None, max_length=32)
+    # When it may next be sent: the company's opening time, a backoff, or a throttle slot.
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # While sending: when the claim lapses and the outcome must be reconciled.
+    deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The rendered message, fixed at first attempt so a retry sends the same words.
+    locale: str = Field(default="ja", max_length=8)
+    subject: str | None = Field(default=None, max_length=500)
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    html: str | None = Field(default=None, sa_column=Column(Text))

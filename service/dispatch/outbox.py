@@ -1,0 +1,345 @@
+"""The delivery state machine: enqueue, claim, record outcomes, reconcile, fall back."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, or_, select
+
+from service import clock, events
+from service.dispatch.models import STATUS_RANK, Delivery, DeliveryReason, DeliveryStatus
+from service.memos.models import Memo, MemoStatus
+from service.providers.base import Channel, LookupResult, Outcome, SendResult
+from service.routing.service import Recipient
+
+# The other channel of the same contact to try after a permanent failure.
+FALLBACK = {Channel.email: Channel.sms, Channel.sms: Channel.email, Channel.voice: Channel.sms}
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_CAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """How hard the dispatcher pushes: claim lifetime, throttle and retry bounds."""
+
+    claim_timeout: timedelta = timedelta(seconds=60)
+    reconcile_after: timedelta = timedelta(minutes=2)
+    per_destination_per_minute: int = 10
+    max_attempts: int = MAX_ATTEMPTS
+
+
+def enqueue(
+    *,
+    session: Session,
+    memo: Memo,
+    recipients: Sequence[Recipient],
+    reason: DeliveryReason,
+    due_at: datetime,
+) -> list[Delivery]:
+    """Add one pending delivery per recipient, in the caller's transaction."""
+    now = clock.now()
+    rows = [
+        Delivery(
+            memo_id=memo.id,
+            contact_key=r.contact_key,
+            channel=r.channel,
+            to=r.to,
+            reason=reason,
+            status=DeliveryStatus.pending,
+            due_at=due_at,
+            created_at=now,
+            updated_at=now,
+        )
+        for r in recipients
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def deliveries_of(*, session: Session, memo_id: str) -> list[Delivery]:
+    """A memo's deliveries in the order they were made."""
+    return list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.memo_id == memo_id)
+            .order_by(col(Delivery.created_at), col(Delivery.id))
+        ).all()
+    )
+
+
+def _recent_sends(*, session: Session, to: str, since: datetime) -> int:
+    """Messages to one address sent since `since` or on their way now."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.to == to,
+                or_(col(Delivery.sent_at) >= since, Delivery.status == DeliveryStatus.sending),
+            )
+        ).one()
+    )
+
+
+def claim_due(*, session: Session, worker: str, limit: int, policy: OutboxPolicy) -> list[Delivery]:
+    """Take up to `limit` due deliveries for this worker; commit before calling any provider."""
+    now = clock.now()
+    statement = (
+        select(Delivery)
+        .where(
+            col(Delivery.status).in_([DeliveryStatus.pending, DeliveryStatus.retrying]),
+            col(Delivery.due_at) <= now,
+        )
+        .order_by(col(Delivery.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed: list[Delivery] = []
+    recent: dict[str, int] = {}
+    for delivery in session.exec(statement).all():
+        if delivery.to not in recent:
+            recent[delivery.to] = _recent_sends(
+                session=session, to=delivery.to, since=now - timedelta(minutes=1)
+            )
+        if recent[delivery.to] >= policy.per_destination_per_minute:
+            # Throttled, never dropped: try again when the oldest send leaves the window.
+            delivery.due_at = now + timedelta(seconds=15)
+            delivery.updated_at = now
+            session.add(delivery)
+            continue
+        recent[delivery.to] += 1
+        delivery.status = DeliveryStatus.sending
+        delivery.attempts += 1
+        delivery.claimed_by = worker
+        delivery.deadline = now + policy.claim_timeout
+        delivery.updated_at = now
+        session.add(delivery)
+        claimed.append(delivery)
+    session.flush()
+    return claimed
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    exponential = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
+    jittered = exponential * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
+    asked = timedelta(seconds=retry_after) if retry_after else timedelta(0)
+    return max(jittered, asked)
+
+
+def record_outcome(
+    *,
+    session: Session,
+    delivery_id: str,
+    result: SendResult,
+    worker: str,
+    policy: OutboxPolicy,
+) -> Delivery | None:
+    """Store what the provider said; None when this worker's claim was lost meanwhile."""
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.status != DeliveryStatus.sending:
+        return None
+    if delivery.claimed_by != worker:
+        return None
+    now = clock.now()
+    delivery.updated_at = now
+    delivery.error = result.error[:500] if result.error else None
+    delivery.error_code = result.error_code
+    if result.outcome == Outcome.sent:
+        delivery.status = DeliveryStatus.sent
+        delivery.provider_id = result.provider_id
+        delivery.sent_at = now
+        delivery.error = None
+    elif result.outcome == Outcome.retryable and delivery.attempts < policy.max_attempts:
+        delivery.status = DeliveryStatus.retrying
+        delivery.due_at = now + _backoff(delivery.attempts, result.retry_after)
+    elif result.outcome == Outcome.unknown:
+        # It may have gone out: wait for the provider's word, then look it up; never re-send.
+        delivery.deadline = now + policy.reconcile_after
+        delivery.error = f"outcome unknown: {result.error or 'no answer'}"[:500]
+    else:
+        _fail(session=session, delivery=delivery, now=now)
+    delivery.claimed_by = None if delivery.status != DeliveryStatus.sending else worker
+    session.add(delivery)
+    session.flush()
+    refresh_memo_status(session=session, memo_id=delivery.memo_id)
+    return delivery
+
+
+def _fail(*, session: Session, delivery: Delivery, now: datetime) -> None:
+    delivery.status = DeliveryStatus.failed
+    delivery.deadline = None
+    session.add(delivery)
+    session.flush()
+    add_fallback(session=session, failed=delivery)
+
+
+def add_fallback(*, session: Session, failed: Delivery) -> Delivery | None:
+    """After a permanent failure, try the same contact's other channel once."""
+    from service.companies.models import Company
+    from service.companies.service import company_config
+    from service.routing.service import address_of
+
+    memo = session.get(Memo, failed.memo_id)
+    if memo is None or memo.status == MemoStatus.acknowledged:
+        return None
+    channel = FALLBACK[failed.channel]
+    already = session.exec(
+        select(Delivery).where(
+            Delivery.memo_id == failed.memo_id,
+            Delivery.contact_key == failed.contact_key,
+            Delivery.channel == channel,
+        )
+    ).first()
+    if already is not None:
+        return None
+    company = session.get(Company, memo.company_id)
+    assert company is not None
+    try:
+        config = company_config(company)
+        to = address_of(config=config, contact_key=failed.contact_key, channel=channel)
+    except KeyError:
+        return None
+    if to is None:
+        return None
+    [row] = enqueue(
+        session=session,
+        memo=memo,
+        recipients=[Recipient(failed.contact_key, channel, to)],
+        reason=DeliveryReason.fallback,
+        due_at=clock.now(),
+    )
+    return row
+
+
+def advance_status(
+    *, session: Session, delivery: Delivery, status: DeliveryStatus, error_code: str | None = None
+) -> bool:
+    """Apply a provider's later word (status callback, look-up); only ever forward."""
+    if delivery.status in (DeliveryStatus.delivered, DeliveryStatus.failed):
+        return False
+    now = clock.now()
+    if status == DeliveryStatus.failed:
+        delivery.error_code = error_code
+        delivery.error = f"the provider could not deliver it ({error_code or 'no code given'})"
+        delivery.updated_at = now
+        _fail(session=session, delivery=delivery, now=now)
+    elif STATUS_RANK[status] <= STATUS_RANK[delivery.status]:
+        return False
+    else:
+        delivery.status = status
+        delivery.deadline = None
+        delivery.claimed_by = None
+        delivery.error = None
+        delivery.sent_at = delivery.sent_at or now
+        if status == DeliveryStatus.delivered:
+            delivery.delivered_at = now
+        delivery.updated_at = now
+        session.add(delivery)
+        session.flush()
+    refresh_memo_status(session=session, memo_id=delivery.memo_id)
+    return True
+
+
+def expired_claims(*, session: Session, limit: int) -> list[Delivery]:
+    """Deliveries left in `sending` past their deadline (a crash, or an unknown outcome)."""
+    statement = (
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.sending,
+            col(Delivery.deadline) < clock.now(),
+        )
+        .order_by(col(Delivery.deadline))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.exec(statement).all())
+
+
+def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
+    """A memo's relay status as its deliveries make it."""
+    statuses = {d.status for d in deliveries}
+    if DeliveryStatus.delivered in statuses:
+        return MemoStatus.delivered
+    if DeliveryStatus.sent in statuses:
+        return MemoStatus.sent
+    if statuses and statuses == {DeliveryStatus.failed}:
+        return MemoStatus.failed
+    return MemoStatus.relaying
+
+
+def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
+    """Bring a memo's status in line with its deliveries; tell the consoles when it moves."""
+    memo = session.get(Memo, memo_id)
+    if memo is None or memo.status == MemoStatus.acknowledged:
+        return memo
+    status = memo_status_from(deliveries_of(session=session, memo_id=memo_id))
+    if status != memo.status:
+        memo.status = status
+        memo.updated_at = clock.now()
+        session.add(memo)
+        session.flush()
+        events.emit(
+            session=session,
+            type="memo.updated",
+            data={"id": memo.id, "status": status.value},
+        )
+    return memo
+
+
+# Twilio's words for where a message is; anything else found at the provider counts as sent.
+_PROVIDER_STATUS = {
+    "delivered": DeliveryStatus.delivered,
+    "read": DeliveryStatus.delivered,
+    "completed": DeliveryStatus.delivered,
+    "failed": DeliveryStatus.failed,
+    "undelivered": DeliveryStatus.failed,
+    "canceled": DeliveryStatus.failed,
+}
+
+
+def settle_unknown(
+    *, session: Session, delivery_id: str, lookup: LookupResult | None, worker: str
+) -> Delivery | None:
+    """Decide a delivery whose send outcome was never known, without sending it again."""
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.status != DeliveryStatus.sending:
+        return delivery  # a status callback settled it meanwhile
+    if delivery.claimed_by != worker:
+        return delivery
+    if lookup is not None and lookup.found:
+        delivery.provider_id = lookup.provider_id or delivery.provider_id
+        status = _PROVIDER_STATUS.get(lookup.status or "", DeliveryStatus.sent)
+        advance_status(session=session, delivery=delivery, status=status)
+        return delivery
+    delivery.error = "sent or not, the provider could not confirm it; not sent again"
+    delivery.updated_at = clock.now()
+    _fail(session=session, delivery=delivery, now=delivery.updated_at)
+    refresh_memo_status(session=session, memo_id=delivery.memo_id)
+    return delivery
+
+
+def provider_status(word: str) -> DeliveryStatus | None:
+    """A status callback's word as a delivery status; None for words that change nothing."""
+    if word in _PROVIDER_STATUS:
+        return _PROVIDER_STATUS[word]
+    return DeliveryStatus.sent if word == "sent" else None
+
+
+def find_delivery(
+    *, session: Session, delivery_id: str | None, provider_id: str | None
+) -> Delivery | None:
+    """A delivery by our id (from the callback URL) or by the provider's id for it."""
+    if delivery_id:
+        found = session.get(Delivery, delivery_id, with_for_update=True)
+        if found is not None and found.provider_id in (None, provider_id):
+            return found
+    if provider_id:
+        return session.exec(
+            select(Delivery).where(Delivery.provider_id == provider_id).with_for_update()
+        ).first()
+    return None

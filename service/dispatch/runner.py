@@ -1,0 +1,51 @@
+"""Hosting the dispatcher: beside the web app, or alone (`relay dispatcher`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+from sqlalchemy import Engine
+
+from service.dispatch.dispatcher import Dispatcher
+from service.escalation.service import fire_due
+from service.events import PostgresListener
+from service.providers.registry import build_providers, close_providers
+from service.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIterator[Dispatcher]:
+    """A dispatcher working in the background for as long as the block runs."""
+    providers = build_providers(settings=settings, engine=engine)
+    dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
+    dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop), name="relay-dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        await task
+        await close_providers(providers)
+
+
+async def run_alone(*, engine: Engine, settings: Settings) -> None:
+    """Run a dispatcher until SIGINT or SIGTERM."""
+    listener = None
+    if engine.dialect.name == "postgresql":
+        # Wake on new memos committed by any app process.
+        listener = PostgresListener(database_url=engine.url.render_as_string(hide_password=False))
+        listener.start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    try:
+        async with running_dispatcher(engine=engine, settings=settings):
+            await stopped.wait()
+    finally:
+        if listener is not None:
+            await listener.stop()

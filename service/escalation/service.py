@@ -1,0 +1,165 @@
+"""Escalation: while a memo is unacknowledged, each step fires once when it falls due."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from service import clock, events
+from service.companies.models import Company
+from service.companies.schema import CompanyConfig, EscalationStep
+from service.companies.service import company_config
+from service.dispatch.models import DeliveryReason
+from service.dispatch.outbox import enqueue
+from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
+from service.memos.models import Memo, MemoStatus, Urgency
+from service.routing.optouts import opted_out_numbers
+from service.routing.service import matching_rule, plan_recipients
+
+
+def step_due(*, memo: Memo, config: CompanyConfig, index: int) -> datetime | None:
+    """When step `index` of a memo falls due; None when the company has no such step."""
+    if index >= len(config.escalation):
+        return None
+    step = config.escalation[index]
+    return memo.created_at + step.delay(urgent=memo.urgency == Urgency.urgent)
+
+
+def schedule(*, memo: Memo, config: CompanyConfig) -> None:
+    """Set the memo's first escalation timer (in the memo's own transaction)."""
+    memo.next_escalation_at = step_due(memo=memo, config=config, index=0)
+
+
+def fire_due(*, session: Session, worker: str, limit: int = 50) -> int:
+    """Fire every escalation step that has fallen due; returns how many fired."""
+    memos = session.exec(
+        select(Memo)
+        .where(
+            col(Memo.next_escalation_at) <= clock.now(),
+            col(Memo.acknowledged_at).is_(None),
+        )
+        .order_by(col(Memo.next_escalation_at))
+        .limit(limit)
+        # A memo being acknowledged right now is locked: skip it rather than fire behind it.
+        .with_for_update(skip_locked=True)
+    ).all()
+    fired = 0
+    for memo in memos:
+        fired += _fire_next(session=session, memo=memo, worker=worker)
+    return fired
+
+
+def _fire_next(*, session: Session, memo: Memo, worker: str) -> int:
+    company = session.get(Company, memo.company_id)
+    assert company is not None
+    config = company_config(company)
+    index = int(
+        session.exec(
+            select(func.count())
+            .select_from(EscalationFiring)
+            .where(EscalationFiring.memo_id == memo.id)
+        ).one()
+    )
+    due = step_due(memo=memo, config=config, index=index)
+    now = clock.now()
+    if due is None or due > now:
+        memo.next_escalation_at = due  # the company's steps changed: follow them
+        session.add(memo)
+        return 0
+    step = config.escalation[index]
+    try:
+        with session.begin_nested():
+            session.add(
+                EscalationFiring(
+                    memo_id=memo.id,
+                    step=index,
+                    action=step.action or "notify",
+                    due_at=due,
+                    fired_at=now,
+                    fired_by=worker,
+                )
+            )
+    except IntegrityError:
+        return 0  # another dispatcher fired this step first
+    if step.action == "operator_callback":
+        _open_callback(session=session, memo=memo, config=config, due=now)
+    else:
+        _notify(session=session, memo=memo, config=config, step=step)
+    memo.next_escalation_at = step_due(memo=memo, config=config, index=index + 1)
+    session.add(memo)
+    session.flush()
+    return 1
+
+
+def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: EscalationStep) -> None:
+    assert step.notify is not None and step.channels is not None
+    plan = plan_recipients(
+        config=config,
+        contact_keys=step.notify,
+        channels=step.channels,
+        opted_out=opted_out_numbers(session=session),
+    )
+    enqueue(
+        session=session,
+        memo=memo,
+        recipients=plan.recipients,
+        reason=DeliveryReason.escalation,
+        due_at=clock.now(),
+    )
+    if plan.skipped:
+        memo.skipped = [
+            *memo.skipped,
+            *(
+                {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
+                for s in plan.skipped
+            ),
+        ]
+
+
+def _callee(*, memo: Memo, config: CompanyConfig) -> tuple[str | None, str | None]:
+    """Whom the operator should phone: the first routed contact with a phone, else anyone's."""
+    rule = matching_rule(config=config, category=memo.category.value, urgency=memo.urgency.value)
+    ordered = [config.contact(key) for key in rule.notify] + list(config.contacts)
+    for contact in ordered:
+        if contact.phone:
+            return contact.key, contact.phone
+    return None, None
+
+
+def _open_callback(*, session: Session, memo: Memo, config: CompanyConfig, due: datetime) -> None:
+    contact_key, phone = _callee(memo=memo, config=config)
+    task = CallbackTask(
+        memo_id=memo.id,
+        company_id=memo.company_id,
+        contact_key=contact_key,
+        phone=phone,
+        status=TaskStatus.open,
+        due_at=due,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(task)
+    session.flush()
+    events.emit(
+        session=session,
+        type="task.created",
+        data={"id": task.id, "memo_id": memo.id, "due_at": due.isoformat()},
+    )
+
+
+def firings_of(*, session: Session, memo_id: str) -> list[EscalationFiring]:
+    """The steps fired for a memo, in order."""
+    return list(
+        session.exec(
+            select(EscalationFiring)
+            .where(EscalationFiring.memo_id == memo_id)
+            .order_by(col(EscalationFiring.step))
+        ).all()
+    )
+
+
+def is_waiting(memo: Memo) -> bool:
+    """Whether a memo still waits for its company to say it was seen."""
+    return memo.status != MemoStatus.acknowledged

@@ -1,0 +1,101 @@
+"""Fixtures for the dispatcher: a company, an operator, memos, and providers chosen by settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import respx
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.auth.models import Role, User
+from service.clock import ManualClock
+from service.companies.models import Company
+from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.outbox import OutboxPolicy
+from service.memos.models import Memo
+from service.memos.schema import MemoIn
+from service.memos.service import create_memo
+from service.providers.registry import build_providers
+from service.settings import Settings
+from tests.factories import make_company, make_user
+from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE
+
+TWILIO_API = "https://twilio.test"
+MESSAGES_URL = f"{TWILIO_API}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+
+
+@pytest.fixture
+def relay_settings(settings: Settings) -> Settings:
+    """Twilio for SMS (answered by respx), the dev outbox for email."""
+    return settings.model_copy(
+        update={
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_sms_from": "+815000000000",
+            "twilio_api_base": TWILIO_API,
+            "public_base_url": PUBLIC_BASE,
+        }
+    )
+
+
+@pytest.fixture
+def twilio() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def operator(session: Session, clock: ManualClock) -> User:
+    return make_user(session, email="op@relay.example", role=Role.operator)
+
+
+@pytest.fixture
+def company(session: Session) -> Company:
+    return make_company(session, hours=None)
+
+
+@pytest.fixture
+def dispatcher(
+    engine: Engine, relay_settings: Settings, twilio: respx.MockRouter, clock: ManualClock
+) -> Dispatcher:
+    providers = build_providers(settings=relay_settings, engine=engine)
+    return Dispatcher(
+        engine=engine,
+        settings=relay_settings,
+        providers=providers,
+        policy=OutboxPolicy(per_destination_per_minute=10),
+        name="test-dispatcher",
+    )
+
+
+def take_memo(session: Session, operator: User, **overrides: Any) -> Memo:
+    """A committed memo, as if an operator had submitted the form."""
+    data: dict[str, Any] = {
+        "client": "sakura-dental",
+        "category": "complaint",
+        "urgency": "normal",
+        "caller": {"name": "山田 太郎", "phone": "090-1111-2222"},
+        "subject": "予約時間の行き違い",
+        "body": "本日15時の予約が入っていなかった。至急折り返しを希望。",
+    }
+    data.update(overrides)
+    memo, _ = create_memo(session=session, data=MemoIn.model_validate(data), operator=operator)
+    session.commit()
+    return memo
+
+
+def twilio_created(sid: str = "SM" + "a" * 32) -> dict[str, Any]:
+    return {"sid": sid, "status": "queued", "to": "+819012345678", "body": "…"}
+
+
+def twilio_error(code: int, message: str, status: int = 400) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": "https://www.twilio.com/docs/errors",
+        "status": status,
+    }

@@ -1,0 +1,335 @@
+"""The dispatcher against real providers: every outcome, fallback, reconciliation, hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+import respx
+from sqlmodel import Session, select
+
+from service.auth.models import User
+from service.clock import ManualClock
+from service.companies.models import Company
+from service.dispatch import outbox
+from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.memos.models import Memo, MemoStatus
+from service.providers.models import OutboxMessage
+from tests.dispatch.conftest import (
+    MESSAGES_URL,
+    take_memo,
+    twilio_created,
+    twilio_error,
+)
+from tests.factories import make_company
+
+SMS_ONLY = [{"notify": ["director"], "channels": ["sms"]}]
+
+
+def deliveries(session: Session, memo: Memo) -> list[Delivery]:
+    """The memo's deliveries, routing ones first; the read ends its transaction (SQLite locks)."""
+    session.expire_all()
+    rows = outbox.deliveries_of(session=session, memo_id=memo.id)
+    session.commit()
+    return sorted(rows, key=lambda d: (d.reason.value != "routing", d.created_at))
+
+
+def memo_status(session: Session, memo: Memo) -> MemoStatus:
+    session.expire_all()
+    found = session.get(Memo, memo.id)
+    session.commit()
+    assert found is not None
+    return found.status
+
+
+async def test_complaint_is_emailed_to_director_and_office(
+    session: Session, operator: User, company: Company, dispatcher: Dispatcher
+) -> None:
+    memo = take_memo(session, operator)
+
+    assert await dispatcher.run_once() >= 2
+
+    rows = deliveries(session, memo)
+    assert {(d.contact_key, d.channel.value, d.status.value, d.attempts) for d in rows} == {
+        ("director", "email", "sent", 1),
+        ("office", "email", "sent", 1),
+    }
+    assert memo_status(session, memo) == MemoStatus.sent
+    sent = session.exec(select(OutboxMessage).order_by(OutboxMessage.to)).all()
+    assert [m.to for m in sent] == ["sato@example.jp", "uketsuke@example.jp"]
+    assert "予約時間の行き違い" in sent[0].subject
+    assert "https://relay.example.jp/a/" in sent[0].text
+    assert memo.ack_code in sent[0].text
+
+
+async def test_sms_goes_to_twilio_with_a_status_callback_naming_the_delivery(
+    session: Session, operator: User, dispatcher: Dispatcher, twilio: respx.MockRouter
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    route = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json=twilio_created()))
+    memo = take_memo(session, operator)
+
+    await dispatcher.run_once()
+
+    [delivery] = deliveries(session, memo)
+    assert (delivery.status, delivery.provider_id) == (DeliveryStatus.sent, "SM" + "a" * 32)
+    form = dict(httpx.QueryParams(route.calls.last.request.content.decode()))
+    assert form["To"] == "+819012345678"
+    assert form["StatusCallback"] == f"https://relay.example.jp/twilio/sms/status?d={delivery.id}"
+    assert memo.ack_code in form["Body"]
+
+
+async def test_429_is_retried_after_retry_after_and_every_attempt_counts(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    clock: ManualClock,
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    twilio.post(MESSAGES_URL).mock(
+        side_effect=[
+            httpx.Response(
+                429,
+                json=twilio_error(20429, "Too Many Requests", 429),
+                headers={"Retry-After": "30"},
+            ),
+            httpx.Response(201, json=twilio_created()),
+        ]
+    )
+    memo = take_memo(session, operator)
+
+    await dispatcher.run_once()
+    [delivery] = deliveries(session, memo)
+    assert delivery.status == DeliveryStatus.retrying
+    assert delivery.due_at >= clock.now() + timedelta(seconds=30)
+    assert memo_status(session, memo) == MemoStatus.relaying
+
+    await dispatcher.run_once()  # not due yet: nothing is sent
+    assert deliveries(session, memo)[0].attempts == 1
+
+    clock.advance(timedelta(seconds=31))
+    await dispatcher.run_once()
+    [delivery] = deliveries(session, memo)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.sent, 2)
+
+
+@pytest.mark.parametrize("code", [21211, 21610, 21614])
+async def test_permanent_error_is_not_retried_and_falls_back_to_email(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    code: int,
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    route = twilio.post(MESSAGES_URL).mock(
+        return_value=httpx.Response(400, json=twilio_error(code, "refused"))
+    )
+    memo = take_memo(session, operator)
+
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+
+    sms, email = deliveries(session, memo)
+    assert (sms.channel.value, sms.status, sms.attempts, sms.error_code) == (
+        "sms",
+        DeliveryStatus.failed,
+        1,
+        str(code),
+    )
+    assert (email.channel.value, email.reason.value, email.status) == (
+        "email",
+        "fallback",
+        DeliveryStatus.sent,
+    )
+    assert email.to == "sato@example.jp"
+    assert route.call_count == 1
+    assert memo_status(session, memo) == MemoStatus.sent
+
+
+async def test_no_fallback_when_the_contact_already_has_that_channel(
+    session: Session,
+    operator: User,
+    company: Company,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+) -> None:
+    twilio.post(MESSAGES_URL).mock(
+        return_value=httpx.Response(400, json=twilio_error(21211, "bad To"))
+    )
+    memo = take_memo(session, operator, urgency="urgent")  # director by sms and email
+
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+
+    rows = deliveries(session, memo)
+    assert sorted((d.channel.value, d.reason.value, d.status.value) for d in rows) == [
+        ("email", "routing", "sent"),
+        ("sms", "routing", "failed"),
+    ]
+
+
+async def test_unknown_outcome_is_never_resent_and_the_status_callback_settles_it(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    clock: ManualClock,
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    route = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(503, text="upstream gone"))
+    memo = take_memo(session, operator)
+
+    await dispatcher.run_once()
+    [delivery] = deliveries(session, memo)
+    assert delivery.status == DeliveryStatus.sending
+    assert "unknown" in (delivery.error or "")
+
+    clock.advance(timedelta(seconds=30))
+    await dispatcher.run_once()
+    assert route.call_count == 1
+
+    outbox.advance_status(session=session, delivery=delivery, status=DeliveryStatus.delivered)
+    session.commit()
+    clock.advance(timedelta(minutes=10))
+    await dispatcher.run_once()
+    [delivery] = deliveries(session, memo)
+    assert delivery.status == DeliveryStatus.delivered
+    assert route.call_count == 1
+    assert memo_status(session, memo) == MemoStatus.delivered
+
+
+@pytest.mark.parametrize("found", [True, False])
+async def test_unknown_outcome_is_reconciled_by_looking_it_up(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    clock: ManualClock,
+    found: bool,
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    post = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("no answer"))
+    memo = take_memo(session, operator)
+    await dispatcher.run_once()
+    [delivery] = deliveries(session, memo)
+    listed = [
+        {"sid": "SM" + "b" * 32, "to": delivery.to, "body": delivery.text, "status": "delivered"}
+    ]
+    twilio.get(MESSAGES_URL).mock(
+        return_value=httpx.Response(
+            200, json={"messages": listed if found else [], "next_page_uri": None}
+        )
+    )
+
+    clock.advance(timedelta(minutes=3))
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+
+    rows = deliveries(session, memo)
+    assert post.call_count == 1  # never sent twice
+    if found:
+        assert [(d.status, d.provider_id) for d in rows] == [
+            (DeliveryStatus.delivered, "SM" + "b" * 32)
+        ]
+    else:
+        assert [(d.channel.value, d.status.value, d.reason.value) for d in rows] == [
+            ("sms", "failed", "routing"),
+            ("email", "sent", "fallback"),
+        ]
+
+
+async def test_a_dispatcher_killed_after_its_claim_does_not_cause_a_resend(
+    session: Session,
+    operator: User,
+    company: Company,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+) -> None:
+    memo = take_memo(session, operator, category="inquiry")  # office by email
+    # The dead dispatcher claimed and rendered, then vanished before calling the provider.
+    [claimed] = outbox.claim_due(session=session, worker="dead", limit=10, policy=dispatcher.policy)
+    from service.dispatch.compose import render_delivery
+
+    render_delivery(session=session, delivery=claimed, settings=dispatcher.settings)
+    session.commit()
+
+    await dispatcher.run_once()  # the claim has not lapsed: hands off
+    assert deliveries(session, memo)[0].status == DeliveryStatus.sending
+
+    clock.advance(timedelta(minutes=2))
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+    rows = deliveries(session, memo)
+    # The outbox never saw it, so it is failed (not resent) and the contact's other channel is tried:
+    # the office has no phone, so there is nothing to fall back to and the memo is failed.
+    assert [(d.channel.value, d.status.value, d.attempts) for d in rows] == [("email", "failed", 1)]
+    assert session.exec(select(OutboxMessage)).all() == []
+    assert memo_status(session, memo) == MemoStatus.failed
+
+
+async def test_outside_hours_a_normal_memo_waits_but_an_urgent_one_goes(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    clock: ManualClock,
+) -> None:
+    make_company(session)  # Mon–Fri 09:00–18:00 Asia/Tokyo
+    twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json=twilio_created()))
+    clock.set(datetime.fromisoformat("2026-01-09T22:00:00+09:00"))  # Friday night
+    waiting = take_memo(session, operator)
+    urgent = take_memo(session, operator, urgency="urgent", subject="水漏れ")
+
+    await dispatcher.run_once()
+    assert {d.status for d in deliveries(session, waiting)} == {DeliveryStatus.pending}
+    assert {d.due_at for d in deliveries(session, waiting)} == {
+        datetime.fromisoformat("2026-01-12T09:00:00+09:00")
+    }
+    assert {(d.channel.value, d.status) for d in deliveries(session, urgent)} == {
+        ("sms", DeliveryStatus.sent),
+        ("email", DeliveryStatus.sent),
+    }
+
+    clock.set(datetime.fromisoformat("2026-01-12T09:00:01+09:00"))
+    await dispatcher.run_once()
+    assert {d.status for d in deliveries(session, waiting)} == {DeliveryStatus.sent}
+
+
+async def test_one_address_gets_at_most_n_per_minute_and_the_rest_wait(
+    session: Session, operator: User, company: Company, dispatcher: Dispatcher, clock: ManualClock
+) -> None:
+    memos = [take_memo(session, operator, category="inquiry") for _ in range(12)]
+
+    for _ in range(3):
+        await dispatcher.run_once()
+    statuses = [deliveries(session, memo)[0].status for memo in memos]
+    assert statuses.count(DeliveryStatus.sent) == 10
+    assert statuses.count(DeliveryStatus.pending) == 2
+
+    clock.advance(timedelta(minutes=1, seconds=1))
+    await dispatcher.run_once()
+    assert all(deliveries(session, memo)[0].status == DeliveryStatus.sent for memo in memos)
+
+
+async def test_repeated_connection_failures_give_up_after_the_bound(
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    twilio: respx.MockRouter,
+    clock: ManualClock,
+) -> None:
+    make_company(session, routing=SMS_ONLY)
+    route = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ConnectError("refused"))
+    memo = take_memo(session, operator)
+
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        await dispatcher.run_once()
+        clock.advance(outbox.BACKOFF_CAP + timedelta(seconds=1))
+
+    sms = deliveries(session, memo)[0]
+    assert (sms.status, sms.attempts) == (DeliveryStatus.failed, outbox.MAX_ATTEMPTS)
+    assert route.call_count == outbox.MAX_ATTEMPTS
