@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -16,8 +16,9 @@ from service.calls.present import call_detail, call_summary, caller_out, flag_ou
 from service.companies.models import Company
 from service.companies.service import company_config, get_company
 from service.phones import PhoneNumberError, to_e164
+from service.web.csrf import verify_csrf
 
-router = APIRouter(prefix="/api/v1", tags=["calls"])
+router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(verify_csrf)])
 
 
 def _phone(raw: str) -> str:

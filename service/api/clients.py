@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
 from pydantic import BaseModel
 
 from service.api.deps import CurrentAdmin, CurrentUser, SessionDep
@@ -14,8 +14,9 @@ from service.companies import service
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.validation import CompanyConfigError, validate_document
+from service.web.csrf import verify_csrf
 
-router = APIRouter(prefix="/api/v1", tags=["clients"])
+router = APIRouter(prefix="/api/v1", tags=["clients"], dependencies=[Depends(verify_csrf)])
 
 
 class CompanyOut(CompanyConfig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
 from service.api.deps import CurrentOperator, CurrentUser, SessionDep
 from service.auth.models import Role, User
@@ -13,8 +13,9 @@ from service.memos import service as memos
 from service.memos.models import MemoStatus
 from service.memos.present import memo_out
 from service.memos.schema import MemoIn, MemoOut, MemoPage
+from service.web.csrf import verify_csrf
 
-router = APIRouter(prefix="/api/v1/memos", tags=["memos"])
+router = APIRouter(prefix="/api/v1/memos", tags=["memos"], dependencies=[Depends(verify_csrf)])
 
 
 def _scope(user: User) -> str | None:

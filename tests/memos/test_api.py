@@ -206,3 +206,21 @@ def test_client_user_sees_only_its_own_company(
     assert client.get(f"/api/v1/memos/{mine['id']}", headers=as_client).status_code == 200
     assert client.get(f"/api/v1/memos/{theirs['id']}", headers=as_client).status_code == 404
     assert client.post("/api/v1/memos", json=memo_body(), headers=as_client).status_code == 403
+
+
+def test_a_signed_in_browser_needs_the_csrf_token_to_take_a_memo(
+    client: TestClient, session: Session, sakura: Company
+) -> None:
+    from tests.factories import csrf_from, login
+
+    make_user(session, email="browser@relay.example", role=Role.operator, password="pass-word-123")
+    assert login(client, "browser@relay.example", "pass-word-123").status_code == 303
+
+    refused = client.post("/api/v1/memos", json=memo_body())
+    assert refused.status_code == 403
+    assert session.exec(select(Memo)).all() == []
+    session.commit()
+
+    token = csrf_from(client.get("/").text)
+    taken = client.post("/api/v1/memos", json=memo_body(), headers={"X-CSRF-Token": token})
+    assert taken.status_code == 201
