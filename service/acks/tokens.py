@@ -54,6 +54,9 @@ def read_ack_token(*, secret: str, token: str) -> AckClaim | None:
         payload, given = _unb64(body), _unb64(mac)
     except (binascii.Error, ValueError):
         return None
+    # Base64 leaves spare bits and padding: refuse any spelling but the one we issue.
+    if _b64(payload) != body or _b64(given) != mac:
+        return None
     if len(payload) < 21 or not hmac.compare_digest(given, _mac(secret, payload)):
         return None
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from service import clock, events
@@ -35,8 +36,11 @@ def seen_webhook(*, session: Session, key: str) -> bool:
     """Record a webhook's identity; True when it was handled before (a replay)."""
     if session.get(WebhookReceipt, key) is not None:
         return True
-    session.add(WebhookReceipt(key=key, received_at=clock.now()))
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(WebhookReceipt(key=key, received_at=clock.now()))
+    except IntegrityError:
+        return True  # the same webhook is being handled at this very moment
     return False
 
 

@@ -67,7 +67,12 @@ def deliveries_of(*, session: Session, memo_id: str) -> list[Delivery]:
         session.exec(
             select(Delivery)
             .where(Delivery.memo_id == memo_id)
-            .order_by(col(Delivery.created_at), col(Delivery.id))
+            .order_by(
+                col(Delivery.created_at),
+                col(Delivery.contact_key),
+                col(Delivery.channel),
+                col(Delivery.id),
+            )
         ).all()
     )
 

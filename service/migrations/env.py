@@ -1,8 +1,19 @@
 """Alembic environment: runs against the engine handed over by `service.migrate`."""
 
+from typing import Any, Literal
+
 from alembic import context
+from sqlmodel.sql.sqltypes import AutoString
 
 from service.models import metadata
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write SQLModel's string columns as plain SQLAlchemy ones in new migrations."""
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -10,6 +21,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    render_item=render_item,
 )
 with context.begin_transaction():
     context.run_migrations()

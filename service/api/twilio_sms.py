@@ -1,0 +1,59 @@
+"""Twilio SMS webhooks: replies from the company's phones, and the status of relayed SMS."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from twilio.twiml.messaging_response import MessagingResponse
+
+from service.acks.sms_replies import handle_sms_reply
+from service.api.deps import SessionDep
+from service.api.twilio_auth import TwilioForm
+from service.calls.service import seen_webhook
+from service.dispatch.outbox import advance_status, find_delivery, provider_status
+
+router = APIRouter(prefix="/twilio/sms", tags=["twilio"])
+
+
+def _twiml(answer: str | None) -> Response:
+    reply = MessagingResponse()
+    if answer:
+        reply.message(answer)
+    return Response(content=str(reply), media_type="application/xml")
+
+
+@router.post("")
+def sms_inbound(form: TwilioForm, session: SessionDep) -> Response:
+    """A reply to a relayed SMS: STOP/START, or an acknowledgement; answered with TwiML."""
+    message_sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    # A replay answers nothing, so Twilio never sends the confirmation twice either.
+    if message_sid and seen_webhook(session=session, key=f"sms-in:{message_sid}"):
+        return _twiml(None)
+    outcome = handle_sms_reply(
+        session=session, from_number=form.get("From", ""), body=form.get("Body", "")
+    )
+    return _twiml(outcome.answer)
+
+
+@router.post("/status")
+def sms_status(form: TwilioForm, session: SessionDep, d: str | None = None) -> Response:
+    """A relayed SMS moved on; replays and late news change nothing."""
+    message_sid = form.get("MessageSid", "").strip()
+    word = form.get("MessageStatus", "").strip().lower()
+    done = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if not message_sid or not word:
+        return done
+    if seen_webhook(session=session, key=f"sms-status:{message_sid}:{word}"):
+        return done
+    delivery = find_delivery(session=session, delivery_id=d, provider_id=message_sid)
+    new_status = provider_status(word)
+    if delivery is None or new_status is None:
+        return done
+    if delivery.provider_id is None:
+        delivery.provider_id = message_sid
+    advance_status(
+        session=session,
+        delivery=delivery,
+        status=new_status,
+        error_code=form.get("ErrorCode") or None,
+    )
+    return done

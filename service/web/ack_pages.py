@@ -1,0 +1,179 @@
+"""The acknowledgement link `/a/<token>`: the memo on a phone, and one button to confirm it.
+
+No sign-in and no CSRF field: the signed token in the URL is the credential, and it names one
+memo and one contact. GET never acknowledges (mail scanners open links); POST does.
+
+Answers: a forged, altered or unknown token is 404 (a page, not JSON). GET is 200 in every
+other case. POST is 200 with a page saying it is done, or that someone had already confirmed
+(nothing changes); on an expired link it is 410 with a page showing the memo's state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response, status
+from sqlmodel import Session
+
+from service.acks.service import AckVia, acknowledge
+from service.acks.tokens import AckClaim, is_expired, read_ack_token
+from service.api.deps import SessionDep, SettingsDep
+from service.companies.models import Company
+from service.memos.models import Memo
+from service.settings import Settings
+from service.web.memo_view import CompanyView, company_view, fact_labels, memo_view
+
+router = APIRouter(include_in_schema=False)
+
+# The token is in the URL: keep it out of caches, other sites' logs and search engines.
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+MAX_TOKEN_CHARS = 200
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+TEXTS = {
+    "ja": {
+        "title": "伝言の確認",
+        "for": "様",
+        "confirm": "内容を確認しました",
+        "confirm_hint": "ボタンを押すと、伝言を受け取ったことが{company}様の記録に残り、"
+        "督促の連絡が止まります。",
+        "done": "確認しました。ありがとうございます。",
+        "already": "この伝言はすでに確認されています。",
+        "acknowledged": "この伝言は確認済みです。",
+        "expired": "このリンクの有効期限が切れています。",
+        "expired_hint": "確認はポータル、または担当オペレーターへのお電話でお願いいたします。",
+        "not_found": "このリンクは無効です。",
+        "not_found_hint": "リンクが途中で切れていないか、届いたメッセージをご確認ください。",
+    },
+    "en": {
+        "title": "Confirm the message",
+        "for": "",
+        "confirm": "I have read this message",
+        "confirm_hint": "Pressing the button records for {company} that the message reached you "
+        "and stops the reminders.",
+        "done": "Confirmed. Thank you.",
+        "already": "This message had already been confirmed.",
+        "acknowledged": "This message has been confirmed.",
+        "expired": "This link has expired.",
+        "expired_hint": "Please confirm in the portal, or call your answering service.",
+        "not_found": "This link is not valid.",
+        "not_found_hint": "Please check that the whole link was opened.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class _Found:
+    claim: AckClaim
+    memo: Memo
+    view: CompanyView
+
+
+def canonical_token(token: str) -> bool:
+    """Whether the token is spelt the one way it was issued (no padding, no spare bits set)."""
+    parts = token.split(".")
+    if len(parts) != 2:
+        return False
+    for part in parts:
+        if not _B64URL.fullmatch(part):
+            return False
+        try:
+            decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        # Base64 leaves a few bits unused at the end: another spelling of the same bytes is
+        # still an altered link, and an altered link is not found.
+        if base64.urlsafe_b64encode(decoded).decode().rstrip("=") != part:
+            return False
+    return True
+
+
+def _find(*, session: Session, settings: Settings, token: str) -> _Found | None:
+    """The memo a genuine token names, with its company's way of showing it."""
+    if len(token) > MAX_TOKEN_CHARS or not canonical_token(token):
+        return None
+    claim = read_ack_token(secret=settings.secret(), token=token)
+    if claim is None:
+        return None
+    memo = session.get(Memo, claim.memo_id)
+    if memo is None:
+        return None
+    company = session.get(Company, memo.company_id)
+    if company is None:
+        return None
+    return _Found(claim=claim, memo=memo, view=company_view(company))
+
+
+def _expired(found: _Found, settings: Settings) -> bool:
+    return is_expired(found.claim, lifetime=timedelta(days=settings.ack_link_days))
+
+
+def _page(
+    request: Request, *, found: _Found | None, state: str, status_code: int = status.HTTP_200_OK
+) -> Response:
+    locale = found.view.locale if found else "ja"
+    context: dict[str, object] = {
+        "state": state,
+        "locale": locale,
+        "t": TEXTS.get(locale, TEXTS["en"]),
+        "t_en": TEXTS["en"],
+        "L": fact_labels(locale),
+    }
+    if found is not None:
+        context |= {
+            "company": found.view.name,
+            "contact": found.view.contact_names.get(found.claim.contact_key, ""),
+            "m": memo_view(found.memo, found.view),
+            # An expired link keeps showing where the memo stands, but no longer its contents.
+            "show_details": state != "expired",
+        }
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "ack.html", context, status_code=status_code, headers=PRIVATE_HEADERS
+    )
+    return response
+
+
+def _not_found(request: Request) -> Response:
+    return _page(request, found=None, state="not_found", status_code=status.HTTP_404_NOT_FOUND)
+
+
+@router.get("/a/{token}")
+def ack_page(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """The memo and, while it waits and the link is fresh, the confirm button."""
+    found = _find(session=session, settings=settings, token=token)
+    if found is None:
+        return _not_found(request)
+    if found.memo.acknowledged_at is not None:
+        return _page(request, found=found, state="acknowledged")
+    if _expired(found, settings):
+        return _page(request, found=found, state="expired")
+    return _page(request, found=found, state="waiting")
+
+
+@router.post("/a/{token}")
+def ack_submit(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Acknowledge on behalf of the token's contact; a second time changes nothing."""
+    found = _find(session=session, settings=settings, token=token)
+    if found is None:
+        return _not_found(request)
+    if found.memo.acknowledged_at is not None:
+        return _page(request, found=found, state="already")
+    if _expired(found, settings):
+        return _page(request, found=found, state="expired", status_code=status.HTTP_410_GONE)
+    result = acknowledge(
+        session=session, memo_id=found.memo.id, by=found.claim.contact_key, via=AckVia.link
+    )
+    if result is None:
+        return _not_found(request)
+    found = _Found(claim=found.claim, memo=result.memo, view=found.view)
+    return _page(request, found=found, state="done" if result.first else "already")

@@ -1,0 +1,282 @@
+"""The client portal: a company's own memos, to read, confirm, search and export.
+
+Only users of role `client` get in, and every query is scoped to the user's own company: a
+memo of any other company is "not found" here, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session
+
+from service import clock
+from service.acks.service import AckVia, acknowledge
+from service.api.deps import OptionalUser, SessionDep
+from service.auth.models import Role, User
+from service.companies.models import Company
+from service.memos import service as memos
+from service.memos.models import Memo, MemoStatus
+from service.web.auth_pages import login_redirect
+from service.web.csrf import CsrfProtected
+from service.web.memo_view import (
+    CompanyView,
+    acknowledged_by,
+    company_view,
+    fact_labels,
+    label,
+    memo_view,
+    sortable_time,
+)
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 30
+EXPORT_BATCH = 200
+PRIVATE_HEADERS = {"Cache-Control": "no-store"}
+CSV_HEADERS = {
+    "ja": [
+        "受付日時",
+        "区分",
+        "緊急度",
+        "お客様名",
+        "お客様電話番号",
+        "件名",
+        "内容",
+        "状態",
+        "確認日時",
+        "確認者",
+        "確認方法",
+        "お客様会社名",
+    ],
+    "en": [
+        "Received at",
+        "Category",
+        "Urgency",
+        "Caller name",
+        "Caller phone",
+        "Subject",
+        "Details",
+        "Status",
+        "Acknowledged at",
+        "Acknowledged by",
+        "Acknowledged via",
+        "Caller company",
+    ],
+}
+# A spreadsheet runs a cell that starts like a formula; numbers such as +81… are left alone.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = status.HTTP_200_OK
+) -> Response:
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PRIVATE_HEADERS
+    )
+    return response
+
+
+def _notice(request: Request, user: User, kind: str, status_code: int) -> Response:
+    return _render(request, "portal_notice.html", {"user": user, "kind": kind}, status_code)
+
+
+def _own_company(
+    request: Request, session: Session, user: User | None
+) -> tuple[User, Company] | Response:
+    """The signed-in client user and its company, or the answer for anyone else."""
+    if user is None:
+        return login_redirect(request)
+    company = session.get(Company, user.company_id) if user.company_id else None
+    if user.role != Role.client or company is None:
+        return _notice(request, user, "forbidden", status.HTTP_403_FORBIDDEN)
+    return user, company
+
+
+def _status(value: str | None) -> MemoStatus | None:
+    try:
+        return MemoStatus(value) if value else None
+    except ValueError:
+        return None
+
+
+Q = Annotated[str | None, Query(max_length=200)]
+StatusQ = Annotated[str | None, Query(alias="status", max_length=32)]
+
+
+@router.get("/portal")
+def portal(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    q: Q = None,
+    status_filter: StatusQ = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The company's memos, newest first; waiting ones stand out."""
+    found = _own_company(request, session, user)
+    if isinstance(found, Response):
+        return found
+    me, company = found
+    wanted = _status(status_filter)
+    try:
+        page, next_cursor = memos.list_memos(
+            session=session,
+            company_id=company.id,
+            status=wanted,
+            query=q,
+            cursor=cursor,
+            limit=PAGE_SIZE,
+        )
+    except memos.MemoError:
+        return _notice(request, me, "bad_cursor", status.HTTP_400_BAD_REQUEST)
+    view = company_view(company)
+    filters = {k: v for k, v in {"q": q or "", "status": wanted or ""}.items() if v}
+    context = {
+        "user": me,
+        "company": company,
+        "memos": [memo_view(memo, view) for memo, _ in page],
+        "q": q or "",
+        "status": wanted.value if wanted else "",
+        "statuses": [(s.value, label("status", s.value, view.locale)) for s in MemoStatus],
+        "next_url": (
+            f"/portal?{urlencode({**filters, 'cursor': next_cursor})}" if next_cursor else None
+        ),
+        "first_url": f"/portal?{urlencode(filters)}" if cursor else None,
+        "export_url": "/portal/export.csv" + (f"?{urlencode(filters)}" if filters else ""),
+    }
+    return _render(request, "portal.html", context)
+
+
+def _own_memo(session: Session, company: Company, memo_id: str) -> Memo | None:
+    return memos.get_memo(session=session, memo_id=memo_id, company_id=company.id)
+
+
+@router.get("/portal/memos/{memo_id}")
+def portal_memo(
+    memo_id: str,
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    done: str | None = None,
+) -> Response:
+    """One memo in full, with the confirm button while it waits."""
+    found = _own_company(request, session, user)
+    if isinstance(found, Response):
+        return found
+    me, company = found
+    memo = _own_memo(session, company, memo_id)
+    if memo is None:
+        return _notice(request, me, "not_found", status.HTTP_404_NOT_FOUND)
+    view = company_view(company)
+    context = {
+        "user": me,
+        "company": company,
+        "m": memo_view(memo, view),
+        "L": fact_labels(view.locale),
+        "done": done if done in ("first", "already") else None,
+    }
+    return _render(request, "portal_memo.html", context)
+
+
+@router.post("/portal/memos/{memo_id}/ack")
+def portal_ack(
+    memo_id: str, request: Request, session: SessionDep, user: OptionalUser, _: CsrfProtected
+) -> Response:
+    """Confirm a memo as the signed-in user; a second time changes nothing."""
+    found = _own_company(request, session, user)
+    if isinstance(found, Response):
+        return found
+    me, company = found
+    memo = _own_memo(session, company, memo_id)
+    if memo is None:
+        return _notice(request, me, "not_found", status.HTTP_404_NOT_FOUND)
+    result = acknowledge(
+        session=session, memo_id=memo.id, by=me.display_name or me.email, via=AckVia.portal
+    )
+    outcome = "first" if result is not None and result.first else "already"
+    return RedirectResponse(
+        f"/portal/memos/{memo.id}?done={outcome}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _cell(value: str) -> str:
+    if value.startswith(_FORMULA_STARTS) and not value.lstrip("+-").isdigit():
+        return "'" + value
+    return value
+
+
+def _csv_row(memo: Memo, view: CompanyView, field_keys: list[str]) -> list[str]:
+    locale = view.locale
+    row = [
+        sortable_time(memo.created_at, view),
+        label("category", memo.category.value, locale),
+        label("urgency", memo.urgency.value, locale),
+        memo.caller_name,
+        memo.caller_phone or "",
+        memo.subject,
+        memo.body,
+        label("status", memo.status.value, locale),
+        sortable_time(memo.acknowledged_at, view),
+        acknowledged_by(memo, view),
+        label("via", memo.acknowledged_via, locale) if memo.acknowledged_via else "",
+        memo.caller_company or "",
+    ]
+    values = memo.fields or {}
+    row += ["" if values.get(key) is None else str(values[key]) for key in field_keys]
+    return [_cell(value) for value in row]
+
+
+def _export_rows(
+    session: Session, company: Company, wanted: MemoStatus | None, q: str | None
+) -> Iterator[Memo]:
+    cursor: str | None = None
+    while True:
+        page, cursor = memos.list_memos(
+            session=session,
+            company_id=company.id,
+            status=wanted,
+            query=q,
+            cursor=cursor,
+            limit=EXPORT_BATCH,
+        )
+        yield from (memo for memo, _ in page)
+        if cursor is None:
+            return
+
+
+@router.get("/portal/export.csv")
+def portal_export(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    q: Q = None,
+    status_filter: StatusQ = None,
+) -> Response:
+    """The company's memos as CSV, UTF-8 with a BOM so spreadsheet software reads it right."""
+    found = _own_company(request, session, user)
+    if isinstance(found, Response):
+        return found
+    _, company = found
+    view = company_view(company)
+    field_keys = list(view.field_labels)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(
+        CSV_HEADERS.get(view.locale, CSV_HEADERS["en"]) + list(view.field_labels.values())
+    )
+    for memo in _export_rows(session, company, _status(status_filter), q):
+        writer.writerow(_csv_row(memo, view, field_keys))
+    stamp = clock.now().astimezone(view.zone).strftime("%Y%m%d-%H%M")
+    filename = f"relay-{company.slug}-{stamp}.csv"
+    return Response(
+        content=("\ufeff" + buffer.getvalue()).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
