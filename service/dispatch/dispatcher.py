@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import TypeVar
 from uuid import uuid4
@@ -52,6 +53,8 @@ class Dispatcher:
     concurrency: int = 16
     idle_seconds: float = 1.0
     steps: list[Step] = field(default_factory=list)
+    # When each extra step next has work, so an idle dispatcher wakes for it on time.
+    timers: list[Callable[[Session], datetime | None]] = field(default_factory=list)
     name: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
     )
@@ -154,9 +157,27 @@ class Dispatcher:
                         continue
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wait(stop), timeout=self.idle_seconds)
+                        await asyncio.wait_for(self._wait(stop), timeout=await self._idle_for())
             finally:
                 waker.cancel()
+
+    async def _idle_for(self) -> float:
+        """Seconds until the next known timer (a delivery or a step due), at most the idle tick."""
+
+        def soonest(session: Session) -> datetime | None:
+            moments = [outbox.next_due(session=session), *(timer(session) for timer in self.timers)]
+            known = [moment for moment in moments if moment is not None]
+            return min(known) if known else None
+
+        try:
+            moment = await self._db(soonest)
+        except Exception:
+            log.exception("could not read the next timer")
+            return self.idle_seconds
+        if moment is None:
+            return self.idle_seconds
+        # A timer already past (held by another dispatcher, say) is retried soon, not in a spin.
+        return min(max((moment - clock.now()).total_seconds(), 0.05), self.idle_seconds)
 
     async def _wait(self, stop: asyncio.Event) -> None:
         stopper = asyncio.create_task(stop.wait())

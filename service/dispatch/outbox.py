@@ -61,6 +61,16 @@ def enqueue(
     return rows
 
 
+def next_due(*, session: Session) -> datetime | None:
+    """When the next waiting delivery falls due, if any waits."""
+    moment: datetime | None = session.exec(
+        select(func.min(Delivery.due_at)).where(
+            col(Delivery.status).in_([DeliveryStatus.pending, DeliveryStatus.retrying])
+        )
+    ).one()
+    return moment
+
+
 def deliveries_of(*, session: Session, memo_id: str) -> list[Delivery]:
     """A memo's deliveries in the order they were made."""
     return list(

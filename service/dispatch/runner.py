@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from service.dispatch.dispatcher import Dispatcher
 from service.escalation.service import fire_due
+from service.escalation.service import next_due as escalation_next_due
 from service.events import PostgresListener
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
@@ -22,6 +23,7 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     providers = build_providers(settings=settings, engine=engine)
     dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
     dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
+    dispatcher.timers.append(lambda session: escalation_next_due(session=session))
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="relay-dispatcher")
     try:

@@ -32,6 +32,14 @@ def schedule(*, memo: Memo, config: CompanyConfig) -> None:
     memo.next_escalation_at = step_due(memo=memo, config=config, index=0)
 
 
+def next_due(*, session: Session) -> datetime | None:
+    """When the next escalation step of an unacknowledged memo falls due."""
+    moment: datetime | None = session.exec(
+        select(func.min(Memo.next_escalation_at)).where(col(Memo.acknowledged_at).is_(None))
+    ).one()
+    return moment
+
+
 def fire_due(*, session: Session, worker: str, limit: int = 50) -> int:
     """Fire every escalation step that has fallen due; returns how many fired."""
     memos = session.exec(
