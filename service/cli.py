@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from sqlalchemy import Engine
 
@@ -11,7 +9,9 @@ from service import migrate
 from service.db import make_engine
 from service.settings import ConfigError, Settings, get_settings
 
-app = typer.Typer(help="Relay: the back office of a telephone-answering service.", no_args_is_help=True)
+app = typer.Typer(
+    help="Relay: the back office of a telephone-answering service.", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -41,20 +41,36 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 def serve(
     host: str | None = typer.Option(None, help="overrides RELAY_HOST"),
     port: int | None = typer.Option(None, help="overrides RELAY_PORT"),
+    dispatcher: bool = typer.Option(
+        True, "--dispatcher/--no-dispatcher", help="also relay memos in this process"
+    ),
 ) -> None:
-    """Serve the web app."""
+    """Serve the web app (and, by default, the dispatcher)."""
     import uvicorn
 
     from service.app import create_app
 
     settings = settings_or_exit()
     uvicorn.run(
-        create_app(settings=settings),
+        create_app(settings=settings, dispatcher=dispatcher),
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=False,
         log_level="info",
     )
+
+
+@app.command("dispatcher")
+def run_dispatcher() -> None:
+    """Relay memos without serving the web app (scale-out on PostgreSQL)."""
+    import asyncio
+    import logging
+
+    from service.dispatch.runner import run_alone
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = settings_or_exit()
+    asyncio.run(run_alone(engine=make_engine(settings.database_url), settings=settings))
 
 
 def _register_domain_commands() -> None:
@@ -74,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _safe_for_production(self) -> Settings:
         if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
-            missing = "TWILIO_AUTH_TOKEN" if self.twilio_auth_token is None else "ACCOUNT_SID"
+            missing = "AUTH_TOKEN" if self.twilio_auth_token is None else "ACCOUNT_SID"
             raise ValueError(f"RELAY_TWILIO_{missing} must be set together with the other")
         if self.production and self.secret_key is None:
             raise ValueError(
