@@ -22,7 +22,14 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 CHANNEL = "relay_events"
-EVENT_TYPES = ("call.ringing", "call.updated", "memo.created", "memo.updated", "task.created")
+EVENT_TYPES = (
+    "call.ringing",
+    "call.updated",
+    "memo.created",
+    "memo.updated",
+    "task.created",
+    "task.updated",
+)
 log = logging.getLogger(__name__)
 
 

@@ -131,14 +131,12 @@ def test_an_acknowledgement_racing_the_deadline_wins_or_loses_cleanly(
     for _ in range(20):
         memo = take_memo(session, operator)
         clock.advance(timedelta(minutes=15))
-        acked = threading.Event()
 
-        def ack() -> None:
+        def ack(memo_id: str = memo.id) -> None:
             with Session(engine) as s:
-                acknowledge(session=s, memo_id=memo.id, by="director", via=AckVia.link)
+                acknowledge(session=s, memo_id=memo_id, by="director", via=AckVia.link)
                 time.sleep(0.01)
                 s.commit()
-                acked.set()
 
         def escalate() -> None:
             with Session(engine) as s:

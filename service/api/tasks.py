@@ -1,0 +1,116 @@
+"""Callback tasks for operators, and the supervisor's board."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from service import clock
+from service.api.deps import CurrentAdmin, CurrentOperator, CurrentStaff, SessionDep
+from service.escalation import tasks
+from service.escalation.board import board
+from service.escalation.models import TaskOutcome, TaskStatus
+from service.web.csrf import verify_csrf
+
+router = APIRouter(prefix="/api/v1", tags=["callbacks"], dependencies=[Depends(verify_csrf)])
+
+
+def task_out(row: tasks.TaskRow) -> dict[str, Any]:
+    """A callback task with what the operator needs to make the call."""
+    task, memo, company = row.task, row.memo, row.company
+    return {
+        "id": task.id,
+        "status": task.status.value,
+        "due_at": task.due_at.isoformat(),
+        "overdue": task.due_at <= clock.now(),
+        "client": company.slug,
+        "client_name": company.name,
+        "memo_id": memo.id,
+        "subject": memo.subject,
+        "urgency": memo.urgency.value,
+        "contact": task.contact_key,
+        "phone": task.phone,
+        "taken_by": task.taken_by,
+        "attempts": task.attempts,
+        "outcome": task.outcome.value if task.outcome else None,
+        "note": task.note,
+    }
+
+
+def _row(session: Session, task_id: str) -> tasks.TaskRow:
+    row = tasks.get_task_row(session=session, task_id=task_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such task")
+    return row
+
+
+@router.get("/tasks")
+def list_callbacks(
+    session: SessionDep, _user: CurrentStaff, include_done: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Callbacks owed: open and taken ones, most overdue first."""
+    wanted = (TaskStatus.open, TaskStatus.taken) + ((TaskStatus.done,) if include_done else ())
+    return {"items": [task_out(row) for row in tasks.list_tasks(session=session, statuses=wanted)]}
+
+
+@router.post("/tasks/{task_id}/take")
+def take(task_id: str, session: SessionDep, operator: CurrentOperator) -> dict[str, Any]:
+    """Take a callback; a task another operator took is refused with 409."""
+    try:
+        tasks.take_task(session=session, task_id=task_id, operator_id=operator.id)
+    except tasks.TaskError as error:
+        code = status.HTTP_404_NOT_FOUND if "no such" in str(error) else status.HTTP_409_CONFLICT
+        raise HTTPException(code, str(error)) from None
+    return task_out(_row(session, task_id))
+
+
+class CallbackResult(BaseModel):
+    outcome: TaskOutcome
+    note: str = Field(default="", max_length=2000)
+    confirmed_by: str | None = Field(default=None, max_length=200)
+    retry_at: datetime | None = None
+    retry_in_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+
+
+@router.post("/tasks/{task_id}/outcome")
+def record(
+    task_id: str, data: CallbackResult, session: SessionDep, operator: CurrentOperator
+) -> dict[str, Any]:
+    """Record the call: reached and acknowledged, or when to try again."""
+    retry_at = data.retry_at
+    if retry_at is None and data.retry_in_minutes is not None:
+        retry_at = clock.now() + timedelta(minutes=data.retry_in_minutes)
+    if retry_at is not None and retry_at.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "retry_at needs a time zone")
+    try:
+        tasks.record_callback(
+            session=session,
+            task_id=task_id,
+            operator_id=operator.id,
+            outcome=data.outcome,
+            note=data.note,
+            confirmed_by=data.confirmed_by,
+            retry_at=retry_at,
+        )
+    except tasks.TaskError as error:
+        code = status.HTTP_404_NOT_FOUND if "no such" in str(error) else status.HTTP_409_CONFLICT
+        if "say " in str(error) or "future" in str(error):
+            code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        raise HTTPException(code, str(error)) from None
+    return task_out(_row(session, task_id))
+
+
+@router.get("/board")
+def supervisor_board(session: SessionDep, _admin: CurrentAdmin) -> dict[str, Any]:
+    """Memos waiting for acknowledgement, failed deliveries, escalations, overdue callbacks."""
+    found = board(session=session)
+    return {
+        "waiting": found.waiting,
+        "failed_deliveries": found.failed_deliveries,
+        "escalations": found.escalations,
+        "overdue_callbacks": found.overdue_callbacks,
+    }

@@ -1,0 +1,121 @@
+"""The supervisor's board: what is late, what failed, what escalated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from service import clock
+from service.companies.models import Company
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
+from service.memos.models import Memo, MemoStatus
+
+
+@dataclass(frozen=True)
+class Board:
+    waiting: list[dict[str, Any]]
+    failed_deliveries: list[dict[str, Any]]
+    escalations: list[dict[str, Any]]
+    overdue_callbacks: list[dict[str, Any]]
+
+
+def board(*, session: Session, limit: int = 100) -> Board:
+    """Everything a supervisor watches, oldest trouble first."""
+    now = clock.now()
+    waiting = session.exec(
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(col(Memo.status) != MemoStatus.acknowledged)
+        .order_by(col(Memo.created_at))
+        .limit(limit)
+    ).all()
+    failed = session.exec(
+        select(Delivery, Memo, Company)
+        .join(Memo, col(Memo.id) == col(Delivery.memo_id))
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(Delivery.status == DeliveryStatus.failed)
+        .order_by(col(Delivery.updated_at).desc())
+        .limit(limit)
+    ).all()
+    fired = session.exec(
+        select(EscalationFiring, Memo, Company)
+        .join(Memo, col(Memo.id) == col(EscalationFiring.memo_id))
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .order_by(col(EscalationFiring.fired_at).desc())
+        .limit(limit)
+    ).all()
+    overdue = session.exec(
+        select(CallbackTask, Memo, Company)
+        .join(Memo, col(Memo.id) == col(CallbackTask.memo_id))
+        .join(Company, col(Company.id) == col(CallbackTask.company_id))
+        .where(
+            col(CallbackTask.status).in_([TaskStatus.open, TaskStatus.taken]),
+            col(CallbackTask.due_at) <= now,
+        )
+        .order_by(col(CallbackTask.due_at))
+        .limit(limit)
+    ).all()
+    return Board(
+        waiting=[
+            {
+                **_memo_ref(memo, company),
+                "status": memo.status.value,
+                "age_seconds": int((now - memo.created_at).total_seconds()),
+                "next_escalation_at": memo.next_escalation_at.isoformat()
+                if memo.next_escalation_at
+                else None,
+            }
+            for memo, company in waiting
+        ],
+        failed_deliveries=[
+            {
+                **_memo_ref(memo, company),
+                "delivery_id": d.id,
+                "channel": d.channel.value,
+                "to": d.to,
+                "contact": d.contact_key,
+                "error": d.error,
+                "error_code": d.error_code,
+                "failed_at": d.updated_at.isoformat(),
+            }
+            for d, memo, company in failed
+        ],
+        escalations=[
+            {
+                **_memo_ref(memo, company),
+                "step": f.step,
+                "action": f.action,
+                "due_at": f.due_at.isoformat(),
+                "fired_at": f.fired_at.isoformat(),
+                "acknowledged": memo.status == MemoStatus.acknowledged,
+            }
+            for f, memo, company in fired
+        ],
+        overdue_callbacks=[
+            {
+                **_memo_ref(memo, company),
+                "task_id": t.id,
+                "status": t.status.value,
+                "contact": t.contact_key,
+                "phone": t.phone,
+                "due_at": t.due_at.isoformat(),
+                "overdue_seconds": int((now - t.due_at).total_seconds()),
+            }
+            for t, memo, company in overdue
+        ],
+    )
+
+
+def _memo_ref(memo: Memo, company: Company) -> dict[str, Any]:
+    return {
+        "memo_id": memo.id,
+        "client": company.slug,
+        "client_name": company.name,
+        "subject": memo.subject,
+        "urgency": memo.urgency.value,
+        "category": memo.category.value,
+        "created_at": memo.created_at.isoformat(),
+    }

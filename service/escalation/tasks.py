@@ -1,0 +1,120 @@
+"""Callback tasks: an operator phones the company about a memo nobody acknowledged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from service import clock, events
+from service.acks.service import AckVia, acknowledge
+from service.companies.models import Company
+from service.escalation.models import CallbackTask, TaskOutcome, TaskStatus
+from service.memos.models import Memo
+
+
+class TaskError(ValueError):
+    """A callback task operation refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    task: CallbackTask
+    memo: Memo
+    company: Company
+
+
+def list_tasks(*, session: Session, statuses: tuple[TaskStatus, ...]) -> list[TaskRow]:
+    """Tasks in the given states, most overdue first."""
+    rows = session.exec(
+        select(CallbackTask, Memo, Company)
+        .join(Memo, col(Memo.id) == col(CallbackTask.memo_id))
+        .join(Company, col(Company.id) == col(CallbackTask.company_id))
+        .where(col(CallbackTask.status).in_(statuses))
+        .order_by(col(CallbackTask.due_at), col(CallbackTask.id))
+    ).all()
+    return [TaskRow(task, memo, company) for task, memo, company in rows]
+
+
+def get_task_row(*, session: Session, task_id: str) -> TaskRow | None:
+    """One task with its memo and company."""
+    found = session.exec(
+        select(CallbackTask, Memo, Company)
+        .join(Memo, col(Memo.id) == col(CallbackTask.memo_id))
+        .join(Company, col(Company.id) == col(CallbackTask.company_id))
+        .where(CallbackTask.id == task_id)
+    ).first()
+    return TaskRow(*found) if found else None
+
+
+def take_task(*, session: Session, task_id: str, operator_id: str) -> CallbackTask:
+    """Take an open task; of two operators taking it at once, exactly one gets it."""
+    now = clock.now()
+    result = session.execute(
+        update(CallbackTask)
+        .where(col(CallbackTask.id) == task_id, col(CallbackTask.status) == TaskStatus.open)
+        .values(status=TaskStatus.taken, taken_by=operator_id, taken_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    task = session.get(CallbackTask, task_id, populate_existing=True)
+    if task is None:
+        raise TaskError("no such task")
+    if result.rowcount != 1 and task.taken_by != operator_id:  # type: ignore[attr-defined]
+        raise TaskError("another operator has already taken this callback")
+    _announce(session=session, task=task)
+    return task
+
+
+def record_callback(
+    *,
+    session: Session,
+    task_id: str,
+    operator_id: str,
+    outcome: TaskOutcome,
+    note: str = "",
+    confirmed_by: str | None = None,
+    retry_at: datetime | None = None,
+) -> CallbackTask:
+    """Record how the call went; if the company was not reached, when to try again."""
+    task = session.get(CallbackTask, task_id, with_for_update=True)
+    if task is None:
+        raise TaskError("no such task")
+    if task.status != TaskStatus.taken or task.taken_by != operator_id:
+        raise TaskError("take the callback before recording its outcome")
+    now = clock.now()
+    task.attempts += 1
+    task.outcome = outcome
+    task.note = note.strip()[:2000] or None
+    task.updated_at = now
+    if outcome == TaskOutcome.acknowledged:
+        if not confirmed_by or not confirmed_by.strip():
+            raise TaskError("say who at the company confirmed the memo")
+        task.status = TaskStatus.done
+        session.add(task)
+        session.flush()
+        acknowledge(
+            session=session, memo_id=task.memo_id, by=confirmed_by.strip(), via=AckVia.operator
+        )
+    else:
+        if retry_at is None:
+            raise TaskError("say when to try again")
+        if retry_at <= now:
+            raise TaskError("the next try must be in the future")
+        task.status = TaskStatus.open
+        task.taken_by = None
+        task.taken_at = None
+        task.due_at = retry_at
+        session.add(task)
+        session.flush()
+    _announce(session=session, task=task)
+    return task
+
+
+def _announce(*, session: Session, task: CallbackTask) -> None:
+    events.emit(
+        session=session,
+        type="task.updated",
+        data={"id": task.id, "memo_id": task.memo_id, "status": task.status.value},
+    )

@@ -1,0 +1,167 @@
+"""Callbacks owed (operators) and the supervisor board (admins)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from service.auth.models import Role, User
+from service.clock import ManualClock
+from service.companies.models import Company
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.escalation.service import fire_due
+from service.memos.models import Memo
+from tests.dispatch.conftest import take_memo
+from tests.factories import make_token, make_user
+
+
+@pytest.fixture
+def callback_memo(session: Session, operator: User, company: Company, clock: ManualClock) -> Memo:
+    """A memo nobody acknowledged for an hour: its callback step has fired."""
+    memo = take_memo(session, operator)
+    clock.advance(timedelta(hours=1))
+    while fire_due(session=session, worker="w"):
+        session.commit()
+    session.commit()
+    return memo
+
+
+def staff(session: Session, email: str, role: Role) -> dict[str, str]:
+    return make_token(session, make_user(session, email=email, role=role))
+
+
+def test_callbacks_owed_show_company_memo_contact_and_number(
+    client: TestClient, session: Session, callback_memo: Memo
+) -> None:
+    headers = staff(session, "op2@relay.example", Role.operator)
+    [task] = client.get("/api/v1/tasks", headers=headers).json()["items"]
+    assert (task["memo_id"], task["client"], task["contact"], task["phone"], task["status"]) == (
+        callback_memo.id,
+        "sakura-dental",
+        "director",
+        "+819012345678",
+        "open",
+    )
+    assert task["subject"] == callback_memo.subject
+    assert task["overdue"] is True
+
+
+def test_only_one_of_two_operators_takes_a_callback(
+    client: TestClient, session: Session, callback_memo: Memo
+) -> None:
+    first = staff(session, "a@relay.example", Role.operator)
+    second = staff(session, "b@relay.example", Role.operator)
+    task_id = client.get("/api/v1/tasks", headers=first).json()["items"][0]["id"]
+
+    answers: list[int] = []
+    if session.get_bind().dialect.name == "postgresql":
+        barrier = threading.Barrier(2)
+
+        def take(headers: dict[str, str]) -> None:
+            barrier.wait()
+            answers.append(
+                client.post(f"/api/v1/tasks/{task_id}/take", headers=headers).status_code
+            )
+
+        threads = [threading.Thread(target=take, args=(h,)) for h in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for headers in (first, second):
+            answers.append(
+                client.post(f"/api/v1/tasks/{task_id}/take", headers=headers).status_code
+            )
+    assert sorted(answers) == [200, 409]
+
+
+def test_no_answer_puts_the_callback_back_for_later(
+    client: TestClient, session: Session, callback_memo: Memo, clock: ManualClock
+) -> None:
+    headers = staff(session, "op3@relay.example", Role.operator)
+    task_id = client.get("/api/v1/tasks", headers=headers).json()["items"][0]["id"]
+    assert (
+        client.post(
+            f"/api/v1/tasks/{task_id}/outcome",
+            json={"outcome": "no_answer", "retry_in_minutes": 30},
+            headers=headers,
+        ).status_code
+        == 409
+    )
+    client.post(f"/api/v1/tasks/{task_id}/take", headers=headers)
+    no_retry = client.post(
+        f"/api/v1/tasks/{task_id}/outcome", json={"outcome": "no_answer"}, headers=headers
+    )
+    assert no_retry.status_code == 422
+
+    later = client.post(
+        f"/api/v1/tasks/{task_id}/outcome",
+        json={"outcome": "no_answer", "note": "留守番電話", "retry_in_minutes": 30},
+        headers=headers,
+    ).json()
+    assert (later["status"], later["attempts"], later["taken_by"], later["overdue"]) == (
+        "open",
+        1,
+        None,
+        False,
+    )
+    assert later["due_at"] == (clock.now() + timedelta(minutes=30)).isoformat()
+
+
+def test_reaching_the_company_acknowledges_the_memo(
+    client: TestClient, session: Session, callback_memo: Memo
+) -> None:
+    headers = staff(session, "op4@relay.example", Role.operator)
+    task_id = client.get("/api/v1/tasks", headers=headers).json()["items"][0]["id"]
+    client.post(f"/api/v1/tasks/{task_id}/take", headers=headers)
+    missing = client.post(
+        f"/api/v1/tasks/{task_id}/outcome", json={"outcome": "acknowledged"}, headers=headers
+    )
+    assert missing.status_code == 422
+    done = client.post(
+        f"/api/v1/tasks/{task_id}/outcome",
+        json={"outcome": "acknowledged", "confirmed_by": "佐藤 院長"},
+        headers=headers,
+    )
+    assert done.json()["status"] == "done"
+    memo = client.get(f"/api/v1/memos/{callback_memo.id}", headers=headers).json()
+    assert memo["status"] == "acknowledged"
+    assert (memo["acknowledged"]["by"], memo["acknowledged"]["via"]) == ("佐藤 院長", "operator")
+    assert client.get("/api/v1/tasks", headers=headers).json()["items"] == []
+
+
+def test_board_shows_what_is_late_to_admins_only(
+    client: TestClient, session: Session, callback_memo: Memo, clock: ManualClock
+) -> None:
+    failed = Delivery(
+        memo_id=callback_memo.id,
+        contact_key="director",
+        channel="sms",  # type: ignore[arg-type]
+        to="+819012345678",
+        reason="routing",  # type: ignore[arg-type]
+        status=DeliveryStatus.failed,
+        error="the provider could not deliver it (30003)",
+        error_code="30003",
+        due_at=clock.now(),
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(failed)
+    session.commit()
+    admin = staff(session, "boss@relay.example", Role.admin)
+
+    found = client.get("/api/v1/board", headers=admin).json()
+    [waiting] = found["waiting"]
+    assert (waiting["memo_id"], waiting["age_seconds"]) == (callback_memo.id, 3600)
+    assert [f["error_code"] for f in found["failed_deliveries"]] == ["30003"]
+    assert [e["step"] for e in found["escalations"]] == [1, 0]
+    assert [c["memo_id"] for c in found["overdue_callbacks"]] == [callback_memo.id]
+
+    operator = staff(session, "op5@relay.example", Role.operator)
+    assert client.get("/api/v1/board", headers=operator).status_code == 403
+    assert client.get("/api/v1/board").status_code == 401
