@@ -1,0 +1,1042 @@
+// Relay operator console: ringing calls arrive over server-sent events; memo drafts live in
+// localStorage until the server has them, so a reload or a lost connection loses nothing.
+// Everything taken from the server or the user is inserted with textContent, never as HTML.
+
+const root = document.getElementById('console');
+const USER_ID = root.dataset.userId;
+const CAN_TAKE_MEMOS = root.dataset.canTakeMemos === 'true';
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+const STORE_PREFIX = `relay.console.${USER_ID}.draft.`;
+const COMPANIES = JSON.parse(document.getElementById('console-companies').textContent || '[]');
+const BASE_TITLE = document.title;
+
+const CATEGORY = { complaint: '苦情', inquiry: '問い合わせ', callback: '折り返し依頼', order: '注文', other: 'その他' };
+const URGENCY = { normal: '通常', urgent: '至急' };
+const MEMO_STATUS = {
+  relaying: '中継中', sent: '送信済', delivered: '配信済', acknowledged: '確認済', failed: '失敗',
+};
+const CALL_STATUS = {
+  queued: ['着信中', 'ringing'], ringing: ['着信中', 'ringing'], 'in-progress': ['通話中', 'in call'],
+  completed: ['終了', 'ended'], busy: ['話中', 'busy'], failed: ['失敗', 'failed'],
+  'no-answer': ['応答なし', 'no answer'], canceled: ['取消', 'canceled'],
+};
+const FLAG_KIND = {
+  harassment: 'カスハラ・嫌がらせ', abusive: '暴言', repeat: '繰り返しの迷惑電話', other: 'その他',
+};
+const SEND_STATE = {
+  draft: ['未送信', 'Unsent'],
+  sending: ['送信中…', 'Sending'],
+  retry: ['未送信・再送待ち', 'Unsent, will retry'],
+  sent: ['送信済み', 'Sent'],
+};
+const RINGING = new Set(['queued', 'ringing']);
+const ACTIVE = new Set(['queued', 'ringing', 'in-progress']);
+
+const callsEl = document.getElementById('calls');
+const draftsEl = document.getElementById('drafts');
+const memoRowsEl = document.getElementById('memo-rows');
+const liveEl = document.getElementById('live');
+
+const calls = new Map(); // call id -> {detail, el, removeTimer}
+const callSeq = new Map(); // call id -> number of the latest look-up
+const drafts = new Map(); // draft id -> {draft, el, form, sending, retryTimer, retryDelay}
+
+// ---------------------------------------------------------------- small helpers
+
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'className') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+// Like el.replaceChildren(), but skips null/false children as h() does (instead of "null").
+function put(el, ...children) {
+  el.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
+
+function bi(ja, en) {
+  return [ja, ' ', h('span', { className: 'en', text: en })];
+}
+
+const timeFormat = new Intl.DateTimeFormat('ja-JP', {
+  month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit',
+});
+
+function fmtTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? '' : timeFormat.format(date);
+}
+
+// A Japanese number as people write it (090-1111-2222); others stay in E.164.
+function formatPhone(e164) {
+  if (!e164 || !e164.startsWith('+81')) return e164 || '';
+  const n = `0${e164.slice(3)}`;
+  const group = (...sizes) => {
+    const parts = [];
+    let at = 0;
+    for (const size of sizes) { parts.push(n.slice(at, at + size)); at += size; }
+    return parts.join('-');
+  };
+  if (n.length === 11 && /^0[2-9]0/.test(n)) return group(3, 4, 4);
+  if (n.length === 10 && /^0(120|570)/.test(n)) return group(4, 3, 3);
+  if (n.length === 11 && n.startsWith('0800')) return group(4, 3, 4);
+  if (n.length === 10 && /^0[36]/.test(n)) return group(2, 4, 4);
+  if (n.length === 10) return group(3, 3, 4);
+  return n;
+}
+
+function newKey() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; plain http on a LAN address has only this.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+async function api(method, path, { json, headers = {} } = {}) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
+  if (method !== 'GET') init.headers['X-CSRF-Token'] = CSRF;
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  }
+  const response = await fetch(path, init); // a network failure throws: callers keep their state
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (response.status === 401) showSignedOut();
+  return { ok: response.ok, status: response.status, data };
+}
+
+function detailText(data, fallback) {
+  const detail = data?.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) return detail.map((item) => item.msg).join(' / ');
+  return fallback;
+}
+
+function showSignedOut() {
+  if (document.getElementById('signed-out')) return;
+  const link = h('a', { href: '/login?next=%2Fconsole', text: '再ログイン' });
+  root.prepend(h('p', { id: 'signed-out', className: 'notice danger', role: 'alert' },
+    'ログインが切れました。', link, ' してください（下書きはこの端末に保存されています）。',
+    h('span', { className: 'en', text: 'Signed out: sign in again; drafts are kept on this device.' })));
+}
+
+// ---------------------------------------------------------------- live connection
+
+let source = null;
+let reconnectTimer = null;
+
+function setLive(state) {
+  const text = {
+    connecting: ['接続中…', 'connecting'],
+    live: ['ライブ', 'live'],
+    reconnecting: ['再接続中…', 'reconnecting'],
+  }[state];
+  liveEl.dataset.state = state;
+  liveEl.querySelector('.live-text').replaceChildren(...bi(...text));
+}
+
+function eventData(message) {
+  try { return JSON.parse(message.data)?.data ?? {}; } catch { return {}; }
+}
+
+function connect() {
+  clearTimeout(reconnectTimer);
+  if (source) source.close();
+  source = new EventSource('/api/v1/events');
+  source.addEventListener('open', () => {
+    setLive('live');
+    // Whatever happened while the stream was down is fetched again.
+    loadActiveCalls();
+    refreshMemos();
+    retryWaitingDrafts();
+  });
+  source.addEventListener('error', () => {
+    setLive('reconnecting');
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gives up after a refused stream (e.g. 401); keep trying on our own.
+      reconnectTimer = setTimeout(connect, 3000);
+    }
+  });
+  for (const type of ['call.ringing', 'call.updated']) {
+    source.addEventListener(type, (message) => {
+      const id = eventData(message).id;
+      if (id) refreshCall(id);
+    });
+  }
+  for (const type of ['memo.created', 'memo.updated']) {
+    source.addEventListener(type, scheduleMemoRefresh);
+  }
+}
+
+// ---------------------------------------------------------------- calls
+
+function callState(detail) {
+  if (RINGING.has(detail.status)) return 'ringing';
+  return ACTIVE.has(detail.status) ? 'active' : 'ended';
+}
+
+async function loadActiveCalls() {
+  let result;
+  try { result = await api('GET', '/api/v1/calls?active=true'); } catch { return; }
+  if (!result.ok) return;
+  const activeIds = new Set(result.data.items.map((item) => item.id));
+  for (const item of result.data.items) refreshCall(item.id);
+  for (const [id, entry] of calls) {
+    if (!activeIds.has(id) && callState(entry.detail) !== 'ended') refreshCall(id);
+  }
+}
+
+async function refreshCall(id) {
+  const seq = (callSeq.get(id) ?? 0) + 1;
+  callSeq.set(id, seq);
+  let result;
+  try { result = await api('GET', `/api/v1/calls/${encodeURIComponent(id)}`); } catch { return; }
+  if (callSeq.get(id) !== seq) return; // a newer look-up of this call is on its way
+  if (result.ok) showCall(result.data);
+  else if (result.status === 404) removeCall(id);
+}
+
+// Ringing calls first (the one waiting longest on top), then calls in progress, then ended ones.
+function orderCalls() {
+  const rank = { ringing: 0, active: 1, ended: 2 };
+  const wanted = [...calls.values()].sort((a, b) => {
+    const byState = rank[callState(a.detail)] - rank[callState(b.detail)];
+    if (byState !== 0) return byState;
+    return a.detail.started_at < b.detail.started_at ? -1 : 1;
+  }).map((entry) => entry.el);
+  const current = [...callsEl.children];
+  if (wanted.length === current.length && wanted.every((el, index) => el === current[index])) return;
+  callsEl.append(...wanted);
+}
+
+function showCall(detail) {
+  let entry = calls.get(detail.id);
+  if (!entry) {
+    const el = document.getElementById('call-card-template').content.firstElementChild.cloneNode(true);
+    el.id = `call-${detail.id}`;
+    entry = { detail, el, removeTimer: null };
+    calls.set(detail.id, entry);
+    wireCallCard(entry);
+    callsEl.append(el);
+  }
+  entry.detail = detail;
+  renderCall(entry);
+  orderCalls();
+  const draft = drafts.get(`call:${detail.id}`);
+  if (draft) renderDraftHead(draft);
+  clearTimeout(entry.removeTimer);
+  if (callState(detail) === 'ended' && !draft) {
+    entry.removeTimer = setTimeout(() => removeCall(detail.id), 8000);
+  }
+  updateCallsChrome();
+}
+
+function removeCall(id) {
+  const entry = calls.get(id);
+  if (!entry) return;
+  if (entry.el.contains(document.activeElement)) document.activeElement.blur();
+  entry.el.remove();
+  calls.delete(id);
+  updateCallsChrome();
+}
+
+function updateCallsChrome() {
+  document.getElementById('calls-empty').hidden = calls.size > 0;
+  const ringing = [...calls.values()].filter((entry) => callState(entry.detail) === 'ringing').length;
+  document.title = ringing ? `(${ringing}) 着信 · ${BASE_TITLE}` : BASE_TITLE;
+}
+
+function renderCall(entry) {
+  const { detail, el } = entry;
+  const { company, caller } = detail;
+  const state = callState(detail);
+  const [statusJa, statusEn] = CALL_STATUS[detail.status] ?? [detail.status, ''];
+  el.dataset.status = state;
+  el.setAttribute('aria-label', `${company.name} ${formatPhone(detail.from)} ${statusJa}`);
+
+  const head = h('div', { className: 'call-head' },
+    h('span', { className: 'call-company', text: company.name }),
+    h('span', { className: `badge status-${state}` }, bi(statusJa, statusEn)),
+    detail.source === 'simulated' ? h('span', { className: 'badge', text: 'シミュレーション' }) : null,
+    h('time', { datetime: detail.started_at, text: fmtTime(detail.started_at) }));
+  const greeting = h('p', { className: 'greeting', lang: company.locale, text: company.greeting });
+  const number = h('p', { className: 'caller-number' },
+    h('span', { className: 'muted', text: '発信者 ' }),
+    h('strong', { className: 'phone', text: formatPhone(detail.from) }),
+    caller.repeat_caller
+      ? h('span', { className: 'badge repeat' }, bi(`リピーター 過去${caller.earlier_calls}件`, `${caller.earlier_calls} earlier`))
+      : h('span', { className: 'badge' }, bi('初めての着信', 'first call')));
+  let answeredNote = null;
+  if (detail.answered_by && detail.answered_by !== USER_ID) {
+    answeredNote = h('p', { className: 'muted small' }, bi('他のオペレーターが応答しました', 'answered by another operator'));
+  }
+  const parts = [head, flagWarning(caller.flags, entry), greeting, number, answeredNote, callerHistory(caller)];
+  put(el.querySelector('.call-info'), parts);
+
+  const mine = detail.answered_by === USER_ID;
+  const answerButton = el.querySelector('.answer');
+  answerButton.hidden = !CAN_TAKE_MEMOS || state === 'ended' || (mine && drafts.has(`call:${detail.id}`));
+  answerButton.replaceChildren(...(mine
+    ? bi('メモを開く', 'Open memo')
+    : [...bi('応答', 'Answer'), ' ', h('kbd', { text: 'Alt+A' })]));
+  el.querySelector('.hangup').hidden = detail.source !== 'simulated' || state === 'ended';
+}
+
+function flagWarning(flags, entry) {
+  if (!flags || flags.length === 0) return null;
+  return h('div', { className: 'flag-warning' },
+    h('p', { className: 'flag-title' }, '⚠ 要注意の発信者 ', h('span', { className: 'en', text: 'Flagged caller' })),
+    h('ul', {}, flags.map((flag) => {
+      const lift = h('button', { type: 'button', className: 'link-button', text: '解除' });
+      lift.addEventListener('click', () => liftFlag(flag, entry));
+      return h('li', {},
+        h('strong', { text: FLAG_KIND[flag.kind] ?? flag.kind }), '：', flag.note,
+        h('span', { className: 'flag-meta', text: ` — ${flag.flagged_by || '不明'}・${fmtTime(flag.flagged_at)}` }),
+        ' ', lift);
+    })));
+}
+
+function callerHistory(caller) {
+  const items = [];
+  for (const call of caller.calls.slice(0, 5)) {
+    const [label] = CALL_STATUS[call.status] ?? [call.status];
+    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(call.started_at)} 着信 ` }),
+      `${call.client_name}（${label}）`));
+  }
+  for (const memo of caller.memos.slice(0, 5)) {
+    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(memo.created_at)} メモ ` }),
+      `${memo.client_name}・${CATEGORY[memo.category] ?? memo.category}・${memo.subject}（${MEMO_STATUS[memo.status] ?? memo.status}）`));
+  }
+  if (items.length === 0) return null;
+  return h('details', { className: 'history', open: true },
+    h('summary', {}, bi(`この番号の履歴（着信${caller.earlier_calls}件・メモ${caller.memos.length}件）`, 'history')),
+    h('ul', {}, items));
+}
+
+function wireCallCard(entry) {
+  const { el } = entry;
+  el.querySelector('.answer').addEventListener('click', () => answerCall(entry.detail.id));
+  el.querySelector('.hangup').addEventListener('click', () => hangUp(entry));
+  const form = el.querySelector('.flag-form');
+  const kind = form.elements.kind;
+  const note = form.elements.note;
+  kind.id = `${el.id}-flag-kind`;
+  note.id = `${el.id}-flag-note`;
+  form.querySelector('.flag-kind-label').htmlFor = kind.id;
+  form.querySelector('.flag-note-label').htmlFor = note.id;
+  el.querySelector('.flag-open').addEventListener('click', () => {
+    form.hidden = false;
+    note.focus();
+  });
+  const close = () => { form.hidden = true; el.querySelector('.flag-open').focus(); };
+  form.querySelector('.flag-cancel').addEventListener('click', close);
+  form.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') { event.preventDefault(); close(); }
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+      event.preventDefault();
+      event.stopPropagation(); // this sends the flag, not the memo
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const error = form.querySelector('.field-error');
+    if (!note.value.trim()) {
+      error.hidden = false;
+      error.textContent = '内容を入力してください (describe what happened)';
+      note.focus();
+      return;
+    }
+    const path = `/api/v1/callers/${encodeURIComponent(entry.detail.from)}/flags`;
+    let result;
+    try {
+      result = await api('POST', path, { json: { kind: kind.value, note: note.value.trim() } });
+    } catch {
+      error.hidden = false;
+      error.textContent = '接続できません。もう一度お試しください。(offline, try again)';
+      return;
+    }
+    if (!result.ok) {
+      error.hidden = false;
+      error.textContent = detailText(result.data, '登録できませんでした');
+      return;
+    }
+    error.hidden = true;
+    note.value = '';
+    form.hidden = true;
+    refreshCallsFrom(entry.detail.from);
+  });
+}
+
+function refreshCallsFrom(phone) {
+  for (const [id, entry] of calls) if (entry.detail.from === phone) refreshCall(id);
+}
+
+async function liftFlag(flag, entry) {
+  // eslint-disable-next-line no-alert
+  if (!window.confirm(`この注意を解除しますか？ / Lift this flag?\n${flag.note}`)) return;
+  try {
+    await api('DELETE', `/api/v1/flags/${encodeURIComponent(flag.id)}`);
+  } catch { return; }
+  refreshCallsFrom(entry.detail.from);
+}
+
+function cardError(entry, message) {
+  let error = entry.el.querySelector('.call-error');
+  if (!error) {
+    error = h('p', { className: 'field-error call-error', role: 'alert' });
+    entry.el.querySelector('.call-actions').after(error);
+  }
+  error.textContent = message;
+}
+
+async function answerCall(id) {
+  const entry = calls.get(id);
+  if (!entry || !CAN_TAKE_MEMOS) return;
+  const button = entry.el.querySelector('.answer');
+  button.disabled = true;
+  let detail = entry.detail;
+  try {
+    const result = await api('POST', `/api/v1/calls/${encodeURIComponent(id)}/answer`);
+    if (result.ok) {
+      detail = result.data;
+    } else {
+      cardError(entry, detailText(result.data, '応答できませんでした'));
+    }
+  } catch {
+    // The phone is already in the operator's hand: open the memo anyway, the server learns later.
+    cardError(entry, '接続できません。メモは先に書けます。(offline; you can write the memo now)');
+  } finally {
+    button.disabled = false;
+  }
+  const draftEntry = draftForCall(detail);
+  showCall(detail);
+  focusDraft(draftEntry);
+}
+
+async function hangUp(entry) {
+  try {
+    const result = await api('POST', `/api/v1/calls/${encodeURIComponent(entry.detail.id)}/hangup`);
+    if (!result.ok) cardError(entry, detailText(result.data, '切断できませんでした'));
+  } catch {
+    cardError(entry, '接続できません。(offline)');
+  }
+  refreshCall(entry.detail.id);
+}
+
+function answerNext() {
+  const focused = [...calls.values()].find((entry) => entry.el.contains(document.activeElement));
+  if (focused && callState(focused.detail) !== 'ended') { answerCall(focused.detail.id); return; }
+  const waiting = [...calls.values()]
+    .filter((entry) => callState(entry.detail) === 'ringing' && !entry.detail.answered_by)
+    .sort((a, b) => (a.detail.started_at < b.detail.started_at ? -1 : 1));
+  if (waiting.length > 0) { answerCall(waiting[0].detail.id); return; }
+  const mine = [...calls.values()].find((entry) => entry.detail.answered_by === USER_ID
+    && callState(entry.detail) !== 'ended' && !drafts.has(`call:${entry.detail.id}`));
+  if (mine) answerCall(mine.detail.id);
+}
+
+// ---------------------------------------------------------------- simulated calls
+
+function wireSimulateForm() {
+  const form = document.getElementById('simulate-form');
+  if (!form) return;
+  const error = document.getElementById('simulate-error');
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = document.getElementById('simulate-submit');
+    const body = { client: form.elements.client.value, from: form.elements.from.value.trim() };
+    if (!body.from) {
+      error.hidden = false;
+      error.textContent = '発信者番号を入力してください (enter the caller number)';
+      form.elements.from.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      const result = await api('POST', '/api/v1/calls/simulate', { json: body });
+      if (result.ok) {
+        error.hidden = true;
+        refreshCall(result.data.id);
+      } else {
+        error.hidden = false;
+        error.textContent = detailText(result.data, '着信を作れませんでした');
+      }
+    } catch {
+      error.hidden = false;
+      error.textContent = '接続できません。(offline)';
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- memo drafts
+
+function storeKey(id) { return STORE_PREFIX + id; }
+
+function saveDraft(entry) {
+  entry.draft.savedAt = new Date().toISOString();
+  try {
+    localStorage.setItem(storeKey(entry.draft.id), JSON.stringify(entry.draft));
+  } catch {
+    formError(entry, '下書きをこの端末に保存できません（保存領域が一杯です）。(cannot save the draft)');
+  }
+}
+
+function forgetDraft(id) {
+  try { localStorage.removeItem(storeKey(id)); } catch { /* nothing stored to forget */ }
+}
+
+function storedDrafts() {
+  const found = [];
+  for (let index = 0; index < localStorage.length; index += 1) {
+    const key = localStorage.key(index);
+    if (!key || !key.startsWith(STORE_PREFIX)) continue;
+    try {
+      const draft = JSON.parse(localStorage.getItem(key));
+      if (draft && draft.id && draft.key) found.push(draft);
+    } catch { /* an unreadable entry is left alone */ }
+  }
+  return found.sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+}
+
+function companySnapshot(company) {
+  const { slug, name, greeting, script, fields, locale } = company;
+  return { slug, name, greeting, script: script ?? [], fields: fields ?? [], locale: locale ?? 'ja' };
+}
+
+function draftForCall(detail) {
+  const id = `call:${detail.id}`;
+  if (drafts.has(id)) return drafts.get(id);
+  const entry = openDraft({
+    id,
+    key: newKey(),
+    callId: detail.id,
+    callSid: detail.call_sid,
+    from: detail.from,
+    client: detail.company.slug,
+    company: companySnapshot(detail.company),
+    values: { 'caller.phone': formatPhone(detail.from), urgency: 'normal' },
+    state: 'draft',
+    createdAt: new Date().toISOString(),
+    focus: null,
+  });
+  saveDraft(entry);
+  return entry;
+}
+
+function newMemo() {
+  if (!CAN_TAKE_MEMOS) return;
+  const entry = openDraft({
+    id: `new:${newKey()}`,
+    key: newKey(),
+    callId: null,
+    callSid: null,
+    from: null,
+    client: '',
+    company: null,
+    values: { urgency: 'normal' },
+    state: 'draft',
+    createdAt: new Date().toISOString(),
+    focus: 'client',
+  });
+  saveDraft(entry);
+  entry.form.elements.client.focus();
+}
+
+function fieldId(entry, name) {
+  return `${entry.el.id}-${name.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
+}
+
+function errorSlot(entry, control) {
+  const id = `${control.id}-error`;
+  let slot = document.getElementById(id);
+  if (!slot) {
+    slot = h('p', { className: 'field-error', id, hidden: true });
+    control.after(slot);
+    control.setAttribute('aria-describedby', id);
+  }
+  return slot;
+}
+
+function openDraft(draft) {
+  const el = document.getElementById('draft-template').content.firstElementChild.cloneNode(true);
+  el.id = `draft-${draft.id.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
+  const form = el.querySelector('form');
+  const entry = { draft, el, form, sending: false, retryTimer: null, retryDelay: 0 };
+  drafts.set(draft.id, entry);
+
+  for (const label of form.querySelectorAll('label[data-for]')) {
+    const control = form.elements[label.dataset.for];
+    control.id = fieldId(entry, control.name);
+    label.htmlFor = control.id;
+  }
+  const picker = form.elements.client;
+  picker.id = fieldId(entry, 'client');
+  el.querySelector('.company-pick label').htmlFor = picker.id;
+  if (!draft.callId) {
+    el.querySelector('.company-pick').hidden = false;
+    picker.append(h('option', { value: '', text: '会社を選んでください (choose a company)' }),
+      ...COMPANIES.map((company) => h('option', { value: company.slug, text: company.name })));
+    picker.value = draft.client || '';
+    picker.addEventListener('change', () => chooseCompany(entry, picker.value));
+  } else {
+    picker.disabled = true; // a call's company is fixed by the number it rang
+  }
+
+  buildScript(entry);
+  fillValues(entry);
+  renderDraftHead(entry);
+  wireDraft(entry);
+  draftsEl.prepend(el);
+  document.getElementById('drafts-empty').hidden = true;
+  return entry;
+}
+
+function buildScript(entry) {
+  const { company, callId } = entry.draft;
+  const list = entry.el.querySelector('.script');
+  const extra = entry.el.querySelector('.extra-fields');
+  list.replaceChildren();
+  extra.replaceChildren();
+  if (!company) {
+    list.append(h('li', { className: 'muted' }, bi('会社を選ぶとスクリプトが表示されます。', 'Choose a company to see its script.')));
+    return;
+  }
+  const declared = new Map(company.fields.map((field) => [field.key, field]));
+  const placed = new Set();
+  if (callId) {
+    list.append(h('li', { className: 'step say first' },
+      h('span', { className: 'step-kind', text: '第一声' }),
+      h('p', { className: 'step-text', lang: company.locale, text: company.greeting })));
+  }
+  for (const step of company.script) {
+    const say = step.say !== null && step.say !== undefined;
+    const item = h('li', { className: `step ${say ? 'say' : 'ask'}` },
+      h('span', { className: 'step-kind', text: say ? '読む' : '質問' }),
+      h('p', { className: 'step-text', lang: company.locale, text: say ? step.say : step.ask }));
+    const field = step.field ? declared.get(step.field) : null;
+    if (field && !placed.has(field.key)) {
+      item.append(customField(entry, field));
+      placed.add(field.key);
+    }
+    list.append(item);
+  }
+  const rest = company.fields.filter((field) => !placed.has(field.key));
+  if (rest.length > 0) {
+    extra.append(h('h4', {}, bi('その他の項目', 'More fields')), ...rest.map((field) => customField(entry, field)));
+  }
+}
+
+function customField(entry, field) {
+  const name = `fields.${field.key}`;
+  const id = fieldId(entry, name);
+  return h('div', { className: 'field custom' },
+    h('label', { for: id }, field.label, field.required ? h('span', { className: 'req', text: '必須' }) : null),
+    h('input', {
+      type: 'text', id, name, maxlength: 1000, autocomplete: 'off', required: field.required,
+    }));
+}
+
+function controls(entry) {
+  return [...entry.form.elements].filter((control) => control.name && control.name !== 'client');
+}
+
+function fillValues(entry) {
+  for (const control of controls(entry)) {
+    const value = entry.draft.values[control.name];
+    if (value !== undefined) control.value = value;
+  }
+}
+
+function readValues(entry) {
+  for (const control of controls(entry)) entry.draft.values[control.name] = control.value;
+}
+
+async function chooseCompany(entry, slug) {
+  readValues(entry);
+  entry.draft.client = slug;
+  entry.draft.company = null;
+  clearErrors(entry);
+  if (slug) {
+    try {
+      const result = await api('GET', `/api/v1/clients/${encodeURIComponent(slug)}`);
+      if (result.ok && entry.draft.client === slug) entry.draft.company = companySnapshot(result.data);
+      else if (!result.ok) formError(entry, detailText(result.data, '会社を読み込めませんでした'));
+    } catch {
+      formError(entry, '接続できません。会社を読み込めませんでした。(offline)');
+    }
+  }
+  buildScript(entry);
+  fillValues(entry);
+  renderDraftHead(entry);
+  saveDraft(entry);
+}
+
+function renderDraftHead(entry) {
+  const { draft } = entry;
+  const title = entry.el.querySelector('.draft-title');
+  if (draft.callId) {
+    const call = calls.get(draft.callId)?.detail;
+    const [statusJa] = call ? (CALL_STATUS[call.status] ?? [call.status]) : [null];
+    const flagged = call && call.caller.flags.length > 0;
+    put(title,
+      h('strong', { text: draft.company?.name ?? draft.client }),
+      h('span', { className: 'phone', text: ` ${formatPhone(draft.from)} からの着信` }),
+      statusJa ? h('span', { className: 'badge', text: statusJa }) : null,
+      flagged ? h('span', { className: 'badge danger', text: '⚠ 要注意' }) : null);
+  } else {
+    put(title, h('strong', {}, bi('新規メモ', 'New memo')),
+      h('span', { className: 'muted', text: draft.company ? ` ${draft.company.name}` : '（着信なし / no call）' }));
+  }
+  const [ja, en] = SEND_STATE[draft.state] ?? SEND_STATE.draft;
+  const state = entry.el.querySelector('.send-state');
+  state.dataset.state = draft.state;
+  state.replaceChildren(...bi(ja, en));
+  entry.el.dataset.state = draft.state;
+  entry.el.querySelector('.send').disabled = entry.sending || draft.state === 'sent';
+}
+
+function setState(entry, state) {
+  entry.draft.state = state;
+  if (state !== 'sent') saveDraft(entry);
+  renderDraftHead(entry);
+}
+
+function focusable(entry) {
+  return [...entry.form.querySelectorAll('input, select, textarea, button')]
+    .filter((control) => !control.disabled && !control.hidden && control.offsetParent !== null);
+}
+
+function focusDraft(entry) {
+  const wanted = entry.draft.focus && entry.form.elements[entry.draft.focus];
+  const target = wanted instanceof HTMLElement ? wanted : focusable(entry)[0];
+  entry.el.scrollIntoView({ block: 'nearest' });
+  target?.focus();
+}
+
+function wireDraft(entry) {
+  const { form } = entry;
+  const onEdit = (event) => {
+    const control = event.target;
+    if (!control.name || control.name === 'client') return;
+    entry.draft.values[control.name] = control.value;
+    clearFieldError(control);
+    saveDraft(entry);
+  };
+  form.addEventListener('input', onEdit);
+  form.addEventListener('change', onEdit);
+  form.addEventListener('focusin', (event) => {
+    if (event.target.name) {
+      entry.draft.focus = event.target.name;
+      saveDraft(entry);
+    }
+  });
+  form.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' || event.isComposing || event.keyCode === 229) return;
+    if (event.ctrlKey || event.metaKey) return; // Ctrl/⌘+Enter is handled for the whole page
+    const target = event.target;
+    if (target instanceof HTMLTextAreaElement || target instanceof HTMLButtonElement) return;
+    // A plain Enter never sends a memo by accident: it moves on to the next field.
+    event.preventDefault();
+    const order = focusable(entry);
+    const next = order[order.indexOf(target) + 1];
+    if (next && !next.classList.contains('send')) next.focus();
+  });
+  // Only the send button and Ctrl/⌘+Enter send. The button is not a submit button, so the
+  // browser's implicit submission (an Enter in a field, even mid-IME) has nothing to press.
+  form.addEventListener('submit', (event) => event.preventDefault());
+  entry.el.querySelector('.send').addEventListener('click', () => submitDraft(entry));
+  entry.el.querySelector('.discard').addEventListener('click', () => {
+    // eslint-disable-next-line no-alert
+    if (window.confirm('この下書きを破棄しますか？ / Discard this draft?')) closeDraft(entry);
+  });
+}
+
+function closeDraft(entry) {
+  clearTimeout(entry.retryTimer);
+  forgetDraft(entry.draft.id);
+  drafts.delete(entry.draft.id);
+  if (entry.el.contains(document.activeElement)) document.activeElement.blur();
+  entry.el.remove();
+  document.getElementById('drafts-empty').hidden = drafts.size > 0;
+  const call = entry.draft.callId && calls.get(entry.draft.callId);
+  if (call) showCall(call.detail);
+}
+
+// ---------------------------------------------------------------- errors
+
+function formError(entry, message) {
+  const slot = entry.el.querySelector('.form-error');
+  slot.hidden = !message;
+  slot.textContent = message || '';
+}
+
+function clearFieldError(control) {
+  const slot = control.id && document.getElementById(`${control.id}-error`);
+  if (slot) { slot.hidden = true; slot.textContent = ''; }
+  control.removeAttribute('aria-invalid');
+}
+
+function clearErrors(entry) {
+  for (const control of [entry.form.elements.client, ...controls(entry)]) clearFieldError(control);
+  formError(entry, '');
+}
+
+function setFieldError(entry, control, message) {
+  const slot = errorSlot(entry, control);
+  slot.hidden = false;
+  slot.textContent = message;
+  control.setAttribute('aria-invalid', 'true');
+}
+
+function plainMessage(item) {
+  switch (item.type) {
+    case 'missing':
+    case 'string_too_short':
+      return '入力してください (required)';
+    case 'string_too_long':
+      return '長すぎます (too long)';
+    case 'enum':
+    case 'literal_error':
+      return '一覧から選んでください (choose one)';
+    case 'extra_forbidden':
+      return 'この項目は使えません (not allowed)';
+    default:
+      return item.msg || '入力を確認してください (check this field)';
+  }
+}
+
+function controlFor(entry, loc) {
+  const path = loc[0] === 'body' ? loc.slice(1) : loc;
+  for (let size = path.length; size > 0; size -= 1) {
+    const name = path.slice(0, size).join('.');
+    const control = entry.form.elements[name];
+    if (control instanceof HTMLElement && !control.disabled) return control;
+  }
+  return null;
+}
+
+function showErrors(entry, detail) {
+  clearErrors(entry);
+  const items = Array.isArray(detail) ? detail : [{ loc: [], msg: String(detail ?? '送信できませんでした') }];
+  let first = null;
+  const loose = [];
+  for (const item of items) {
+    const control = controlFor(entry, item.loc ?? []);
+    if (control) {
+      setFieldError(entry, control, plainMessage(item));
+      first = first ?? control;
+    } else {
+      loose.push(plainMessage(item));
+    }
+  }
+  formError(entry, loose.length ? `送信できませんでした：${loose.join(' / ')}` : '入力内容を確認してください。(please check the marked fields)');
+  first?.focus();
+}
+
+function localProblems(entry) {
+  const { draft, form } = entry;
+  const problems = [];
+  if (!draft.client) problems.push({ loc: ['client'], type: 'missing' });
+  if (!form.elements.category.value) problems.push({ loc: ['category'], type: 'enum' });
+  if (!form.elements.subject.value.trim()) problems.push({ loc: ['subject'], type: 'missing' });
+  for (const field of draft.company?.fields ?? []) {
+    const control = form.elements[`fields.${field.key}`];
+    if (field.required && control && !control.value.trim()) {
+      problems.push({ loc: ['fields', field.key], type: 'missing' });
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- sending
+
+function payload(draft) {
+  const values = draft.values;
+  const text = (name) => (values[name] ?? '').trim();
+  const fields = {};
+  for (const field of draft.company?.fields ?? []) {
+    const value = text(`fields.${field.key}`);
+    if (value) fields[field.key] = value;
+  }
+  return {
+    client: draft.client,
+    call_sid: draft.callSid || null,
+    category: values.category || '',
+    urgency: values.urgency || 'normal',
+    caller: {
+      name: text('caller.name'),
+      phone: text('caller.phone') || null,
+      company: text('caller.company') || null,
+    },
+    subject: text('subject'),
+    body: values.body ?? '',
+    fields,
+  };
+}
+
+async function submitDraft(entry) {
+  if (entry.sending || entry.draft.state === 'sent' || !drafts.has(entry.draft.id)) return;
+  clearTimeout(entry.retryTimer);
+  readValues(entry);
+  const problems = localProblems(entry);
+  if (problems.length > 0) {
+    if (entry.draft.state === 'retry') setState(entry, 'draft');
+    showErrors(entry, problems);
+    return;
+  }
+  clearErrors(entry);
+  entry.sending = true;
+  setState(entry, 'sending');
+  let result;
+  try {
+    result = await api('POST', '/api/v1/memos', {
+      json: payload(entry.draft),
+      headers: { 'Idempotency-Key': entry.draft.key },
+    });
+  } catch {
+    entry.sending = false;
+    waitAndRetry(entry, '接続できません。下書きは保存済みです。接続が戻りしだい自動で再送します。(offline: will retry)');
+    return;
+  }
+  entry.sending = false;
+  if (result.ok) {
+    sent(entry, result.data);
+  } else if (result.status >= 500 || result.status === 429 || result.status === 408) {
+    waitAndRetry(entry, 'サーバーが応答しません。自動で再送します。(server busy: will retry)');
+  } else if (result.status === 401) {
+    setState(entry, 'draft');
+    formError(entry, 'ログインが切れました。再ログイン後に送信してください（下書きは保存されています）。');
+  } else {
+    setState(entry, 'draft');
+    showErrors(entry, result.data?.detail ?? detailText(result.data, `送信できませんでした (${result.status})`));
+  }
+}
+
+function waitAndRetry(entry, message) {
+  entry.retryDelay = Math.min(Math.max(entry.retryDelay * 2, 1000), 15000);
+  setState(entry, 'retry');
+  formError(entry, message);
+  clearTimeout(entry.retryTimer);
+  entry.retryTimer = setTimeout(() => submitDraft(entry), entry.retryDelay);
+}
+
+function retryWaitingDrafts() {
+  for (const entry of drafts.values()) {
+    if (entry.draft.state === 'retry' || entry.draft.state === 'sending') {
+      entry.retryDelay = 0;
+      submitDraft(entry);
+    }
+  }
+}
+
+function sent(entry, memo) {
+  clearTimeout(entry.retryTimer);
+  entry.retryDelay = 0;
+  forgetDraft(entry.draft.id);
+  setState(entry, 'sent');
+  formError(entry, '');
+  for (const control of entry.form.elements) control.disabled = true;
+  entry.el.querySelector('.discard').hidden = true;
+  entry.el.querySelector('.form-error').after(h('p', { className: 'sent-note', role: 'status' },
+    bi(`送信しました。確認番号 ${memo.ack_code}`, 'Memo sent')));
+  showMemoFirst(memo);
+  setTimeout(() => closeDraft(entry), 3000);
+}
+
+// ---------------------------------------------------------------- memo list
+
+let memoTimer = null;
+
+function scheduleMemoRefresh() {
+  clearTimeout(memoTimer);
+  memoTimer = setTimeout(refreshMemos, 150);
+}
+
+async function refreshMemos() {
+  let result;
+  try { result = await api('GET', '/api/v1/memos?limit=20'); } catch { return; }
+  if (!result.ok) return;
+  memoRowsEl.replaceChildren(...result.data.items.map(memoRow));
+  document.getElementById('memos-empty').hidden = result.data.items.length > 0;
+}
+
+function memoRow(memo) {
+  const urgent = memo.urgency === 'urgent';
+  return h('tr', { 'data-id': memo.id, className: urgent ? 'urgent' : null },
+    h('td', {}, h('time', { datetime: memo.created_at, text: fmtTime(memo.created_at) })),
+    h('td', { text: memo.client_name }),
+    h('td', { text: CATEGORY[memo.category] ?? memo.category }),
+    h('td', {}, h('span', { className: urgent ? 'badge danger' : 'badge', text: URGENCY[memo.urgency] ?? memo.urgency })),
+    h('td', { className: 'subject', text: memo.subject }),
+    h('td', {}, h('span', { className: `badge memo-${memo.status}`, text: MEMO_STATUS[memo.status] ?? memo.status })));
+}
+
+function showMemoFirst(memo) {
+  memoRowsEl.querySelector(`tr[data-id="${CSS.escape(memo.id)}"]`)?.remove();
+  const row = memoRow(memo);
+  row.classList.add('fresh');
+  memoRowsEl.prepend(row);
+  document.getElementById('memos-empty').hidden = true;
+}
+
+// ---------------------------------------------------------------- keyboard
+
+function draftInFocus() {
+  const focused = [...drafts.values()].find((entry) => entry.el.contains(document.activeElement));
+  if (focused) return focused;
+  if (document.activeElement?.closest('form')) return null; // another form has the keyboard
+  const open = [...drafts.values()].filter((entry) => entry.draft.state !== 'sent');
+  return open.length === 1 ? open[0] : null;
+}
+
+document.addEventListener('keydown', (event) => {
+  if (event.isComposing || event.keyCode === 229) return; // the IME owns this key press
+  if ((event.altKey && !event.ctrlKey && !event.metaKey && event.code === 'KeyA') || event.key === 'F2') {
+    event.preventDefault();
+    answerNext();
+  } else if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === 'KeyN') {
+    event.preventDefault();
+    newMemo();
+  } else if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    const entry = draftInFocus();
+    if (entry) {
+      event.preventDefault();
+      submitDraft(entry);
+    }
+  }
+});
+
+// ---------------------------------------------------------------- start
+
+document.getElementById('new-memo')?.addEventListener('click', newMemo);
+wireSimulateForm();
+window.addEventListener('online', retryWaitingDrafts);
+
+const restored = storedDrafts().map(openDraft);
+const lastEdited = restored.slice().sort((a, b) => (a.draft.savedAt < b.draft.savedAt ? 1 : -1))[0];
+if (lastEdited) focusDraft(lastEdited);
+for (const entry of restored) {
+  if (entry.draft.state === 'sending' || entry.draft.state === 'retry') {
+    // It may or may not have reached the server: the same Idempotency-Key makes resending safe.
+    waitAndRetry(entry, '前回の送信を確認しています…（自動で再送します）');
+  }
+}
+loadActiveCalls();
+refreshMemos();
+connect();
