@@ -13,31 +13,15 @@ from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.service import company_config
 from service.memos.models import Memo
+from service.messages.context import CATEGORY_LABELS, URGENCY_LABELS
 from service.phones import display
 
 DEFAULT_ZONE = "Asia/Tokyo"
 
+# Category and urgency read as in the relayed messages; the rest only appear on pages.
 LABELS: dict[str, dict[str, dict[str, str]]] = {
-    "category": {
-        "ja": {
-            "complaint": "苦情",
-            "inquiry": "お問い合わせ",
-            "callback": "折り返し依頼",
-            "order": "ご注文",
-            "other": "その他",
-        },
-        "en": {
-            "complaint": "Complaint",
-            "inquiry": "Inquiry",
-            "callback": "Callback request",
-            "order": "Order",
-            "other": "Other",
-        },
-    },
-    "urgency": {
-        "ja": {"urgent": "至急", "normal": "通常"},
-        "en": {"urgent": "Urgent", "normal": "Normal"},
-    },
+    "category": CATEGORY_LABELS,
+    "urgency": URGENCY_LABELS,
     "status": {
         "ja": {
             "relaying": "未確認（送信前）",
