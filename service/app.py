@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from service.api import acks as acks_api
 from service.api import calls as calls_api
 from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import memos as memos_api
-from service.api import twilio_voice
+from service.api import tasks as tasks_api
+from service.api import twilio_callout, twilio_sms, twilio_voice
 from service.db import make_engine
+from service.dispatch.runner import running_dispatcher
 from service.events import PostgresListener
 from service.observability import install_metrics
 from service.observability import router as health_router
 from service.settings import Settings, get_settings
-from service.web import auth_pages
+from service.web import ack_pages, auth_pages, console, outbox_pages, portal
 from service.web.templating import make_templates
 
 log = logging.getLogger(__name__)
@@ -40,15 +45,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         except TimeoutError:
             log.warning("event listener not ready after 10 s; live updates may lag")
     app.state.event_listener = listener
-    try:
-        yield
-    finally:
-        if listener is not None:
-            await listener.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        if app.state.run_dispatcher:
+            app.state.dispatcher = await stack.enter_async_context(
+                running_dispatcher(engine=engine, settings=app.state.settings)
+            )
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.stop()
 
 
-def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app; tests pass their own settings and engine."""
+def create_app(
+    *, settings: Settings | None = None, engine: Engine | None = None, dispatcher: bool = False
+) -> FastAPI:
+    """Build the app; with `dispatcher`, relay deliveries in the same process."""
     settings = settings or get_settings()
     app = FastAPI(
         title="Relay",
@@ -57,6 +69,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.run_dispatcher = dispatcher
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.templates = make_templates(settings=settings)
     install_metrics(app)
@@ -65,9 +78,18 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         clients_api.router,
         calls_api.router,
         memos_api.router,
+        tasks_api.router,
+        acks_api.router,
         events_api.router,
         twilio_voice.router,
+        twilio_callout.router,
+        twilio_sms.router,
         auth_pages.router,
+        outbox_pages.router,
+        console.router,
+        ack_pages.router,
+        portal.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     return app

@@ -314,6 +314,8 @@ _PROVIDER_STATUS = {
     "failed": DeliveryStatus.failed,
     "undelivered": DeliveryStatus.failed,
     "canceled": DeliveryStatus.failed,
+    "busy": DeliveryStatus.failed,
+    "no-answer": DeliveryStatus.failed,
 }
 
 

@@ -12,6 +12,7 @@ from service.providers.base import Channel, Provider
 from service.providers.outbox import OutboxProvider
 from service.providers.smtp import SmtpEmailProvider
 from service.providers.twilio_sms import TwilioSmsProvider
+from service.providers.twilio_voice import TwilioVoiceProvider
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ def _email_backend(settings: Settings) -> Backend:
 
 
 def _voice_backend(settings: Settings) -> Backend:
-    # Twilio voice call-outs plug in here (Backend.twilio when settings.twilio_enabled),
-    # together with their provider in `_real_provider`.
-    return Backend.outbox
+    # A call needs a number to call from; a Messaging Service SID is no caller ID.
+    has_caller_id = bool(settings.twilio_sms_from)
+    return Backend.twilio if settings.twilio_enabled and has_caller_id else Backend.outbox
 
 
 def channel_backends(*, settings: Settings) -> dict[Channel, Backend]:
@@ -58,6 +59,8 @@ def _real_provider(
 ) -> Provider:
     if channel == Channel.sms and backend == Backend.twilio:
         return TwilioSmsProvider.from_settings(settings=settings, http_client=http_client)
+    if channel == Channel.voice and backend == Backend.twilio:
+        return TwilioVoiceProvider.from_settings(settings=settings, http_client=http_client)
     if channel == Channel.email and backend == Backend.smtp:
         return SmtpEmailProvider.from_settings(settings=settings)
     raise ValueError(f"no {backend} provider for the {channel} channel")
@@ -71,6 +74,11 @@ def build_providers(
         log.warning(
             "Twilio is configured but no SMS sender is: set RELAY_TWILIO_SMS_FROM or "
             "RELAY_TWILIO_MESSAGING_SERVICE_SID; SMS goes to the dev outbox"
+        )
+    if settings.twilio_enabled and _voice_backend(settings) == Backend.outbox:
+        log.warning(
+            "Twilio is configured but no caller ID is: set RELAY_TWILIO_SMS_FROM (a Twilio "
+            "number) to place voice call-outs; voice goes to the dev outbox"
         )
     providers: dict[Channel, Provider] = {}
     for channel, backend in channel_backends(settings=settings).items():

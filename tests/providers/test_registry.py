@@ -20,6 +20,7 @@ from service.providers.registry import (
 )
 from service.providers.smtp import SmtpEmailProvider
 from service.providers.twilio_sms import TwilioSmsProvider
+from service.providers.twilio_voice import TwilioVoiceProvider
 from service.settings import Settings
 
 TWILIO = {
@@ -79,7 +80,11 @@ def test_twilio_with_a_sender_takes_sms(
     )
     assert sms.default_status_callback == "http://127.0.0.1:9000/twilio/sms/status"
     assert isinstance(providers[Channel.email], OutboxProvider)
-    assert isinstance(providers[Channel.voice], OutboxProvider)
+    voice = providers[Channel.voice]
+    assert isinstance(voice, TwilioVoiceProvider)
+    assert voice.caller_id == "+815011112222"
+    assert voice.public_base_url == "http://127.0.0.1:9000"
+    assert voice.rest.account_url == sms.rest.account_url
 
 
 def test_a_messaging_service_is_a_sender_too(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +125,7 @@ def test_smtp_host_takes_email(monkeypatch: pytest.MonkeyPatch, unused_engine: E
     assert isinstance(providers[Channel.sms], OutboxProvider)
 
 
-def test_voice_stays_in_the_outbox_even_with_everything_configured(
+def test_everything_configured_leaves_nothing_in_the_outbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = make_settings(
@@ -130,9 +135,21 @@ def test_voice_stays_in_the_outbox_even_with_everything_configured(
     assert channel_backends(settings=settings) == {
         Channel.sms: "twilio",
         Channel.email: "smtp",
-        Channel.voice: "outbox",
+        Channel.voice: "twilio",
     }
-    assert outbox_channels(settings=settings) == {Channel.voice}
+    assert outbox_channels(settings=settings) == set()
+
+
+def test_a_messaging_service_alone_is_no_caller_id_so_voice_stays_in_the_outbox(
+    monkeypatch: pytest.MonkeyPatch, unused_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(monkeypatch, **TWILIO, twilio_messaging_service_sid="MG" + "1" * 32)
+
+    providers = build_providers(settings=settings, engine=unused_engine)
+
+    assert isinstance(providers[Channel.sms], TwilioSmsProvider)
+    assert isinstance(providers[Channel.voice], OutboxProvider)
+    assert "caller ID" in caplog.text and "voice goes to the dev outbox" in caplog.text
 
 
 async def test_close_providers_closes_what_they_own_and_leaves_a_shared_client_open(

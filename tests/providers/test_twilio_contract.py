@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import respx
 
-from service.providers.base import Outcome
+from service.clock import ManualClock
+from service.providers.base import Channel, Outcome, OutgoingMessage
 from service.providers.twilio_rest import TwilioRest
 from service.providers.twilio_sms import TwilioSmsProvider
+from service.providers.twilio_voice import TwilioVoiceProvider
 from tests.factories import make_outgoing_message
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "twilio" / "twilio_api_v2010.json"
@@ -176,3 +180,141 @@ async def test_lookup_uses_documented_filters_and_reads_the_documented_list(
     query_names = {item["name"] for item in operation["parameters"] if item["in"] == "query"}
     assert set(route.calls.last.request.url.params) <= query_names
     assert "messages" in resolve(listed["schema"])["properties"]
+
+
+# --- voice call-outs: the Calls resource ------------------------------------------------------
+
+CALLS = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
+
+
+def calls_url() -> str:
+    return API_BASE + CALLS.replace("{AccountSid}", ACCOUNT_SID)
+
+
+def call_schema() -> dict[str, Any]:
+    created = spec()["paths"][CALLS]["post"]["responses"]["201"]["content"]
+    return resolve(created["application/json"]["schema"])
+
+
+def make_voice_provider() -> TwilioVoiceProvider:
+    rest = TwilioRest(account_sid=ACCOUNT_SID, auth_token="token", api_base=API_BASE)
+    return TwilioVoiceProvider(
+        rest=rest, caller_id="+815011112222", public_base_url="https://relay.example.jp"
+    )
+
+
+def make_voice_message() -> OutgoingMessage:
+    message: OutgoingMessage = make_outgoing_message(
+        channel=Channel.voice,
+        text="佐藤 院長様。さくら歯科クリニックの電話代行でございます。",
+        status_callback="https://relay.example.jp/twilio/voice/callout/status?d=" + "d" * 32,
+    )
+    return message
+
+
+def check_call_value(name: str, values: list[str], schema: dict[str, Any]) -> None:
+    kind = schema["type"]
+    if kind != "array":
+        assert len(values) == 1, (name, values)  # only arrays repeat a field
+    for value in values:
+        if kind == "integer":
+            assert re.fullmatch(r"\d+", value), (name, value)
+            continue
+        item = schema["items"] if kind == "array" else schema
+        assert item["type"] == "string", name
+        if "enum" in item:
+            assert value in item["enum"], (name, value)
+        if item.get("format") == "uri":
+            parts = urlsplit(value)
+            assert parts.scheme in ("http", "https") and parts.netloc, (name, value)
+        if item.get("format") == "endpoint":
+            assert re.fullmatch(r"\+[1-9]\d{6,14}", value), (name, value)
+
+
+async def test_every_call_form_field_sent_is_one_twilio_defines_and_required_ones_are_there(
+    respx_mock: respx.MockRouter,
+) -> None:
+    route = respx_mock.post(calls_url()).respond(201, json={"sid": "CA" + "0" * 32})
+    provider = make_voice_provider()
+
+    await provider.send(make_voice_message())
+    await provider.aclose()
+
+    operation = spec()["paths"][CALLS]["post"]
+    request = route.calls.last.request
+    assert request.headers["content-type"] == FORM
+    [scheme_name] = operation["security"][0]
+    assert spec()["components"]["securitySchemes"][scheme_name]["scheme"] == "basic"
+    assert request.headers["authorization"].startswith("Basic ")
+    form = parse_qs(request.content.decode(), strict_parsing=True)
+    schema = resolve(operation["requestBody"]["content"][FORM]["schema"])
+    properties = schema["properties"]
+    assert set(form) <= set(properties), set(form) - set(properties)
+    assert set(schema["required"]) == {"To", "From"}
+    assert set(schema["required"]) <= set(form)
+    # What the call does is given by exactly one of these; the schema says so only in prose.
+    assert {"Url", "Twiml", "ApplicationSid"} & set(form) == {"Url"}
+    assert "StatusCallback" in form
+    for name, values in form.items():
+        check_call_value(name, values, properties[name])
+    # Twilio calls Url and StatusCallback with the delivery named in the query.
+    assert form["Url"] == ["https://relay.example.jp/twilio/voice/callout?d=" + "d" * 32]
+    assert form["StatusCallback"][0].endswith("/twilio/voice/callout/status?d=" + "d" * 32)
+    assert form["StatusCallbackEvent"] == ["completed"]
+    assert "`completed`" in properties["StatusCallbackEvent"]["description"]
+    assert 0 < int(form["Timeout"][0]) <= 600
+
+
+async def test_the_documented_create_call_response_parses_to_its_sid(
+    respx_mock: respx.MockRouter,
+) -> None:
+    created = spec()["paths"][CALLS]["post"]["responses"]["201"]["content"]["application/json"]
+    example = created["examples"]["create"]["value"]
+    properties = call_schema()["properties"]
+    assert set(example) <= set(properties)
+    assert re.fullmatch(properties["sid"]["pattern"], example["sid"])
+    respx_mock.post(calls_url()).respond(201, json=example)
+    provider = make_voice_provider()
+
+    result = await provider.send(make_voice_message())
+    await provider.aclose()
+
+    assert (result.outcome, result.provider_id) == (Outcome.sent, example["sid"])
+
+
+async def test_call_lookup_uses_documented_filters_and_reads_the_documented_list(
+    respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    operation = spec()["paths"][CALLS]["get"]
+    listed = operation["responses"]["200"]["content"]["application/json"]
+    page = listed["examples"]["readFullPage1"]["value"]
+    documented = page["calls"][0]
+    properties = call_schema()["properties"]
+    assert set(documented) <= set(properties)
+    assert {"to", "from", "direction", "date_created", "status", "sid"} <= set(properties)
+    assert properties["date_created"]["format"] == "date-time-rfc-2822"
+    direction = properties["direction"]["description"]
+    assert "`outbound-api` for calls initiated via the REST API" in direction
+    # The documented call, as if placed by our timed-out attempt.
+    clock.set(parsedate_to_datetime(documented["date_created"]))
+    respx_mock.post(calls_url()).mock(side_effect=httpx.ReadTimeout("timed out"))
+    route = respx_mock.get(calls_url()).respond(200, json=page)
+    rest = TwilioRest(account_sid=ACCOUNT_SID, auth_token="token", api_base=API_BASE)
+    provider = TwilioVoiceProvider(
+        rest=rest, caller_id=documented["from"], public_base_url="https://relay.example.jp"
+    )
+    message = make_outgoing_message(channel=Channel.voice, to=documented["to"])
+    assert (await provider.send(message)).outcome == Outcome.unknown
+
+    found = await provider.lookup(message)
+    await provider.aclose()
+
+    assert found is not None
+    assert (found.found, found.provider_id, found.status) == (
+        True,
+        documented["sid"],
+        documented["status"],
+    )
+    query_names = {item["name"] for item in operation["parameters"] if item["in"] == "query"}
+    assert set(route.calls.last.request.url.params) <= query_names
+    assert "calls" in resolve(listed["schema"])["properties"]

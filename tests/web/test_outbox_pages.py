@@ -168,12 +168,12 @@ def test_json_lists_the_latest_messages_for_tools(
 
 @pytest.fixture
 def real_client(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    """An app with Twilio and SMTP configured."""
+    """An app with Twilio (a Messaging Service, so no caller ID for voice) and SMTP configured."""
     real = settings.model_copy(
         update={
             "twilio_account_sid": "AC" + "0" * 32,
             "twilio_auth_token": "token",
-            "twilio_sms_from": "+815011112222",
+            "twilio_messaging_service_sid": "MG" + "0" * 32,
             "smtp_host": "mail.example.jp",
         }
     )
@@ -197,7 +197,7 @@ def test_with_real_sms_and_email_the_page_still_shows_voice(
 def test_the_page_does_not_exist_when_no_channel_uses_the_outbox(
     real_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Voice still goes to the outbox; stand in for the day it has a real provider too.
+    # Voice stays in the outbox without a caller ID; stand in for a configured one.
     monkeypatch.setattr(registry, "_voice_backend", lambda settings: registry.Backend.twilio)
     sign_in(real_client, session, Role.admin)
 

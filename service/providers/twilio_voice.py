@@ -1,0 +1,175 @@
+"""Voice call-outs through Twilio's Calls resource: Relay phones a contact and reads the memo."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from service import clock
+from service.providers.base import Channel, LookupResult, Outcome, OutgoingMessage, SendResult
+from service.providers.twilio_rest import TwilioRest, create_outcome, network_outcome
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CALLS_PATH = "/Calls.json"
+ANSWER_PATH = "/twilio/voice/callout"
+STATUS_CALLBACK_PATH = "/twilio/voice/callout/status"
+# Long enough for a phone in a pocket; short enough to give up before most voicemail answers.
+RING_TIMEOUT_SECONDS = 25
+LOOKUP_PAGE_SIZE = 20
+# Twilio's clock and ours may disagree a little about when the call was created.
+CLOCK_SKEW = timedelta(minutes=1)
+# Attempts whose outcome stayed unknown are remembered this long, for the look-up.
+REMEMBER_UNKNOWN = timedelta(hours=6)
+# A call nobody took is, in the outbox's words for a message, one that failed.
+_MISSED = {"busy": "failed", "no-answer": "failed"}
+
+
+class TwilioVoiceProvider:
+    """Places each call-out as one `POST Calls.json`; Twilio fetches the TwiML when answered."""
+
+    channel = Channel.voice
+
+    def __init__(self, *, rest: TwilioRest, caller_id: str, public_base_url: str) -> None:
+        if not caller_id:
+            raise ValueError("a caller ID (a Twilio number) is needed to place calls")
+        self.rest = rest
+        self.caller_id = caller_id
+        self.public_base_url = public_base_url.rstrip("/")
+        # When each attempt with an unknown outcome began: the look-up's lower bound.
+        self._unknown_since: dict[str, datetime] = {}
+
+    @classmethod
+    def from_settings(
+        cls, *, settings: Settings, http_client: httpx.AsyncClient | None = None
+    ) -> TwilioVoiceProvider:
+        """The provider of the configured account; the SMS number is the caller ID."""
+        if not settings.twilio_sms_from:
+            raise ValueError("RELAY_TWILIO_SMS_FROM is needed as the caller ID of call-outs")
+        return cls(
+            rest=TwilioRest.from_settings(settings=settings, http_client=http_client),
+            caller_id=settings.twilio_sms_from,
+            public_base_url=settings.public_base_url,
+        )
+
+    def form(self, message: OutgoingMessage) -> dict[str, str]:
+        """The form fields of the create-call request for `message`."""
+        delivery = f"?d={message.delivery_id}"
+        return {
+            "To": message.to,
+            "From": self.caller_id,
+            "Url": f"{self.public_base_url}{ANSWER_PATH}{delivery}",
+            "Method": "POST",
+            "StatusCallback": message.status_callback
+            or f"{self.public_base_url}{STATUS_CALLBACK_PATH}{delivery}",
+            "StatusCallbackMethod": "POST",
+            # Only the end of the call matters (answered, busy, no-answer, ...); an array
+            # field, sent as one form value per event.
+            "StatusCallbackEvent": "completed",
+            "Timeout": str(RING_TIMEOUT_SECONDS),
+        }
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Ask Twilio once to place the call; never raises for Twilio or network errors."""
+        started = clock.now()
+        try:
+            answer = await self.rest.post_form(CALLS_PATH, self.form(message))
+        except httpx.HTTPError as error:
+            result = network_outcome(error)
+        else:
+            result = create_outcome(answer, resource="call")
+        if result.outcome == Outcome.unknown:
+            self._remember_unknown(message.delivery_id, started)
+        log.info(
+            "twilio voice delivery=%s outcome=%s code=%s",
+            message.delivery_id,
+            result.outcome,
+            result.error_code,
+        )
+        return result
+
+    def _remember_unknown(self, delivery_id: str, started: datetime) -> None:
+        horizon = started - REMEMBER_UNKNOWN
+        for key in [k for k, at in self._unknown_since.items() if at < horizon]:
+            del self._unknown_since[key]
+        self._unknown_since[delivery_id] = started
+
+    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
+        """Find the call placed by an attempt whose outcome was unknown.
+
+        A call carries nothing of ours that the Calls list shows, so it is told apart by
+        time: the one call from our caller ID to the contact created since that attempt
+        began. Without that moment (another dispatcher made the attempt, or this one
+        restarted) or with several such calls, the look-up cannot tell and says so (None):
+        the delivery then fails and the fallback channel takes over; nobody is called twice.
+        """
+        started = self._unknown_since.pop(message.delivery_id, None)
+        if started is None:
+            log.warning(
+                "twilio voice lookup delivery=%s: attempt time unknown", message.delivery_id
+            )
+            return None
+        params: dict[str, str | int] = {
+            "To": message.to,
+            "From": self.caller_id,
+            "PageSize": LOOKUP_PAGE_SIZE,
+        }
+        try:
+            answer = await self.rest.get(CALLS_PATH, params)
+        except httpx.HTTPError as error:
+            log.warning("twilio voice lookup delivery=%s failed: %s", message.delivery_id, error)
+            return None
+        items = (answer.data or {}).get("calls")
+        if answer.status_code != 200 or not isinstance(items, list):
+            log.warning(
+                "twilio voice lookup delivery=%s: HTTP %s", message.delivery_id, answer.status_code
+            )
+            return None
+        since = started - CLOCK_SKEW
+        candidates = [item for item in items if self._is_candidate(item, message.to, since)]
+        if not candidates:
+            return LookupResult(found=False)
+        if len(candidates) > 1:
+            log.warning(
+                "twilio voice lookup delivery=%s: %d calls could be it",
+                message.delivery_id,
+                len(candidates),
+            )
+            return None
+        [call] = candidates
+        sid = call.get("sid")
+        status = call.get("status")
+        return LookupResult(
+            found=True,
+            provider_id=sid if isinstance(sid, str) else None,
+            status=_MISSED.get(status, status) if isinstance(status, str) else None,
+        )
+
+    def _is_candidate(self, item: Any, to: str, since: datetime) -> bool:
+        if not isinstance(item, dict):
+            return False
+        if item.get("to") != to or item.get("from") != self.caller_id:
+            return False
+        if item.get("direction") not in (None, "outbound-api"):
+            return False
+        created = _rfc2822(item.get("date_created"))
+        return created is not None and created >= since
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the provider made it."""
+        await self.rest.aclose()
+
+
+def _rfc2822(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None
