@@ -1,0 +1,104 @@
+"""Migrations: from an empty database to exactly the models, and back down and up again."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from service import migrate
+from service.db import make_engine, new_id
+from service.models import metadata
+
+POSTGRES_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a database that has never seen a table."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield engine
+        engine.dispose()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("RELAY_TEST_DATABASE_URL is not set")
+    name = f"relay_migrations_{new_id()[:12]}"
+    server = create_engine(
+        make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert head is not None, "there is no migration under service/migrations/versions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_differences(engine: Engine) -> list[object]:
+    """What autogenerate would still write: nothing, when the migrations match the models."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    config = migrate.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_there_is_exactly_one_head() -> None:
+    heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
+    assert len(heads) == 1, f"migration heads: {heads}"
+
+
+def test_upgrade_from_empty_matches_the_models(empty_engine: Engine) -> None:
+    assert current_revision(empty_engine) is None
+    migrate.upgrade(engine=empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    assert schema_differences(empty_engine) == []
+    tables = set(inspect(empty_engine).get_table_names())
+    assert {table.name for table in metadata.sorted_tables} <= tables
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_engine: Engine) -> None:
+    migrate.upgrade(engine=empty_engine)
+    downgrade(empty_engine, "base")
+    assert current_revision(empty_engine) is None
+    leftover = set(inspect(empty_engine).get_table_names()) - {"alembic_version"}
+    assert leftover == set()
+
+    migrate.upgrade(engine=empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    assert schema_differences(empty_engine) == []
+
+
+def test_upgrade_twice_is_harmless(empty_engine: Engine) -> None:
+    migrate.upgrade(engine=empty_engine)
+    migrate.upgrade(engine=empty_engine)
+    assert current_revision(empty_engine) == head_revision()
