@@ -25,6 +25,11 @@ POSTGRES_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API must not share a loop with asyncio tests."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.fixture(scope="session")
 def _postgres_engine() -> Iterator[Engine | None]:
     if not POSTGRES_URL:

@@ -44,7 +44,7 @@ def board(*, session: Session, limit: int = 100) -> Board:
         select(EscalationFiring, Memo, Company)
         .join(Memo, col(Memo.id) == col(EscalationFiring.memo_id))
         .join(Company, col(Company.id) == col(Memo.company_id))
-        .order_by(col(EscalationFiring.fired_at).desc())
+        .order_by(col(EscalationFiring.fired_at).desc(), col(EscalationFiring.step).desc())
         .limit(limit)
     ).all()
     overdue = session.exec(
