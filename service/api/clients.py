@@ -14,6 +14,7 @@ from service.companies import service
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.validation import CompanyConfigError, validate_document
+from service.routing.optouts import opted_out_numbers
 from service.web.csrf import verify_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["clients"], dependencies=[Depends(verify_csrf)])
@@ -24,6 +25,7 @@ class CompanyOut(CompanyConfig):
 
     version: int
     updated_at: datetime
+    sms_opted_out: list[str]
 
 
 class CompanyList(BaseModel):
@@ -43,11 +45,18 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-def _as_json(company: Company) -> dict[str, Any]:
+# Answered alongside the document, ignored when a document comes back in a PUT.
+READ_ONLY_KEYS = ("version", "updated_at", "sms_opted_out")
+
+
+def _as_json(company: Company, opted_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+    contacts = company.config.get("contacts", [])
     return {
         **company.config,
         "version": company.version,
         "updated_at": company.updated_at.isoformat(),
+        # Contacts whose phone replied STOP: no SMS reaches them until they reply START.
+        "sms_opted_out": [c["key"] for c in contacts if c.get("phone") in opted_out],
     }
 
 
@@ -60,7 +69,8 @@ def _visible(user: User, company: Company) -> bool:
 def list_clients(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """Client companies with greeting, script, fields, contacts and routing."""
     companies = service.list_companies(session=session)
-    return {"items": [_as_json(c) for c in companies if _visible(user, c)]}
+    opted_out = opted_out_numbers(session=session)
+    return {"items": [_as_json(c, opted_out) for c in companies if _visible(user, c)]}
 
 
 @router.get("/clients/{slug}", response_model=None, responses={200: {"model": CompanyOut}})
@@ -69,7 +79,7 @@ def get_client(slug: str, user: CurrentUser, session: SessionDep) -> dict[str, A
     company = service.get_company(session=session, slug=slug)
     if company is None or not _visible(user, company):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no client company {slug!r}")
-    return _as_json(company)
+    return _as_json(company, opted_out_numbers(session=session))
 
 
 @router.put(
@@ -95,6 +105,8 @@ def put_client(
     response: Response,
 ) -> dict[str, Any]:
     """Create or replace a client company; a change is kept as a new version."""
+    for key in READ_ONLY_KEYS:
+        document.pop(key, None)
     body_slug = document.setdefault("slug", slug)
     if body_slug != slug:
         reason = f"{body_slug!r} differs from the slug in the address ({slug!r})"
@@ -116,4 +128,4 @@ def put_client(
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     if outcome.action == service.SaveAction.created:
         response.status_code = status.HTTP_201_CREATED
-    return _as_json(outcome.company)
+    return _as_json(outcome.company, opted_out_numbers(session=session))

@@ -85,14 +85,17 @@ def dial_finished(form: TwilioForm, session: SessionDep, settings: SettingsDep) 
     """No operator answered in time: take a voicemail in the company's language."""
     call_sid = _required(form, "CallSid")
     call = calls.find_call(session=session, call_sid=call_sid)
-    locale = "ja"
+    locale, greeting = "ja", ""
     if call is not None:
-        locale = company_config(calls.company_of(session=session, call=call)).locale
+        config = company_config(calls.company_of(session=session, call=call))
+        locale, greeting = config.locale, config.greeting
     if form.get("DialCallStatus") == "completed":
         return _twiml(twiml.hang_up(locale=locale))
     return _twiml(
         twiml.voicemail(
-            locale=locale, recording_action_url=f"{settings.public_base_url}/twilio/voice/recording"
+            locale=locale,
+            greeting=greeting,
+            recording_action_url=f"{settings.public_base_url}/twilio/voice/recording",
         )
     )
 

@@ -198,3 +198,21 @@ def test_a_client_user_may_not_write_even_its_own_company(
     )
 
     assert response.status_code == 403
+
+
+def test_a_contact_whose_phone_sent_stop_is_shown_and_a_get_can_be_put_back(
+    client: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    from service.routing.optouts import record_opt_out
+
+    make_company(session)
+    record_opt_out(session=session, phone="+819012345678")  # the director's phone
+    session.commit()
+
+    shown = client.get("/api/v1/clients/sakura-dental", headers=admin_headers).json()
+    assert shown["sms_opted_out"] == ["director"]
+
+    shown["greeting"] = "お電話ありがとうございます。さくら歯科でございます。"
+    again = client.put("/api/v1/clients/sakura-dental", json=shown, headers=admin_headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 2

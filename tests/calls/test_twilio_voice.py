@@ -160,7 +160,10 @@ def test_unanswered_call_takes_a_voicemail_in_the_company_language(
     post_signed(twilio_client, "/twilio/voice", INBOUND)
     dial = {"CallSid": INBOUND["CallSid"], "DialCallStatus": "no-answer"}
     root = twiml(post_signed(twilio_client, "/twilio/voice/dial", dial).text)
-    assert {say.get("language") for say in root.findall("Say")} == {"ja-JP"}
+    says = root.findall("Say")
+    assert {say.get("language") for say in says} == {"ja-JP"}
+    # The company's own greeting first, so the caller knows they reached the right place.
+    assert says[0].text == "お電話ありがとうございます。さくら歯科クリニックでございます。"
     record = root.find("Record")
     assert record is not None
     assert record.get("action") == f"{PUBLIC_BASE}/twilio/voice/recording"
