@@ -25,7 +25,7 @@ from service.events import PostgresListener
 from service.observability import install_metrics
 from service.observability import router as health_router
 from service.settings import Settings, get_settings
-from service.web import ack_pages, auth_pages, console, outbox_pages, portal
+from service.web import ack_pages, auth_pages, board, console, outbox_pages, portal
 from service.web.templating import make_templates
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ def create_app(
         auth_pages.router,
         outbox_pages.router,
         console.router,
+        board.router,
         ack_pages.router,
         portal.router,
     ):

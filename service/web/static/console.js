@@ -162,6 +162,7 @@ function connect() {
     loadActiveCalls();
     refreshMemos();
     retryWaitingDrafts();
+    root.dispatchEvent(new CustomEvent('relay:live'));
   });
   source.addEventListener('error', () => {
     setLive('reconnecting');
@@ -178,6 +179,12 @@ function connect() {
   }
   for (const type of ['memo.created', 'memo.updated']) {
     source.addEventListener(type, scheduleMemoRefresh);
+  }
+  // The rest of the page (the callbacks owed) follows the console's one stream through these.
+  for (const type of ['memo.updated', 'task.created', 'task.updated']) {
+    source.addEventListener(type, (message) => {
+      root.dispatchEvent(new CustomEvent('relay:event', { detail: { type, data: eventData(message) } }));
+    });
   }
 }
 

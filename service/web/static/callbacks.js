@@ -1,0 +1,314 @@
+// Callbacks owed: memos nobody at the company acknowledged, which an operator must phone
+// about. Listed most overdue first; an operator takes one, calls, and records how it went.
+// Refetched when console.js relays a task or memo event (one event stream per page).
+
+import {
+  CATEGORY, CHANNEL, DELIVERY_STATUS, MEMO_STATUS, URGENCY, api, bi, debounce, detailText,
+  fmtDuration, fmtTime, formatPhone, h, put, telLink,
+} from './ui.js';
+import { OUTCOME, outcomeForm } from './callback_form.js';
+
+const root = document.getElementById('console');
+const USER_ID = root.dataset.userId;
+const IS_OPERATOR = root.dataset.role === 'operator';
+const listEl = document.getElementById('callbacks');
+const statusEl = document.getElementById('callbacks-status');
+const formTemplate = document.getElementById('callback-form-template');
+
+const TAKEN_ELSEWHERE = '他のオペレーターが対応中です';
+
+let tasks = [];
+const cards = new Map(); // task id -> {el, mode, form, expanded}
+const notes = new Map(); // task id -> message shown on its card until the next action
+const companies = new Map(); // slug -> {contacts: Map(key -> name), fields: Map(key -> label)}
+let fetchSeq = 0;
+let statusTimer = null;
+
+// ---------------------------------------------------------------- data
+
+async function loadCompanies() {
+  let result;
+  try { result = await api('GET', '/api/v1/clients'); } catch { return; }
+  if (!result.ok) return;
+  for (const company of result.data.items ?? []) {
+    companies.set(company.slug, {
+      contacts: new Map((company.contacts ?? []).map((c) => [c.key, c.name])),
+      fields: new Map((company.fields ?? []).map((f) => [f.key, f.label])),
+    });
+  }
+}
+
+async function refresh() {
+  const seq = ++fetchSeq;
+  let result;
+  try { result = await api('GET', '/api/v1/tasks'); } catch { return; }
+  if (seq !== fetchSeq || !result.ok) return;
+  tasks = result.data.items;
+  if (tasks.some((task) => !companies.has(task.client))) await loadCompanies();
+  render();
+}
+
+const scheduleRefresh = debounce(refresh, 150);
+
+function say(message) {
+  clearTimeout(statusTimer);
+  statusEl.textContent = message;
+  statusTimer = setTimeout(() => { statusEl.textContent = ''; }, 8000);
+}
+
+// ---------------------------------------------------------------- drawing
+
+function modeOf(task) {
+  if (task.status === 'taken') return task.taken_by === USER_ID ? 'mine' : 'other';
+  return IS_OPERATOR ? 'open' : 'watch';
+}
+
+function lateSeconds(task) {
+  return (Date.now() - new Date(task.due_at).getTime()) / 1000;
+}
+
+function contactName(task) {
+  return companies.get(task.client)?.contacts.get(task.contact) ?? '';
+}
+
+function renderHead(task) {
+  const late = lateSeconds(task);
+  const overdue = task.overdue || late > 0;
+  const [ja, en] = fmtDuration(Math.abs(late));
+  return h('div', { className: 'cb-head' },
+    h('span', { className: 'cb-due' },
+      h('time', { datetime: task.due_at, text: fmtTime(task.due_at) }),
+      overdue
+        ? h('span', { className: 'cb-late', title: late < 60 ? 'due now' : `${en} late` }, late < 60 ? '期限です' : `${ja}超過`)
+        : h('span', { className: 'muted', title: `in ${en}` }, ` あと${ja}`)),
+    h('span', { className: 'cb-company', text: task.client_name }),
+    task.urgency === 'urgent' ? h('span', { className: 'badge danger', text: URGENCY.urgent }) : null,
+    h('span', { className: 'cb-attempts muted small' }, bi(`試行 ${task.attempts}回`, `${task.attempts} tries`)));
+}
+
+function renderContact(task) {
+  const name = contactName(task);
+  return h('p', { className: 'cb-contact' },
+    h('span', { className: 'muted', text: 'かける先 ' }),
+    name ? h('strong', { text: name }) : null,
+    task.contact ? h('span', { className: 'muted small', text: ` (${task.contact}) ` }) : null,
+    task.phone
+      ? telLink(task.phone, { 'aria-label': `${name || task.contact || ''} ${formatPhone(task.phone)} に電話` })
+      : h('span', { className: 'field-error', text: '電話番号が登録されていません' }));
+}
+
+function renderLast(task) {
+  if (!task.outcome && !task.note) return null;
+  const [ja] = OUTCOME[task.outcome] ?? [task.outcome ?? ''];
+  return h('p', { className: 'cb-last muted small' }, `前回：${ja}`, task.note ? ` — ${task.note}` : '');
+}
+
+function renderActions(entry, task) {
+  const slot = entry.el.querySelector('.cb-actions');
+  entry.form = null;
+  if (entry.mode === 'open') {
+    const take = h('button', { type: 'button', className: 'take' }, bi('対応する', 'Take'));
+    take.addEventListener('click', () => takeTask(task.id, take));
+    put(slot, take);
+  } else if (entry.mode === 'mine') {
+    entry.form = formFor(entry, task.id);
+    put(slot, h('p', { className: 'cb-mine' }, bi('対応中（あなた）', 'yours')), entry.form);
+  } else if (entry.mode === 'other') {
+    put(slot, h('p', { className: 'muted' }, bi('対応中（他のオペレーター）', 'taken by another operator')));
+  } else {
+    put(slot, h('p', { className: 'muted small' }, bi('未着手', 'open')));
+  }
+}
+
+function renderCard(entry, task) {
+  const { el } = entry;
+  const mode = modeOf(task);
+  el.dataset.state = mode;
+  el.dataset.overdue = String(task.overdue || lateSeconds(task) > 0);
+  el.classList.toggle('urgent', task.urgency === 'urgent');
+  put(el.querySelector('.cb-head-slot'), renderHead(task));
+  put(el.querySelector('.cb-subject-text'), task.subject);
+  const contactKey = JSON.stringify([contactName(task), task.contact, task.phone, task.outcome, task.note]);
+  if (contactKey !== entry.contactKey) {
+    // Redrawn only when it changes, so a phone link in focus keeps it.
+    entry.contactKey = contactKey;
+    put(el.querySelector('.cb-contact-slot'), renderContact(task), renderLast(task));
+  }
+  const note = el.querySelector('.cb-note');
+  note.hidden = !notes.has(task.id);
+  note.textContent = notes.get(task.id) ?? '';
+  if (mode !== entry.mode) {
+    // Only a change of hands rebuilds the form, so typing is never lost to a refresh.
+    const hadFocus = el.querySelector('.cb-actions').contains(document.activeElement);
+    entry.mode = mode;
+    renderActions(entry, task);
+    if (hadFocus) focusTask(entry);
+  }
+}
+
+function newCard(task) {
+  const id = `callback-${task.id}`;
+  const expand = h('button', {
+    type: 'button', className: 'cb-expand', 'aria-expanded': 'false', 'aria-controls': `${id}-memo`,
+  }, h('span', { className: 'cb-caret', 'aria-hidden': 'true', text: '▸' }), h('span', { className: 'cb-subject-text' }));
+  const el = h('article', { className: 'callback', id, 'data-task-id': task.id },
+    h('div', { className: 'cb-head-slot' }),
+    h('div', { className: 'cb-subject' }, expand),
+    h('div', { className: 'cb-memo', id: `${id}-memo`, hidden: true }),
+    h('div', { className: 'cb-contact-slot' }),
+    h('p', { className: 'cb-note field-error', role: 'alert', hidden: true }),
+    h('div', { className: 'cb-actions' }));
+  const entry = { el, mode: null, form: null, expanded: false, memoId: task.memo_id, contactKey: null };
+  expand.addEventListener('click', () => toggleMemo(entry));
+  return entry;
+}
+
+function render() {
+  const seen = new Set();
+  for (const task of tasks) {
+    seen.add(task.id);
+    let entry = cards.get(task.id);
+    if (!entry) {
+      entry = newCard(task);
+      cards.set(task.id, entry);
+    }
+    renderCard(entry, task);
+  }
+  for (const [id, entry] of cards) {
+    if (seen.has(id)) continue;
+    if (entry.el.contains(document.activeElement)) document.getElementById('callbacks-title').focus();
+    entry.el.remove();
+    cards.delete(id);
+    notes.delete(id);
+  }
+  const wanted = tasks.map((task) => cards.get(task.id).el);
+  const current = [...listEl.children];
+  if (wanted.length !== current.length || wanted.some((el, index) => el !== current[index])) {
+    const focused = document.activeElement;
+    listEl.append(...wanted);
+    if (focused instanceof HTMLElement && listEl.contains(focused) && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+  const overdue = tasks.filter((task) => task.overdue || lateSeconds(task) > 0).length;
+  document.getElementById('callbacks-empty').hidden = tasks.length > 0;
+  const count = document.getElementById('callbacks-count');
+  count.textContent = String(tasks.length);
+  count.dataset.zero = tasks.length === 0 ? 'true' : 'false';
+  const overdueEl = document.getElementById('callbacks-overdue');
+  overdueEl.hidden = overdue === 0;
+  overdueEl.textContent = `期限切れ ${overdue}件`;
+}
+
+// ---------------------------------------------------------------- the memo behind a task
+
+async function toggleMemo(entry) {
+  const button = entry.el.querySelector('.cb-expand');
+  const panel = entry.el.querySelector('.cb-memo');
+  entry.expanded = !entry.expanded;
+  button.setAttribute('aria-expanded', String(entry.expanded));
+  entry.el.querySelector('.cb-caret').textContent = entry.expanded ? '▾' : '▸';
+  panel.hidden = !entry.expanded;
+  if (!entry.expanded) return;
+  put(panel, h('p', { className: 'muted small', text: '読み込み中… (loading)' }));
+  let result;
+  try {
+    result = await api('GET', `/api/v1/memos/${encodeURIComponent(entry.memoId)}`);
+  } catch {
+    put(panel, h('p', { className: 'field-error', text: '接続できません。(offline)' }));
+    return;
+  }
+  if (!result.ok) {
+    put(panel, h('p', { className: 'field-error', text: detailText(result.data, 'メモを読み込めませんでした') }));
+    return;
+  }
+  put(panel, memoDetail(result.data));
+}
+
+function memoDetail(memo) {
+  const labels = companies.get(memo.client)?.fields ?? new Map();
+  const rows = [
+    ['受付', fmtTime(memo.created_at)],
+    ['種別', `${CATEGORY[memo.category] ?? memo.category}・${URGENCY[memo.urgency] ?? memo.urgency}`],
+    ['お名前', `${memo.caller.name || '—'}${memo.caller.company ? `（${memo.caller.company}）` : ''}`],
+    ['電話番号', memo.caller.phone ? telLink(memo.caller.phone) : '—'],
+    ['内容', h('span', { className: 'cb-body', text: memo.body || '—' })],
+    ...Object.entries(memo.fields ?? {}).map(([key, value]) => [labels.get(key) ?? key, String(value ?? '')]),
+    ['状態', `${MEMO_STATUS[memo.status] ?? memo.status}（確認番号 ${memo.ack_code}）`],
+    ['配信', h('ul', { className: 'cb-deliveries' }, memo.deliveries.map((d) => h('li', {},
+      `${CHANNEL[d.channel] ?? d.channel} → ${d.channel === 'email' ? d.to : formatPhone(d.to)}：${DELIVERY_STATUS[d.status] ?? d.status}`)))],
+  ];
+  return h('dl', { className: 'cb-facts' }, rows.map(([label, value]) => h('div', {}, h('dt', { text: label }), h('dd', {}, value))));
+}
+
+// ---------------------------------------------------------------- taking and recording
+
+async function takeTask(id, button) {
+  notes.delete(id);
+  button.disabled = true;
+  let result;
+  try {
+    result = await api('POST', `/api/v1/tasks/${encodeURIComponent(id)}/take`);
+  } catch {
+    button.disabled = false;
+    notes.set(id, '接続できません。もう一度お試しください。(offline)');
+    render();
+    return;
+  }
+  if (result.status === 409) notes.set(id, TAKEN_ELSEWHERE);
+  else if (result.status === 404) say('この折り返しはもう完了しています。(already done)');
+  else if (!result.ok) notes.set(id, detailText(result.data, '対応できませんでした'));
+  else tasks = tasks.map((task) => (task.id === id ? result.data : task));
+  button.disabled = false;
+  const entry = cards.get(id);
+  if (result.ok && entry) {
+    render();
+    focusTask(entry);
+  }
+  await refresh();
+}
+
+function formFor(entry, taskId) {
+  return outcomeForm({
+    template: formTemplate,
+    idBase: `${entry.el.id}-form`,
+    taskId,
+    onStale: refresh,
+    onRecorded: async (task, body, form) => {
+      const [ja] = OUTCOME[body.outcome];
+      say(body.outcome === 'acknowledged'
+        ? `記録しました：${task.client_name}「${task.subject}」は${body.confirmed_by}様が確認しました。`
+        : `記録しました：${ja}。次回 ${fmtTime(task.due_at)} にかけ直します。`);
+      if (form.contains(document.activeElement)) document.getElementById('callbacks-title').focus();
+      await refresh();
+    },
+  });
+}
+
+// ---------------------------------------------------------------- keyboard
+
+function focusTask(entry) {
+  const target = entry.form
+    ? (entry.form.querySelector('input[name="outcome"]:checked') ?? entry.form.querySelector('input[name="outcome"]'))
+    : entry.el.querySelector('.take') ?? entry.el.querySelector('.cb-expand');
+  entry.el.scrollIntoView({ block: 'nearest' });
+  target?.focus();
+}
+
+document.addEventListener('keydown', (event) => {
+  if (event.isComposing || event.keyCode === 229) return;
+  if (event.altKey && !event.ctrlKey && !event.metaKey && event.code === 'KeyC') {
+    event.preventDefault();
+    const mine = [...cards.values()].find((entry) => entry.mode === 'mine');
+    const first = mine ?? cards.get(tasks.find((task) => modeOf(task) === 'open')?.id) ?? cards.get(tasks[0]?.id);
+    if (first) focusTask(first);
+    else document.getElementById('callbacks-title').focus();
+  }
+});
+
+// ---------------------------------------------------------------- start
+
+root.addEventListener('relay:event', scheduleRefresh);
+root.addEventListener('relay:live', scheduleRefresh);
+setInterval(render, 30_000); // how late each callback is moves on with the clock
+loadCompanies().then(refresh);
