@@ -29,6 +29,13 @@ def _is_loopback_url(url: str) -> bool:
         return False
 
 
+def _checked_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """Every setting of CONTRACT §2."""
 
@@ -38,7 +45,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/relay.db"
     secret_key: SecretStr | None = None
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Unset, it is where `relay serve` listens (http://127.0.0.1:8000 by default), so links
+    # sent from a local install on another port still work.
+    public_base_url: str = ""
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -71,13 +80,22 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
-    @field_validator("public_base_url", "twilio_api_base")
+    @model_validator(mode="after")
+    def _local_public_url(self) -> Settings:
+        if not self.public_base_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            self.public_base_url = f"http://{host}:{self.port}"
+        return self
+
+    @field_validator("twilio_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return _checked_url(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _checked_url(value) if value else value
 
     @model_validator(mode="after")
     def _safe_for_production(self) -> Settings:

@@ -164,3 +164,15 @@ def test_the_cli_refuses_bad_configuration_with_one_line(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"relay: invalid configuration: {variable}")
     assert not Path("var/relay.db").exists()
+
+
+def test_unset_public_url_follows_where_relay_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("RELAY_"):
+            monkeypatch.delenv(name)
+    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8000"  # type: ignore[call-arg]
+    monkeypatch.setenv("RELAY_PORT", "8765")
+    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8765"  # type: ignore[call-arg]
+    monkeypatch.setenv("RELAY_PUBLIC_BASE_URL", "https://relay.example.jp/")
+    monkeypatch.setenv("RELAY_SECRET_KEY", "a-long-enough-secret-key")
+    assert Settings(_env_file=None).public_base_url == "https://relay.example.jp"  # type: ignore[call-arg]
