@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from service.auth import service as auth
 from service.auth.models import Role, User
+from service.db import transaction
 from service.settings import Settings
 
 SESSION_COOKIE = "relay_session"
@@ -22,13 +23,8 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on error."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with transaction(request.app.state.engine) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -2,6 +2,8 @@
 // localStorage until the server has them, so a reload or a lost connection loses nothing.
 // Everything taken from the server or the user is inserted with textContent, never as HTML.
 
+import { bi, detailText, eventData, formatPhone, h, put } from '/static/ui.js';
+
 const root = document.getElementById('console');
 const USER_ID = root.dataset.userId;
 const CAN_TAKE_MEMOS = root.dataset.canTakeMemos === 'true';
@@ -43,30 +45,6 @@ const drafts = new Map(); // draft id -> {draft, el, form, sending, retryTimer, 
 
 // ---------------------------------------------------------------- small helpers
 
-function h(tag, props = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === 'className') el.className = value;
-    else if (key === 'text') el.textContent = value;
-    else el.setAttribute(key, value === true ? '' : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-// Like el.replaceChildren(), but skips null/false children as h() does (instead of "null").
-function put(el, ...children) {
-  el.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
-}
-
-function bi(ja, en) {
-  return [ja, ' ', h('span', { className: 'en', text: en })];
-}
-
 const timeFormat = new Intl.DateTimeFormat('ja-JP', {
   month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit',
 });
@@ -74,24 +52,6 @@ const timeFormat = new Intl.DateTimeFormat('ja-JP', {
 function fmtTime(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? '' : timeFormat.format(date);
-}
-
-// A Japanese number as people write it (090-1111-2222); others stay in E.164.
-function formatPhone(e164) {
-  if (!e164 || !e164.startsWith('+81')) return e164 || '';
-  const n = `0${e164.slice(3)}`;
-  const group = (...sizes) => {
-    const parts = [];
-    let at = 0;
-    for (const size of sizes) { parts.push(n.slice(at, at + size)); at += size; }
-    return parts.join('-');
-  };
-  if (n.length === 11 && /^0[2-9]0/.test(n)) return group(3, 4, 4);
-  if (n.length === 10 && /^0(120|570)/.test(n)) return group(4, 3, 3);
-  if (n.length === 11 && n.startsWith('0800')) return group(4, 3, 4);
-  if (n.length === 10 && /^0[36]/.test(n)) return group(2, 4, 4);
-  if (n.length === 10) return group(3, 3, 4);
-  return n;
 }
 
 function newKey() {
@@ -118,13 +78,6 @@ async function api(method, path, { json, headers = {} } = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
-function detailText(data, fallback) {
-  const detail = data?.detail;
-  if (typeof detail === 'string') return detail;
-  if (Array.isArray(detail)) return detail.map((item) => item.msg).join(' / ');
-  return fallback;
-}
-
 function showSignedOut() {
   if (document.getElementById('signed-out')) return;
   const link = h('a', { href: '/login?next=%2Fconsole', text: '再ログイン' });
@@ -146,10 +99,6 @@ function setLive(state) {
   }[state];
   liveEl.dataset.state = state;
   liveEl.querySelector('.live-text').replaceChildren(...bi(...text));
-}
-
-function eventData(message) {
-  try { return JSON.parse(message.data)?.data ?? {}; } catch { return {}; }
 }
 
 function connect() {
