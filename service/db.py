@@ -43,6 +43,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+READ_ONLY = "relay_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same database for work that only reads (on SQLite: without the write lock)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def new_id() -> str:
     """A random, URL-safe primary key."""
     return uuid.uuid4().hex
@@ -63,10 +71,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            # In WAL mode a reader neither waits for the writer nor holds it up.
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     """An engine for a SQLite file or PostgreSQL, configured for Relay's concurrency."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -79,7 +91,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # Enough connections for the request threads in flight, so none opens a fresh backend.
+    return create_engine(url, pool_size=pool_size, max_overflow=30, pool_pre_ping=True)
 
 
 @contextmanager

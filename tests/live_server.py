@@ -21,8 +21,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(*, env: dict[str, str], cwd: Path, timeout: float = 30.0) -> Iterator[str]:
-    """Run `relay serve` with `env` on a free port; yields its base URL."""
+def live_server(
+    *, env: dict[str, str], cwd: Path, timeout: float = 30.0, args: list[str] | None = None
+) -> Iterator[str]:
+    """Run `relay serve` (with extra `args`) and `env` on a free port; yields its base URL."""
     port = free_port()
     child_env = {
         key: value
@@ -32,7 +34,7 @@ def live_server(*, env: dict[str, str], cwd: Path, timeout: float = 30.0) -> Ite
     child_env.update(env)
     child_env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)})
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"],
+        [sys.executable, "-m", "service.cli", "serve", *(args or [])],
         env=child_env,
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from service.auth import service as auth
 from service.auth.models import Role, User
-from service.db import transaction
+from service.db import reader, transaction
 from service.settings import Settings
 
 SESSION_COOKIE = "relay_session"
@@ -28,7 +28,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope: the transaction commits before the response is sent, so a 201 means the
+# data is durable (FastAPI's default would commit after the answer had gone out).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -39,18 +41,24 @@ def _bearer_token(request: Request) -> str | None:
     return None
 
 
-def get_optional_user(request: Request, session: SessionDep) -> User | None:
-    """The user behind the Bearer token or the session cookie, if any."""
+def get_optional_user(request: Request) -> User | None:
+    """The user behind the Bearer token or the session cookie, if any.
+
+    Looked up in a read-only session of its own, so that on SQLite a request holds the
+    write lock only for its own writes, not while it finds out who is asking.
+    """
     token = _bearer_token(request)
-    if token is not None:
-        user = auth.user_for_api_token(session=session, token=token)
-        if user is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token")
-        return user
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
+    if token is None and not cookie:
+        return None
+    with Session(reader(request.app.state.engine), expire_on_commit=False) as session:
+        if token is not None:
+            user = auth.user_for_api_token(session=session, token=token)
+            if user is None:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token")
+            return user
+        assert cookie is not None
         return auth.user_for_session_token(session=session, token=cookie)
-    return None
 
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]

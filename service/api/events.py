@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
-from sqlmodel import Session
 
 from service.api.deps import get_optional_user
 from service.auth.models import Role
@@ -38,10 +37,8 @@ async def _stream(request: Request) -> AsyncIterator[str]:
 @router.get("/events", response_class=StreamingResponse)
 def event_stream(request: Request) -> StreamingResponse:
     """Server-sent events: call.ringing, call.updated, memo.created, memo.updated, task.created."""
-    # Resolve the user with a short-lived session: the stream must not hold a transaction open.
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        user = get_optional_user(request, session)
-        session.commit()
+    # The user is looked up in a short session of its own: the stream holds no transaction.
+    user = get_optional_user(request)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in or send an API token")
     if user.role not in (Role.admin, Role.operator):

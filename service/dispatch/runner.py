@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import Engine
 
+import service.models  # noqa: F401 - every table, so foreign keys resolve in a lone dispatcher
 from service.dispatch.dispatcher import Dispatcher
 from service.escalation.service import fire_due
 from service.escalation.service import next_due as escalation_next_due
