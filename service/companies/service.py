@@ -65,9 +65,22 @@ def find_company_by_phone(*, session: Session, e164: str) -> Company | None:
     return session.get(Company, row.company_id) if row is not None else None
 
 
+# Parsed configurations by (company, version): a version's document never changes, and
+# parsing it (with its template checks) on every memo would cost more than the memo.
+_parsed: dict[tuple[str, int, str], CompanyConfig] = {}
+_PARSED_MAX = 512
+
+
 def company_config(company: Company) -> CompanyConfig:
     """The typed configuration of a stored company."""
-    return CompanyConfig.model_validate(company.config)
+    key = (company.id, company.version, company.updated_at.isoformat())
+    config = _parsed.get(key)
+    if config is None:
+        config = CompanyConfig.model_validate(company.config)
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[key] = config
+    return config
 
 
 def company_versions(*, session: Session, company: Company) -> list[CompanyVersion]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id, str_enum
@@ -37,7 +37,11 @@ class Memo(SQLModel, table=True):
     """What a caller told the operator, to be relayed to the company until acknowledged."""
 
     __tablename__ = "memos"
-    __table_args__ = (UniqueConstraint("operator_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("operator_id", "idempotency_key"),
+        # Finding an open memo by its code: for new codes, and for SMS replies.
+        Index("ix_memos_company_ack_code", "company_id", "ack_code"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     company_id: str = Field(foreign_key="companies.id", index=True, max_length=32)

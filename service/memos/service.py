@@ -63,19 +63,21 @@ def _custom_fields(*, submitted: dict[str, Any], declared: list[Any]) -> dict[st
 
 
 def _new_ack_code(*, session: Session, company_id: str) -> str:
-    # Short enough to read out or type on a phone; unique among the company's open memos.
-    open_codes = set(
-        session.exec(
-            select(Memo.ack_code).where(
-                Memo.company_id == company_id, col(Memo.status) != MemoStatus.acknowledged
+    """A code short enough to read out or type on a phone, unique among the open memos."""
+    for digits in (4, 4, 4, 4, 4, 4, 4, 4, 6, 6):
+        code = f"{secrets.randbelow(10**digits):0{digits}d}"
+        taken = session.exec(
+            select(Memo.id)
+            .where(
+                Memo.company_id == company_id,
+                Memo.ack_code == code,
+                col(Memo.status) != MemoStatus.acknowledged,
             )
-        ).all()
-    )
-    for _ in range(100):
-        code = f"{secrets.randbelow(10_000):04d}"
-        if code not in open_codes:
+            .limit(1)
+        ).first()
+        if taken is None:
             return code
-    return f"{secrets.randbelow(1_000_000):06d}"
+    return f"{secrets.randbelow(10**8):08d}"
 
 
 def create_memo(
