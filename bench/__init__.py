@@ -1,0 +1,1 @@
+"""Benchmarks of Relay: run from the repository root as `python -m bench.<name>`."""
