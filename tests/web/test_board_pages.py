@@ -163,10 +163,11 @@ def test_admin_console_links_to_the_board(client: TestClient, session: Session) 
 
 def test_board_and_callbacks_scripts_are_served(client: TestClient) -> None:
     for name, needle in (
-        ("board.js", "EventSource('/api/v1/events')"),
+        ("board.js", "liveStream({"),
         ("callbacks.js", "/take"),
         ("callback_form.js", "/outcome"),
         ("ui.js", "export function h("),
+        ("ui.js", "new EventSource('/api/v1/events')"),
     ):
         script = client.get(f"/static/{name}")
         assert script.status_code == 200

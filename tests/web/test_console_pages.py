@@ -122,7 +122,9 @@ def test_static_files_are_served(client: TestClient) -> None:
 
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
-    assert "EventSource('/api/v1/events')" in script.text
+    # The console opens the page's one event stream through the shared helper.
+    assert "liveStream({" in script.text
+    assert "new EventSource('/api/v1/events')" in client.get("/static/ui.js").text
     assert style.status_code == 200
     assert style.headers["content-type"].startswith("text/css")
     assert client.get("/static/nothing-here.js").status_code == 404

@@ -3,7 +3,7 @@
 
 import {
   CATEGORY, CHANNEL, MEMO_STATUS, URGENCY, bi, debounce, fmtDuration, fmtTime, formatPhone, h, put,
-  telLink, api,
+  liveStream, telLink, api,
 } from './ui.js';
 
 const LATE_SECONDS = 15 * 60; // waiting this long stands out
@@ -157,38 +157,15 @@ const scheduleRefresh = debounce(refresh, 250);
 
 // ---------------------------------------------------------------- live connection
 
-let source = null;
-let reconnectTimer = null;
-
-function setLive(state) {
-  const text = {
-    connecting: ['接続中…', 'connecting'],
-    live: ['ライブ', 'live'],
-    reconnecting: ['再接続中…', 'reconnecting'],
-  }[state];
-  liveEl.dataset.state = state;
-  liveEl.querySelector('.live-text').replaceChildren(...bi(...text));
-}
-
-function connect() {
-  clearTimeout(reconnectTimer);
-  if (source) source.close();
-  source = new EventSource('/api/v1/events');
-  source.addEventListener('open', () => {
-    setLive('live');
-    refresh(); // whatever changed while the stream was down
-  });
-  source.addEventListener('error', () => {
-    setLive('reconnecting');
-    if (source.readyState === EventSource.CLOSED) reconnectTimer = setTimeout(connect, 3000);
-  });
-  for (const type of ['memo.created', 'memo.updated', 'task.created', 'task.updated']) {
-    source.addEventListener(type, scheduleRefresh);
-  }
-}
-
 render();
-connect();
+liveStream({
+  indicator: liveEl,
+  onOpen: refresh, // whatever changed while the stream was down
+  handlers: ['memo.created', 'memo.updated', 'task.created', 'task.updated'].map((type) => [
+    type,
+    scheduleRefresh,
+  ]),
+});
 setInterval(tick, TICK_MS);
 // Not every change sends an event (a delivery failing over, say): look again now and then.
 setInterval(refresh, REFETCH_MS);

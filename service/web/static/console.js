@@ -2,7 +2,7 @@
 // localStorage until the server has them, so a reload or a lost connection loses nothing.
 // Everything taken from the server or the user is inserted with textContent, never as HTML.
 
-import { bi, detailText, eventData, formatPhone, h, put } from '/static/ui.js';
+import { bi, detailText, eventData, formatPhone, h, liveStream, put } from '/static/ui.js';
 
 const root = document.getElementById('console');
 const USER_ID = root.dataset.userId;
@@ -84,57 +84,6 @@ function showSignedOut() {
   root.prepend(h('p', { id: 'signed-out', className: 'notice danger', role: 'alert' },
     'ログインが切れました。', link, ' してください（下書きはこの端末に保存されています）。',
     h('span', { className: 'en', text: 'Signed out: sign in again; drafts are kept on this device.' })));
-}
-
-// ---------------------------------------------------------------- live connection
-
-let source = null;
-let reconnectTimer = null;
-
-function setLive(state) {
-  const text = {
-    connecting: ['接続中…', 'connecting'],
-    live: ['ライブ', 'live'],
-    reconnecting: ['再接続中…', 'reconnecting'],
-  }[state];
-  liveEl.dataset.state = state;
-  liveEl.querySelector('.live-text').replaceChildren(...bi(...text));
-}
-
-function connect() {
-  clearTimeout(reconnectTimer);
-  if (source) source.close();
-  source = new EventSource('/api/v1/events');
-  source.addEventListener('open', () => {
-    setLive('live');
-    // Whatever happened while the stream was down is fetched again.
-    loadActiveCalls();
-    refreshMemos();
-    retryWaitingDrafts();
-    root.dispatchEvent(new CustomEvent('relay:live'));
-  });
-  source.addEventListener('error', () => {
-    setLive('reconnecting');
-    if (source.readyState === EventSource.CLOSED) {
-      // The browser gives up after a refused stream (e.g. 401); keep trying on our own.
-      reconnectTimer = setTimeout(connect, 3000);
-    }
-  });
-  for (const type of ['call.ringing', 'call.updated']) {
-    source.addEventListener(type, (message) => {
-      const id = eventData(message).id;
-      if (id) refreshCall(id);
-    });
-  }
-  for (const type of ['memo.created', 'memo.updated']) {
-    source.addEventListener(type, scheduleMemoRefresh);
-  }
-  // The rest of the page (the callbacks owed) follows the console's one stream through these.
-  for (const type of ['memo.updated', 'task.created', 'task.updated']) {
-    source.addEventListener(type, (message) => {
-      root.dispatchEvent(new CustomEvent('relay:event', { detail: { type, data: eventData(message) } }));
-    });
-  }
 }
 
 // ---------------------------------------------------------------- calls
@@ -995,4 +944,23 @@ for (const entry of restored) {
 }
 loadActiveCalls();
 refreshMemos();
-connect();
+liveStream({
+  indicator: liveEl,
+  onOpen: () => {
+    loadActiveCalls();
+    refreshMemos();
+    retryWaitingDrafts();
+    root.dispatchEvent(new CustomEvent('relay:live'));
+  },
+  handlers: [
+    ...['call.ringing', 'call.updated'].map((type) => [type, (message) => {
+      const id = eventData(message).id;
+      if (id) refreshCall(id);
+    }]),
+    ...['memo.created', 'memo.updated'].map((type) => [type, scheduleMemoRefresh]),
+    // The rest of the page (the callbacks owed) follows the console's one stream through these.
+    ...['memo.updated', 'task.created', 'task.updated'].map((type) => [type, (message) => {
+      root.dispatchEvent(new CustomEvent('relay:event', { detail: { type, data: eventData(message) } }));
+    }]),
+  ],
+});

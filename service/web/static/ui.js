@@ -114,3 +114,36 @@ export function debounce(fn, wait) {
     timer = setTimeout(fn, wait);
   };
 }
+
+// The page's one event stream, with its live / reconnecting indicator. `handlers` is a list
+// of [event type, function] pairs; `onOpen` runs on every (re)connection, to fetch again
+// whatever changed while the stream was down.
+export function liveStream({ indicator, handlers, onOpen }) {
+  let source = null;
+  let reconnectTimer = null;
+  const show = (state) => {
+    const text = {
+      connecting: ['接続中…', 'connecting'],
+      live: ['ライブ', 'live'],
+      reconnecting: ['再接続中…', 'reconnecting'],
+    }[state];
+    indicator.dataset.state = state;
+    indicator.querySelector('.live-text').replaceChildren(...bi(...text));
+  };
+  const connect = () => {
+    clearTimeout(reconnectTimer);
+    if (source) source.close();
+    source = new EventSource('/api/v1/events');
+    source.addEventListener('open', () => {
+      show('live');
+      onOpen?.();
+    });
+    source.addEventListener('error', () => {
+      show('reconnecting');
+      // The browser gives up after a refused stream (e.g. 401); keep trying on our own.
+      if (source.readyState === EventSource.CLOSED) reconnectTimer = setTimeout(connect, 3000);
+    });
+    for (const [type, handler] of handlers) source.addEventListener(type, handler);
+  };
+  connect();
+}
