@@ -74,9 +74,11 @@ class Dispatcher:
 
         return await asyncio.to_thread(run)
 
-    def _claim(self, session: Session) -> list[tuple[str, OutgoingMessage | None]]:
+    def _claim(
+        self, session: Session, limit: int | None = None
+    ) -> list[tuple[str, OutgoingMessage | None]]:
         claimed = outbox.claim_due(
-            session=session, worker=self.name, limit=self.batch_size, policy=self.policy
+            session=session, worker=self.name, limit=limit or self.batch_size, policy=self.policy
         )
         prepared: list[tuple[str, OutgoingMessage | None]] = []
         for delivery in claimed:
@@ -143,13 +145,19 @@ class Dispatcher:
         return len(claimed) + settled + extra
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; new memos wake it at once."""
+        """Work until `stop` is set; new memos wake it at once.
+
+        Sends run side by side, up to `concurrency`: a slow provider call never holds up
+        claiming the next due delivery. On the way out, sends already started are awaited so
+        their outcomes are recorded.
+        """
+        in_flight: set[asyncio.Task[None]] = set()
         async with broker.subscribe() as queue:
             waker = asyncio.create_task(self._wake_on_events(queue))
             try:
                 while not stop.is_set():
                     try:
-                        busy = await self.run_once()
+                        busy = await self._pass(in_flight)
                     except Exception:
                         log.exception("dispatcher pass failed; retrying shortly")
                         busy = 0
@@ -157,9 +165,31 @@ class Dispatcher:
                         continue
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wait(stop), timeout=await self._idle_for())
+                        await asyncio.wait_for(
+                            self._wait(stop, in_flight), timeout=await self._idle_for()
+                        )
             finally:
                 waker.cancel()
+                if in_flight:
+                    await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _pass(self, in_flight: set[asyncio.Task[None]]) -> int:
+        """Claim what fits beside the sends in flight, settle what is stuck, run the steps."""
+        room = self.concurrency - len(in_flight)
+        claimed = (
+            await self._db(partial(self._claim, limit=min(self.batch_size, room)))
+            if room > 0
+            else []
+        )
+        for delivery_id, message in claimed:
+            task = asyncio.create_task(self._send(delivery_id, message))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        settled = await self._reconcile()
+        extra = 0
+        for step in self.steps:
+            extra += await self._db(step)
+        return len(claimed) + settled + extra
 
     async def _idle_for(self) -> float:
         """Seconds until the next known timer (a delivery or a step due), at most the idle tick."""
@@ -179,11 +209,12 @@ class Dispatcher:
         # A timer already past (held by another dispatcher, say) is retried soon, not in a spin.
         return min(max((moment - clock.now()).total_seconds(), 0.05), self.idle_seconds)
 
-    async def _wait(self, stop: asyncio.Event) -> None:
+    async def _wait(self, stop: asyncio.Event, in_flight: set[asyncio.Task[None]]) -> None:
+        """Until stopped, woken, or a send finishes (making room for the next)."""
         stopper = asyncio.create_task(stop.wait())
         waker = asyncio.create_task(self._wake.wait())
         try:
-            await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stopper, waker, *in_flight}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
             waker.cancel()
