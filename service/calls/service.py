@@ -54,7 +54,7 @@ def record_inbound_call(
     source: str = "twilio",
 ) -> tuple[Call, bool]:
     """Record a ringing call once per CallSid; returns the call and whether it is new."""
-    existing = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    existing = find_call(session=session, call_sid=call_sid)
     if existing is not None:
         return existing, False
     now = clock.now()
@@ -79,7 +79,7 @@ def update_call_status(*, session: Session, call_sid: str, status: str) -> Call 
     """Move a call's status forward; an older or unknown status changes nothing."""
     if status not in _RANK:
         raise CallError(f"unknown call status {status!r}")
-    call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    call = find_call(session=session, call_sid=call_sid)
     if call is None or _RANK[status] <= _RANK.get(call.status, 0):
         return call
     call.status = status
@@ -88,8 +88,7 @@ def update_call_status(*, session: Session, call_sid: str, status: str) -> Call 
         call.ended_at = call.updated_at
     session.add(call)
     session.flush()
-    company = session.get(Company, call.company_id)
-    assert company is not None
+    company = company_of(session=session, call=call)
     events.emit(session=session, type="call.updated", data=call_event_data(call, company))
     return call
 
@@ -107,8 +106,7 @@ def answer_call(*, session: Session, call_id: str, operator_id: str) -> Call:
     call.updated_at = clock.now()
     session.add(call)
     session.flush()
-    company = session.get(Company, call.company_id)
-    assert company is not None
+    company = company_of(session=session, call=call)
     events.emit(session=session, type="call.updated", data=call_event_data(call, company))
     return call
 
@@ -125,7 +123,7 @@ def end_call(*, session: Session, call_id: str) -> Call:
 
 def attach_recording(*, session: Session, call_sid: str, recording_url: str) -> Call | None:
     """Keep the voicemail a caller left when nobody could answer."""
-    call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    call = find_call(session=session, call_sid=call_sid)
     if call is None:
         return None
     call.recording_url = recording_url
