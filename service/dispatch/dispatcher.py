@@ -21,7 +21,6 @@ from service import clock
 from service.db import transaction
 from service.dispatch import outbox
 from service.dispatch.compose import outgoing, render_delivery
-from service.dispatch.models import Delivery, DeliveryStatus
 from service.events import Event, broker
 from service.messages.render import TemplateError
 from service.providers.base import (
@@ -224,20 +223,3 @@ class Dispatcher:
             event = await queue.get()
             if event.type == "memo.created":
                 self.wake()
-
-
-def pending_count(session: Session) -> int:
-    """Deliveries not yet settled (for health and tests)."""
-    from sqlmodel import col, func, select
-
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                col(Delivery.status).in_(
-                    [DeliveryStatus.pending, DeliveryStatus.retrying, DeliveryStatus.sending]
-                )
-            )
-        ).one()
-    )

@@ -177,7 +177,7 @@ def record_outcome(
         delivery.deadline = now + policy.reconcile_after
         delivery.error = f"outcome unknown: {result.error or 'no answer'}"[:500]
     else:
-        _fail(session=session, delivery=delivery, now=now)
+        _fail(session=session, delivery=delivery)
     delivery.claimed_by = None if delivery.status != DeliveryStatus.sending else worker
     session.add(delivery)
     session.flush()
@@ -185,7 +185,7 @@ def record_outcome(
     return delivery
 
 
-def _fail(*, session: Session, delivery: Delivery, now: datetime) -> None:
+def _fail(*, session: Session, delivery: Delivery) -> None:
     delivery.status = DeliveryStatus.failed
     delivery.deadline = None
     session.add(delivery)
@@ -242,7 +242,7 @@ def advance_status(
         delivery.error_code = error_code
         delivery.error = f"the provider could not deliver it ({error_code or 'no code given'})"
         delivery.updated_at = now
-        _fail(session=session, delivery=delivery, now=now)
+        _fail(session=session, delivery=delivery)
     elif STATUS_RANK[status] <= STATUS_RANK[delivery.status]:
         return False
     else:
@@ -335,7 +335,7 @@ def settle_unknown(
         return delivery
     delivery.error = "sent or not, the provider could not confirm it; not sent again"
     delivery.updated_at = clock.now()
-    _fail(session=session, delivery=delivery, now=delivery.updated_at)
+    _fail(session=session, delivery=delivery)
     refresh_memo_status(session=session, memo_id=delivery.memo_id)
     return delivery
 

@@ -14,7 +14,7 @@ from service.companies.service import company_config
 from service.dispatch.models import DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
-from service.memos.models import Memo, MemoStatus, Urgency
+from service.memos.models import Memo, Urgency
 from service.routing.optouts import opted_out_numbers
 from service.routing.service import matching_rule, plan_recipients
 
@@ -166,8 +166,3 @@ def firings_of(*, session: Session, memo_id: str) -> list[EscalationFiring]:
             .order_by(col(EscalationFiring.step))
         ).all()
     )
-
-
-def is_waiting(memo: Memo) -> bool:
-    """Whether a memo still waits for its company to say it was seen."""
-    return memo.status != MemoStatus.acknowledged
