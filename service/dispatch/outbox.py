@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
+from service.companies.models import Company
+from service.companies.service import company_config
 from service.dispatch.models import STATUS_RANK, Delivery, DeliveryReason, DeliveryStatus
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Channel, LookupResult, Outcome, SendResult
-from service.routing.service import Recipient
+from service.routing.service import Recipient, address_of
 
 # The other channel of the same contact to try after a permanent failure.
 FALLBACK = {Channel.email: Channel.sms, Channel.sms: Channel.email, Channel.voice: Channel.sms}
@@ -195,10 +197,6 @@ def _fail(*, session: Session, delivery: Delivery) -> None:
 
 def add_fallback(*, session: Session, failed: Delivery) -> Delivery | None:
     """After a permanent failure, try the same contact's other channel once."""
-    from service.companies.models import Company
-    from service.companies.service import company_config
-    from service.routing.service import address_of
-
     memo = session.get(Memo, failed.memo_id)
     if memo is None or memo.status == MemoStatus.acknowledged:
         return None
