@@ -41,6 +41,16 @@ def task_out(row: tasks.TaskRow) -> dict[str, Any]:
     }
 
 
+def _refusal(error: tasks.TaskError) -> HTTPException:
+    """404 for an unknown task, 409 for one in other hands, 422 for an incomplete outcome."""
+    code = status.HTTP_409_CONFLICT
+    if isinstance(error, tasks.TaskNotFound):
+        code = status.HTTP_404_NOT_FOUND
+    elif isinstance(error, tasks.TaskIncomplete):
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    return HTTPException(code, str(error))
+
+
 def _row(session: Session, task_id: str) -> tasks.TaskRow:
     row = tasks.get_task_row(session=session, task_id=task_id)
     if row is None:
@@ -63,8 +73,7 @@ def take(task_id: str, session: SessionDep, operator: CurrentOperator) -> dict[s
     try:
         tasks.take_task(session=session, task_id=task_id, operator_id=operator.id)
     except tasks.TaskError as error:
-        code = status.HTTP_404_NOT_FOUND if "no such" in str(error) else status.HTTP_409_CONFLICT
-        raise HTTPException(code, str(error)) from None
+        raise _refusal(error) from None
     return task_out(_row(session, task_id))
 
 
@@ -97,10 +106,7 @@ def record(
             retry_at=retry_at,
         )
     except tasks.TaskError as error:
-        code = status.HTTP_404_NOT_FOUND if "no such" in str(error) else status.HTTP_409_CONFLICT
-        if "say " in str(error) or "future" in str(error):
-            code = status.HTTP_422_UNPROCESSABLE_CONTENT
-        raise HTTPException(code, str(error)) from None
+        raise _refusal(error) from None
     return task_out(_row(session, task_id))
 
 

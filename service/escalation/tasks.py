@@ -19,6 +19,18 @@ class TaskError(ValueError):
     """A callback task operation refused; the message says why."""
 
 
+class TaskNotFound(TaskError):
+    """No task with that id."""
+
+
+class TaskConflict(TaskError):
+    """The task is not in the hands it would need to be (taken by another, or not taken)."""
+
+
+class TaskIncomplete(TaskError):
+    """The outcome lacks something it needs (who confirmed, when to retry)."""
+
+
 @dataclass(frozen=True)
 class TaskRow:
     task: CallbackTask
@@ -60,9 +72,9 @@ def take_task(*, session: Session, task_id: str, operator_id: str) -> CallbackTa
     )
     task = session.get(CallbackTask, task_id, populate_existing=True)
     if task is None:
-        raise TaskError("no such task")
+        raise TaskNotFound("no such task")
     if result.rowcount != 1 and task.taken_by != operator_id:  # type: ignore[attr-defined]
-        raise TaskError("another operator has already taken this callback")
+        raise TaskConflict("another operator has already taken this callback")
     _announce(session=session, task=task)
     return task
 
@@ -80,9 +92,9 @@ def record_callback(
     """Record how the call went; if the company was not reached, when to try again."""
     task = session.get(CallbackTask, task_id, with_for_update=True)
     if task is None:
-        raise TaskError("no such task")
+        raise TaskNotFound("no such task")
     if task.status != TaskStatus.taken or task.taken_by != operator_id:
-        raise TaskError("take the callback before recording its outcome")
+        raise TaskConflict("take the callback before recording its outcome")
     now = clock.now()
     task.attempts += 1
     task.outcome = outcome
@@ -90,7 +102,7 @@ def record_callback(
     task.updated_at = now
     if outcome == TaskOutcome.acknowledged:
         if not confirmed_by or not confirmed_by.strip():
-            raise TaskError("say who at the company confirmed the memo")
+            raise TaskIncomplete("say who at the company confirmed the memo")
         task.status = TaskStatus.done
         session.add(task)
         session.flush()
@@ -99,9 +111,9 @@ def record_callback(
         )
     else:
         if retry_at is None:
-            raise TaskError("say when to try again")
+            raise TaskIncomplete("say when to try again")
         if retry_at <= now:
-            raise TaskError("the next try must be in the future")
+            raise TaskIncomplete("the next try must be in the future")
         task.status = TaskStatus.open
         task.taken_by = None
         task.taken_at = None
