@@ -11,7 +11,7 @@ from service.auth.models import Role, User
 from service.companies.models import Company
 from service.memos import service as memos
 from service.memos.models import MemoStatus
-from service.memos.present import memo_out
+from service.memos.present import memo_out, memos_out, taken_memo_out
 from service.memos.schema import MemoIn, MemoOut, MemoPage
 from service.web.csrf import verify_csrf
 
@@ -36,26 +36,32 @@ def _refuse(error: memos.MemoError) -> HTTPException:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MemoOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemoOut,
+    responses={200: {"model": MemoOut, "description": "A repeat: the first memo"}},
+)
 def take_memo(
     data: MemoIn,
-    response: Response,
     session: SessionDep,
     operator: CurrentOperator,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
-) -> MemoOut:
+) -> Response:
     """Take a memo. Repeating a request with the same Idempotency-Key returns the first memo."""
     try:
-        memo, created = memos.create_memo(
+        taken = memos.create_memo(
             session=session, data=data, operator=operator, idempotency_key=idempotency_key
         )
     except memos.MemoError as error:
         raise _refuse(error) from None
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    company = session.get(Company, memo.company_id)
-    assert company is not None
-    return memo_out(session=session, memo=memo, company=company)
+    out = taken_memo_out(session=session, taken=taken, operator=operator)
+    # Answered as built: MemoOut is already validated, so FastAPI need not validate it again.
+    return Response(
+        out.model_dump_json(),
+        status_code=status.HTTP_201_CREATED if taken.created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.get("", response_model=MemoPage)
@@ -81,10 +87,7 @@ def list_memos(
         )
     except memos.MemoError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from None
-    return MemoPage(
-        items=[memo_out(session=session, memo=memo, company=company) for memo, company in page],
-        next_cursor=next_cursor,
-    )
+    return MemoPage(items=memos_out(session=session, rows=page), next_cursor=next_cursor)
 
 
 @router.get("/{memo_id}", response_model=MemoOut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text
+from sqlalchemy import Index, Table, Text
 from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id, str_enum
@@ -67,3 +67,7 @@ class Delivery(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     text: str | None = Field(default=None, sa_column=Column(Text))
     html: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# The table itself, for writes that need no unit of work (new deliveries).
+DELIVERIES: Table = SQLModel.metadata.tables["deliveries"]

@@ -7,12 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
 from service.companies.models import Company
 from service.companies.service import company_config
-from service.dispatch.models import STATUS_RANK, Delivery, DeliveryReason, DeliveryStatus
+from service.db import new_id
+from service.dispatch.models import (
+    DELIVERIES,
+    STATUS_RANK,
+    Delivery,
+    DeliveryReason,
+    DeliveryStatus,
+)
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Channel, LookupResult, Outcome, SendResult
 from service.routing.service import Recipient, address_of
@@ -46,9 +54,10 @@ def enqueue(
     now = clock.now()
     rows = [
         Delivery(
+            id=new_id(),
             memo_id=memo.id,
             contact_key=r.contact_key,
-            channel=r.channel,
+            channel=Channel(r.channel),
             to=r.to,
             reason=reason,
             status=DeliveryStatus.pending,
@@ -58,8 +67,10 @@ def enqueue(
         )
         for r in recipients
     ]
-    session.add_all(rows)
-    session.flush()
+    if rows:
+        # One INSERT of plain rows, without the unit of work: new deliveries are only ever
+        # written here, and the objects returned are what was written.
+        session.execute(insert(DELIVERIES), [row.model_dump() for row in rows])
     return rows
 
 
@@ -73,18 +84,20 @@ def next_due(*, session: Session) -> datetime | None:
     return moment
 
 
+# The order a memo's deliveries are shown in: as they were made.
+DELIVERY_ORDER = (
+    col(Delivery.created_at),
+    col(Delivery.contact_key),
+    col(Delivery.channel),
+    col(Delivery.id),
+)
+
+
 def deliveries_of(*, session: Session, memo_id: str) -> list[Delivery]:
     """A memo's deliveries in the order they were made."""
     return list(
         session.exec(
-            select(Delivery)
-            .where(Delivery.memo_id == memo_id)
-            .order_by(
-                col(Delivery.created_at),
-                col(Delivery.contact_key),
-                col(Delivery.channel),
-                col(Delivery.id),
-            )
+            select(Delivery).where(Delivery.memo_id == memo_id).order_by(*DELIVERY_ORDER)
         ).all()
     )
 

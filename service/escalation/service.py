@@ -15,8 +15,8 @@ from service.dispatch.models import DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.memos.models import Memo, Urgency
-from service.routing.optouts import opted_out_numbers
-from service.routing.service import matching_rule, plan_recipients
+from service.routing.optouts import opted_out_among
+from service.routing.service import matching_rule, plan_recipients, sms_numbers
 
 
 def step_due(*, memo: Memo, config: CompanyConfig, index: int) -> datetime | None:
@@ -107,7 +107,10 @@ def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: Escala
         config=config,
         contact_keys=step.notify,
         channels=step.channels,
-        opted_out=opted_out_numbers(session=session),
+        opted_out=opted_out_among(
+            session=session,
+            phones=sms_numbers(config=config, contact_keys=step.notify, channels=step.channels),
+        ),
     )
     enqueue(
         session=session,

@@ -33,6 +33,17 @@ class MemoStatus(StrEnum):
     failed = "failed"
 
 
+# Plain functions rather than `dict` and `list`: pydantic inspects a default factory's
+# signature each time a table model is built, and for a builtin that means parsing its text
+# signature, which costs more than the rest of building the memo.
+def _empty_fields() -> dict[str, Any]:
+    return {}
+
+
+def _empty_skipped() -> list[dict[str, str]]:
+    return []
+
+
 class Memo(SQLModel, table=True):
     """What a caller told the operator, to be relayed to the company until acknowledged."""
 
@@ -57,7 +68,9 @@ class Memo(SQLModel, table=True):
     caller_company: str | None = Field(default=None, max_length=200)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
-    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fields: dict[str, Any] = Field(
+        default_factory=_empty_fields, sa_column=Column(JSON, nullable=False)
+    )
     status: MemoStatus = Field(sa_column=Column(str_enum(MemoStatus), nullable=False, index=True))
     ack_code: str = Field(max_length=8)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
@@ -71,5 +84,5 @@ class Memo(SQLModel, table=True):
     )
     # Contacts routing named but could not reach (no address, opted out), with the reason.
     skipped: list[dict[str, str]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=_empty_skipped, sa_column=Column(JSON, nullable=False)
     )

@@ -2,23 +2,80 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
 from service.dispatch.models import Delivery
-from service.dispatch.outbox import deliveries_of
+from service.dispatch.outbox import DELIVERY_ORDER
 from service.memos.models import Memo
 from service.memos.schema import Acknowledgement, MemoOut
+from service.memos.service import TakenMemo
 
 
 def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
     """The JSON shape of CONTRACT §5 for one memo."""
-    call = session.get(Call, memo.call_id) if memo.call_id else None
-    operator = session.get(User, memo.operator_id)
+    return memos_out(session=session, rows=[(memo, company)])[0]
+
+
+def memos_out(*, session: Session, rows: Sequence[tuple[Memo, Company]]) -> list[MemoOut]:
+    """The JSON shapes of many memos, with their calls, operators and deliveries in 3 reads."""
+    memo_ids = [memo.id for memo, _ in rows]
+    call_ids = {memo.call_id for memo, _ in rows if memo.call_id}
+    operator_ids = {memo.operator_id for memo, _ in rows}
+    call_sids: dict[str, str] = {}
+    if call_ids:
+        call_sids = dict(
+            session.exec(select(Call.id, Call.call_sid).where(col(Call.id).in_(call_ids))).all()
+        )
+    operators = dict(
+        session.exec(select(User.id, User.display_name).where(col(User.id).in_(operator_ids))).all()
+    )
+    deliveries: dict[str, list[Delivery]] = defaultdict(list)
+    if memo_ids:
+        for delivery in session.exec(
+            select(Delivery).where(col(Delivery.memo_id).in_(memo_ids)).order_by(*DELIVERY_ORDER)
+        ):
+            deliveries[delivery.memo_id].append(delivery)
+    return [
+        _shape(
+            memo=memo,
+            company=company,
+            call_sid=call_sids.get(memo.call_id) if memo.call_id else None,
+            operator_name=operators.get(memo.operator_id, ""),
+            deliveries=deliveries[memo.id],
+        )
+        for memo, company in rows
+    ]
+
+
+def taken_memo_out(*, session: Session, taken: TakenMemo, operator: User) -> MemoOut:
+    """The answer to the operator who took a memo; a new one is shown from what was written."""
+    if taken.deliveries is None:
+        return memo_out(session=session, memo=taken.memo, company=taken.company)
+    return _shape(
+        memo=taken.memo,
+        company=taken.company,
+        call_sid=taken.call.call_sid if taken.call else None,
+        operator_name=operator.display_name,
+        # As memo_out would read them back (created together, so by contact and channel).
+        deliveries=sorted(taken.deliveries, key=lambda d: (d.contact_key, d.channel, d.id)),
+    )
+
+
+def _shape(
+    *,
+    memo: Memo,
+    company: Company,
+    call_sid: str | None,
+    operator_name: str,
+    deliveries: Sequence[Delivery],
+) -> MemoOut:
     acknowledged = None
     if memo.acknowledged_at is not None:
         acknowledged = Acknowledgement(
@@ -35,7 +92,7 @@ def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
         updated_at=memo.updated_at.isoformat(),
         ack_code=memo.ack_code,
         acknowledged=acknowledged,
-        call_sid=call.call_sid if call else None,
+        call_sid=call_sid,
         category=memo.category.value,
         urgency=memo.urgency.value,
         caller={
@@ -47,8 +104,8 @@ def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
         body=memo.body,
         fields=dict(memo.fields),
         script_version=memo.company_version,
-        operator=operator.display_name if operator else "",
-        deliveries=[delivery_out(d) for d in deliveries_of(session=session, memo_id=memo.id)],
+        operator=operator_name,
+        deliveries=[delivery_out(d) for d in deliveries],
         skipped=list(memo.skipped),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,15 +16,14 @@ from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
-from service.dispatch.models import DeliveryReason
+from service.dispatch.models import Delivery, DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.escalation.service import schedule as schedule_escalation
 from service.memos.models import Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn
 from service.phones import PhoneNumberError, to_e164
-from service.routing.optouts import opted_out_numbers
+from service.routing.optouts import opted_out_among
 from service.routing.service import route_memo
 
 MAX_FIELD_CHARS = 1000
@@ -80,20 +80,31 @@ def _new_ack_code(*, session: Session, company_id: str) -> str:
     return f"{secrets.randbelow(10**8):08d}"
 
 
+@dataclass(frozen=True)
+class TakenMemo:
+    """A memo just taken, with what the answer to the operator shows of it."""
+
+    memo: Memo
+    company: Company
+    call: Call | None
+    # The deliveries written with a new memo; None for a repeat, whose may have moved on.
+    deliveries: list[Delivery] | None
+
+    @property
+    def created(self) -> bool:
+        return self.deliveries is not None
+
+
 def create_memo(
     *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None = None
-) -> tuple[Memo, bool]:
-    """Take a memo for a company; returns it and whether it is new (False for a repeat)."""
+) -> TakenMemo:
+    """Take a memo for a company, with its deliveries; a repeated key returns the first memo."""
     if len(data.body.encode("utf-8")) > MAX_BODY_BYTES:
         raise MemoTooLarge("body", "本文が64KiBを超えています / the memo body is over 64 KiB")
     if idempotency_key:
-        existing = session.exec(
-            select(Memo).where(
-                Memo.operator_id == operator.id, Memo.idempotency_key == idempotency_key
-            )
-        ).first()
+        existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
         if existing is not None:
-            return existing, False
+            return existing
     company = get_company(session=session, slug=data.client)
     if company is None:
         raise MemoError(
@@ -139,55 +150,60 @@ def create_memo(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(memo)
-    except IntegrityError:
-        # The same form submitted twice at once: the other request's memo stands.
-        existing = session.exec(
-            select(Memo).where(
-                Memo.operator_id == operator.id, Memo.idempotency_key == idempotency_key
-            )
-        ).first()
-        if existing is None:
-            raise
-        return existing, False
-    _route(session=session, memo=memo, config=config)
+    # Routing and the first escalation timer are settled before the memo is written, so it
+    # is inserted once, complete, rather than inserted and then updated.
+    plan = route_memo(
+        config=config,
+        category=memo.category.value,
+        urgency=memo.urgency.value,
+        opted_out=lambda phones: opted_out_among(session=session, phones=phones),
+    )
+    memo.skipped = [
+        {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
+        for s in plan.skipped
+    ]
     schedule_escalation(memo=memo, config=config)
-    session.add(memo)
+    if idempotency_key:
+        try:
+            with session.begin_nested():
+                session.add(memo)
+        except IntegrityError:
+            # The same form submitted twice at once: the other request's memo stands.
+            existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
+            if existing is None:
+                raise
+            return existing
+    else:
+        session.add(memo)
+        session.flush()
+    # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
+    deliveries = enqueue(
+        session=session,
+        memo=memo,
+        recipients=plan.recipients,
+        reason=DeliveryReason.routing,
+        due_at=now if memo.urgency == Urgency.urgent else config.next_opening(now),
+    )
     events.emit(
         session=session,
         type="memo.created",
         data={"id": memo.id, "client": company.slug, "status": memo.status.value},
     )
-    return memo, True
+    return TakenMemo(memo=memo, company=company, call=call, deliveries=deliveries)
 
 
-def _route(*, session: Session, memo: Memo, config: CompanyConfig) -> None:
-    """Write the memo's first deliveries in its own transaction (nothing relayed is ever lost)."""
-    plan = route_memo(
-        config=config,
-        category=memo.category.value,
-        urgency=memo.urgency.value,
-        opted_out=opted_out_numbers(session=session),
-    )
-    now = clock.now()
-    # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
-    due = now if memo.urgency == Urgency.urgent else config.next_opening(now)
-    enqueue(
-        session=session,
-        memo=memo,
-        recipients=plan.recipients,
-        reason=DeliveryReason.routing,
-        due_at=due,
-    )
-    if plan.skipped:
-        memo.skipped = [
-            {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
-            for s in plan.skipped
-        ]
-        session.add(memo)
-        session.flush()
+def _by_idempotency_key(*, session: Session, operator: User, key: str) -> TakenMemo | None:
+    """The memo this operator already took with this key, if any."""
+    row = session.exec(
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(Memo.operator_id == operator.id, Memo.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    memo, company = row
+    call = session.get(Call, memo.call_id) if memo.call_id else None
+    return TakenMemo(memo=memo, company=company, call=call, deliveries=None)
 
 
 def get_memo(*, session: Session, memo_id: str, company_id: str | None = None) -> Memo | None:

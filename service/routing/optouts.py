@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlmodel import Column, Field, Session, SQLModel, select
+from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service import clock
 from service.db import UTCDateTime
@@ -23,6 +24,14 @@ class SmsOptOut(SQLModel, table=True):
 def opted_out_numbers(*, session: Session) -> frozenset[str]:
     """Every number that sent STOP and has not sent START since."""
     return frozenset(session.exec(select(SmsOptOut.phone)).all())
+
+
+def opted_out_among(*, session: Session, phones: Collection[str]) -> frozenset[str]:
+    """Those of `phones` that sent STOP and have not sent START since."""
+    if not phones:
+        return frozenset()
+    query = select(SmsOptOut.phone).where(col(SmsOptOut.phone).in_(sorted(set(phones))))
+    return frozenset(session.exec(query).all())
 
 
 def record_opt_out(*, session: Session, phone: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from service.companies.schema import CompanyConfig, RoutingRule
@@ -48,6 +48,23 @@ def address_of(*, config: CompanyConfig, contact_key: str, channel: Channel) -> 
     return contact.email if channel == Channel.email else contact.phone
 
 
+def sms_numbers(
+    *, config: CompanyConfig, contact_keys: Iterable[str], channels: Iterable[str]
+) -> set[str]:
+    """The phones an SMS would go to, so their opt-outs can be looked up before planning."""
+    if Channel.sms.value not in channels:
+        return set()
+    phones = set()
+    for key in contact_keys:
+        try:
+            phone = config.contact(key).phone
+        except KeyError:
+            continue
+        if phone:
+            phones.add(phone)
+    return phones
+
+
 def plan_recipients(
     *,
     config: CompanyConfig,
@@ -77,10 +94,21 @@ def plan_recipients(
 
 
 def route_memo(
-    *, config: CompanyConfig, category: str, urgency: str, opted_out: frozenset[str] = frozenset()
+    *,
+    config: CompanyConfig,
+    category: str,
+    urgency: str,
+    opted_out: Callable[[set[str]], frozenset[str]] = lambda phones: frozenset(),
 ) -> RoutePlan:
-    """The recipients of a new memo by the company's routing rules."""
+    """The recipients of a new memo by the company's routing rules.
+
+    `opted_out` is asked which of the rule's SMS numbers sent STOP.
+    """
     rule = matching_rule(config=config, category=category, urgency=urgency)
+    phones = sms_numbers(config=config, contact_keys=rule.notify, channels=rule.channels)
     return plan_recipients(
-        config=config, contact_keys=rule.notify, channels=rule.channels, opted_out=opted_out
+        config=config,
+        contact_keys=rule.notify,
+        channels=rule.channels,
+        opted_out=opted_out(phones) if phones else frozenset(),
     )

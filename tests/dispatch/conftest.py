@@ -83,9 +83,9 @@ def take_memo(session: Session, operator: User, **overrides: Any) -> Memo:
         "body": "本日15時の予約が入っていなかった。至急折り返しを希望。",
     }
     data.update(overrides)
-    memo, _ = create_memo(session=session, data=MemoIn.model_validate(data), operator=operator)
+    taken = create_memo(session=session, data=MemoIn.model_validate(data), operator=operator)
     session.commit()
-    return memo
+    return taken.memo
 
 
 def twilio_created(sid: str = "SM" + "a" * 32) -> dict[str, Any]:
