@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,10 +46,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 READ_ONLY = "relay_read_only"
+# Set on a SQLite connection while its transaction holds this process's writer lock.
+_HOLDS_WRITER = "relay_holds_writer"
 
 
 def reader(engine: Engine) -> Engine:
-    """The same database for work that only reads (on SQLite: without the write lock)."""
+    """The same database for short reads: on SQLite without the write lock; on PostgreSQL
+    without a transaction, each statement reading on its own (no BEGIN and ROLLBACK)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine.execution_options(**{READ_ONLY: True})
 
 
@@ -69,13 +76,41 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # SQLite has one writer at a time. Writers of this process queue for it on a lock of
+    # their own, where a waiting thread sleeps until its turn, rather than in SQLite's busy
+    # handler, which polls and sleeps in growing steps (costly with many request threads
+    # waiting, and slow to notice the lock came free). Other processes still meet at
+    # SQLite's own lock, under the busy timeout.
+    writer = threading.Lock()
+
+    def _release(connection: Any) -> None:
+        if connection.info.pop(_HOLDS_WRITER, False):
+            writer.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             # In WAL mode a reader neither waits for the writer nor holds it up.
             connection.exec_driver_sql("BEGIN")
-        else:
+            return
+        if not writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (waited for this process's writer)")
+        connection.info[_HOLDS_WRITER] = True
+        try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    # A connection given back to the pool without its transaction ended (an error while
+    # committing, say) must not keep the lock.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_HOLDS_WRITER, False):
+            writer.release()
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
