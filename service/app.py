@@ -19,7 +19,7 @@ from service.api import events as events_api
 from service.api import memos as memos_api
 from service.api import tasks as tasks_api
 from service.api import twilio_callout, twilio_sms, twilio_voice
-from service.db import make_engine
+from service.db import make_engine, reader
 from service.dispatch.runner import running_dispatcher
 from service.events import PostgresListener
 from service.observability import install_metrics
@@ -71,6 +71,7 @@ def create_app(
     app.state.settings = settings
     app.state.run_dispatcher = dispatcher
     app.state.engine = engine or make_engine(settings.database_url)
+    app.state.reader = reader(app.state.engine)
     app.state.templates = make_templates(settings=settings)
     install_metrics(app)
     for router in (

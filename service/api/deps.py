@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Request, status
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.auth import service as auth
 from service.auth.models import Role, User
-from service.db import reader, transaction
 from service.settings import Settings
 
 SESSION_COOKIE = "relay_session"
@@ -21,10 +22,37 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on error."""
-    with transaction(request.app.state.engine) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on error.
+
+    The session is opened here without touching the database (it connects on first use, in
+    the route's thread) and finished in one worker-thread call, rather than two.
+    """
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    except BaseException:
+        await _finish(session, commit=False)
+        raise
+    await _finish(session, commit=True)
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    if not (session.in_transaction() or session.new or session.dirty or session.deleted):
+        session.close()  # nothing was read or written: nothing to end
+        return
+    # Shielded: a client that hangs up must not leave the transaction (and, on SQLite, the
+    # write lock) open.
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_end, session, commit)
+
+
+def _end(session: Session, commit: bool) -> None:
+    with session:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -51,7 +79,7 @@ def get_optional_user(request: Request) -> User | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if token is None and not cookie:
         return None
-    with Session(reader(request.app.state.engine), expire_on_commit=False) as session:
+    with Session(request.app.state.reader, expire_on_commit=False) as session:
         if token is not None:
             user = auth.user_for_api_token(session=session, token=token)
             if user is None:
@@ -64,7 +92,7 @@ def get_optional_user(request: Request) -> User | None:
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-async def get_current_user(user: OptionalUser) -> User:
+def _signed_in(user: User | None) -> User:
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -74,16 +102,21 @@ async def get_current_user(user: OptionalUser) -> User:
     return user
 
 
+async def get_current_user(user: OptionalUser) -> User:
+    return _signed_in(user)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
+def require_roles(*roles: Role) -> Callable[[User | None], Awaitable[User]]:
     """A dependency that lets through only users with one of `roles`."""
 
-    async def check(user: CurrentUser) -> User:
-        if user.role not in roles:
+    async def check(user: OptionalUser) -> User:
+        signed_in = _signed_in(user)
+        if signed_in.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
-        return user
+        return signed_in
 
     return check
 

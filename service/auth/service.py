@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from pwdlib import PasswordHash
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import Select, bindparam
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from service import clock
 from service.auth.models import ApiToken, Role, User, WebSession
+from service.db import UTCDateTime
 
 _hasher = PasswordHash.recommended()
 
@@ -86,13 +91,38 @@ def create_api_token(*, session: Session, user: User) -> str:
     return token
 
 
-def user_for_api_token(*, session: Session, token: str) -> User | None:
-    """The active user an API token belongs to, if the token is known."""
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+# Who is asking is looked up on every request: one prepared join each, read as plain rows.
+_USERS = SQLModel.metadata.tables["users"]
+_ACTIVE_USER_BY_TOKEN = (
+    sa.select(_USERS)
+    .join(ApiToken, col(ApiToken.user_id) == _USERS.c.id)
+    .where(col(ApiToken.token_hash) == bindparam("digest"), _USERS.c.active.is_(True))
+)
+_ACTIVE_USER_BY_SESSION = (
+    sa.select(_USERS)
+    .join(WebSession, col(WebSession.user_id) == _USERS.c.id)
+    .where(
+        col(WebSession.token_hash) == bindparam("digest"),
+        col(WebSession.expires_at) > bindparam("now", type_=UTCDateTime()),
+        _USERS.c.active.is_(True),
+    )
+)
+
+
+def _active_user(*, session: Session, query: Select[Any], **params: object) -> User | None:
+    row = session.connection().execute(query, params).first()
     if row is None:
         return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    user = User(**row._mapping)
+    # As if loaded and its session closed: a route may still add it to its own session to
+    # change it (an UPDATE, not a second INSERT).
+    make_transient_to_detached(user)
+    return user
+
+
+def user_for_api_token(*, session: Session, token: str) -> User | None:
+    """The active user an API token belongs to, if the token is known."""
+    return _active_user(session=session, query=_ACTIVE_USER_BY_TOKEN, digest=_digest(token))
 
 
 def create_web_session(*, session: Session, user: User, lifetime: timedelta) -> str:
@@ -110,11 +140,9 @@ def create_web_session(*, session: Session, user: User, lifetime: timedelta) -> 
 
 def user_for_session_token(*, session: Session, token: str) -> User | None:
     """The active user of an unexpired browser session, if any."""
-    row = session.get(WebSession, _digest(token))
-    if row is None or row.expires_at <= clock.now():
-        return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    return _active_user(
+        session=session, query=_ACTIVE_USER_BY_SESSION, digest=_digest(token), now=clock.now()
+    )
 
 
 def end_web_session(*, session: Session, token: str) -> None:
