@@ -24,7 +24,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from service.db import SQLITE_BUSY_TIMEOUT_MS, UTCDateTime, make_engine, new_id, transaction
+from service.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    UTCDateTime,
+    make_engine,
+    new_id,
+    reader,
+    transaction,
+)
 
 JST = timezone(timedelta(hours=9))
 
@@ -141,6 +148,42 @@ def test_concurrent_sqlite_writers_wait_instead_of_failing(sqlite_engine: Engine
     assert errors == []
     with sqlite_engine.connect() as connection:
         assert connection.execute(select(counter.c.value)).scalar_one() == writers
+
+
+def test_a_failed_sqlite_write_gives_the_writer_lock_back(sqlite_engine: Engine) -> None:
+    """A write that fails, or a connection closed mid-transaction, never leaves the lock held."""
+    metadata = MetaData()
+    keyed = Table("keyed", metadata, Column("id", Integer, primary_key=True))
+    metadata.create_all(sqlite_engine)
+    with sqlite_engine.begin() as connection:
+        connection.execute(insert(keyed).values(id=1))
+
+    with pytest.raises(IntegrityError), transaction(sqlite_engine) as session:
+        session.execute(insert(keyed).values(id=1))
+    abandoned = sqlite_engine.connect()
+    abandoned.begin()
+    abandoned.execute(insert(keyed).values(id=2))
+    abandoned.close()  # back to the pool without a commit or a rollback of its own
+
+    started = time.monotonic()
+    with transaction(sqlite_engine) as session:
+        session.execute(insert(keyed).values(id=3))
+    assert time.monotonic() - started < 1.0
+    with sqlite_engine.connect() as connection:
+        assert connection.execute(select(keyed.c.id).order_by(keyed.c.id)).scalars().all() == [
+            1,
+            3,
+        ]
+
+
+def test_sqlite_readers_do_not_wait_for_the_writer(sqlite_engine: Engine) -> None:
+    """The read-only engine reads while a write transaction is open in the same process."""
+    with transaction(sqlite_engine) as writing:
+        writing.execute(text("CREATE TABLE IF NOT EXISTS r (x INTEGER)"))
+        started = time.monotonic()
+        with reader(sqlite_engine).connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        assert time.monotonic() - started < 1.0
 
 
 def test_transaction_commits_on_success_and_rolls_back_on_error(probe: Engine) -> None:
