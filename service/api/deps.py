@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from service.auth import service as auth
 from service.auth.models import Role, User
@@ -42,9 +42,11 @@ async def _finish(session: Session, *, commit: bool) -> None:
         session.close()  # nothing was read or written: nothing to end
         return
     # Shielded: a client that hangs up must not leave the transaction (and, on SQLite, the
-    # write lock) open.
+    # write lock) open. A limiter of its own, as FastAPI uses for a dependency's exit: with
+    # every shared worker thread busy waiting for that write lock, waiting for one of them
+    # to end the transaction holding it would wait for ever.
     with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_end, session, commit)
+        await anyio.to_thread.run_sync(_end, session, commit, limiter=anyio.CapacityLimiter(1))
 
 
 def _end(session: Session, commit: bool) -> None:
