@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -127,7 +129,34 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         _configure_sqlite(engine)
         return engine
     # Enough connections for the request threads in flight, so none opens a fresh backend.
-    return create_engine(url, pool_size=pool_size, max_overflow=30, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=30)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection unused for longer than this is checked before it is handed out.
+PING_AFTER_IDLE_SECONDS = 5.0
+_RETURNED_AT = "relay_returned_at"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    # SQLAlchemy's pool_pre_ping checks every checkout, a round trip each time; a request
+    # checks out twice (who is asking, then its transaction) from a connection that was in
+    # use a moment before. Only a connection idle for a while (a restarted server, a
+    # dropped socket) is checked; one that fails is replaced before anyone uses it.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 @contextmanager

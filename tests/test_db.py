@@ -222,3 +222,27 @@ def test_string_column_keeps_japanese(probe: Engine) -> None:
             )
     finally:
         metadata.drop_all(probe)
+
+
+@pytest.mark.postgres_only
+def test_a_pooled_connection_killed_while_idle_is_replaced(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend that went away while its connection sat in the pool costs no request."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            doomed = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        killer = make_engine(database_url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": doomed})
+        killer.dispose()
+        # Recently returned connections are handed out as they are; this one has been idle.
+        monkeypatch.setattr("service.db.PING_AFTER_IDLE_SECONDS", 0.0)
+
+        with engine.connect() as connection:
+            fresh = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+        assert fresh != doomed
+    finally:
+        engine.dispose()
