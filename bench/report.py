@@ -232,7 +232,8 @@ def record(report: Report, *, command: str | None = None) -> None:
     section = report.markdown(command=command or command_line())
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     text = text.replace(_NO_RESULTS_LINE + "\n", "").replace(_NO_RESULTS_LINE, "")
-    found = re.search(r"^## ", text, re.MULTILINE)
+    # After the hand-kept summary, if there is one: it stays the first thing a reader sees.
+    found = re.search(r"^## (?!Where things stand)", text, re.MULTILINE)
     if found is None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
