@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -102,18 +102,17 @@ def deliveries_of(*, session: Session, memo_id: str) -> list[Delivery]:
     )
 
 
-def _recent_sends(*, session: Session, to: str, since: datetime) -> int:
-    """Messages to one address sent since `since` or on their way now."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.to == to,
-                or_(col(Delivery.sent_at) >= since, Delivery.status == DeliveryStatus.sending),
-            )
-        ).one()
-    )
+def _recent_sends(*, session: Session, to: Collection[str], since: datetime) -> dict[str, int]:
+    """Messages to each address sent since `since` or on their way now (absent: none)."""
+    rows = session.exec(
+        select(Delivery.to, func.count())
+        .where(
+            col(Delivery.to).in_(sorted(set(to))),
+            or_(col(Delivery.sent_at) >= since, Delivery.status == DeliveryStatus.sending),
+        )
+        .group_by(col(Delivery.to))
+    ).all()
+    return {address: int(count) for address, count in rows}
 
 
 def claim_due(*, session: Session, worker: str, limit: int, policy: OutboxPolicy) -> list[Delivery]:
@@ -130,12 +129,15 @@ def claim_due(*, session: Session, worker: str, limit: int, policy: OutboxPolicy
         .with_for_update(skip_locked=True)
     )
     claimed: list[Delivery] = []
-    recent: dict[str, int] = {}
-    for delivery in session.exec(statement).all():
-        if delivery.to not in recent:
-            recent[delivery.to] = _recent_sends(
-                session=session, to=delivery.to, since=now - timedelta(minutes=1)
-            )
+    due = session.exec(statement).all()
+    if not due:
+        return claimed
+    # One count for the whole batch, not one per address.
+    recent = _recent_sends(
+        session=session, to=[d.to for d in due], since=now - timedelta(minutes=1)
+    )
+    for delivery in due:
+        recent.setdefault(delivery.to, 0)
         if recent[delivery.to] >= policy.per_destination_per_minute:
             # Throttled, never dropped: try again when the oldest send leaves the window.
             delivery.due_at = now + timedelta(seconds=15)
