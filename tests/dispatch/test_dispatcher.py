@@ -315,6 +315,29 @@ async def test_one_address_gets_at_most_n_per_minute_and_the_rest_wait(
     assert all(deliveries(session, memo)[0].status == DeliveryStatus.sent for memo in memos)
 
 
+async def test_the_throttle_counts_each_address_of_a_batch_on_its_own(
+    session: Session, operator: User, company: Company, dispatcher: Dispatcher
+) -> None:
+    make_company(
+        session,
+        slug="kaede-law",
+        hours=None,
+        contacts=[{"key": "office", "name": "受付", "email": "uketsuke@kaede.example.jp"}],
+        routing=[{"notify": ["office"], "channels": ["email"]}],
+        escalation=[],
+    )
+    busy = [take_memo(session, operator, category="inquiry") for _ in range(12)]
+    quiet = [take_memo(session, operator, client="kaede-law", category="inquiry") for _ in range(3)]
+
+    for _ in range(3):
+        await dispatcher.run_once()
+
+    busy_statuses = [deliveries(session, memo)[0].status for memo in busy]
+    assert busy_statuses.count(DeliveryStatus.sent) == 10
+    assert busy_statuses.count(DeliveryStatus.pending) == 2
+    assert all(deliveries(session, memo)[0].status == DeliveryStatus.sent for memo in quiet)
+
+
 async def test_repeated_connection_failures_give_up_after_the_bound(
     session: Session,
     operator: User,
