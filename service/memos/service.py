@@ -16,6 +16,7 @@ from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
+from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
 from service.dispatch.models import Delivery, DeliveryReason
 from service.dispatch.outbox import enqueue
@@ -111,24 +112,8 @@ def create_memo(
             "client", f"その会社は登録されていません / unknown client company: {data.client}"
         )
     config = company_config(company)
-
-    call: Call | None = None
-    if data.call_sid:
-        call = session.exec(select(Call).where(Call.call_sid == data.call_sid)).first()
-        if call is None or call.company_id != company.id:
-            raise MemoError(
-                "call_sid", "この会社への通話ではありません / no such call for this company"
-            )
-
-    phone: str | None = None
-    if data.caller.phone:
-        try:
-            phone = to_e164(data.caller.phone, country=config.country)
-        except PhoneNumberError:
-            raise MemoError(
-                "caller.phone",
-                f"電話番号を確認してください / not a valid phone number: {data.caller.phone}",
-            ) from None
+    call = _call_of(session=session, call_sid=data.call_sid, company=company)
+    phone = _caller_phone(raw=data.caller.phone, config=config)
 
     now = clock.now()
     memo = Memo(
@@ -190,6 +175,30 @@ def create_memo(
         data={"id": memo.id, "client": company.slug, "status": memo.status.value},
     )
     return TakenMemo(memo=memo, company=company, call=call, deliveries=deliveries)
+
+
+def _call_of(*, session: Session, call_sid: str | None, company: Company) -> Call | None:
+    """The call a memo is about, which must have been to `company`."""
+    if not call_sid:
+        return None
+    call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
+    if call is None or call.company_id != company.id:
+        raise MemoError(
+            "call_sid", "この会社への通話ではありません / no such call for this company"
+        )
+    return call
+
+
+def _caller_phone(*, raw: str | None, config: CompanyConfig) -> str | None:
+    """The caller's number in E.164, read as dialled in the company's country."""
+    if not raw:
+        return None
+    try:
+        return to_e164(raw, country=config.country)
+    except PhoneNumberError:
+        raise MemoError(
+            "caller.phone", f"電話番号を確認してください / not a valid phone number: {raw}"
+        ) from None
 
 
 def _by_idempotency_key(*, session: Session, operator: User, key: str) -> TakenMemo | None:
