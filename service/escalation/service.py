@@ -16,7 +16,7 @@ from service.dispatch.outbox import enqueue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.memos.models import Memo, Urgency
 from service.routing.optouts import opted_out_among
-from service.routing.service import matching_rule, plan_recipients, sms_numbers
+from service.routing.service import matching_rule, plan_recipients
 
 
 def step_due(*, memo: Memo, config: CompanyConfig, index: int) -> datetime | None:
@@ -107,10 +107,7 @@ def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: Escala
         config=config,
         contact_keys=step.notify,
         channels=step.channels,
-        opted_out=opted_out_among(
-            session=session,
-            phones=sms_numbers(config=config, contact_keys=step.notify, channels=step.channels),
-        ),
+        opted_out=lambda phones: opted_out_among(session=session, phones=phones),
     )
     enqueue(
         session=session,
@@ -122,10 +119,7 @@ def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: Escala
     if plan.skipped:
         memo.skipped = [
             *memo.skipped,
-            *(
-                {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
-                for s in plan.skipped
-            ),
+            *(skipped.record() for skipped in plan.skipped),
         ]
 
 

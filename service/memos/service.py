@@ -143,10 +143,7 @@ def create_memo(
         urgency=memo.urgency.value,
         opted_out=lambda phones: opted_out_among(session=session, phones=phones),
     )
-    memo.skipped = [
-        {"contact": s.contact_key, "channel": s.channel.value, "reason": s.reason}
-        for s in plan.skipped
-    ]
+    memo.skipped = [skipped.record() for skipped in plan.skipped]
     schedule_escalation(memo=memo, config=config)
     if idempotency_key:
         try:

@@ -22,6 +22,10 @@ class Skipped:
     channel: Channel
     reason: str
 
+    def record(self) -> dict[str, str]:
+        """As a memo keeps it in `skipped`."""
+        return {"contact": self.contact_key, "channel": self.channel.value, "reason": self.reason}
+
 
 @dataclass(frozen=True)
 class RoutePlan:
@@ -48,7 +52,7 @@ def address_of(*, config: CompanyConfig, contact_key: str, channel: Channel) -> 
     return contact.email if channel == Channel.email else contact.phone
 
 
-def sms_numbers(
+def _sms_numbers(
     *, config: CompanyConfig, contact_keys: Iterable[str], channels: Iterable[str]
 ) -> set[str]:
     """The phones an SMS would go to, so their opt-outs can be looked up before planning."""
@@ -65,14 +69,25 @@ def sms_numbers(
     return phones
 
 
+# Asked which of the given SMS numbers sent STOP; not asked when there are none.
+OptedOut = Callable[[set[str]], frozenset[str]]
+
+
+def _none_opted_out(phones: set[str]) -> frozenset[str]:
+    return frozenset()
+
+
 def plan_recipients(
     *,
     config: CompanyConfig,
     contact_keys: Iterable[str],
     channels: Iterable[str],
-    opted_out: frozenset[str] = frozenset(),
+    opted_out: OptedOut = _none_opted_out,
 ) -> RoutePlan:
     """One recipient per contact and channel; those that cannot be reached are skipped with why."""
+    contact_keys, channels = list(contact_keys), list(channels)
+    phones = _sms_numbers(config=config, contact_keys=contact_keys, channels=channels)
+    stopped = opted_out(phones) if phones else frozenset()
     recipients: list[Recipient] = []
     skipped: list[Skipped] = []
     for key in contact_keys:
@@ -86,7 +101,7 @@ def plan_recipients(
             if address is None:
                 what = "email address" if channel == Channel.email else "phone number"
                 skipped.append(Skipped(key, channel, f"no {what} for {channel.value}"))
-            elif channel == Channel.sms and address in opted_out:
+            elif channel == Channel.sms and address in stopped:
                 skipped.append(Skipped(key, channel, "the number replied STOP to our SMS"))
             else:
                 recipients.append(Recipient(key, channel, address))
@@ -94,21 +109,10 @@ def plan_recipients(
 
 
 def route_memo(
-    *,
-    config: CompanyConfig,
-    category: str,
-    urgency: str,
-    opted_out: Callable[[set[str]], frozenset[str]] = lambda phones: frozenset(),
+    *, config: CompanyConfig, category: str, urgency: str, opted_out: OptedOut = _none_opted_out
 ) -> RoutePlan:
-    """The recipients of a new memo by the company's routing rules.
-
-    `opted_out` is asked which of the rule's SMS numbers sent STOP.
-    """
+    """The recipients of a new memo by the company's routing rules."""
     rule = matching_rule(config=config, category=category, urgency=urgency)
-    phones = sms_numbers(config=config, contact_keys=rule.notify, channels=rule.channels)
     return plan_recipients(
-        config=config,
-        contact_keys=rule.notify,
-        channels=rule.channels,
-        opted_out=opted_out(phones) if phones else frozenset(),
+        config=config, contact_keys=rule.notify, channels=rule.channels, opted_out=opted_out
     )
