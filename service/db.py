@@ -85,8 +85,9 @@ def _configure_sqlite(engine: Engine) -> None:
     # SQLite's own lock, under the busy timeout.
     writer = threading.Lock()
 
-    def _release(connection: Any) -> None:
-        if connection.info.pop(_HOLDS_WRITER, False):
+    def _release(holder: Any) -> None:
+        # `holder`: a Connection, or the pool's record of one; both carry the same `info`.
+        if holder.info.pop(_HOLDS_WRITER, False):
             writer.release()
 
     @event.listens_for(engine, "begin")
@@ -111,8 +112,7 @@ def _configure_sqlite(engine: Engine) -> None:
     # committing, say) must not keep the lock.
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        if record.info.pop(_HOLDS_WRITER, False):
-            writer.release()
+        _release(record)
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
