@@ -154,8 +154,18 @@ def portal(
     return _render(request, "portal.html", context)
 
 
-def _own_memo(session: Session, company: Company, memo_id: str) -> Memo | None:
-    return memos.get_memo(session=session, memo_id=memo_id, company_id=company.id)
+def _own_memo(
+    request: Request, session: Session, user: User | None, memo_id: str
+) -> tuple[User, Company, Memo] | Response:
+    """The signed-in client user, their company and one of its memos; else the page to show."""
+    found = _own_company(request, session, user)
+    if isinstance(found, Response):
+        return found
+    me, company = found
+    memo = memos.get_memo(session=session, memo_id=memo_id, company_id=company.id)
+    if memo is None:
+        return _notice(request, me, "not_found", status.HTTP_404_NOT_FOUND)
+    return me, company, memo
 
 
 @router.get("/portal/memos/{memo_id}")
@@ -167,13 +177,10 @@ def portal_memo(
     done: str | None = None,
 ) -> Response:
     """One memo in full, with the confirm button while it waits."""
-    found = _own_company(request, session, user)
+    found = _own_memo(request, session, user, memo_id)
     if isinstance(found, Response):
         return found
-    me, company = found
-    memo = _own_memo(session, company, memo_id)
-    if memo is None:
-        return _notice(request, me, "not_found", status.HTTP_404_NOT_FOUND)
+    me, company, memo = found
     view = company_view(company)
     context = {
         "user": me,
@@ -190,13 +197,10 @@ def portal_ack(
     memo_id: str, request: Request, session: SessionDep, user: OptionalUser, _: CsrfProtected
 ) -> Response:
     """Confirm a memo as the signed-in user; a second time changes nothing."""
-    found = _own_company(request, session, user)
+    found = _own_memo(request, session, user, memo_id)
     if isinstance(found, Response):
         return found
-    me, company = found
-    memo = _own_memo(session, company, memo_id)
-    if memo is None:
-        return _notice(request, me, "not_found", status.HTTP_404_NOT_FOUND)
+    me, _company, memo = found
     result = acknowledge(
         session=session, memo_id=memo.id, by=me.display_name or me.email, via=AckVia.portal
     )
