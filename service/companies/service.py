@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -49,9 +50,14 @@ class SaveOutcome:
     action: SaveAction
 
 
+# Built once: every memo looks its company up, and building the query costs more than
+# running it on a warm connection.
+_COMPANY_BY_SLUG = select(Company).where(Company.slug == bindparam("slug"))
+
+
 def get_company(*, session: Session, slug: str) -> Company | None:
     """The company with this slug, if any."""
-    return session.exec(select(Company).where(Company.slug == slug)).first()
+    return session.exec(_COMPANY_BY_SLUG, params={"slug": slug}).first()
 
 
 def list_companies(*, session: Session) -> list[Company]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
@@ -63,18 +64,25 @@ def _custom_fields(*, submitted: dict[str, Any], declared: list[Any]) -> dict[st
     return values
 
 
+# Whether a code is already held by one of the company's open memos; built once, as it runs
+# for every memo.
+_OPEN_MEMO_WITH_CODE = (
+    select(Memo.id)
+    .where(
+        Memo.company_id == bindparam("company_id"),
+        Memo.ack_code == bindparam("code"),
+        col(Memo.status) != MemoStatus.acknowledged,
+    )
+    .limit(1)
+)
+
+
 def _new_ack_code(*, session: Session, company_id: str) -> str:
     """A code short enough to read out or type on a phone, unique among the open memos."""
     for digits in (4, 4, 4, 4, 4, 4, 4, 4, 6, 6):
         code = f"{secrets.randbelow(10**digits):0{digits}d}"
         taken = session.exec(
-            select(Memo.id)
-            .where(
-                Memo.company_id == company_id,
-                Memo.ack_code == code,
-                col(Memo.status) != MemoStatus.acknowledged,
-            )
-            .limit(1)
+            _OPEN_MEMO_WITH_CODE, params={"company_id": company_id, "code": code}
         ).first()
         if taken is None:
             return code
