@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,16 +42,26 @@ async def closed_loop(
     expect: int = 201,
     keep_answers: bool = False,
     warmup: int = 0,
+    idempotency_keys: bool = False,
 ) -> LoadResult:
     """One client per `headers` entry, posting `body(client, serial)` until `seconds` have
-    passed or `total` requests were answered; latencies are of successful requests only."""
+    passed or `total` requests were answered; latencies are of successful requests only.
+
+    With `idempotency_keys`, each request carries a fresh Idempotency-Key, as the console's do.
+    """
+
+    def headers_of(client: int) -> dict[str, str]:
+        if idempotency_keys:
+            return {**headers[client], "Idempotency-Key": uuid.uuid4().hex}
+        return headers[client]
+
     result = LoadResult()
     serial = 0
     done = asyncio.Event()
     limits = httpx.Limits(max_connections=len(headers), max_keepalive_connections=len(headers))
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         for number in range(warmup):
-            response = await client.post(url, json=body(0, -1 - number), headers=headers[0])
+            response = await client.post(url, json=body(0, -1 - number), headers=headers_of(0))
             if response.status_code != expect:
                 raise RuntimeError(f"warm-up answered {response.status_code}: {response.text}")
 
@@ -73,7 +84,7 @@ async def closed_loop(
                 sent = time.monotonic()
                 try:
                     response = await client.post(
-                        url, json=body(index, mine), headers=headers[index]
+                        url, json=body(index, mine), headers=headers_of(index)
                     )
                 except httpx.HTTPError as error:
                     failed(type(error).__name__)

@@ -1,12 +1,13 @@
 """Memo intake: operators posting memos at once, against a bare one-row-insert baseline.
 
 20 operators (20 API tokens), each posting `POST /api/v1/memos` as soon as its previous memo
-was answered, for a fixed time; memos/s and latency. The server is `relay serve
---no-dispatcher`, so relaying does not compete with intake (the deliveries are written, as
-always, in the memo's transaction, and wait). The baseline, measured in the same run with
-the same client on the same database, is `bench/baseline_app.py`: a bare FastAPI app under
-uvicorn whose one endpoint inserts one row with SQLAlchemy. Both servers run side by side
-and the load alternates between them in short rounds, so that other work on the machine
+was answered, for a fixed time; memos/s and latency. Every request carries a fresh
+Idempotency-Key, as the console's do (the baseline gets the same headers). The server is
+`relay serve --no-dispatcher`, so relaying does not compete with intake (the deliveries are
+written, as always, in the memo's transaction, and wait). The baseline, measured in the same
+run with the same client on the same database, is `bench/baseline_app.py`: a bare FastAPI app
+under uvicorn whose one endpoint inserts one row with SQLAlchemy. Both servers run side by
+side and the load alternates between them in short rounds, so that other work on the machine
 weighs on both alike; the CPU each process spent per request is reported too.
 
     .venv/bin/python -m bench.memo_intake [--seconds 30] [--operators 20] [--record]
@@ -63,7 +64,14 @@ class Side:
 
 def _round(url: str, headers: list[dict[str, str]], seconds: float, warmup: int) -> LoadResult:
     return asyncio.run(
-        closed_loop(url=url, headers=headers, body=_body, seconds=seconds, warmup=warmup)
+        closed_loop(
+            url=url,
+            headers=headers,
+            body=_body,
+            seconds=seconds,
+            warmup=warmup,
+            idempotency_keys=True,
+        )
     )
 
 
@@ -196,7 +204,8 @@ def run(
         "The server runs without its dispatcher (`--no-dispatcher`): each memo's deliveries are "
         "written in its transaction and left pending. Each memo is a Japanese complaint or "
         f"inquiry to one of {COMPANIES} companies (2 email deliveries for a complaint, 1 "
-        "otherwise), answered with the full memo JSON."
+        "otherwise), sent with a fresh Idempotency-Key as the console sends it, and answered "
+        "with the full memo JSON."
     )
     report.notes.append(
         "Client, servers and PostgreSQL share the machine's cores. 'other processes' is how many "
