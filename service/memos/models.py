@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id, str_enum
@@ -86,3 +86,7 @@ class Memo(SQLModel, table=True):
     skipped: list[dict[str, str]] = Field(
         default_factory=_empty_skipped, sa_column=Column(JSON, nullable=False)
     )
+
+
+# The table itself, for writing a new memo as one plain row.
+MEMOS: Table = SQLModel.metadata.tables["memos"]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, bindparam, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, or_, select
 
 from service import clock, events
@@ -22,7 +23,7 @@ from service.companies.service import company_config, get_company
 from service.dispatch.models import Delivery, DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.escalation.service import schedule as schedule_escalation
-from service.memos.models import Memo, MemoStatus, Urgency
+from service.memos.models import MEMOS, Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn
 from service.phones import PhoneNumberError, to_e164
 from service.routing.optouts import opted_out_among
@@ -153,19 +154,13 @@ def create_memo(
     )
     memo.skipped = [skipped.record() for skipped in plan.skipped]
     schedule_escalation(memo=memo, config=config)
-    if idempotency_key:
-        try:
-            with session.begin_nested():
-                session.add(memo)
-        except IntegrityError:
-            # The same form submitted twice at once: the other request's memo stands.
-            existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
-            if existing is None:
-                raise
-            return existing
-    else:
-        session.add(memo)
-        session.flush()
+    if not _insert(session=session, memo=memo):
+        # The same form submitted twice at once: the other request's memo stands.
+        assert idempotency_key  # only a keyed memo can find its key taken
+        existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
+        if existing is None:
+            raise RuntimeError("an Idempotency-Key conflicted, but no memo holds it")
+        return existing
     # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
     deliveries = enqueue(
         session=session,
@@ -180,6 +175,33 @@ def create_memo(
         data={"id": memo.id, "client": company.slug, "status": memo.status.value},
     )
     return TakenMemo(memo=memo, company=company, call=call, deliveries=deliveries)
+
+
+# A keyed memo is inserted unless the operator's key is already taken, in one statement
+# rather than a savepoint around a plain INSERT; its row count tells which happened.
+_KEY = ["operator_id", "idempotency_key"]
+_INSERT_KEYED: dict[str, Insert] = {
+    name: dialect.insert(MEMOS)
+    .on_conflict_do_nothing(index_elements=_KEY)
+    .execution_options(preserve_rowcount=True)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT = insert(MEMOS)
+
+
+def _insert(*, session: Session, memo: Memo) -> bool:
+    """Write a new, complete memo as one row; False if its Idempotency-Key was taken."""
+    connection = session.connection()
+    if memo.idempotency_key is None:
+        connection.execute(_INSERT, memo.model_dump())
+    else:
+        statement = _INSERT_KEYED[connection.dialect.name]
+        if connection.execute(statement, memo.model_dump()).rowcount == 0:
+            return False
+    # Kept in the session as if loaded: a later change to it is an UPDATE, not a new INSERT.
+    make_transient_to_detached(memo)
+    session.add(memo)
+    return True
 
 
 def _call_of(*, session: Session, call_sid: str | None, company: Company) -> Call | None:
