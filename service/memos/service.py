@@ -109,12 +109,32 @@ def create_memo(
     *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None = None
 ) -> TakenMemo:
     """Take a memo for a company, with its deliveries; a repeated key returns the first memo."""
+    try:
+        taken = _take_new(
+            session=session, data=data, operator=operator, idempotency_key=idempotency_key
+        )
+    except MemoError:
+        # A repeat is answered with the first memo even if its form would be refused today
+        # (the company's fields changed since): the operator's memo was taken.
+        first = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
+        if first is None:
+            raise
+        return first
+    if taken is not None:
+        return taken
+    # The key was taken at the INSERT: a repeat, or the same form submitted twice at once.
+    first = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
+    if first is None:
+        raise RuntimeError("an Idempotency-Key conflicted, but no memo holds it")
+    return first
+
+
+def _take_new(
+    *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None
+) -> TakenMemo | None:
+    """A new memo with its deliveries; None if this operator's key already took one."""
     if len(data.body.encode("utf-8")) > MAX_BODY_BYTES:
         raise MemoTooLarge("body", "本文が64KiBを超えています / the memo body is over 64 KiB")
-    if idempotency_key:
-        existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
-        if existing is not None:
-            return existing
     company = get_company(session=session, slug=data.client)
     if company is None:
         raise MemoError(
@@ -155,12 +175,7 @@ def create_memo(
     memo.skipped = [skipped.record() for skipped in plan.skipped]
     schedule_escalation(memo=memo, config=config)
     if not _insert(session=session, memo=memo):
-        # The same form submitted twice at once: the other request's memo stands.
-        assert idempotency_key  # only a keyed memo can find its key taken
-        existing = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
-        if existing is None:
-            raise RuntimeError("an Idempotency-Key conflicted, but no memo holds it")
-        return existing
+        return None
     # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
     deliveries = enqueue(
         session=session,
@@ -228,8 +243,10 @@ def _caller_phone(*, raw: str | None, config: CompanyConfig) -> str | None:
         ) from None
 
 
-def _by_idempotency_key(*, session: Session, operator: User, key: str) -> TakenMemo | None:
+def _by_idempotency_key(*, session: Session, operator: User, key: str | None) -> TakenMemo | None:
     """The memo this operator already took with this key, if any."""
+    if not key:
+        return None
     row = session.exec(
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
