@@ -87,6 +87,8 @@ def _offer(queue: asyncio.Queue[Event], event: Event) -> None:
 
 
 broker = Broker()
+# Built once: every change a console shows sends one.
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def emit(*, session: Session, type: str, data: dict[str, Any]) -> None:
@@ -94,14 +96,10 @@ def emit(*, session: Session, type: str, data: dict[str, Any]) -> None:
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type}")
     payload = Event(type=type, data=data)
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": payload.encode()},
-        )
+    connection = session.connection()  # the event belongs to this transaction: begin one
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload.encode()})
         return
-    session.connection()  # the event belongs to this transaction: make sure one has begun
     if "relay_events" not in session.info:
         session.info["relay_events"] = []
         sa_event.listen(session, "after_commit", _publish_pending)
