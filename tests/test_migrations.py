@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from service import migrate
@@ -102,3 +103,60 @@ def test_upgrade_twice_is_harmless(empty_engine: Engine) -> None:
     migrate.upgrade(engine=empty_engine)
     migrate.upgrade(engine=empty_engine)
     assert current_revision(empty_engine) == head_revision()
+
+
+def test_open_memos_sharing_a_code_are_recoded_before_codes_become_unique(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(engine=empty_engine, revision="0002")
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    companies, users, memos = (metadata.tables[name] for name in ("companies", "users", "memos"))
+
+    def memo(memo_id: str, company_id: str, status: str, minutes: int) -> dict[str, object]:
+        at = moment + timedelta(minutes=minutes)
+        return {
+            "id": memo_id,
+            "company_id": company_id,
+            "company_version": 1,
+            "operator_id": "op",
+            "category": "complaint",
+            "urgency": "normal",
+            "subject": "件名",
+            "body": "本文",
+            "fields": {},
+            "skipped": [],
+            "status": status,
+            "ack_code": "4821",
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    with empty_engine.begin() as connection:
+        for company_id in ("sakura", "aoba"):
+            connection.execute(
+                insert(companies).values(
+                    id=company_id, slug=company_id, name=company_id, config={}, updated_at=moment
+                )
+            )
+        connection.execute(
+            insert(users).values(
+                id="op", email="op@relay.example", role="operator", created_at=moment
+            )
+        )
+        connection.execute(
+            insert(memos),
+            [
+                memo("newer", "sakura", "sent", 2),
+                memo("older", "sakura", "relaying", 1),
+                memo("done", "sakura", "acknowledged", 0),
+                memo("elsewhere", "aoba", "sent", 3),
+            ],
+        )
+
+    migrate.upgrade(engine=empty_engine)
+
+    with empty_engine.connect() as connection:
+        rows = connection.execute(select(memos.c.id, memos.c.ack_code)).all()
+    codes = {memo_id: code for memo_id, code in rows}
+    assert codes["older"] == codes["done"] == codes["elsewhere"] == "4821"
+    assert len(codes["newer"]) == 8 and codes["newer"].isdigit()

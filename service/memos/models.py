@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id, str_enum
@@ -44,14 +44,26 @@ def _empty_skipped() -> list[dict[str, str]]:
     return []
 
 
+# The memos whose ack code is in use: every one not yet acknowledged.
+OPEN_CONDITION = "status <> 'acknowledged'"
+
+
 class Memo(SQLModel, table=True):
     """What a caller told the operator, to be relayed to the company until acknowledged."""
 
     __tablename__ = "memos"
     __table_args__ = (
         UniqueConstraint("operator_id", "idempotency_key"),
-        # Finding an open memo by its code: for new codes, and for SMS replies.
-        Index("ix_memos_company_ack_code", "company_id", "ack_code"),
+        # A code names one open memo of its company, so a reply "OK 4821" is never ambiguous;
+        # an acknowledged memo gives its code back.
+        Index(
+            "ux_memos_open_ack_code",
+            "company_id",
+            "ack_code",
+            unique=True,
+            postgresql_where=text(OPEN_CONDITION),
+            sqlite_where=text(OPEN_CONDITION),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

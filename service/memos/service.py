@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert
+from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, or_, select
@@ -65,29 +65,13 @@ def _custom_fields(*, submitted: dict[str, Any], declared: list[Any]) -> dict[st
     return values
 
 
-# Whether a code is already held by one of the company's open memos; built once, as it runs
-# for every memo.
-_OPEN_MEMO_WITH_CODE = (
-    select(Memo.id)
-    .where(
-        Memo.company_id == bindparam("company_id"),
-        Memo.ack_code == bindparam("code"),
-        col(Memo.status) != MemoStatus.acknowledged,
-    )
-    .limit(1)
-)
+# A code is short enough to read out or type on a phone: 4 digits while the company's open
+# memos leave one free, then longer ones. The unique index on open codes decides which is free.
+_CODE_DIGITS = (4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 8, 8, 8, 8)
 
 
-def _new_ack_code(*, session: Session, company_id: str) -> str:
-    """A code short enough to read out or type on a phone, unique among the open memos."""
-    for digits in (4, 4, 4, 4, 4, 4, 4, 4, 6, 6):
-        code = f"{secrets.randbelow(10**digits):0{digits}d}"
-        taken = session.exec(
-            _OPEN_MEMO_WITH_CODE, params={"company_id": company_id, "code": code}
-        ).first()
-        if taken is None:
-            return code
-    return f"{secrets.randbelow(10**8):08d}"
+def _draw_code(digits: int) -> str:
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +144,7 @@ def _take_new(
         body=data.body.strip(),
         fields=_custom_fields(submitted=data.fields, declared=list(config.fields)),
         status=MemoStatus.relaying,
-        ack_code=_new_ack_code(session=session, company_id=company.id),
+        ack_code="",  # drawn as it is written
         created_at=now,
         updated_at=now,
     )
@@ -192,31 +176,35 @@ def _take_new(
     return TakenMemo(memo=memo, company=company, call=call, deliveries=deliveries)
 
 
-# A keyed memo is inserted unless the operator's key is already taken, in one statement
-# rather than a savepoint around a plain INSERT; its row count tells which happened.
-_KEY = ["operator_id", "idempotency_key"]
-_INSERT_KEYED: dict[str, Insert] = {
-    name: dialect.insert(MEMOS)
-    .on_conflict_do_nothing(index_elements=_KEY)
-    .execution_options(preserve_rowcount=True)
+# Inserted unless a unique index refuses the row (an open memo of the company holds its code,
+# or the operator's Idempotency-Key was used), in one statement rather than a check before it
+# or a savepoint around it; the row count tells which happened.
+_INSERT_NEW: dict[str, Insert] = {
+    name: dialect.insert(MEMOS).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_INSERT = insert(MEMOS)
+_KEY_USED = select(Memo.id).where(
+    Memo.operator_id == bindparam("operator_id"),
+    Memo.idempotency_key == bindparam("key"),
+)
 
 
 def _insert(*, session: Session, memo: Memo) -> bool:
-    """Write a new, complete memo as one row; False if its Idempotency-Key was taken."""
+    """Write a new, complete memo as one row with a free ack code; False if its
+    Idempotency-Key was used already."""
     connection = session.connection()
-    if memo.idempotency_key is None:
-        connection.execute(_INSERT, memo.model_dump())
-    else:
-        statement = _INSERT_KEYED[connection.dialect.name]
-        if connection.execute(statement, memo.model_dump()).rowcount == 0:
+    statement = _INSERT_NEW[connection.dialect.name]
+    for digits in _CODE_DIGITS:
+        memo.ack_code = _draw_code(digits)
+        if connection.execute(statement, memo.model_dump()).rowcount:
+            # Kept in the session as if loaded: a later change is an UPDATE, not an INSERT.
+            make_transient_to_detached(memo)
+            session.add(memo)
+            return True
+        key = {"operator_id": memo.operator_id, "key": memo.idempotency_key}
+        if memo.idempotency_key and connection.execute(_KEY_USED, key).first():
             return False
-    # Kept in the session as if loaded: a later change to it is an UPDATE, not a new INSERT.
-    make_transient_to_detached(memo)
-    session.add(memo)
-    return True
+    raise RuntimeError(f"no free ack code for company {memo.company_id}")
 
 
 def _call_of(*, session: Session, call_sid: str | None, company: Company) -> Call | None:

@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from service.acks.service import AckVia, acknowledge
 from service.auth.models import Role
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.memos import service as memo_service
 from service.memos.models import Memo
 from tests.factories import make_company, make_token, make_user
 
@@ -153,6 +155,28 @@ def test_a_repeat_that_would_now_be_refused_still_answers_with_the_first_memo(
     assert again.json()["id"] == first["id"]
     assert refused.status_code == 422
     assert len(session.exec(select(Memo)).all()) == 1
+
+
+def test_a_code_held_by_an_open_memo_is_drawn_again_until_acknowledged(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws = iter(["4821", "4821", "0570", "4821"])
+    monkeypatch.setattr(memo_service, "_draw_code", lambda digits: next(draws))
+
+    def take() -> dict[str, Any]:
+        response = client.post("/api/v1/memos", json=memo_body(), headers=operator)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    first, second = take(), take()
+    assert (first["ack_code"], second["ack_code"]) == ("4821", "0570")
+    acknowledge(session=session, memo_id=first["id"], by="佐藤", via=AckVia.operator)
+    session.commit()
+    assert take()["ack_code"] == "4821"  # an acknowledged memo gives its code back
 
 
 def test_only_operators_take_memos(client: TestClient, session: Session, sakura: Company) -> None:
