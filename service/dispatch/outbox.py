@@ -6,8 +6,9 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import CursorResult, insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
@@ -306,16 +307,19 @@ def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
     if memo is None or memo.status == MemoStatus.acknowledged:
         return memo
     status = memo_status_from(deliveries_of(session=session, memo_id=memo_id))
-    if status != memo.status:
-        memo.status = status
-        memo.updated_at = clock.now()
-        session.add(memo)
-        session.flush()
-        events.emit(
-            session=session,
-            type="memo.updated",
-            data={"id": memo.id, "status": status.value},
-        )
+    if status == memo.status:
+        return memo
+    # Conditional, like the acknowledgement itself: one committed since the memo was read
+    # stands (and keeps its code out of use).
+    moved = session.execute(
+        update(Memo)
+        .where(col(Memo.id) == memo_id, col(Memo.status) != MemoStatus.acknowledged)
+        .values(status=status, updated_at=clock.now())
+    )
+    if cast(CursorResult[Any], moved).rowcount == 0:
+        session.refresh(memo)
+        return memo
+    events.emit(session=session, type="memo.updated", data={"id": memo.id, "status": status.value})
     return memo
 
 

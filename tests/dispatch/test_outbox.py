@@ -1,0 +1,53 @@
+"""The outbox's bookkeeping on a memo: its status follows its deliveries, never past an ack."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
+
+from service.acks.service import AckVia, acknowledge
+from service.auth.models import User
+from service.companies.models import Company
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.outbox import refresh_memo_status
+from service.memos.models import Memo, MemoStatus
+from tests.dispatch.conftest import take_memo
+
+
+def _mark_sent(session: Session, memo: Memo) -> None:
+    session.exec(
+        update(Delivery).where(col(Delivery.memo_id) == memo.id).values(status=DeliveryStatus.sent)
+    )
+    session.commit()
+
+
+def test_memo_status_follows_its_deliveries(
+    session: Session, operator: User, company: Company
+) -> None:
+    memo = take_memo(session, operator)
+    _mark_sent(session, memo)
+
+    refreshed = refresh_memo_status(session=session, memo_id=memo.id)
+    session.commit()
+
+    assert refreshed is not None and refreshed.status == MemoStatus.sent
+
+
+def test_a_refresh_never_undoes_an_acknowledgement_committed_since_the_memo_was_read(
+    engine: Engine, session: Session, operator: User, company: Company
+) -> None:
+    memo = take_memo(session, operator)
+    with Session(engine, expire_on_commit=False) as dispatcher:
+        seen = dispatcher.get(Memo, memo.id)  # read while the memo was still being relayed
+        dispatcher.commit()
+        acknowledge(session=session, memo_id=memo.id, by="佐藤", via=AckVia.link)
+        session.commit()
+        _mark_sent(session, memo)
+
+        refreshed = refresh_memo_status(session=dispatcher, memo_id=memo.id)
+        dispatcher.commit()
+
+    assert refreshed is seen and seen.status == MemoStatus.acknowledged
+    session.expire_all()
+    stored = session.get(Memo, memo.id)
+    assert stored is not None and stored.status == MemoStatus.acknowledged
