@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam
+from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, or_, select
@@ -94,9 +94,7 @@ def create_memo(
 ) -> TakenMemo:
     """Take a memo for a company, with its deliveries; a repeated key returns the first memo."""
     try:
-        taken = _take_new(
-            session=session, data=data, operator=operator, idempotency_key=idempotency_key
-        )
+        return _take(session=session, data=data, operator=operator, idempotency_key=idempotency_key)
     except MemoError:
         # A repeat is answered with the first memo even if its form would be refused today
         # (the company's fields changed since): the operator's memo was taken.
@@ -104,19 +102,12 @@ def create_memo(
         if first is None:
             raise
         return first
-    if taken is not None:
-        return taken
-    # The key was taken at the INSERT: a repeat, or the same form submitted twice at once.
-    first = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
-    if first is None:
-        raise RuntimeError("an Idempotency-Key conflicted, but no memo holds it")
-    return first
 
 
-def _take_new(
+def _take(
     *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None
-) -> TakenMemo | None:
-    """A new memo with its deliveries; None if this operator's key already took one."""
+) -> TakenMemo:
+    """A new memo with its deliveries, or the first one this operator's key already took."""
     if len(data.body.encode("utf-8")) > MAX_BODY_BYTES:
         raise MemoTooLarge("body", "本文が64KiBを超えています / the memo body is over 64 KiB")
     company = get_company(session=session, slug=data.client)
@@ -144,7 +135,7 @@ def _take_new(
         body=data.body.strip(),
         fields=_custom_fields(submitted=data.fields, declared=list(config.fields)),
         status=MemoStatus.relaying,
-        ack_code="",  # drawn as it is written
+        ack_code="",  # drawn below, as it is written
         created_at=now,
         updated_at=now,
     )
@@ -158,8 +149,17 @@ def _take_new(
     )
     memo.skipped = [skipped.record() for skipped in plan.skipped]
     schedule_escalation(memo=memo, config=config)
-    if not _insert(session=session, memo=memo):
-        return None
+    for digits in _CODE_DIGITS:
+        memo.ack_code = _draw_code(digits)
+        if _insert(session=session, memo=memo):
+            break
+        # Refused: the key took a memo before (a repeat, or the same form submitted twice at
+        # once), or an open memo of the company holds the code, and another is drawn.
+        first = _by_idempotency_key(session=session, operator=operator, key=idempotency_key)
+        if first is not None:
+            return first
+    else:
+        raise RuntimeError(f"no free ack code for company {company.slug}")
     # Outside the company's hours a normal memo waits for the next opening; urgent ones go now.
     deliveries = enqueue(
         session=session,
@@ -178,33 +178,22 @@ def _take_new(
 
 # Inserted unless a unique index refuses the row (an open memo of the company holds its code,
 # or the operator's Idempotency-Key was used), in one statement rather than a check before it
-# or a savepoint around it; the row count tells which happened.
+# or a savepoint around it; the row count tells whether it was written.
 _INSERT_NEW: dict[str, Insert] = {
     name: dialect.insert(MEMOS).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_KEY_USED = select(Memo.id).where(
-    Memo.operator_id == bindparam("operator_id"),
-    Memo.idempotency_key == bindparam("key"),
-)
 
 
 def _insert(*, session: Session, memo: Memo) -> bool:
-    """Write a new, complete memo as one row with a free ack code; False if its
-    Idempotency-Key was used already."""
+    """Write a new, complete memo as one row; False if a unique index refused it."""
     connection = session.connection()
-    statement = _INSERT_NEW[connection.dialect.name]
-    for digits in _CODE_DIGITS:
-        memo.ack_code = _draw_code(digits)
-        if connection.execute(statement, memo.model_dump()).rowcount:
-            # Kept in the session as if loaded: a later change is an UPDATE, not an INSERT.
-            make_transient_to_detached(memo)
-            session.add(memo)
-            return True
-        key = {"operator_id": memo.operator_id, "key": memo.idempotency_key}
-        if memo.idempotency_key and connection.execute(_KEY_USED, key).first():
-            return False
-    raise RuntimeError(f"no free ack code for company {memo.company_id}")
+    if not connection.execute(_INSERT_NEW[connection.dialect.name], memo.model_dump()).rowcount:
+        return False
+    # Kept in the session as if loaded: a later change is an UPDATE, not an INSERT.
+    make_transient_to_detached(memo)
+    session.add(memo)
+    return True
 
 
 def _call_of(*, session: Session, call_sid: str | None, company: Company) -> Call | None:
