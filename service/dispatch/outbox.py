@@ -6,9 +6,8 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
@@ -316,7 +315,7 @@ def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
         .where(col(Memo.id) == memo_id, col(Memo.status) != MemoStatus.acknowledged)
         .values(status=status, updated_at=clock.now())
     )
-    if cast(CursorResult[Any], moved).rowcount == 0:
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
         session.refresh(memo)
         return memo
     events.emit(session=session, type="memo.updated", data={"id": memo.id, "status": status.value})
