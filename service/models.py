@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 from service.auth.models import ApiToken, LoginFailure, Role, User, WebSession
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
-from service.dispatch.models import Delivery
+from service.dispatch.models import Delivery, DispatcherHeartbeat
 from service.escalation.models import CallbackTask, EscalationFiring
 from service.memos.models import Memo
 from service.providers.models import OutboxMessage
@@ -22,6 +22,7 @@ __all__ = [
     "CompanyPhoneNumber",
     "CompanyVersion",
     "Delivery",
+    "DispatcherHeartbeat",
     "EscalationFiring",
     "LoginFailure",
     "Memo",

@@ -58,6 +58,8 @@ class Delivery(SQLModel, table=True):
     # While sending: when the claim lapses and the outcome must be reconciled.
     deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     claimed_by: str | None = Field(default=None, max_length=64)
+    # When the latest attempt began: a look-up at the provider searches from here.
+    attempted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
@@ -67,6 +69,16 @@ class Delivery(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     text: str | None = Field(default=None, sa_column=Column(Text))
     html: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class DispatcherHeartbeat(SQLModel, table=True):
+    """A running dispatcher; one that stops beating is dead, and its claims are settled."""
+
+    __tablename__ = "dispatchers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 # The table itself, for writes that need no unit of work (new deliveries).
