@@ -10,9 +10,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from service.api.deps import CurrentOperator, CurrentStaff, SessionDep, SettingsDep
+from service.auth.models import Role
 from service.calls import service as calls
 from service.calls.models import Call
-from service.calls.present import call_detail, call_summary, caller_out, flag_out
+from service.calls.present import call_detail, call_summaries, caller_out, flag_out
+from service.calls.schema import CallDetail, CallerFlagOut, CallerOut, CallList, CallSummary
 from service.companies.models import Company
 from service.companies.service import company_config, get_company
 from service.phones import PhoneNumberError, to_e164
@@ -28,11 +30,11 @@ def _phone(raw: str) -> str:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 
 
-@router.get("/calls")
+@router.get("/calls", response_model=CallList)
 def list_calls(
     session: SessionDep, _user: CurrentStaff, active: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
-    """Calls ringing or in progress (`active=true`), else the latest calls."""
+    """Calls ringing or in progress (`active=true`), else the latest; each says who answered."""
     if active:
         rows = calls.active_calls(session=session)
     else:
@@ -43,7 +45,7 @@ def list_calls(
             .limit(50)
         ).all()
         rows = [(call, company) for call, company in found]
-    return {"items": [call_summary(call, company) for call, company in rows]}
+    return {"items": call_summaries(session=session, rows=rows)}
 
 
 def _call_or_404(session: SessionDep, call_id: str) -> tuple[Call, Company]:
@@ -53,21 +55,41 @@ def _call_or_404(session: SessionDep, call_id: str) -> tuple[Call, Company]:
     return call, calls.company_of(session=session, call=call)
 
 
-@router.get("/calls/{call_id}")
+def _summary(session: SessionDep, call: Call, company: Company) -> dict[str, Any]:
+    return call_summaries(session=session, rows=[(call, company)])[0]
+
+
+@router.get("/calls/{call_id}", response_model=CallDetail)
 def read_call(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
     """A call with its company's greeting and script and the caller's history."""
     call, company = _call_or_404(session, call_id)
     return call_detail(session=session, call=call, company=company)
 
 
-@router.post("/calls/{call_id}/answer")
+@router.post(
+    "/calls/{call_id}/answer",
+    response_model=CallDetail,
+    responses={
+        404: {"description": "no such call"},
+        409: {"description": "another operator has answered this call; `detail` names them"},
+    },
+)
 def answer_call(call_id: str, session: SessionDep, operator: CurrentOperator) -> dict[str, Any]:
-    """Pick up a call: it is yours, and its memo form opens."""
-    _call_or_404(session, call_id)
-    call = calls.answer_call(session=session, call_id=call_id, operator_id=operator.id)
+    """Pick up a call: it is yours alone, and its memo form opens. Answering again is harmless."""
+    try:
+        call = calls.answer_call(session=session, call_id=call_id, operator_id=operator.id)
+    except calls.CallTaken as taken:
+        raise HTTPException(status.HTTP_409_CONFLICT, _taken_message(taken)) from None
+    except calls.CallNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call") from None
     return call_detail(
         session=session, call=call, company=calls.company_of(session=session, call=call)
     )
+
+
+def _taken_message(taken: calls.CallTaken) -> str:
+    name = taken.operator_name
+    return f"{name}さんが応答しています / {name} has answered this call"
 
 
 class SimulatedCall(BaseModel):
@@ -75,7 +97,7 @@ class SimulatedCall(BaseModel):
     from_: str = Field(alias="from", min_length=1, max_length=40)
 
 
-@router.post("/calls/simulate", status_code=status.HTTP_201_CREATED)
+@router.post("/calls/simulate", status_code=status.HTTP_201_CREATED, response_model=CallSummary)
 def simulate_call(
     data: SimulatedCall, session: SessionDep, settings: SettingsDep, _user: CurrentStaff
 ) -> dict[str, Any]:
@@ -98,20 +120,43 @@ def simulate_call(
         to_number=config.phone_numbers[0],
         source="simulated",
     )
-    return call_summary(call, company)
+    return _summary(session, call, company)
 
 
-@router.post("/calls/{call_id}/hangup")
-def hang_up(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
-    """End a simulated call."""
+@router.post(
+    "/calls/{call_id}/hangup",
+    response_model=CallSummary,
+    responses={
+        403: {"description": "another operator answered this call: only they or an admin end it"},
+        404: {"description": "no such call"},
+        409: {"description": "a real call ends on the phone"},
+    },
+)
+def hang_up(call_id: str, session: SessionDep, user: CurrentStaff) -> dict[str, Any]:
+    """End a simulated call: the operator who answered it, an admin, or anyone if nobody did."""
     call, company = _call_or_404(session, call_id)
     if call.source != "simulated":
         raise HTTPException(status.HTTP_409_CONFLICT, "a real call ends on the phone")
-    call = calls.end_call(session=session, call_id=call_id)
-    return call_summary(call, company)
+    try:
+        call = calls.end_call(
+            session=session,
+            call_id=call_id,
+            operator_id=user.id,
+            supervisor=user.role == Role.admin,
+        )
+    except calls.CallTaken as taken:
+        name = taken.operator_name
+        message = (
+            f"{name}さんが応答した着信です。切断できるのは{name}さんか管理者です"
+            f" / {name} has this call: only they or an admin can end it"
+        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, message) from None
+    except calls.CallNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call") from None
+    return _summary(session, call, company)
 
 
-@router.get("/callers/{phone}")
+@router.get("/callers/{phone}", response_model=CallerOut)
 def read_caller(phone: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
     """A caller's earlier calls, memos and flags."""
     return caller_out(session=session, phone=_phone(phone))
@@ -122,7 +167,9 @@ class FlagIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/callers/{phone}/flags", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/callers/{phone}/flags", status_code=status.HTTP_201_CREATED, response_model=CallerFlagOut
+)
 def flag_caller(
     phone: str, data: FlagIn, session: SessionDep, user: CurrentStaff
 ) -> dict[str, Any]:
@@ -136,7 +183,7 @@ def flag_caller(
     return flag_out(session, flag)
 
 
-@router.delete("/flags/{flag_id}")
+@router.delete("/flags/{flag_id}", response_model=CallerFlagOut)
 def clear_flag(flag_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
     """Lift a flag; it stays on record."""
     try:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
 
 from service.auth.models import User
 from service.calls.models import Call, CallerFlag
-from service.calls.service import caller_history
+from service.calls.service import caller_history, operator_names
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.memos.service import memos_from_caller
 
 
-def call_summary(call: Call, company: Company) -> dict[str, Any]:
-    """A call as listed (CONTRACT §5)."""
+def call_summaries(
+    *, session: Session, rows: Sequence[tuple[Call, Company]]
+) -> list[dict[str, Any]]:
+    """Calls as listed, with who answered each."""
+    names = operator_names(session=session, user_ids=[call.answered_by for call, _ in rows])
+    return [
+        call_summary(call, company, answered_by_name=names.get(call.answered_by or ""))
+        for call, company in rows
+    ]
+
+
+def call_summary(call: Call, company: Company, *, answered_by_name: str | None) -> dict[str, Any]:
+    """A call as listed (CONTRACT §5); `answered_by_name` names the operator who has it."""
     return {
         "id": call.id,
         "call_sid": call.call_sid,
@@ -26,6 +38,7 @@ def call_summary(call: Call, company: Company) -> dict[str, Any]:
         "status": call.status,
         "source": call.source,
         "answered_by": call.answered_by,
+        "answered_by_name": answered_by_name,
         "recording_url": call.recording_url,
         "started_at": call.started_at.isoformat(),
     }
@@ -54,7 +67,7 @@ def caller_out(
         "phone": phone,
         "earlier_calls": history.earlier_calls,
         "repeat_caller": history.earlier_calls > 0,
-        "calls": [call_summary(call, company) for call, company in history.calls],
+        "calls": call_summaries(session=session, rows=history.calls),
         "memos": [
             {
                 "id": memo.id,
@@ -75,7 +88,7 @@ def call_detail(*, session: Session, call: Call, company: Company) -> dict[str, 
     """A ringing call with everything the console shows: company, greeting, script, caller."""
     config = company_config(company)
     return {
-        **call_summary(call, company),
+        **call_summaries(session=session, rows=[(call, company)])[0],
         "company": {
             "slug": company.slug,
             "name": company.name,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, and_, case, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from service import clock, events
+from service.auth.models import User
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company
 
@@ -21,14 +25,48 @@ class CallError(ValueError):
     """A call operation that cannot be done as asked."""
 
 
-def call_event_data(call: Call, company: Company) -> dict[str, str]:
-    """The JSON an event about `call` carries."""
+class CallNotFound(CallError):
+    """No call has this id."""
+
+
+class CallTaken(CallError):
+    """Another operator has answered this call: it is theirs to handle and to end."""
+
+    def __init__(self, *, call: Call, operator_name: str) -> None:
+        super().__init__(f"{operator_name} has answered this call")
+        self.call = call
+        self.operator_name = operator_name
+
+
+def operator_name(*, session: Session, user_id: str | None) -> str | None:
+    """The name other operators know a user by; None when nobody is named."""
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    return user.display_name or user.email
+
+
+def operator_names(*, session: Session, user_ids: Iterable[str | None]) -> dict[str, str]:
+    """The names of several users at once, by id (see `operator_name`)."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    users = session.exec(select(User).where(col(User.id).in_(wanted))).all()
+    return {user.id: user.display_name or user.email for user in users}
+
+
+def call_event_data(*, session: Session, call: Call, company: Company) -> dict[str, str | None]:
+    """The JSON an event about `call` carries, with who answered it."""
     return {
         "id": call.id,
         "call_sid": call.call_sid,
         "client": company.slug,
         "from": call.from_number,
         "status": call.status,
+        "answered_by": call.answered_by,
+        "answered_by_name": operator_name(session=session, user_id=call.answered_by),
     }
 
 
@@ -71,7 +109,8 @@ def record_inbound_call(
     )
     session.add(call)
     session.flush()
-    events.emit(session=session, type="call.ringing", data=call_event_data(call, company))
+    data = call_event_data(session=session, call=call, company=company)
+    events.emit(session=session, type="call.ringing", data=data)
     return call, True
 
 
@@ -88,34 +127,62 @@ def update_call_status(*, session: Session, call_sid: str, status: str) -> Call 
         call.ended_at = call.updated_at
     session.add(call)
     session.flush()
-    company = company_of(session=session, call=call)
-    events.emit(session=session, type="call.updated", data=call_event_data(call, company))
+    _emit_updated(session=session, call=call)
     return call
+
+
+def _emit_updated(*, session: Session, call: Call) -> None:
+    company = company_of(session=session, call=call)
+    data = call_event_data(session=session, call=call, company=company)
+    events.emit(session=session, type="call.updated", data=data)
 
 
 def answer_call(*, session: Session, call_id: str, operator_id: str) -> Call:
-    """An operator picks up a call; the first operator to pick up keeps it."""
-    call = session.get(Call, call_id, with_for_update=True)
+    """Claim a call for an operator: one operator has it; answering it again is harmless.
+
+    Raises CallTaken when another operator has it, CallNotFound when there is no such call.
+    """
+    # A real call's progress comes from Twilio; a simulated one moves when picked up.
+    picked_up = case(
+        (
+            and_(col(Call.source) == "simulated", col(Call.status).in_(("queued", "ringing"))),
+            "in-progress",
+        ),
+        else_=col(Call.status),
+    )
+    # One conditional UPDATE: when two operators press at once, the database lets one row
+    # change through and the other finds the call already someone else's.
+    claimed = session.execute(
+        update(Call)
+        .where(
+            col(Call.id) == call_id,
+            or_(col(Call.answered_by).is_(None), col(Call.answered_by) == operator_id),
+        )
+        .values(answered_by=operator_id, status=picked_up, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    call = session.get(Call, call_id, populate_existing=True)
     if call is None:
-        raise CallError("no such call")
-    if call.answered_by is None:
-        call.answered_by = operator_id
-    if call.status in ("queued", "ringing") and call.source == "simulated":
-        # A real call's progress comes from Twilio; a simulated one moves when picked up.
-        call.status = "in-progress"
-    call.updated_at = clock.now()
-    session.add(call)
-    session.flush()
-    company = company_of(session=session, call=call)
-    events.emit(session=session, type="call.updated", data=call_event_data(call, company))
+        raise CallNotFound("no such call")
+    if cast(CursorResult[Any], claimed).rowcount == 0:
+        name = operator_name(session=session, user_id=call.answered_by) or "?"
+        raise CallTaken(call=call, operator_name=name)
+    _emit_updated(session=session, call=call)
     return call
 
 
-def end_call(*, session: Session, call_id: str) -> Call:
-    """Hang up a simulated call (a real one ends through Twilio's status callback)."""
-    call = session.get(Call, call_id)
+def end_call(*, session: Session, call_id: str, operator_id: str, supervisor: bool) -> Call:
+    """Hang up a simulated call (a real one ends through Twilio's status callback).
+
+    Only the operator who answered it, or a supervisor, may; a call nobody answered, anyone.
+    """
+    # Locked, so an answer committed meanwhile is seen before deciding whose call it is.
+    call = session.get(Call, call_id, with_for_update=True, populate_existing=True)
     if call is None:
-        raise CallError("no such call")
+        raise CallNotFound("no such call")
+    if call.answered_by not in (None, operator_id) and not supervisor:
+        name = operator_name(session=session, user_id=call.answered_by) or "?"
+        raise CallTaken(call=call, operator_name=name)
     updated = update_call_status(session=session, call_sid=call.call_sid, status="completed")
     assert updated is not None
     return updated

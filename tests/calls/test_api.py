@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -125,3 +126,97 @@ def test_simulate_is_refused_for_unknown_company_or_number(
     )
     assert bad.status_code == 422
     assert client.get("/api/v1/calls/nope", headers=operator_headers).status_code == 404
+
+
+def _second_operator(session: Session) -> tuple[User, dict[str, str]]:
+    other = make_user(session, email="tanaka@relay.example", role=Role.operator)
+    other.display_name = "田中 一郎"
+    session.add(other)
+    session.commit()
+    return other, make_token(session, other)
+
+
+def test_a_call_answered_by_one_operator_is_refused_to_another(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator: User,
+    operator_headers: dict[str, str],
+) -> None:
+    operator.display_name = "鈴木 花子"
+    session.add(operator)
+    session.commit()
+    _, other_headers = _second_operator(session)
+    call = simulate(client, operator_headers)
+
+    first = client.post(f"/api/v1/calls/{call['id']}/answer", headers=operator_headers)
+    assert first.status_code == 200
+    assert (first.json()["answered_by"], first.json()["answered_by_name"]) == (
+        operator.id,
+        "鈴木 花子",
+    )
+    # Pressing again (a double click, a second tab) is the same claim.
+    again = client.post(f"/api/v1/calls/{call['id']}/answer", headers=operator_headers)
+    assert again.status_code == 200
+    assert again.json()["answered_by"] == operator.id
+
+    refused = client.post(f"/api/v1/calls/{call['id']}/answer", headers=other_headers)
+    assert refused.status_code == 409
+    assert "鈴木 花子" in refused.json()["detail"]
+    listed = client.get("/api/v1/calls", params={"active": "true"}, headers=other_headers)
+    [item] = listed.json()["items"]
+    assert (item["answered_by"], item["answered_by_name"]) == (operator.id, "鈴木 花子")
+    assert item["status"] == "in-progress"
+
+
+def test_only_the_answering_operator_or_an_admin_hangs_up(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator: User,
+    operator_headers: dict[str, str],
+) -> None:
+    _, other_headers = _second_operator(session)
+    admin_headers = make_token(
+        session, make_user(session, email="boss@relay.example", role=Role.admin)
+    )
+    mine = simulate(client, operator_headers)
+    also_mine = simulate(client, operator_headers, caller="090-3333-4444")
+    for call in (mine, also_mine):
+        answered = client.post(f"/api/v1/calls/{call['id']}/answer", headers=operator_headers)
+        assert answered.status_code == 200
+
+    refused = client.post(f"/api/v1/calls/{mine['id']}/hangup", headers=other_headers)
+    assert refused.status_code == 403
+    assert operator.display_name in refused.json()["detail"]
+    detail = client.get(f"/api/v1/calls/{mine['id']}", headers=operator_headers).json()
+    assert detail["status"] == "in-progress"
+
+    ended = client.post(f"/api/v1/calls/{mine['id']}/hangup", headers=operator_headers)
+    assert (ended.status_code, ended.json()["status"]) == (200, "completed")
+    by_supervisor = client.post(f"/api/v1/calls/{also_mine['id']}/hangup", headers=admin_headers)
+    assert (by_supervisor.status_code, by_supervisor.json()["status"]) == (200, "completed")
+    active = client.get("/api/v1/calls", params={"active": "true"}, headers=operator_headers)
+    assert active.json()["items"] == []
+
+
+def test_answering_or_hanging_up_an_unknown_call_is_404(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    assert client.post("/api/v1/calls/nope/answer", headers=operator_headers).status_code == 404
+    assert client.post("/api/v1/calls/nope/hangup", headers=operator_headers).status_code == 404
+
+
+def test_call_routes_declare_their_response_schemas(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+
+    def schema(path: str, method: str, code: str) -> str:
+        content = paths[path][method]["responses"][code]["content"]["application/json"]
+        return str(content["schema"].get("$ref", "")).rsplit("/", 1)[-1]
+
+    assert schema("/api/v1/calls", "get", "200") == "CallList"
+    assert schema("/api/v1/calls/{call_id}", "get", "200") == "CallDetail"
+    assert schema("/api/v1/calls/{call_id}/answer", "post", "200") == "CallDetail"
+    assert "409" in paths["/api/v1/calls/{call_id}/answer"]["post"]["responses"]
+    assert schema("/api/v1/calls/{call_id}/hangup", "post", "200") == "CallSummary"
+    assert "403" in paths["/api/v1/calls/{call_id}/hangup"]["post"]["responses"]
