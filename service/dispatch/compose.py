@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -19,40 +20,102 @@ from service.settings import Settings
 STATUS_PATHS = {Channel.sms: "/twilio/sms/status", Channel.voice: "/twilio/voice/callout/status"}
 
 
-def render_delivery(*, session: Session, delivery: Delivery, settings: Settings) -> None:
-    """Fix the delivery's words on first attempt, so every retry sends the very same message."""
-    if delivery.text is not None:
-        return
+@dataclass(frozen=True)
+class WordsSource:
+    """What a delivery's words are made from, read while it is claimed."""
+
+    channel: Channel
+    contact_key: str
+    memo: Memo
+    company: Company
+    operator_name: str
+
+
+@dataclass(frozen=True)
+class Words:
+    """A delivery's rendered words, fixed at its first attempt."""
+
+    locale: str
+    subject: str
+    text: str
+    html: str | None
+
+    def values(self) -> dict[str, str | None]:
+        """The delivery columns these words fill."""
+        return {
+            "locale": self.locale,
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+        }
+
+
+def words_source(*, session: Session, delivery: Delivery) -> WordsSource:
+    """Read what rendering `delivery` needs, so rendering itself needs no database."""
     memo = session.get(Memo, delivery.memo_id)
     assert memo is not None
     company = session.get(Company, memo.company_id)
     assert company is not None
+    operator = session.get(User, memo.operator_id)
+    return WordsSource(
+        channel=delivery.channel,
+        contact_key=delivery.contact_key,
+        memo=memo,
+        company=company,
+        operator_name=operator.display_name if operator else "",
+    )
+
+
+def compose_words(*, source: WordsSource, settings: Settings) -> Words:
+    """Render a delivery's words from the company's templates; raises TemplateError."""
+    memo, company = source.memo, source.company
     config = company_config(company)
     try:
-        contact_name = config.contact(delivery.contact_key).name
+        contact_name = config.contact(source.contact_key).name
     except KeyError:
         contact_name = ""
-    operator = session.get(User, memo.operator_id)
     timezone = ZoneInfo(config.hours.timezone if config.hours else "Asia/Tokyo")
     token = make_ack_token(
-        secret=settings.secret(), memo_id=memo.id, contact_key=delivery.contact_key
+        secret=settings.secret(), memo_id=memo.id, contact_key=source.contact_key
     )
     rendered = render_memo_message(
-        channel=delivery.channel,
+        channel=source.channel,
         memo=memo,
         company_name=company.name,
         config=config,
         contact_name=contact_name,
         ack_url=ack_link(public_base_url=settings.public_base_url, token=token),
         received_at_local=memo.created_at.astimezone(timezone),
-        operator_name=operator.display_name if operator else "",
+        operator_name=source.operator_name,
     )
-    delivery.locale = config.locale
-    delivery.subject = rendered.subject[:500]
-    delivery.text = rendered.text
-    delivery.html = rendered.html
-    # Written with the claim's commit: a batch's rendered deliveries go out in one UPDATE
-    # round instead of one each.
+    return Words(
+        locale=config.locale,
+        subject=rendered.subject[:500],
+        text=rendered.text,
+        html=rendered.html,
+    )
+
+
+def fix_words(*, delivery: Delivery, words: Words) -> None:
+    """Put rendered words on a delivery (the caller writes them)."""
+    delivery.locale = words.locale
+    delivery.subject = words.subject
+    delivery.text = words.text
+    delivery.html = words.html
+
+
+def render_delivery(*, session: Session, delivery: Delivery, settings: Settings) -> None:
+    """Fix the delivery's words on first attempt, so every retry sends the very same message.
+
+    In one session, for callers that hold no claim; the dispatcher renders with no
+    transaction open (`words_source`, then `compose_words`).
+    """
+    if delivery.text is not None:
+        return
+    words = compose_words(
+        source=words_source(session=session, delivery=delivery), settings=settings
+    )
+    fix_words(delivery=delivery, words=words)
     session.add(delivery)
 
 
@@ -71,4 +134,5 @@ def outgoing(*, delivery: Delivery, settings: Settings) -> OutgoingMessage:
         locale=delivery.locale,
         status_callback=callback,
         headers={"X-Relay-Delivery": delivery.id},
+        attempted_at=delivery.attempted_at,
     )

@@ -19,8 +19,16 @@ from sqlmodel import Session
 
 from service import clock
 from service.db import transaction
-from service.dispatch import outbox
-from service.dispatch.compose import outgoing, render_delivery
+from service.dispatch import liveness, outbox
+from service.dispatch.compose import (
+    Words,
+    WordsSource,
+    compose_words,
+    fix_words,
+    outgoing,
+    words_source,
+)
+from service.dispatch.models import Delivery
 from service.events import Event, broker
 from service.messages.render import TemplateError
 from service.providers.base import (
@@ -38,6 +46,15 @@ T = TypeVar("T")
 
 # Extra periodic work (escalation, for one) runs after each pass with its own transaction.
 Step = Callable[[Session], int]
+# What a claimed delivery goes out as: a message, or the result it already has (a message
+# that could not be formatted fails without calling any provider).
+Prepared = tuple[str, OutgoingMessage | SendResult]
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery: Delivery
+    source: WordsSource | None  # what to render it from; None when its words are fixed
 
 
 @dataclass
@@ -55,8 +72,9 @@ class Dispatcher:
     # When each extra step next has work, so an idle dispatcher wakes for it on time.
     timers: list[Callable[[Session], datetime | None]] = field(default_factory=list)
     name: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
+        default_factory=lambda: f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid4().hex[:8]}"
     )
+    heartbeat_seconds: float = liveness.HEARTBEAT_EVERY.total_seconds()
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -73,25 +91,73 @@ class Dispatcher:
 
         return await asyncio.to_thread(run)
 
-    def _claim(
-        self, session: Session, limit: int | None = None
-    ) -> list[tuple[str, OutgoingMessage | None]]:
+    def _take(self, session: Session, limit: int) -> list[_Claimed]:
         claimed = outbox.claim_due(
-            session=session, worker=self.name, limit=limit or self.batch_size, policy=self.policy
+            session=session, worker=self.name, limit=limit, policy=self.policy
         )
-        prepared: list[tuple[str, OutgoingMessage | None]] = []
-        for delivery in claimed:
+        return [
+            _Claimed(
+                delivery=delivery,
+                source=None
+                if delivery.text is not None
+                else words_source(session=session, delivery=delivery),
+            )
+            for delivery in claimed
+        ]
+
+    def _render(self, claimed: list[_Claimed]) -> dict[str, Words | SendResult]:
+        rendered: dict[str, Words | SendResult] = {}
+        for item in claimed:
+            if item.source is None:
+                continue
             try:
-                render_delivery(session=session, delivery=delivery, settings=self.settings)
-                prepared.append((delivery.id, outgoing(delivery=delivery, settings=self.settings)))
+                rendered[item.delivery.id] = compose_words(
+                    source=item.source, settings=self.settings
+                )
             except TemplateError as error:
-                delivery.error = f"the message could not be formatted: {error}"[:500]
-                prepared.append((delivery.id, None))
+                rendered[item.delivery.id] = _unformatted(str(error))
+            except Exception as error:
+                log.exception("delivery=%s could not be rendered", item.delivery.id)
+                rendered[item.delivery.id] = _unformatted(type(error).__name__)
+        return rendered
+
+    async def _claim(self, limit: int | None = None) -> list[Prepared]:
+        """Claim due deliveries, render the new ones, fix their words; what to send."""
+        claimed = await self._db(partial(self._take, limit=limit or self.batch_size))
+        if not claimed:
+            return []
+        # The claim is committed: templates render with no transaction open, so a slow one
+        # holds up nobody's writes.
+        rendered = await asyncio.to_thread(self._render, claimed)
+        words = {
+            delivery_id: result.values()
+            for delivery_id, result in rendered.items()
+            if isinstance(result, Words)
+        }
+        kept = (
+            await self._db(
+                lambda session: outbox.store_words(session=session, worker=self.name, words=words)
+            )
+            if words
+            else set()
+        )
+        prepared: list[Prepared] = []
+        for item in claimed:
+            delivery = item.delivery
+            result = rendered.get(delivery.id)
+            if isinstance(result, SendResult):
+                prepared.append((delivery.id, result))
+                continue
+            if isinstance(result, Words):
+                if delivery.id not in kept:
+                    continue  # the claim was lost meanwhile; its new holder sends it
+                fix_words(delivery=delivery, words=result)
+            prepared.append((delivery.id, outgoing(delivery=delivery, settings=self.settings)))
         return prepared
 
-    async def _send(self, delivery_id: str, message: OutgoingMessage | None) -> None:
-        if message is None:
-            result = SendResult(outcome=Outcome.permanent, error="format error")
+    async def _send(self, delivery_id: str, message: OutgoingMessage | SendResult) -> None:
+        if isinstance(message, SendResult):
+            result = message
         else:
             async with self._limit:
                 result = await self.providers[message.channel].send(message)
@@ -108,34 +174,49 @@ class Dispatcher:
     async def _reconcile(self) -> int:
         """Settle deliveries whose outcome is unknown or whose dispatcher died mid-send."""
 
-        def take(session: Session) -> list[tuple[str, OutgoingMessage | None]]:
-            rows = outbox.expired_claims(session=session, limit=self.batch_size)
-            for row in rows:
-                # Hold the row for this dispatcher while it asks the provider.
-                row.claimed_by = self.name
-                row.deadline = clock.now() + self.policy.claim_timeout
-                session.add(row)
+        def take(session: Session) -> tuple[list[tuple[str, OutgoingMessage]], int]:
+            rows, settled = outbox.take_unsettled(
+                session=session, worker=self.name, limit=self.batch_size, policy=self.policy
+            )
             return [
-                (row.id, outgoing(delivery=row, settings=self.settings) if row.text else None)
-                for row in rows
-            ]
+                (row.id, outgoing(delivery=row, settings=self.settings)) for row in rows
+            ], settled
 
-        stuck = await self._db(take)
-        for delivery_id, message in stuck:
-            found = None
-            if message is not None:
-                found = await self.providers[message.channel].lookup(message)
-            await self._db(partial(self._settle, delivery_id=delivery_id, found=found))
-        return len(stuck)
+        stuck, settled = await self._db(take)
+        await asyncio.gather(*(self._ask(d, m) for d, m in stuck))
+        return len(stuck) + settled
 
-    def _settle(self, session: Session, *, delivery_id: str, found: LookupResult | None) -> None:
+    async def _ask(self, delivery_id: str, message: OutgoingMessage) -> None:
+        """Ask the provider what became of one message, and settle it by the answer."""
+        async with self._limit:
+            found = await self.providers[message.channel].lookup(message)
+        await self._db(partial(self._settle, delivery_id=delivery_id, found=found))
+
+    def _settle(self, session: Session, *, delivery_id: str, found: LookupResult) -> None:
         outbox.settle_unknown(
-            session=session, delivery_id=delivery_id, lookup=found, worker=self.name
+            session=session,
+            delivery_id=delivery_id,
+            lookup=found,
+            worker=self.name,
+            policy=self.policy,
         )
+
+    async def _beat(self) -> None:
+        await self._db(lambda session: liveness.beat(session=session, dispatcher_id=self.name))
+
+    async def _beat_forever(self) -> None:
+        """Say this dispatcher is alive every few seconds, whatever its passes are waiting on."""
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self._beat()
+            except Exception:
+                log.exception("dispatcher heartbeat failed; trying again")
 
     async def run_once(self) -> int:
         """One pass: send what is due, settle what is stuck, run the extra steps."""
-        claimed = await self._db(self._claim)
+        await self._beat()
+        claimed = await self._claim()
         await asyncio.gather(*(self._send(d, m) for d, m in claimed))
         settled = await self._reconcile()
         extra = 0
@@ -148,9 +229,48 @@ class Dispatcher:
 
         Sends run side by side, up to `concurrency`: a slow provider call never holds up
         claiming the next due delivery. On the way out, sends already started are awaited so
-        their outcomes are recorded.
+        their outcomes are recorded. It beats every few seconds while it works; the claims
+        of a dispatcher that stopped beating are settled by the others. On SQLite one
+        dispatcher works at a time: another waits until it stops.
         """
+        sole = liveness.SqliteDispatcherLock.for_engine(self.engine)
+        if sole is not None and not await self._wait_for_lock(sole, stop):
+            return
+        try:
+            gone = await self._db(
+                lambda session: liveness.start(
+                    session=session, dispatcher_id=self.name, alone=sole is not None
+                )
+            )
+            if gone:
+                log.info("dispatcher %s: %d dispatchers before it are gone", self.name, gone)
+            await self._run(stop)
+        finally:
+            if sole is not None:
+                sole.release()
+
+    async def _wait_for_lock(
+        self, sole: liveness.SqliteDispatcherLock, stop: asyncio.Event
+    ) -> bool:
+        """Take SQLite's one-dispatcher lock, waiting while another holds it; False if stopped."""
+        warned = False
+        while not await asyncio.to_thread(sole.try_acquire):
+            if not warned:
+                log.warning(
+                    "another dispatcher works on this SQLite database (%s is locked); "
+                    "this one waits until it stops",
+                    sole.path,
+                )
+                warned = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.heartbeat_seconds)
+            if stop.is_set():
+                return False
+        return True
+
+    async def _run(self, stop: asyncio.Event) -> None:
         in_flight: set[asyncio.Task[None]] = set()
+        beating = asyncio.create_task(self._beat_forever())
         async with broker.subscribe() as queue:
             waker = asyncio.create_task(self._wake_on_events(queue))
             try:
@@ -171,15 +291,18 @@ class Dispatcher:
                 waker.cancel()
                 if in_flight:
                     await asyncio.gather(*in_flight, return_exceptions=True)
+                beating.cancel()
+                try:
+                    await self._db(
+                        lambda session: liveness.stop(session=session, dispatcher_id=self.name)
+                    )
+                except Exception:
+                    log.exception("could not record that dispatcher %s stopped", self.name)
 
     async def _pass(self, in_flight: set[asyncio.Task[None]]) -> int:
         """Claim what fits beside the sends in flight, settle what is stuck, run the steps."""
         room = self.concurrency - len(in_flight)
-        claimed = (
-            await self._db(partial(self._claim, limit=min(self.batch_size, room)))
-            if room > 0
-            else []
-        )
+        claimed = await self._claim(limit=min(self.batch_size, room)) if room > 0 else []
         for delivery_id, message in claimed:
             task = asyncio.create_task(self._send(delivery_id, message))
             in_flight.add(task)
@@ -223,3 +346,10 @@ class Dispatcher:
             event = await queue.get()
             if event.type == "memo.created":
                 self.wake()
+
+
+def _unformatted(detail: str) -> SendResult:
+    return SendResult(
+        outcome=Outcome.permanent,
+        error=f"the message could not be formatted: {detail}"[:500],
+    )

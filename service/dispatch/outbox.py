@@ -7,13 +7,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import and_, insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.db import new_id
+from service.dispatch import liveness
 from service.dispatch.models import (
     DELIVERIES,
     STATUS_RANK,
@@ -22,7 +23,7 @@ from service.dispatch.models import (
     DeliveryStatus,
 )
 from service.memos.models import Memo, MemoStatus
-from service.providers.base import Channel, LookupResult, Outcome, SendResult
+from service.providers.base import Channel, Found, LookupResult, Outcome, SendResult
 from service.routing.service import Recipient, address_of
 
 # The other channel of the same contact to try after a permanent failure.
@@ -30,6 +31,10 @@ FALLBACK = {Channel.email: Channel.sms, Channel.sms: Channel.email, Channel.voic
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
+# Channels whose copies a receiver drops by themselves: email, by its Message-ID. One whose
+# outcome is unknown is sent again, as an email lost is worse than one seen twice. A text
+# or a call has no such key, so it is looked up at the provider instead.
+SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email})
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,11 @@ class OutboxPolicy:
     reconcile_after: timedelta = timedelta(minutes=2)
     per_destination_per_minute: int = 10
     max_attempts: int = MAX_ATTEMPTS
+    # A provider that cannot be asked about an unknown outcome is asked again, at growing
+    # intervals within these bounds, until this long after the attempt; then it is failed.
+    ask_again_min: timedelta = timedelta(seconds=30)
+    ask_again_max: timedelta = timedelta(minutes=10)
+    give_up_asking_after: timedelta = timedelta(hours=1)
 
 
 def enqueue(
@@ -149,6 +159,7 @@ def claim_due(*, session: Session, worker: str, limit: int, policy: OutboxPolicy
         delivery.attempts += 1
         delivery.claimed_by = worker
         delivery.deadline = now + policy.claim_timeout
+        delivery.attempted_at = now
         delivery.updated_at = now
         session.add(delivery)
         claimed.append(delivery)
@@ -161,6 +172,30 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     jittered = exponential * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrecy
     asked = timedelta(seconds=retry_after) if retry_after else timedelta(0)
     return max(jittered, asked)
+
+
+def store_words(
+    *, session: Session, worker: str, words: dict[str, dict[str, str | None]]
+) -> set[str]:
+    """Fix the words of claimed deliveries before any is sent; the ids still this worker's.
+
+    Kept before the provider is called, so a look-up after a crash searches for the very
+    words that may have gone out, and a retry sends them again.
+    """
+    kept: set[str] = set()
+    for delivery_id, values in words.items():
+        moved = session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.id) == delivery_id,
+                col(Delivery.status) == DeliveryStatus.sending,
+                col(Delivery.claimed_by) == worker,
+            )
+            .values(**values)
+        )
+        if moved.rowcount:  # type: ignore[attr-defined]
+            kept.add(delivery_id)
+    return kept
 
 
 def record_outcome(
@@ -181,30 +216,51 @@ def record_outcome(
     delivery.updated_at = now
     delivery.error = result.error[:500] if result.error else None
     delivery.error_code = result.error_code
+    send_again = result.outcome == Outcome.retryable or (
+        result.outcome == Outcome.unknown and delivery.channel in SEND_AGAIN_WHEN_UNKNOWN
+    )
     if result.outcome == Outcome.sent:
         delivery.status = DeliveryStatus.sent
         delivery.provider_id = result.provider_id
         delivery.sent_at = now
         delivery.error = None
-    elif result.outcome == Outcome.retryable and delivery.attempts < policy.max_attempts:
+    elif send_again and delivery.attempts < policy.max_attempts:
         delivery.status = DeliveryStatus.retrying
         delivery.due_at = now + _backoff(delivery.attempts, result.retry_after)
+        if result.outcome == Outcome.unknown:
+            delivery.error = _words(
+                f"outcome unknown ({result.error or 'no answer'}); "
+                "sending it again with the same Message-ID"
+            )
+    elif send_again:
+        delivery.error = _words(
+            f"gave up after {delivery.attempts} attempts: {result.error or 'no answer'}"
+        )
+        _fail(session=session, delivery=delivery)
     elif result.outcome == Outcome.unknown:
-        # It may have gone out: wait for the provider's word, then look it up; never re-send.
+        # It may have gone out: wait for the provider's word, then look it up; never re-send
+        # blindly. The claim is let go; whichever dispatcher is alive then asks.
         delivery.deadline = now + policy.reconcile_after
-        delivery.error = f"outcome unknown: {result.error or 'no answer'}"[:500]
+        delivery.error = _words(
+            f"outcome unknown ({result.error or 'no answer'}); waiting for the provider's word"
+        )
     else:
         _fail(session=session, delivery=delivery)
-    delivery.claimed_by = None if delivery.status != DeliveryStatus.sending else worker
+    delivery.claimed_by = None
     session.add(delivery)
     session.flush()
     refresh_memo_status(session=session, memo_id=delivery.memo_id)
     return delivery
 
 
+def _words(text: str) -> str:
+    return text[:500]
+
+
 def _fail(*, session: Session, delivery: Delivery) -> None:
     delivery.status = DeliveryStatus.failed
     delivery.deadline = None
+    delivery.claimed_by = None
     session.add(delivery)
     session.flush()
     add_fallback(session=session, failed=delivery)
@@ -273,19 +329,80 @@ def advance_status(
     return True
 
 
-def expired_claims(*, session: Session, limit: int) -> list[Delivery]:
-    """Deliveries left in `sending` past their deadline (a crash, or an unknown outcome)."""
+def take_unsettled(
+    *, session: Session, worker: str, limit: int, policy: OutboxPolicy
+) -> tuple[list[Delivery], int]:
+    """Take deliveries whose send outcome is not known: their wait for the provider's word
+    is over, or the dispatcher that claimed them is dead (a crash mid-send).
+
+    Those that need no look-up are settled at once: one never handed to a provider (no
+    words yet) and an email, which are sent again. The rest are held for this worker while
+    it asks the provider. Returns those, and how many were settled at once.
+    """
+    now = clock.now()
+    dead_owner = and_(
+        col(Delivery.claimed_by).is_not(None),
+        col(Delivery.claimed_by) != worker,
+        col(Delivery.claimed_by).not_in(liveness.alive(now=now)),
+    )
     statement = (
         select(Delivery)
         .where(
             Delivery.status == DeliveryStatus.sending,
-            col(Delivery.deadline) < clock.now(),
+            or_(col(Delivery.deadline) < now, dead_owner),
         )
         .order_by(col(Delivery.deadline))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(session.exec(statement).all())
+    to_ask: list[Delivery] = []
+    settled = 0
+    for delivery in session.exec(statement).all():
+        if delivery.text is None:
+            # Its words are fixed before any provider is called: none was.
+            delivery.attempts = max(delivery.attempts - 1, 0)
+            _send_again(
+                session=session,
+                delivery=delivery,
+                policy=policy,
+                why="its dispatcher stopped before sending it; sending it now",
+            )
+            settled += 1
+        elif delivery.channel in SEND_AGAIN_WHEN_UNKNOWN:
+            _send_again(
+                session=session,
+                delivery=delivery,
+                policy=policy,
+                why="sent or not when its dispatcher stopped; sending it again with the "
+                "same Message-ID",
+            )
+            settled += 1
+        else:
+            # Held for this worker while it asks the provider.
+            delivery.claimed_by = worker
+            delivery.deadline = now + policy.claim_timeout
+            session.add(delivery)
+            to_ask.append(delivery)
+    session.flush()
+    return to_ask, settled
+
+
+def _send_again(*, session: Session, delivery: Delivery, policy: OutboxPolicy, why: str) -> None:
+    """Send a delivery that certainly or harmlessly did not go out again, now."""
+    now = clock.now()
+    delivery.updated_at = now
+    delivery.claimed_by = None
+    delivery.deadline = None
+    if delivery.attempts >= policy.max_attempts:
+        delivery.error = _words(f"gave up after {delivery.attempts} attempts: {why}")
+        _fail(session=session, delivery=delivery)
+    else:
+        delivery.status = DeliveryStatus.retrying
+        delivery.due_at = now
+        delivery.error = _words(why)
+        session.add(delivery)
+        session.flush()
+    refresh_memo_status(session=session, memo_id=delivery.memo_id)
 
 
 def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
@@ -336,21 +453,63 @@ _PROVIDER_STATUS = {
 
 
 def settle_unknown(
-    *, session: Session, delivery_id: str, lookup: LookupResult | None, worker: str
+    *,
+    session: Session,
+    delivery_id: str,
+    lookup: LookupResult,
+    worker: str,
+    policy: OutboxPolicy,
 ) -> Delivery | None:
-    """Decide a delivery whose send outcome was never known, without sending it again."""
+    """Decide a delivery whose send outcome was unknown by what the provider's records say.
+
+    Found: its status there settles it. Absent: it never went out, so it is sent now. The
+    provider could not be asked: it is asked again later, and after a long while failed.
+    The records cannot tell: failed, not sent again. A text or a call is never sent twice.
+    """
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.status != DeliveryStatus.sending:
         return delivery  # a status callback settled it meanwhile
     if delivery.claimed_by != worker:
         return delivery
-    if lookup is not None and lookup.found:
+    now = clock.now()
+    if lookup.state == Found.found:
         delivery.provider_id = lookup.provider_id or delivery.provider_id
         status = _PROVIDER_STATUS.get(lookup.status or "", DeliveryStatus.sent)
         advance_status(session=session, delivery=delivery, status=status)
         return delivery
-    delivery.error = "sent or not, the provider could not confirm it; not sent again"
-    delivery.updated_at = clock.now()
+    if lookup.state == Found.absent:
+        _send_again(
+            session=session,
+            delivery=delivery,
+            policy=policy,
+            why="the provider has no record of it, so it never went out; sending it now",
+        )
+        return delivery
+    attempted = delivery.attempted_at or delivery.updated_at
+    waited = now - attempted
+    delivery.updated_at = now
+    if lookup.state == Found.unreachable and waited < policy.give_up_asking_after:
+        delivery.claimed_by = None
+        delivery.deadline = now + min(max(waited, policy.ask_again_min), policy.ask_again_max)
+        delivery.error = _words(
+            "outcome unknown; checking with the provider again shortly "
+            f"(could not ask it: {lookup.detail or 'no answer'})"
+        )
+        session.add(delivery)
+        session.flush()
+        return delivery
+    if lookup.state == Found.unreachable:
+        hours = policy.give_up_asking_after.total_seconds() / 3600
+        delivery.error = _words(
+            f"the provider could not be asked for {hours:g} h whether it went out, so it was "
+            f"not sent again; check the provider's log for {delivery.to} "
+            f"({lookup.detail or 'no answer'})"
+        )
+    else:
+        delivery.error = _words(
+            "the provider's records cannot tell whether it went out, so it was not sent again; "
+            f"check the provider's log for {delivery.to} ({lookup.detail or 'no detail'})"
+        )
     _fail(session=session, delivery=delivery)
     refresh_memo_status(session=session, memo_id=delivery.memo_id)
     return delivery

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -38,6 +39,8 @@ class OutgoingMessage:
     # Where the provider reports progress (Twilio StatusCallback); includes the delivery's id.
     status_callback: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # When this attempt began: a look-up searches the provider's records from here.
+    attempted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,39 @@ class SendResult:
         return cls(Outcome.sent, provider_id=provider_id)
 
 
+class Found(StrEnum):
+    """What a look-up at the provider learnt about a message whose outcome was unknown."""
+
+    found = "found"  # the provider has it; its status says how far it got
+    absent = "absent"  # the provider has no such message: it was never sent
+    unreachable = "unreachable"  # the provider could not be asked now: ask again later
+    unclear = "unclear"  # the provider's records cannot tell (several calls could be it)
+
+
 @dataclass(frozen=True)
 class LookupResult:
     """What the provider knows of a message whose send outcome was unknown."""
 
-    found: bool
+    state: Found
     provider_id: str | None = None
     status: str | None = None  # the provider's own status word, e.g. Twilio's "delivered"
+    detail: str | None = None  # why it was unreachable or unclear, for a person to read
+
+    @property
+    def found(self) -> bool:
+        return self.state == Found.found
+
+    @classmethod
+    def absent(cls) -> LookupResult:
+        return cls(Found.absent)
+
+    @classmethod
+    def unreachable(cls, detail: str) -> LookupResult:
+        return cls(Found.unreachable, detail=detail)
+
+    @classmethod
+    def unclear(cls, detail: str) -> LookupResult:
+        return cls(Found.unclear, detail=detail)
 
 
 class Provider(Protocol):
@@ -72,6 +101,6 @@ class Provider(Protocol):
         """Try once to hand `message` over; never raises for provider or network errors."""
         ...
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
-        """Find a message whose outcome was unknown; None when the provider cannot tell."""
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+        """Find a message whose outcome was unknown; never raises for provider errors."""
         ...

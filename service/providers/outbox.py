@@ -11,7 +11,14 @@ from sqlmodel import Session, col, select
 
 from service import clock
 from service.db import transaction
-from service.providers.base import Channel, LookupResult, Outcome, OutgoingMessage, SendResult
+from service.providers.base import (
+    Channel,
+    Found,
+    LookupResult,
+    Outcome,
+    OutgoingMessage,
+    SendResult,
+)
 from service.providers.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -84,8 +91,8 @@ class OutboxProvider:
                 session=session, delivery_id=message.delivery_id, channel=message.channel
             )
             if row is None:
-                return LookupResult(found=False)
-            return LookupResult(found=True, provider_id=PROVIDER_ID_PREFIX + row.id, status="sent")
+                return LookupResult.absent()
+            return LookupResult(Found.found, provider_id=PROVIDER_ID_PREFIX + row.id, status="sent")
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Store `message` in its own short transaction; never raises for database errors."""
@@ -98,13 +105,13 @@ class OutboxProvider:
         log.info("dev outbox %s delivery=%s to=%s", self.channel, message.delivery_id, message.to)
         return SendResult.sent(PROVIDER_ID_PREFIX + row_id)
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
-        """Whether the outbox holds `message`'s delivery; None when the database cannot tell."""
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+        """Whether the outbox holds `message`'s delivery; unreachable when the database fails."""
         try:
             return await asyncio.to_thread(self._find, message)
         except SQLAlchemyError as error:
             log.warning("dev outbox lookup delivery=%s failed: %s", message.delivery_id, error)
-            return None
+            return LookupResult.unreachable(f"dev outbox: {type(error).__name__}")
 
     async def aclose(self) -> None:
         """Nothing to close: the engine belongs to the caller."""

@@ -66,6 +66,15 @@ def build_email(
     return email
 
 
+def message_id_of(*, delivery_id: str, mail_from: str) -> str:
+    """The Message-ID of one delivery, the same on every attempt.
+
+    A message sent again after an unknown outcome then carries the Message-ID of the copy
+    the mail system may already hold, which lets it drop the second.
+    """
+    return f"<relay.{delivery_id}@{_domain(mail_from)}>"
+
+
 def _address(value: str) -> str:
     return parseaddr(value)[1]
 
@@ -155,8 +164,9 @@ class SmtpEmailProvider:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Hand `message` to the SMTP server once; never raises for SMTP or network errors."""
+        message_id = message_id_of(delivery_id=message.delivery_id, mail_from=self.mail_from)
         try:
-            email = build_email(message=message, mail_from=self.mail_from)
+            email = build_email(message=message, mail_from=self.mail_from, message_id=message_id)
         except (HeaderError, ValueError) as error:
             return SendResult(Outcome.permanent, error=f"refused to build the email: {error}")
         sender, recipient = _address(self.mail_from), _address(message.to)
@@ -165,7 +175,6 @@ class SmtpEmailProvider:
         if not sender.isascii():
             return SendResult(Outcome.permanent, error=f"not an ASCII sender: {sender!r}")
         data = email.as_bytes(policy=WIRE_POLICY)
-        message_id = str(email["Message-ID"])
         result = await self._transfer(sender, recipient, data, message_id)
         log.info(
             "smtp delivery=%s outcome=%s code=%s",
@@ -203,9 +212,9 @@ class SmtpEmailProvider:
         smtp.close()
         return result
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
-        """SMTP cannot say what became of a message."""
-        return None
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+        """SMTP cannot say what became of a message: it is sent again, with its Message-ID."""
+        return LookupResult.unclear("an SMTP server cannot say what became of a message")
 
     async def aclose(self) -> None:
         """Nothing to close: every send uses its own connection."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -55,6 +57,7 @@ class TwilioRest:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.account_sid = account_sid
+        self.api_base = api_base.rstrip("/")
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self.account_url = f"{api_base.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
         self._owns_client = http_client is None
@@ -84,10 +87,118 @@ class TwilioRest:
         response = await self._client.get(self.account_url + path, params=params, auth=self._auth)
         return _answer(response)
 
+    async def get_next(self, uri: str) -> RestAnswer:
+        """GET a list's `next_page_uri` (a path from the API's root); network errors propagate."""
+        if not uri.startswith(f"/{API_VERSION}/Accounts/{self.account_sid}/"):
+            raise ValueError(f"not a page of this account: {uri!r}")
+        response = await self._client.get(self.api_base + uri, auth=self._auth)
+        return _answer(response)
+
+    async def list_since(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        *,
+        key: str,
+        since: datetime | None,
+        max_pages: int,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The items of a list resource down to the first page holding nothing since `since`,
+        or to the first item `until` accepts.
+
+        Twilio lists newest first. Without `since`, every page is read. Raises
+        `ListUnanswered` when a page could not be had, `ListTooLong` when `max_pages` were
+        not enough.
+        """
+        items: list[dict[str, Any]] = []
+        next_uri: str | None = None
+        for _ in range(max_pages):
+            try:
+                answer = await (
+                    self.get(path, params) if next_uri is None else self.get_next(next_uri)
+                )
+            except httpx.HTTPError as error:
+                raise ListUnanswered(
+                    f"could not reach Twilio ({_network_detail(error)})"
+                ) from error
+            except ValueError as error:
+                raise ListUnanswered(f"Twilio's next page is not ours: {error}") from error
+            page = (answer.data or {}).get(key)
+            if answer.status_code != 200 or not isinstance(page, list):
+                raise ListUnanswered(_unanswered_detail(answer))
+            found = [item for item in page if isinstance(item, dict)]
+            items.extend(found)
+            if until is not None and any(until(item) for item in found):
+                return items
+            link = (answer.data or {}).get("next_page_uri")
+            next_uri = link if isinstance(link, str) and link else None
+            if next_uri is None:
+                return items
+            if since is not None and all(_older_than(item, since) for item in found):
+                return items
+        raise ListTooLong(f"more than {max_pages} pages of {key} to read")
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object made it."""
         if self._owns_client:
             await self._client.aclose()
+
+
+class ListUnanswered(Exception):
+    """Twilio could not be asked for a list now (network, 5xx, 429, refused, garbled)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ListTooLong(Exception):
+    """A list ran on past the pages a look-up may read."""
+
+
+def _network_detail(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _unanswered_detail(answer: RestAnswer) -> str:
+    if answer.ok:
+        return f"Twilio answered HTTP {answer.status_code} without the list"
+    code = f" (code {answer.error_code})" if answer.error_code else ""
+    return f"Twilio refused the look-up: HTTP {answer.status_code}{code} {answer.error_message}"
+
+
+def twilio_date(value: object) -> datetime | None:
+    """A date as Twilio writes it (RFC 2822), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+# Every moment of a listed item; one still unset (a message not yet sent) is not old.
+_ITEM_MOMENTS = ("date_created", "date_sent", "start_time")
+
+
+def _older_than(item: dict[str, Any], since: datetime) -> bool:
+    """Whether every moment of `item` is before `since`, so later pages are older still.
+
+    Twilio orders a list by creation or by sending time, newest (and unsent) first; an
+    item old by both counts leaves nothing newer after it under either order.
+    """
+    created = twilio_date(item.get("date_created"))
+    if created is None or created >= since:
+        return False
+    for name in _ITEM_MOMENTS[1:]:
+        if name not in item:
+            continue
+        moment = twilio_date(item[name])
+        if moment is None or moment >= since:
+            return False
+    return True
 
 
 def _answer(response: httpx.Response) -> RestAnswer:
@@ -158,7 +269,7 @@ def create_outcome(answer: RestAnswer, *, resource: str = "message") -> SendResu
 
 def network_outcome(error: httpx.HTTPError) -> SendResult:
     """What a network failure while creating a resource means for the send."""
-    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    detail = _network_detail(error)
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         # No connection to Twilio was made (or none was free): nothing went out.
         return SendResult(Outcome.retryable, error=f"could not reach Twilio ({detail})")

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 import httpx
 
-from service.providers.base import Channel, LookupResult, OutgoingMessage, SendResult
-from service.providers.twilio_rest import TwilioRest, create_outcome, network_outcome
+from service.providers.base import Channel, Found, LookupResult, OutgoingMessage, SendResult
+from service.providers.twilio_rest import (
+    ListTooLong,
+    ListUnanswered,
+    TwilioRest,
+    create_outcome,
+    network_outcome,
+)
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/Messages.json"
-LOOKUP_PAGE_SIZE = 20
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_MAX_PAGES = 5
+# Twilio's clock and ours may disagree a little about when the message was created.
+CLOCK_SKEW = timedelta(minutes=1)
 STATUS_CALLBACK_PATH = "/twilio/sms/status"
 
 
@@ -79,35 +90,46 @@ class TwilioSmsProvider:
         )
         return result
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
-        """Find the SMS among the latest ones to the same number, by its exact body.
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+        """Find the SMS among the messages Twilio lists for the same number, by its exact body.
 
-        Two identical bodies to one number cannot be told apart; the newest is taken.
+        The list is read from the newest down to the attempt's start. Not there: Twilio never
+        created it. Two identical bodies to one number cannot be told apart; the newest is
+        taken (a body carries its memo's own acknowledgement link).
         """
+        since = message.attempted_at - CLOCK_SKEW if message.attempted_at else None
         params: dict[str, str | int] = {"To": message.to, "PageSize": LOOKUP_PAGE_SIZE}
+
+        def is_it(item: dict[str, Any]) -> bool:
+            return item.get("to") == message.to and item.get("body") == message.text
+
         try:
-            answer = await self.rest.get(MESSAGES_PATH, params)
-        except httpx.HTTPError as error:
-            log.warning("twilio sms lookup delivery=%s failed: %s", message.delivery_id, error)
-            return None
-        items = (answer.data or {}).get("messages")
-        if answer.status_code != 200 or not isinstance(items, list):
-            log.warning(
-                "twilio sms lookup delivery=%s: HTTP %s", message.delivery_id, answer.status_code
+            items = await self.rest.list_since(
+                MESSAGES_PATH,
+                params,
+                key="messages",
+                since=since,
+                max_pages=LOOKUP_MAX_PAGES,
+                until=is_it,
             )
-            return None
+        except ListUnanswered as error:
+            log.warning("twilio sms lookup delivery=%s: %s", message.delivery_id, error.detail)
+            return LookupResult.unreachable(error.detail)
+        except ListTooLong:
+            return LookupResult.unclear(
+                f"Twilio lists more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} messages to "
+                f"{message.to} since the attempt"
+            )
         for item in items:
-            if not isinstance(item, dict):
-                continue
-            if item.get("to") == message.to and item.get("body") == message.text:
+            if is_it(item):
                 sid = item.get("sid")
                 status = item.get("status")
                 return LookupResult(
-                    found=True,
+                    Found.found,
                     provider_id=sid if isinstance(sid, str) else None,
                     status=status if isinstance(status, str) else None,
                 )
-        return LookupResult(found=False)
+        return LookupResult.absent()
 
     async def aclose(self) -> None:
         """Close the HTTP client if the provider made it."""

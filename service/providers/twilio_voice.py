@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from service import clock
-from service.providers.base import Channel, LookupResult, Outcome, OutgoingMessage, SendResult
-from service.providers.twilio_rest import TwilioRest, create_outcome, network_outcome
+from service.providers.base import Channel, Found, LookupResult, OutgoingMessage, SendResult
+from service.providers.twilio_rest import (
+    ListTooLong,
+    ListUnanswered,
+    TwilioRest,
+    create_outcome,
+    network_outcome,
+    twilio_date,
+)
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,10 +27,9 @@ STATUS_CALLBACK_PATH = "/twilio/voice/callout/status"
 # Long enough for a phone in a pocket; short enough to give up before most voicemail answers.
 RING_TIMEOUT_SECONDS = 25
 LOOKUP_PAGE_SIZE = 20
+LOOKUP_MAX_PAGES = 5
 # Twilio's clock and ours may disagree a little about when the call was created.
 CLOCK_SKEW = timedelta(minutes=1)
-# Attempts whose outcome stayed unknown are remembered this long, for the look-up.
-REMEMBER_UNKNOWN = timedelta(hours=6)
 # A call nobody took is, in the outbox's words for a message, one that failed.
 _MISSED = {"busy": "failed", "no-answer": "failed"}
 
@@ -41,8 +45,6 @@ class TwilioVoiceProvider:
         self.rest = rest
         self.caller_id = caller_id
         self.public_base_url = public_base_url.rstrip("/")
-        # When each attempt with an unknown outcome began: the look-up's lower bound.
-        self._unknown_since: dict[str, datetime] = {}
 
     @classmethod
     def from_settings(
@@ -76,15 +78,12 @@ class TwilioVoiceProvider:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Ask Twilio once to place the call; never raises for Twilio or network errors."""
-        started = clock.now()
         try:
             answer = await self.rest.post_form(CALLS_PATH, self.form(message))
         except httpx.HTTPError as error:
             result = network_outcome(error)
         else:
             result = create_outcome(answer, resource="call")
-        if result.outcome == Outcome.unknown:
-            self._remember_unknown(message.delivery_id, started)
         log.info(
             "twilio voice delivery=%s outcome=%s code=%s",
             message.delivery_id,
@@ -93,59 +92,52 @@ class TwilioVoiceProvider:
         )
         return result
 
-    def _remember_unknown(self, delivery_id: str, started: datetime) -> None:
-        horizon = started - REMEMBER_UNKNOWN
-        for key in [k for k, at in self._unknown_since.items() if at < horizon]:
-            del self._unknown_since[key]
-        self._unknown_since[delivery_id] = started
-
-    async def lookup(self, message: OutgoingMessage) -> LookupResult | None:
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Find the call placed by an attempt whose outcome was unknown.
 
         A call carries nothing of ours that the Calls list shows, so it is told apart by
-        time: the one call from our caller ID to the contact created since that attempt
-        began. Without that moment (another dispatcher made the attempt, or this one
-        restarted) or with several such calls, the look-up cannot tell and says so (None):
-        the delivery then fails and the fallback channel takes over; nobody is called twice.
+        time: the one call from our caller ID to the contact created since the attempt
+        began (the delivery keeps that moment). Several such calls cannot be told apart,
+        and say so: the delivery then fails and the fallback channel takes over; nobody is
+        called twice.
         """
-        started = self._unknown_since.pop(message.delivery_id, None)
-        if started is None:
-            log.warning(
-                "twilio voice lookup delivery=%s: attempt time unknown", message.delivery_id
-            )
-            return None
+        if message.attempted_at is None:
+            return LookupResult.unclear("the attempt's time is not known")
+        since = message.attempted_at - CLOCK_SKEW
         params: dict[str, str | int] = {
             "To": message.to,
             "From": self.caller_id,
             "PageSize": LOOKUP_PAGE_SIZE,
         }
         try:
-            answer = await self.rest.get(CALLS_PATH, params)
-        except httpx.HTTPError as error:
-            log.warning("twilio voice lookup delivery=%s failed: %s", message.delivery_id, error)
-            return None
-        items = (answer.data or {}).get("calls")
-        if answer.status_code != 200 or not isinstance(items, list):
-            log.warning(
-                "twilio voice lookup delivery=%s: HTTP %s", message.delivery_id, answer.status_code
+            items = await self.rest.list_since(
+                CALLS_PATH, params, key="calls", since=since, max_pages=LOOKUP_MAX_PAGES
             )
-            return None
-        since = started - CLOCK_SKEW
+        except ListUnanswered as error:
+            log.warning("twilio voice lookup delivery=%s: %s", message.delivery_id, error.detail)
+            return LookupResult.unreachable(error.detail)
+        except ListTooLong:
+            return LookupResult.unclear(
+                f"Twilio lists more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} calls to "
+                f"{message.to} since the attempt"
+            )
         candidates = [item for item in items if self._is_candidate(item, message.to, since)]
         if not candidates:
-            return LookupResult(found=False)
+            return LookupResult.absent()
         if len(candidates) > 1:
             log.warning(
                 "twilio voice lookup delivery=%s: %d calls could be it",
                 message.delivery_id,
                 len(candidates),
             )
-            return None
+            return LookupResult.unclear(
+                f"{len(candidates)} calls to {message.to} since the attempt could be it"
+            )
         [call] = candidates
         sid = call.get("sid")
         status = call.get("status")
         return LookupResult(
-            found=True,
+            Found.found,
             provider_id=sid if isinstance(sid, str) else None,
             status=_MISSED.get(status, status) if isinstance(status, str) else None,
         )
@@ -157,19 +149,9 @@ class TwilioVoiceProvider:
             return False
         if item.get("direction") not in (None, "outbound-api"):
             return False
-        created = _rfc2822(item.get("date_created"))
+        created = twilio_date(item.get("date_created"))
         return created is not None and created >= since
 
     async def aclose(self) -> None:
         """Close the HTTP client if the provider made it."""
         await self.rest.aclose()
-
-
-def _rfc2822(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo is not None else None

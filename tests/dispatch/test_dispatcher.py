@@ -212,7 +212,12 @@ async def test_unknown_outcome_is_reconciled_by_looking_it_up(
     found: bool,
 ) -> None:
     make_company(session, routing=SMS_ONLY)
-    post = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("no answer"))
+    post = twilio.post(MESSAGES_URL).mock(
+        side_effect=[
+            httpx.ReadTimeout("no answer"),
+            httpx.Response(201, json=twilio_created("SM" + "c" * 32)),
+        ]
+    )
     memo = take_memo(session, operator)
     await dispatcher.run_once()
     [delivery] = deliveries(session, memo)
@@ -230,45 +235,17 @@ async def test_unknown_outcome_is_reconciled_by_looking_it_up(
     await dispatcher.run_once()
 
     rows = deliveries(session, memo)
-    assert post.call_count == 1  # never sent twice
     if found:
+        assert post.call_count == 1  # never sent twice
         assert [(d.status, d.provider_id) for d in rows] == [
             (DeliveryStatus.delivered, "SM" + "b" * 32)
         ]
     else:
-        assert [(d.channel.value, d.status.value, d.reason.value) for d in rows] == [
-            ("sms", "failed", "routing"),
-            ("email", "sent", "fallback"),
+        # Twilio has no such message: the timed-out request never created one. Sent now.
+        assert post.call_count == 2
+        assert [(d.channel.value, d.status, d.provider_id, d.attempts) for d in rows] == [
+            ("sms", DeliveryStatus.sent, "SM" + "c" * 32, 2)
         ]
-
-
-async def test_a_dispatcher_killed_after_its_claim_does_not_cause_a_resend(
-    session: Session,
-    operator: User,
-    company: Company,
-    dispatcher: Dispatcher,
-    clock: ManualClock,
-) -> None:
-    memo = take_memo(session, operator, category="inquiry")  # office by email
-    # The dead dispatcher claimed and rendered, then vanished before calling the provider.
-    [claimed] = outbox.claim_due(session=session, worker="dead", limit=10, policy=dispatcher.policy)
-    from service.dispatch.compose import render_delivery
-
-    render_delivery(session=session, delivery=claimed, settings=dispatcher.settings)
-    session.commit()
-
-    await dispatcher.run_once()  # the claim has not lapsed: hands off
-    assert deliveries(session, memo)[0].status == DeliveryStatus.sending
-
-    clock.advance(timedelta(minutes=2))
-    await dispatcher.run_once()
-    await dispatcher.run_once()
-    rows = deliveries(session, memo)
-    # The outbox never saw it, so it is failed (not resent) and the contact's other channel is tried:
-    # the office has no phone, so there is nothing to fall back to and the memo is failed.
-    assert [(d.channel.value, d.status.value, d.attempts) for d in rows] == [("email", "failed", 1)]
-    assert session.exec(select(OutboxMessage)).all() == []
-    assert memo_status(session, memo) == MemoStatus.failed
 
 
 async def test_outside_hours_a_normal_memo_waits_but_an_urgent_one_goes(

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from service.clock import ManualClock
 from service.db import make_engine
 from service.providers import outbox
-from service.providers.base import Channel, Outcome
+from service.providers.base import Channel, Found, Outcome
 from service.providers.models import OutboxMessage
 from service.providers.outbox import OutboxProvider
 from tests.factories import make_outgoing_message
@@ -70,8 +70,7 @@ async def test_lookup_finds_the_latest_row_of_the_delivery(
 
     found = await provider.lookup(message)
 
-    assert found is not None
-    assert found.found is True
+    assert found.state == Found.found
     assert found.provider_id == latest.provider_id
     assert found.status == "sent"
 
@@ -84,11 +83,10 @@ async def test_lookup_of_a_delivery_never_stored_is_not_found(
 
     found = await provider.lookup(make_outgoing_message(delivery_id="b" * 32))
 
-    assert found is not None
-    assert found.found is False
+    assert found.state == Found.absent
 
 
-async def test_a_database_error_is_unknown_and_lookup_cannot_tell(
+async def test_a_database_error_is_unknown_and_the_lookup_asks_again_later(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # no outbox table
@@ -101,7 +99,7 @@ async def test_a_database_error_is_unknown_and_lookup_cannot_tell(
 
     assert result.outcome == Outcome.unknown
     assert result.error is not None
-    assert found is None
+    assert found.state == Found.unreachable
 
 
 def test_latest_messages_are_newest_first_and_filtered(

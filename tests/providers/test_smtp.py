@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,54 +16,21 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from service.clock import ManualClock
-from service.providers.base import Channel, Outcome
+from service.providers.base import Channel, Found, Outcome
 from service.providers.smtp import SmtpEmailProvider, build_email
 from tests.factories import make_outgoing_message
+from tests.providers.smtp_server import RecordingHandler, free_port
+from tests.providers.smtp_server import smtp_server as running_smtp_server
 
 MAIL_FROM = "Relay 秘書代行 <relay@relay.example.jp>"
 HTML = "<p>山田様より<strong>苦情</strong>がありました。</p><p><a href='http://testserver/a/t1'>確認する</a></p>"
 
 
-@dataclass
-class RecordingHandler:
-    """Accepts mail and keeps it; optional canned refusals or delays per SMTP stage."""
-
-    rcpt_reply: str | None = None
-    data_reply: str | None = None
-    rcpt_delay: float = 0.0
-    data_delay: float = 0.0
-    envelopes: list[Any] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        await asyncio.sleep(self.rcpt_delay)
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.data_delay)
-        if self.data_reply:
-            return self.data_reply
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, RecordingHandler]]:
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with running_smtp_server(handler) as controller:
+        yield controller, handler
 
 
 def make_provider(port: int, *, timeout: float = 5.0, **overrides: Any) -> SmtpEmailProvider:
@@ -282,7 +246,28 @@ async def test_starttls_asked_of_a_server_without_it_is_permanent(
 async def test_lookup_cannot_tell(smtp_server: tuple[Controller, RecordingHandler]) -> None:
     controller, _ = smtp_server
 
-    assert await make_provider(controller.port).lookup(make_email()) is None
+    found = await make_provider(controller.port).lookup(make_email())
+
+    assert found.state == Found.unclear
+
+
+async def test_every_attempt_of_a_delivery_carries_the_same_message_id(
+    smtp_server: tuple[Controller, RecordingHandler],
+) -> None:
+    controller, handler = smtp_server
+    provider = make_provider(controller.port)
+    message = make_email(delivery_id="e" * 32)
+
+    first = await provider.send(message)
+    again = await make_provider(controller.port).send(message)  # another process, later
+    other = await provider.send(make_email(delivery_id="f" * 32))
+
+    ids = [mail["Message-ID"] for mail in handler.messages()]
+    assert ids == [f"<relay.{'e' * 32}@relay.example.jp>"] * 2 + [
+        f"<relay.{'f' * 32}@relay.example.jp>"
+    ]
+    assert first.provider_id == again.provider_id == ids[0]
+    assert other.provider_id == ids[2]
 
 
 # --- TLS: a self-signed certificate made with the openssl command ----------------------------

@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from service.clock import ManualClock
-from service.providers.base import Channel, Outcome, OutgoingMessage
+from service.providers.base import Channel, Found, Outcome, OutgoingMessage
 from service.providers.twilio_rest import TwilioRest
 from service.providers.twilio_sms import TwilioSmsProvider
 from service.providers.twilio_voice import TwilioVoiceProvider
@@ -171,9 +171,8 @@ async def test_lookup_uses_documented_filters_and_reads_the_documented_list(
     found = await provider.lookup(message)
     await provider.aclose()
 
-    assert found is not None
-    assert (found.found, found.provider_id, found.status) == (
-        True,
+    assert (found.state, found.provider_id, found.status) == (
+        Found.found,
         documented["sid"],
         documented["status"],
     )
@@ -298,23 +297,33 @@ async def test_call_lookup_uses_documented_filters_and_reads_the_documented_list
     # The documented call, as if placed by our timed-out attempt.
     clock.set(parsedate_to_datetime(documented["date_created"]))
     respx_mock.post(calls_url()).mock(side_effect=httpx.ReadTimeout("timed out"))
+    # Its next page, as Twilio links it (a path from the API's root), in our account.
+    example_account = documented["account_sid"]
+    page = {**page, "next_page_uri": page["next_page_uri"].replace(example_account, ACCOUNT_SID)}
+    token = httpx.URL(page["next_page_uri"]).params["PageToken"]
+    following = respx_mock.get(calls_url(), params={"PageToken": token}).respond(
+        200, json={**page, "calls": [], "next_page_uri": None}
+    )
     route = respx_mock.get(calls_url()).respond(200, json=page)
     rest = TwilioRest(account_sid=ACCOUNT_SID, auth_token="token", api_base=API_BASE)
     provider = TwilioVoiceProvider(
         rest=rest, caller_id=documented["from"], public_base_url="https://relay.example.jp"
     )
-    message = make_outgoing_message(channel=Channel.voice, to=documented["to"])
+    message = make_outgoing_message(
+        channel=Channel.voice, to=documented["to"], attempted_at=clock.now()
+    )
     assert (await provider.send(message)).outcome == Outcome.unknown
 
     found = await provider.lookup(message)
     await provider.aclose()
 
-    assert found is not None
-    assert (found.found, found.provider_id, found.status) == (
-        True,
+    assert (found.state, found.provider_id, found.status) == (
+        Found.found,
         documented["sid"],
         documented["status"],
     )
     query_names = {item["name"] for item in operation["parameters"] if item["in"] == "query"}
     assert set(route.calls.last.request.url.params) <= query_names
     assert "calls" in resolve(listed["schema"])["properties"]
+    # The documented call is as new as the attempt: the next page may hold another.
+    assert following.call_count == 1

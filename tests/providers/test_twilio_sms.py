@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import socket
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import parse_qs
 
 import httpx
@@ -12,9 +14,9 @@ import pytest
 import respx
 
 from service.clock import ManualClock
-from service.providers.base import Outcome
+from service.providers.base import Found, Outcome
 from service.providers.twilio_rest import TwilioRest, retry_after_seconds
-from service.providers.twilio_sms import TwilioSmsProvider
+from service.providers.twilio_sms import LOOKUP_MAX_PAGES, TwilioSmsProvider
 from tests.factories import make_outgoing_message
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -340,8 +342,22 @@ async def test_an_owned_http_client_is_closed_with_the_provider() -> None:
 # --- lookup: finding a message whose send outcome was unknown --------------------------------
 
 
-def listed(*messages: dict[str, str]) -> dict[str, object]:
-    return {"messages": list(messages), "page": 0, "page_size": 20, "next_page_uri": None}
+def listed(*messages: dict[str, str], next_page_uri: str | None = None) -> dict[str, object]:
+    return {"messages": list(messages), "page": 0, "page_size": 50, "next_page_uri": next_page_uri}
+
+
+def listed_message(
+    sid: str, to: str, body: str, *, at: datetime, status: str = "sent"
+) -> dict[str, str]:
+    moment = format_datetime(at)
+    return {
+        "sid": sid,
+        "to": to,
+        "body": body,
+        "status": status,
+        "date_created": moment,
+        "date_sent": moment,
+    }
 
 
 async def test_lookup_finds_the_message_by_recipient_and_exact_body(
@@ -358,17 +374,18 @@ async def test_lookup_finds_the_message_by_recipient_and_exact_body(
 
     found = await provider.lookup(message)
 
-    assert found is not None
-    assert found.found is True
-    assert found.provider_id == "SM" + "2" * 32
-    assert found.status == "sent"
+    assert (found.state, found.provider_id, found.status) == (
+        Found.found,
+        "SM" + "2" * 32,
+        "sent",
+    )
     params = route.calls.last.request.url.params
     assert params["To"] == message.to
-    assert params["PageSize"] == "20"
+    assert params["PageSize"] == "50"
     assert route.calls.last.request.headers["authorization"].startswith("Basic ")
 
 
-async def test_lookup_without_a_match_is_not_found(
+async def test_lookup_without_a_match_is_absent(
     provider: TwilioSmsProvider, respx_mock: respx.MockRouter
 ) -> None:
     message = make_outgoing_message()
@@ -381,31 +398,123 @@ async def test_lookup_without_a_match_is_not_found(
 
     found = await provider.lookup(message)
 
-    assert found is not None
-    assert found.found is False
-    assert found.provider_id is None
+    assert (found.state, found.provider_id) == (Found.absent, None)
+
+
+async def test_lookup_reads_the_next_pages_down_to_the_attempt(
+    provider: TwilioSmsProvider, respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    attempt = clock.now()
+    message = make_outgoing_message(attempted_at=attempt)
+    busy = [
+        listed_message(
+            f"SM{n:032d}", message.to, f"別の伝言 {n}", at=attempt + timedelta(seconds=n)
+        )
+        for n in range(1, 4)
+    ]
+    page_2 = (
+        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    )
+    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(
+        200, json=listed(listed_message(MESSAGE_SID, message.to, message.text, at=attempt))
+    )
+    first = respx_mock.get(MESSAGES_URL).respond(200, json=listed(*busy, next_page_uri=page_2))
+
+    found = await provider.lookup(message)
+
+    assert (found.state, found.provider_id) == (Found.found, MESSAGE_SID)
+    assert (first.call_count, second.call_count) == (1, 1)
+
+
+async def test_lookup_stops_at_a_page_older_than_the_attempt(
+    provider: TwilioSmsProvider, respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    attempt = clock.now()
+    message = make_outgoing_message(attempted_at=attempt)
+    old = [
+        listed_message(f"SM{n:032d}", message.to, "前の伝言", at=attempt - timedelta(hours=n))
+        for n in range(1, 4)
+    ]
+    page_2 = (
+        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    )
+    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(200, json=listed())
+    respx_mock.get(MESSAGES_URL).respond(200, json=listed(*old, next_page_uri=page_2))
+
+    found = await provider.lookup(message)
+
+    assert found.state == Found.absent
+    assert second.call_count == 0
+
+
+async def test_an_old_message_not_sent_yet_keeps_the_lookup_reading(
+    provider: TwilioSmsProvider, respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    attempt = clock.now()
+    message = make_outgoing_message(attempted_at=attempt)
+    queued = listed_message(
+        "SM" + "9" * 32, message.to, "前の伝言", at=attempt - timedelta(hours=1)
+    )
+    queued["date_sent"] = None  # type: ignore[assignment]
+    page_2 = (
+        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    )
+    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(
+        200, json=listed(listed_message(MESSAGE_SID, message.to, message.text, at=attempt))
+    )
+    respx_mock.get(MESSAGES_URL).respond(200, json=listed(queued, next_page_uri=page_2))
+
+    found = await provider.lookup(message)
+
+    assert (found.state, second.call_count) == (Found.found, 1)
+
+
+async def test_a_list_too_long_to_read_cannot_tell(
+    provider: TwilioSmsProvider, respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    message = make_outgoing_message(attempted_at=clock.now())
+    newer = listed_message("SM" + "8" * 32, message.to, "別", at=clock.now() + timedelta(minutes=1))
+    page = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&PageToken=PA"
+    route = respx_mock.get(MESSAGES_URL).respond(200, json=listed(newer, next_page_uri=page))
+
+    found = await provider.lookup(message)
+
+    assert found.state == Found.unclear
+    assert route.call_count == LOOKUP_MAX_PAGES
 
 
 @pytest.mark.parametrize(
     "answer",
     [
         httpx.Response(500, json=twilio_error(20500, "Internal", 500)),
+        httpx.Response(503, text="upstream gone"),
+        httpx.Response(429, json=twilio_error(20429, "Too Many Requests", 429)),
         httpx.Response(200, text="not json"),
         httpx.Response(200, json={"unexpected": True}),
         httpx.Response(401, json=twilio_error(20003, "Authenticate", 401)),
     ],
 )
-async def test_lookup_that_cannot_tell_is_none(
+async def test_a_lookup_twilio_does_not_answer_is_unreachable(
     provider: TwilioSmsProvider, respx_mock: respx.MockRouter, answer: httpx.Response
 ) -> None:
     respx_mock.get(MESSAGES_URL).mock(return_value=answer)
 
-    assert await provider.lookup(make_outgoing_message()) is None
+    found = await provider.lookup(make_outgoing_message())
+
+    assert found.state == Found.unreachable
+    assert found.detail is not None and str(answer.status_code) in found.detail
 
 
-async def test_lookup_after_a_network_error_is_none(
-    provider: TwilioSmsProvider, respx_mock: respx.MockRouter
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"), httpx.ReadTimeout("slow")],
+)
+async def test_lookup_after_a_network_error_is_unreachable(
+    provider: TwilioSmsProvider, respx_mock: respx.MockRouter, error: httpx.HTTPError
 ) -> None:
-    respx_mock.get(MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("timed out"))
+    respx_mock.get(MESSAGES_URL).mock(side_effect=error)
 
-    assert await provider.lookup(make_outgoing_message()) is None
+    found = await provider.lookup(make_outgoing_message())
+
+    assert found.state == Found.unreachable
+    assert found.detail is not None and "could not reach Twilio" in found.detail

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from service.clock import ManualClock
-from service.providers.base import Channel, Outcome, OutgoingMessage
+from service.providers.base import Channel, Found, Outcome, OutgoingMessage
 from service.providers.twilio_rest import TwilioRest
 from service.providers.twilio_voice import TwilioVoiceProvider
 from tests.factories import make_outgoing_message
@@ -259,20 +259,13 @@ def listed_call(
     }
 
 
-def listed(*calls: dict[str, Any]) -> dict[str, object]:
-    return {"calls": list(calls), "page": 0, "page_size": 20, "next_page_uri": None}
-
-
-async def unknown_attempt(provider: TwilioVoiceProvider, respx_mock: respx.MockRouter) -> None:
-    respx_mock.post(CALLS_URL).mock(side_effect=httpx.ReadTimeout("timed out"))
-    result = await provider.send(make_call_message())
-    assert result.outcome == Outcome.unknown
+def listed(*calls: dict[str, Any], next_page_uri: str | None = None) -> dict[str, object]:
+    return {"calls": list(calls), "page": 0, "page_size": 20, "next_page_uri": next_page_uri}
 
 
 async def test_lookup_finds_the_one_call_created_since_the_attempt(
     provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
 ) -> None:
-    await unknown_attempt(provider, respx_mock)
     attempt = clock.now()
     clock.advance(timedelta(minutes=3))
     earlier = format_datetime(attempt - timedelta(minutes=20))
@@ -286,11 +279,10 @@ async def test_lookup_finds_the_one_call_created_since_the_attempt(
         ),
     )
 
-    found = await provider.lookup(make_call_message())
+    found = await provider.lookup(make_call_message(attempted_at=attempt))
 
-    assert found is not None
     # A call nobody took reads as a failed delivery, so the fallback channel takes over.
-    assert (found.found, found.provider_id, found.status) == (True, CALL_SID, "failed")
+    assert (found.state, found.provider_id, found.status) == (Found.found, CALL_SID, "failed")
     params = route.calls.last.request.url.params
     assert (params["To"], params["From"], params["PageSize"]) == (
         "+819012345678",
@@ -300,40 +292,86 @@ async def test_lookup_finds_the_one_call_created_since_the_attempt(
     assert route.calls.last.request.headers["authorization"].startswith("Basic ")
 
 
-async def test_lookup_without_a_call_since_the_attempt_is_not_found(
+async def test_the_attempt_time_comes_with_the_message_so_any_process_can_look_it_up(
+    respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    attempt = clock.now()
+    respx_mock.post(CALLS_URL).mock(side_effect=httpx.ReadTimeout("timed out"))
+    placing = make_provider()
+    assert (await placing.send(make_call_message(attempted_at=attempt))).outcome == Outcome.unknown
+    await placing.aclose()
+    respx_mock.get(CALLS_URL).respond(
+        200, json=listed(listed_call(CALL_SID, created=format_datetime(attempt)))
+    )
+
+    # Another process (a restarted dispatcher) knows nothing of the attempt but the message.
+    asking = make_provider()
+    found = await asking.lookup(make_call_message(attempted_at=attempt))
+    await asking.aclose()
+
+    assert (found.state, found.provider_id) == (Found.found, CALL_SID)
+
+
+async def test_lookup_without_a_call_since_the_attempt_is_absent(
     provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
 ) -> None:
-    await unknown_attempt(provider, respx_mock)
     old = format_datetime(clock.now() - timedelta(minutes=30))
     respx_mock.get(CALLS_URL).respond(200, json=listed(listed_call(CALL_SID, created=old)))
 
-    found = await provider.lookup(make_call_message())
+    found = await provider.lookup(make_call_message(attempted_at=clock.now()))
 
-    assert found is not None
-    assert (found.found, found.provider_id) == (False, None)
+    assert (found.state, found.provider_id) == (Found.absent, None)
+
+
+async def test_lookup_reads_on_to_the_next_page_while_calls_are_newer_than_the_attempt(
+    provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
+) -> None:
+    attempt = clock.now()
+    newer = format_datetime(attempt + timedelta(seconds=30))
+    next_uri = (
+        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    )
+    respx_mock.get(CALLS_URL, params={"PageToken": "PA1"}).respond(
+        200, json=listed(listed_call(CALL_SID, created=format_datetime(attempt)))
+    )
+    respx_mock.get(CALLS_URL).respond(
+        200,
+        json=listed(
+            listed_call("CA" + "e" * 32, created=newer, direction="inbound"),
+            next_page_uri=next_uri,
+        ),
+    )
+
+    found = await provider.lookup(make_call_message(attempted_at=attempt))
+
+    assert (found.state, found.provider_id) == (Found.found, CALL_SID)
 
 
 async def test_two_calls_since_the_attempt_cannot_be_told_apart(
     provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
 ) -> None:
-    await unknown_attempt(provider, respx_mock)
     now = format_datetime(clock.now())
     respx_mock.get(CALLS_URL).respond(
         200,
         json=listed(listed_call(CALL_SID, created=now), listed_call("CA" + "b" * 32, created=now)),
     )
 
-    assert await provider.lookup(make_call_message()) is None
+    found = await provider.lookup(make_call_message(attempted_at=clock.now()))
+
+    assert found.state == Found.unclear
+    assert found.detail is not None and "2 calls" in found.detail
 
 
-async def test_lookup_of_an_attempt_this_provider_did_not_make_cannot_tell(
+async def test_lookup_without_the_attempt_time_cannot_tell_and_asks_nothing(
     provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
 ) -> None:
     route = respx_mock.get(CALLS_URL).respond(
         200, json=listed(listed_call(CALL_SID, created=format_datetime(clock.now())))
     )
 
-    assert await provider.lookup(make_call_message()) is None
+    found = await provider.lookup(make_call_message(attempted_at=None))
+
+    assert found.state == Found.unclear
     assert route.call_count == 0
 
 
@@ -341,27 +379,36 @@ async def test_lookup_of_an_attempt_this_provider_did_not_make_cannot_tell(
     "answer",
     [
         httpx.Response(500, json=twilio_error(20500, "Internal", 500)),
+        httpx.Response(429, json=twilio_error(20429, "Too Many Requests", 429)),
         httpx.Response(200, text="not json"),
         httpx.Response(200, json={"unexpected": True}),
         httpx.Response(401, json=twilio_error(20003, "Authenticate", 401)),
     ],
 )
-async def test_lookup_that_cannot_tell_is_none(
+async def test_a_lookup_twilio_does_not_answer_is_unreachable(
     provider: TwilioVoiceProvider,
     respx_mock: respx.MockRouter,
     clock: ManualClock,
     answer: httpx.Response,
 ) -> None:
-    await unknown_attempt(provider, respx_mock)
     respx_mock.get(CALLS_URL).mock(return_value=answer)
 
-    assert await provider.lookup(make_call_message()) is None
+    found = await provider.lookup(make_call_message(attempted_at=clock.now()))
+
+    assert found.state == Found.unreachable
+    assert found.detail is not None and str(answer.status_code) in found.detail
 
 
-async def test_lookup_after_a_network_error_is_none(
-    provider: TwilioVoiceProvider, respx_mock: respx.MockRouter, clock: ManualClock
+@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow")])
+async def test_lookup_after_a_network_error_is_unreachable(
+    provider: TwilioVoiceProvider,
+    respx_mock: respx.MockRouter,
+    clock: ManualClock,
+    error: httpx.HTTPError,
 ) -> None:
-    await unknown_attempt(provider, respx_mock)
-    respx_mock.get(CALLS_URL).mock(side_effect=httpx.ConnectError("refused"))
+    respx_mock.get(CALLS_URL).mock(side_effect=error)
 
-    assert await provider.lookup(make_call_message()) is None
+    found = await provider.lookup(make_call_message(attempted_at=clock.now()))
+
+    assert found.state == Found.unreachable
+    assert found.detail is not None and "could not reach Twilio" in found.detail
