@@ -57,6 +57,8 @@ Category = Literal["complaint", "inquiry", "callback", "order", "other"]
 Loc = tuple[str | int, ...]
 
 TEMPLATE_MAX_CHARS = 20_000
+# Validation context key set by `validate_document`, which every save goes through.
+TRY_TEMPLATES = "try_templates"
 _DEFAULT_COUNTRY = {"ja": "JP", "en": "US"}
 
 
@@ -185,6 +187,11 @@ class Templates(_Model):
             return None
         if len(source) > TEMPLATE_MAX_CHARS:
             fail(f"the template is too long (at most {TEMPLATE_MAX_CHARS} characters)")
+        # Tried when a company is saved, not each time a stored one is read: a rule added later
+        # must not make a stored company unreadable (an override that fails when a memo is
+        # sent gives way to the default format).
+        if not (info.context or {}).get(TRY_TEMPLATES):
+            return source
         # Compiled and tried on sample memos in the same bounded sandbox that sends memos.
         try:
             check_override(part=str(info.field_name), source=source)

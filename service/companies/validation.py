@@ -9,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from service.companies.schema import CompanyConfig
+from service.companies.schema import TRY_TEMPLATES, CompanyConfig
 from service.companies.values import ISSUE_TYPE
 
 Loc = tuple[str | int, ...]
@@ -55,7 +55,7 @@ def validate_document(data: Any) -> CompanyConfig:
         reason = "a company is a mapping of keys (slug, name, greeting, contacts, routing, …)"
         raise CompanyConfigError([ConfigIssue((), reason)])
     try:
-        return CompanyConfig.model_validate(data)
+        return CompanyConfig.model_validate(data, context={TRY_TEMPLATES: True})
     except ValidationError as error:
         issues = [issue for detail in error.errors() for issue in _issues(detail)]
         raise CompanyConfigError(issues) from None

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from service.memos.models import Category, Urgency
+from service.messages.context import fold_header
 
 MAX_BODY_BYTES = 64 * 1024
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+def _not_blank(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+# What ends up in an email subject is kept on one line: line breaks and control characters
+# (which the mail library refuses in a header) become spaces when the memo is taken.
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(fold_header)
+]
+CompanyText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(fold_header)
+]
+SubjectText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(fold_header),
+    AfterValidator(_not_blank),
+]
 
 
 class CallerIn(BaseModel):
@@ -18,7 +39,7 @@ class CallerIn(BaseModel):
 
     name: ShortText = ""
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
-    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    company: CompanyText | None = None
 
 
 class MemoIn(BaseModel):
@@ -31,7 +52,7 @@ class MemoIn(BaseModel):
     category: Category
     urgency: Urgency = Urgency.normal
     caller: CallerIn = Field(default_factory=CallerIn)
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    subject: SubjectText
     # Bounded in bytes by the domain (413), not here, so an oversized body is told apart.
     body: str = ""
     fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.messages.context import one_line, sample_contexts
+from service.messages.context import LINE_BREAKS, NOT_IN_HEADER, one_line, sample_contexts
 from service.messages.sandbox import TemplateError, compile_source, render_bounded
 
 # The formats a company may override (CONTRACT §4 `templates`), and the voice summary.
@@ -46,8 +46,12 @@ def check_override(*, part: str, source: str) -> None:
 
 
 def require_one_line(subject: str) -> str:
-    """`subject` trimmed; TemplateError if a line break would split the email header."""
+    """`subject` trimmed; TemplateError if it has a line break or a control character."""
     subject = subject.strip()
-    if "\r" in subject or "\n" in subject:
-        raise TemplateError(reason="an email subject is one line, but this one has a line break")
+    found = NOT_IN_HEADER.search(subject)
+    if found:
+        char = found.group()
+        kind = "a line break" if char in LINE_BREAKS else "a control character"
+        reason = f"an email subject is one line, but this one has {kind} (U+{ord(char):04X})"
+        raise TemplateError(reason=reason)
     return subject

@@ -60,8 +60,14 @@ URGENCY_LABELS = {
 _YES_NO = {"ja": ("はい", "いいえ"), "en": ("Yes", "No")}
 _WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-# Line breaks of every kind, with the spaces around them; other spaces (全角 too) stay as typed.
-_BREAKS = re.compile(r"[ \t]*[\r\n\v\f\x85\u2028\u2029]+[ \t]*")
+# Line breaks of every kind (each character str.splitlines() splits at, as Python's email
+# library does when it refuses a header), with the spaces around them; other spaces (全角 too)
+# stay as typed.
+LINE_BREAKS = "\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"
+_BREAKS = re.compile(rf"[ \t]*[{LINE_BREAKS}]+[ \t]*")
+# What may not stand in an email header: line breaks and every other control character.
+NOT_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NOT_IN_HEADER_RUN = re.compile(rf"[ \t]*(?:{NOT_IN_HEADER.pattern}[ \t]*)+")
 
 
 class FieldValue(NamedTuple):
@@ -231,6 +237,11 @@ def sample_contexts(*, locale: str = "ja") -> list[dict[str, Any]]:
         operator="",
     )
     return [full, sparse]
+
+
+def fold_header(text: str) -> str:
+    """`text` as one header line: each run of line breaks or control characters is one space."""
+    return _NOT_IN_HEADER_RUN.sub(" ", text).strip()
 
 
 def one_line(value: Any) -> Any:

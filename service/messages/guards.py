@@ -3,6 +3,9 @@
 Every call, attribute look-up, filter, operator and loop step checks the render's deadline;
 operators, filters and string methods that could build a huge value from small arguments
 (`'x' * 10**9`, `center(10**9)`, `replace('', body)`, `'%99999s'`) are refused before they run.
+Numbers are bounded too: one multiplication of huge integers (`((10**500)**1000)**9`) runs for
+seconds and cannot be interrupted, so arithmetic whose result would pass MAX_INT_BITS is refused
+before it is computed.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 
 from jinja2.runtime import Namespace
 from jinja2.sandbox import SecurityError
+from jinja2.utils import _PassArg
 
 MAX_RANGE = 1000
 # Any value a template builds (a string, a list) stays under this many items.
 MAX_VALUE = 512 * 1024
 MAX_JSON_INDENT = 16
+# An integer a template computes stays under this many bits (about 1,200 decimal digits).
+MAX_INT_BITS = 4096
 
 DEADLINE: ContextVar[float] = ContextVar("template_deadline", default=float("inf"))
 # A printf or format() width or precision of five digits or more, or one taken from the arguments.
@@ -50,6 +56,36 @@ def check_format(spec: object) -> None:
     """Refuse a format string with a huge width or precision, or one taken from arguments."""
     if isinstance(spec, str) and _HUGE_SPEC.search(spec):
         raise SecurityError("a width or precision this large (or taken from `*`) is not allowed")
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def check_int_size(value: object) -> None:
+    """Refuse an integer of more than MAX_INT_BITS bits."""
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SecurityError(_too_large_number())
+
+
+def check_arithmetic(operator: str, left: object, right: object) -> None:
+    """Refuse `left ** right` or `left * right` of integers whose result would be too large."""
+    a, b = _int(left), _int(right)
+    if a is None or b is None:
+        return
+    # The fewest bits the result can have: refusing on it never refuses a result in bounds.
+    if operator == "**" and b > 0 and abs(a) > 1:
+        least = (abs(a).bit_length() - 1) * b + 1
+    elif operator == "*" and a and b:
+        least = a.bit_length() + b.bit_length() - 1
+    else:
+        return
+    if least > MAX_INT_BITS:
+        raise SecurityError(_too_large_number())
+
+
+def _too_large_number() -> str:
+    return f"a number this large is not allowed (at most {MAX_INT_BITS:,} bits, about 1,200 digits)"
 
 
 def check_repeat(sequence: object, times: object) -> None:
@@ -116,6 +152,15 @@ def check_str_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
         check_size(_joined_size(owner, first))
 
 
+def check_int_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse `n.to_bytes(length)` of a huge length: it would allocate that many bytes."""
+    owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+    if isinstance(owner, int) and name == "to_bytes":
+        length = args[0] if args else kwargs.get("length", 1)
+        if isinstance(length, int):
+            check_size(length)
+
+
 # Filters that could build a huge value from small arguments: checked before they run.
 _FILTER_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "center": lambda a: check_repeat(" ", a.get("width", 0)),
@@ -129,6 +174,9 @@ _FILTER_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "replace": lambda a: check_size(_replaced_size(a.get("s"), a.get("old"), a.get("new"))),
     "join": lambda a: check_size(_joined_size(a.get("d", ""), a.get("value"))),
     "tojson": lambda a: _check_indent(a.get("indent")),
+    # Both build that many lists (`batch` fills the last one up to its length).
+    "batch": lambda a: check_size(_width(a.get("linecount", 0))),
+    "slice": lambda a: check_size(_width(a.get("slices", 0))),
 }
 
 
@@ -145,12 +193,17 @@ def guarded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """`func` as a filter that checks the deadline, and its arguments when it could build a lot."""
     check = _FILTER_CHECKS.get(name)
     signature = inspect.signature(func) if check is not None else None
+    # Jinja's sync-or-async filters (`slice`, …) take an evaluation context their signature
+    # does not show: it is left out before the arguments are matched to their names.
+    hidden = int(
+        _PassArg.from_obj(func) is not None and _PassArg.from_obj(inspect.unwrap(func)) is None
+    )
 
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         tick()
         if check is not None and signature is not None:
-            check(signature.bind(*args, **kwargs).arguments)
+            check(signature.bind(*args[hidden:], **kwargs).arguments)
         return func(*args, **kwargs)
 
     return guarded

@@ -17,8 +17,8 @@ from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from service.messages.check import MAX_CHARS, ONE_LINE, OVERRIDABLE, require_one_line
-from service.messages.context import memo_context, one_line
+from service.messages.check import MAX_CHARS, ONE_LINE, OVERRIDABLE
+from service.messages.context import fold_header, memo_context, one_line
 from service.messages.sandbox import (
     TemplateError,
     compile_source,
@@ -73,7 +73,7 @@ def render_memo_message(
     operator_name: str,
     sms_segment_budget: int = DEFAULT_SMS_SEGMENTS,
 ) -> RenderedMessage:
-    """`memo` in the company's format for one contact; TemplateError if a subject has a break."""
+    """`memo` in the company's format for one contact, its email subject always one line."""
     context = memo_context(
         memo=memo,
         company_name=company_name,
@@ -85,7 +85,9 @@ def render_memo_message(
     )
     words = _WORDS[config.locale]
     if channel == Channel.email:
-        subject = require_one_line(_render(part="email_subject", context=context, config=config))
+        # Folded, not refused: an override saved before a rule, or a character nobody
+        # foresaw, must not stop the memo. Saving an override still refuses such a subject.
+        subject = fold_header(_render(part="email_subject", context=context, config=config))
         text = _render(part="email_text", context=context, config=config)
         html = _render(part="email_html", context=context, config=config)
         return RenderedMessage(

@@ -3,8 +3,9 @@
 Admins write the per-company overrides, and memo text comes from callers, so a template is
 never trusted: it renders in `ImmutableSandboxedEnvironment` (no private attributes, no
 mutation of lists or dicts), every call, attribute look-up, filter and operator checks a
-deadline, `range` is short, operators and filters that could build a huge value are refused
-before they run, and the output is streamed and cut off past a size.
+deadline, `range` is short, operators and filters that could build a huge value (a long string,
+an integer of thousands of digits) are refused before they run, and the output is streamed and
+cut off past a size.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from service.messages.guards import (
     BoundedNamespace,
     BoundedRange,
     RenderTimeout,
+    check_arithmetic,
     check_format,
+    check_int_method,
+    check_int_size,
     check_repeat,
     check_size,
     check_str_method,
@@ -53,7 +57,7 @@ class TemplateError(ValueError):
 class MessageSandbox(ImmutableSandboxedEnvironment):
     """The sandbox every memo format renders in, default or override."""
 
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-"})
 
     def __init__(self, *, html: bool, strict: bool) -> None:
         super().__init__(
@@ -76,12 +80,12 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
             check_repeat(right, left)
         elif operator == "+" and isinstance(left, Sized) and isinstance(right, Sized):
             check_size(len(left) + len(right))
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if abs(left) > 1 and right > 1000:
-                raise SecurityError("an exponent this large is not allowed")
         elif operator == "%":
             check_format(left)
-        return super().call_binop(context, operator, left, right)
+        check_arithmetic(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        check_int_size(result)
+        return result
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
@@ -89,6 +93,7 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
             if isinstance(value, str):
                 check_size(len(value))
         check_str_method(__obj, args, kwargs)
+        check_int_method(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:

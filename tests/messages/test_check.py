@@ -95,7 +95,36 @@ def test_reaching_into_python_is_refused() -> None:
 def test_a_subject_that_renders_a_line_break_is_refused() -> None:
     issue = refused("email_subject", '{{ subject }}{{ "\\n" }}Bcc: x@example.com')
 
-    assert issue.reason == "an email subject is one line, but this one has a line break"
+    assert issue.reason == "an email subject is one line, but this one has a line break (U+000A)"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        # Every character str.splitlines() splits at, as the mail library does for headers.
+        ('{{ subject }}{{ "\\u2028" }}x', "has a line break (U+2028)"),
+        ("{{ subject }}\u2029{{ company }}", "has a line break (U+2029)"),
+        ('{{ subject }}{{ "\\x1c" }}x', "has a line break (U+001C)"),
+        ('{{ subject }}{{ "\\x85" }}x', "has a line break (U+0085)"),
+        ('{{ subject }}{{ "\\x00" }}x', "has a control character (U+0000)"),
+    ],
+)
+def test_a_subject_with_any_break_the_mail_library_refuses_is_refused(
+    source: str, reason: str
+) -> None:
+    issue = refused("email_subject", source)
+
+    assert issue.reason == f"an email subject is one line, but this one {reason}"
+
+
+def test_chained_powers_are_refused_with_their_line() -> None:
+    issue = refused("email_text", "{{ subject }}\n{{ ((10 ** 500) ** 1000) ** 3 }}")
+
+    assert issue.template_line == 2
+    assert issue.reason == (
+        "line 2 of the template: a number this large is not allowed "
+        "(at most 4,096 bits, about 1,200 digits)"
+    )
 
 
 def test_the_voice_summary_cannot_be_overridden() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from service.companies.schema import CompanyConfig, Templates
 from service.companies.validation import validate_document
 from service.memos.models import Memo
-from service.messages.render import RenderedMessage, TemplateError, render_memo_message
+from service.messages.render import RenderedMessage, render_memo_message
 from service.messages.sms import count_sms
 from service.providers.base import Channel
 from tests.factories import company_document, make_unsaved_memo
@@ -305,17 +305,31 @@ def test_line_breaks_in_the_memo_never_reach_the_subject() -> None:
     assert email.subject == "【至急】【苦情】予約の件 Bcc: victim@example.com（山田 太郎様より）"
 
 
-def test_a_subject_template_that_breaks_the_line_is_refused() -> None:
-    # Saving refuses such a template; one stored before that rule is refused when sending.
+def test_a_stored_subject_template_that_breaks_the_line_is_folded_when_sending() -> None:
+    # Saving refuses such a template; one stored before that rule still sends, on one line.
     config = make_config()
     config = config.model_copy(
         update={
-            "templates": Templates.model_construct(email_subject='{{ subject }}{{ "\\r\\n" }}X')
+            "templates": Templates.model_construct(
+                email_subject='{{ subject }}{{ "\\r\\n" }}X{{ "\\u2028\\x1c" }}Y'
+            )
         }
     )
 
-    with pytest.raises(TemplateError, match="an email subject is one line"):
-        message(Channel.email, config=config)
+    assert message(Channel.email, config=config).subject == "予約時間の行き違い X Y"
+
+
+@pytest.mark.parametrize(
+    "char", ["\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00", "\x7f"]
+)
+def test_characters_the_mail_library_refuses_never_reach_the_subject(char: str) -> None:
+    # A memo stored before intake folded them: the subject is folded when it is rendered.
+    memo = make_unsaved_memo(subject=f"予約{char}の件", caller_name=f"山田{char}太郎")
+
+    subject = message(Channel.email, memo=memo).subject
+
+    assert subject == "【至急】【苦情】予約 の件（山田 太郎様より）"
+    assert len(subject.splitlines()) == 1
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

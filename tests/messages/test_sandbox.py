@@ -154,3 +154,53 @@ def test_ordinary_templates_render() -> None:
     )
 
     assert render(source, fields=[("診察券番号", "12345")]) == "診察券番号=12345;0,1,2 00042    7"
+
+
+def test_chained_powers_are_refused_before_they_are_computed() -> None:
+    # Each power alone passes an exponent check; together they make a number of millions of
+    # digits, and one multiplication of such numbers cannot be interrupted by the deadline.
+    error = refusal("{{ ((10 ** 500) ** 1000) ** n }}", n=3)
+
+    assert error.line == 1
+    assert (
+        error.reason
+        == "a number this large is not allowed (at most 4,096 bits, about 1,200 digits)"
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 2 ** 5000 }}",
+        "{{ (10 ** 1000) * (10 ** 1000) }}",
+        "{% set ns = namespace(n=3) %}{% for i in range(64) %}{% set ns.n = ns.n * ns.n %}"
+        "{% endfor %}",
+        "{% set ns = namespace(n=2 ** 4095) %}{% for i in range(3) %}{% set ns.n = ns.n + ns.n %}"
+        "{% endfor %}",
+        "{{ -(2 ** 4095) - (2 ** 4095) }}",
+    ],
+)
+def test_integers_too_large_are_refused(source: str) -> None:
+    assert refusal(source).reason.startswith("a number this large is not allowed")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ (1).to_bytes(100000000, 'big') }}",
+        "{% for part in [1]|slice(100000000) %}{% endfor %}",
+        "{{ [1]|batch(100000000, 0)|list }}",
+    ],
+)
+def test_filters_and_methods_that_allocate_by_a_number_are_bounded(source: str) -> None:
+    assert "this would build a value of" in refusal(source).reason
+
+
+def test_ordinary_arithmetic_still_works() -> None:
+    assert render("{{ 2 ** 10 }} {{ 7 * 6 }} {{ 10 - 3 }} {{ 2 ** -1 }} {{ (10 ** 100) % 7 }}") == (
+        "1024 42 7 0.5 4"
+    )
+    assert render("{{ (10 ** 1000)|string|length }}") == "1001"
+    assert render("{{ [1, 2, 3]|slice(2)|list }} {{ [1, 2, 3]|batch(2, 0)|list }}") == (
+        "[[1, 2], [3]] [[1, 2], [3, 0]]"
+    )
