@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from service.api import acks as acks_api
 from service.api import calls as calls_api
@@ -22,10 +23,12 @@ from service.api import twilio_callout, twilio_sms, twilio_voice
 from service.db import make_engine, reader
 from service.dispatch.runner import running_dispatcher
 from service.events import PostgresListener
+from service.http_limits import RequestLimitsMiddleware
 from service.observability import install_metrics
 from service.observability import router as health_router
 from service.settings import Settings, get_settings
 from service.web import ack_pages, auth_pages, board, console, outbox_pages, portal
+from service.web.security import SecurityHeadersMiddleware
 from service.web.templating import make_templates
 
 log = logging.getLogger(__name__)
@@ -57,12 +60,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await listener.stop()
 
 
+class RelayApp(FastAPI):
+    """FastAPI with Relay's edge in front of everything, error handling included."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, so that an oversized request is refused before any of FastAPI's own
+        # layers reads it, and every answer (a refusal, a 500) carries the security headers.
+        settings: Settings = self.state.settings
+        return SecurityHeadersMiddleware(
+            RequestLimitsMiddleware(super().build_middleware_stack()),
+            https=settings.public_base_url.startswith("https://"),
+        )
+
+
 def create_app(
     *, settings: Settings | None = None, engine: Engine | None = None, dispatcher: bool = False
 ) -> FastAPI:
     """Build the app; with `dispatcher`, relay deliveries in the same process."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = RelayApp(
         title="Relay",
         version="0.1.0",
         description="The back office of a telephone-answering service.",

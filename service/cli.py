@@ -46,17 +46,14 @@ def serve(
     ),
 ) -> None:
     """Serve the web app (and, by default, the dispatcher)."""
-    import uvicorn
-
     from service.app import create_app
+    from service.server import serve as serve_app
 
     settings = settings_or_exit()
-    uvicorn.run(
+    serve_app(
         create_app(settings=settings, dispatcher=dispatcher),
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=False,
-        log_level="info",
     )
 
 

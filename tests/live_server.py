@@ -22,9 +22,17 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    *, env: dict[str, str], cwd: Path, timeout: float = 30.0, args: list[str] | None = None
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 30.0,
+    args: list[str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """Run `relay serve` (with extra `args`) and `env` on a free port; yields its base URL."""
+    """Run `relay serve` (with extra `args`) and `env` on a free port; yields its base URL.
+
+    With `log`, the server's output (its access log included) is written to that file.
+    """
     port = free_port()
     child_env = {
         key: value
@@ -33,11 +41,12 @@ def live_server(
     }
     child_env.update(env)
     child_env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)})
+    output = log.open("wb") if log is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", *(args or [])],
         env=child_env,
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -45,8 +54,8 @@ def live_server(
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"server exited early:\n{output}")
+                said = process.stdout.read() if process.stdout else log.read_bytes()  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited early:\n{said.decode()}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -63,3 +72,5 @@ def live_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if output is not None:
+            output.close()
