@@ -1,13 +1,21 @@
-"""Liveness and Prometheus metrics."""
+"""Liveness, Prometheus metrics, and request paths as Relay logs them."""
 
 from __future__ import annotations
 
+import hmac
+import logging
+import re
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.deps import get_optional_user
+from service.auth.models import Role
+from service.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -27,10 +35,42 @@ def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _is_metrics_token(settings: Settings, token: str | None) -> bool:
+    if settings.metrics_token is None or token is None:
+        return False
+    expected = settings.metrics_token.get_secret_value()
+    return hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+
+
+def require_metrics_reader(request: Request) -> None:
+    """Let through RELAY_METRICS_TOKEN as a Bearer token, or staff (operator, admin)."""
+    if _is_metrics_token(request.app.state.settings, _bearer_token(request)):
+        return
+    user = get_optional_user(request)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "sign in as staff or send the metrics token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if user.role not in (Role.admin, Role.operator):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+
+
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(_: Annotated[None, Depends(require_metrics_reader)]) -> Response:
     """Prometheus metrics in the text exposition format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class MetricsMiddleware:
@@ -62,6 +102,8 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             method = scope.get("method", "")
+            if method not in KNOWN_METHODS:
+                method = "other"  # a label per invented method would grow without end
             LATENCY.labels(method, path).observe(time.perf_counter() - started)
             REQUESTS.labels(method, path, str(status_code)).inc()
 
@@ -69,3 +111,26 @@ class MetricsMiddleware:
 def install_metrics(app: FastAPI) -> None:
     """Measure every request the app answers."""
     app.add_middleware(MetricsMiddleware)
+
+
+# Paths whose last part is a credential (an acknowledgement link's token): logged without it.
+_SECRET_PATHS = re.compile(r"(/a/)[^/?#\s\"]+")
+REDACTED = "<redacted>"
+
+
+def redact_path(path: str) -> str:
+    """`path` as it may be logged: "/a/<redacted>" for an acknowledgement link."""
+    return _SECRET_PATHS.sub(rf"\1{REDACTED}", path)
+
+
+class RedactPathsFilter(logging.Filter):
+    """Keeps acknowledgement tokens out of the access log ("uvicorn.access")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_path(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_path(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True

@@ -1,7 +1,8 @@
-"""How `relay serve` runs the app under uvicorn: with a bounded request head."""
+"""How `relay serve` runs the app under uvicorn: a bounded request head, a redacted access log."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.http_limits import MAX_HEAD_BYTES
+from service.observability import RedactPathsFilter
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,16 @@ HEAD_TOO_LARGE_DETAIL = (
     "リクエストヘッダーが大きすぎます / the request line and headers are over "
     f"{MAX_HEAD_BYTES // 1024} KiB"
 )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with acknowledgement tokens kept out of the access log."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_paths"] = {"()": RedactPathsFilter}
+    config["handlers"]["access"]["filters"] = ["redact_paths"]
+    return config
 
 
 def http_protocol() -> Any:
@@ -107,6 +119,7 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
         port=port,
         proxy_headers=False,
         log_level="info",
+        log_config=log_config(),
         http=http_protocol(),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    # A bearer token that may read /metrics (a Prometheus scraper); staff may read it anyway.
+    metrics_token: SecretStr | None = None
+
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     ack_link_days: int = Field(default=30, ge=1, le=365)
 
@@ -108,6 +111,8 @@ class Settings(BaseSettings):
             )
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 16:
             raise ValueError("RELAY_SECRET_KEY must be at least 16 characters")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("RELAY_METRICS_TOKEN must be at least 16 characters")
         return self
 
     @property

@@ -1,4 +1,4 @@
-"""`relay serve` at the socket: bounded request heads, early refusals."""
+"""`relay serve` at the socket: bounded request heads, early refusals, a redacted access log."""
 
 from __future__ import annotations
 
@@ -111,3 +111,15 @@ def test_a_30_mb_memo_is_refused_before_its_body_is_sent(server: Server) -> None
     )
     assert raw_exchange(server, request) == 413
     assert still_serving(server)
+
+
+def test_the_access_log_keeps_acknowledgement_tokens_out(server: Server) -> None:
+    token = "eyJtIjoiNGYyYSJ9.Zm9yZ2VkLXNpZ25hdHVyZQ"
+    assert httpx.get(f"{server.base_url}/a/{token}", timeout=5).status_code == 404
+    assert httpx.post(f"{server.base_url}/a/{token}", timeout=5).status_code in (403, 404)
+    httpx.get(f"{server.base_url}/healthz?probe=after-ack", timeout=5)
+
+    log = server.log.read_text()
+    assert "probe=after-ack" in log  # the access log is on and written
+    assert token not in log
+    assert '"GET /a/<redacted> HTTP/1.1" 404' in log

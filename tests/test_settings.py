@@ -47,6 +47,19 @@ def test_defaults_match_the_contract() -> None:
     assert not settings.twilio_enabled
     assert not settings.smtp_enabled
     assert settings.is_sqlite
+    assert settings.metrics_token is None
+
+
+def test_a_metrics_token_is_read_and_must_be_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAY_METRICS_TOKEN", "too-short")
+    with pytest.raises(ConfigError, match="RELAY_METRICS_TOKEN must be at least 16 characters"):
+        load_settings()
+
+    monkeypatch.setenv("RELAY_METRICS_TOKEN", "prometheus-scraper-7c1d9e0a")
+    token = load_settings().metrics_token
+    assert token is not None
+    assert token.get_secret_value() == "prometheus-scraper-7c1d9e0a"
+    assert "prometheus-scraper" not in repr(load_settings())
 
 
 def test_variables_and_dotenv_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
