@@ -27,7 +27,7 @@ from service.http_limits import RequestLimitsMiddleware
 from service.observability import install_metrics
 from service.observability import router as health_router
 from service.settings import Settings, get_settings
-from service.web import ack_pages, auth_pages, board, console, outbox_pages, portal
+from service.web import ack_pages, api_docs, auth_pages, board, console, outbox_pages, portal
 from service.web.security import SecurityHeadersMiddleware
 from service.web.templating import make_templates
 
@@ -83,6 +83,10 @@ def create_app(
         version="0.1.0",
         description="The back office of a telephone-answering service.",
         lifespan=lifespan,
+        # Served by service.web.api_docs, to staff only.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.run_dispatcher = dispatcher
@@ -107,6 +111,7 @@ def create_app(
         board.router,
         ack_pages.router,
         portal.router,
+        api_docs.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
