@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from sqlalchemy import Engine
 
@@ -81,8 +83,14 @@ def _register_domain_commands() -> None:
 _register_domain_commands()
 
 
+# What Relay creates (var/, the SQLite files, the generated secret key, exports) is for the
+# account it runs as alone; set before anything is created.
+PRIVATE_UMASK = 0o077
+
+
 def main() -> None:
     """Entry point of the `relay` script."""
+    os.umask(PRIVATE_UMASK)
     app(prog_name="relay")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -115,12 +117,24 @@ def _configure_sqlite(engine: Engine) -> None:
         _release(record)
 
 
+def _create_private_database(path: Path) -> None:
+    """Create the SQLite file (and its folder) readable by this user alone, if it is new.
+
+    SQLite creates a missing file world-readable, and gives its -wal and -shm files the
+    database file's mode: an empty file made here first is an empty database to SQLite.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     """An engine for a SQLite file or PostgreSQL, configured for Relay's concurrency."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            _create_private_database(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -13,7 +13,7 @@ def templates_dir() -> Path:
 
 
 def var_dir() -> Path:
-    """The working directory's `var/`, created on first use."""
+    """The working directory's `var/`, created on first use, for this user's eyes only."""
     path = Path.cwd() / "var"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

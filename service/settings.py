@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -138,9 +141,24 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         path: Path = var_dir() / "secret_key"
         if not path.exists():
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            _create_private(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Write `text` to a new file `path` readable by this user alone from its first byte.
+
+    Written aside and linked into place, so a process starting at the same moment reads either
+    no file or the whole one; if one was linked first, it stands.
+    """
+    descriptor, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    finally:
+        os.unlink(aside)
 
 
 def _one_line(error: ValidationError) -> str:
