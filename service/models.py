@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from service.acks.models import SmsReplyCount
 from service.auth.models import ApiToken, LoginFailure, Role, User, WebSession
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
@@ -29,6 +30,7 @@ __all__ = [
     "OutboxMessage",
     "Role",
     "SmsOptOut",
+    "SmsReplyCount",
     "User",
     "WebSession",
     "WebhookReceipt",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
+from service.acks.reply_limits import Counted, within_limit
 from service.acks.service import AckVia, acknowledge
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
@@ -172,7 +173,7 @@ def _text(locale: str, key: str, **values: str) -> str:
 
 
 def handle_sms_reply(*, session: Session, from_number: str, body: str) -> ReplyOutcome:
-    """Act on one inbound SMS: opt out or in, or acknowledge the memo it names."""
+    """Act on one inbound SMS: opt out or in, or acknowledge the memo it names (within limits)."""
     phone = from_number.strip()
     parsed = parse_reply(body)
     if parsed.kind == ReplyKind.stop:
@@ -181,6 +182,20 @@ def handle_sms_reply(*, session: Session, from_number: str, body: str) -> ReplyO
     if parsed.kind == ReplyKind.start:
         record_opt_in(session=session, phone=phone)
         return ReplyOutcome(parsed.kind, None)
+    # STOP and START above are never held back; everything else is read and answered within
+    # limits per number, so a flood costs neither queries nor paid answers past a few.
+    if not within_limit(session=session, phone=phone, counted=Counted.reply):
+        return ReplyOutcome(parsed.kind, None)
+    outcome = _read(session=session, phone=phone, parsed=parsed)
+    if outcome.answer is None or outcome.acknowledged:
+        return outcome
+    if not within_limit(session=session, phone=phone, counted=Counted.answer):
+        return replace(outcome, answer=None)
+    return outcome
+
+
+def _read(*, session: Session, phone: str, parsed: ParsedReply) -> ReplyOutcome:
+    """Acknowledge the memo a code or a bare OK names, or say why not."""
     if parsed.kind == ReplyKind.other or not phone:
         return _help(session=session, phone=phone, kind=parsed.kind)
 

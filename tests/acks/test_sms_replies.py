@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from service.acks.models import SmsReplyCount
+from service.acks.reply_limits import ANSWER_LIMIT, REPLY_LIMIT, WINDOW
 from service.acks.sms_replies import ReplyKind, parse_reply
 from service.app import create_app
 from service.auth.models import User
@@ -357,3 +360,86 @@ def test_an_unsigned_reply_is_refused(
 
 def test_without_twilio_the_route_does_not_exist(client: TestClient) -> None:
     assert client.post("/twilio/sms", data={"From": DIRECTOR, "Body": "OK"}).status_code == 404
+
+
+def other_code(memo: Memo) -> str:
+    return "0000" if memo.ack_code != "0000" else "1111"
+
+
+def test_a_flood_of_wrong_codes_gets_a_few_help_answers_then_silence(
+    twilio_client: TestClient, session: Session, operator: User, company: Company
+) -> None:
+    memo = urgent_memo(session, operator)
+
+    answers = [reply(twilio_client, other_code(memo)) for _ in range(ANSWER_LIMIT + 10)]
+
+    assert all(answer.status_code == 200 for answer in answers)
+    helped = [answer for answer in answers if HELP_JA in answer.text]
+    assert answers[:ANSWER_LIMIT] == helped
+    assert {answer.text for answer in answers[ANSWER_LIMIT:]} == {EMPTY_TWIML}
+    # The right code is still read and confirmed: only answers that acknowledge nothing stop.
+    confirmed = reply(twilio_client, memo.ack_code)
+    assert f"受領確認を承りました（{memo.ack_code}）" in confirmed.text
+    assert fresh(session, memo).acknowledged_via == "sms"
+    # "Already confirmed" acknowledges nothing either: it stays silent too.
+    assert reply(twilio_client, memo.ack_code).text == EMPTY_TWIML
+    # Another number has its own allowance.
+    assert HELP_JA in reply(twilio_client, "OK", sender="+819099998888").text
+
+
+def test_past_the_reply_limit_nothing_is_read_until_the_window_ends_but_stop_still_works(
+    twilio_client: TestClient,
+    session: Session,
+    operator: User,
+    company: Company,
+    clock: ManualClock,
+) -> None:
+    memo = urgent_memo(session, operator)
+    code, wrong = memo.ack_code, other_code(memo)
+    for _ in range(REPLY_LIMIT):
+        reply(twilio_client, wrong)
+    clock.advance(WINDOW - timedelta(minutes=1))
+
+    ignored = reply(twilio_client, code)
+
+    assert ignored.text == EMPTY_TWIML
+    assert fresh(session, memo).acknowledged_at is None
+    assert reply(twilio_client, "STOP").text == EMPTY_TWIML
+    assert session.get(SmsOptOut, DIRECTOR) is not None
+    session.commit()
+    reply(twilio_client, "START")
+    session.expire_all()
+    assert session.get(SmsOptOut, DIRECTOR) is None
+    session.commit()
+
+    clock.advance(timedelta(minutes=1))
+
+    assert HELP_JA in reply(twilio_client, wrong).text
+    assert "受領確認を承りました" in reply(twilio_client, code).text
+    assert fresh(session, memo).acknowledged_via == "sms"
+
+
+def test_the_counts_hold_across_processes_and_restarts(
+    twilio_client: TestClient,
+    session: Session,
+    operator: User,
+    company: Company,
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    memo = urgent_memo(session, operator)
+    for _ in range(ANSWER_LIMIT):
+        assert HELP_JA in reply(twilio_client, other_code(memo)).text
+    configured = settings.model_copy(
+        update={
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "public_base_url": PUBLIC_BASE,
+        }
+    )
+
+    with TestClient(create_app(settings=configured, engine=engine)) as restarted:
+        assert reply(restarted, other_code(memo)).text == EMPTY_TWIML
+
+    counts = session.exec(select(SmsReplyCount.kind, SmsReplyCount.count)).all()
+    assert sorted(counts) == [("answer", ANSWER_LIMIT + 1), ("reply", ANSWER_LIMIT + 1)]
