@@ -116,6 +116,7 @@ def supervisor_board(session: SessionDep, _admin: CurrentAdmin) -> dict[str, Any
     found = board(session=session)
     return {
         "waiting": found.waiting,
+        "unreached": found.unreached,
         "failed_deliveries": found.failed_deliveries,
         "escalations": found.escalations,
         "overdue_callbacks": found.overdue_callbacks,

@@ -17,6 +17,8 @@ from service.memos.models import Memo, MemoStatus
 @dataclass(frozen=True)
 class Board:
     waiting: list[dict[str, Any]]
+    # Memos every delivery of which failed: nobody at the company has them.
+    unreached: list[dict[str, Any]]
     failed_deliveries: list[dict[str, Any]]
     escalations: list[dict[str, Any]]
     overdue_callbacks: list[dict[str, Any]]
@@ -32,6 +34,14 @@ def board(*, session: Session, limit: int = 100) -> Board:
         .order_by(col(Memo.created_at))
         .limit(limit)
     ).all()
+    unreached = session.exec(
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(col(Memo.status) == MemoStatus.failed)
+        .order_by(col(Memo.updated_at).desc(), col(Memo.id))
+        .limit(limit)
+    ).all()
+    reasons = _failures_of(session=session, memo_ids=[memo.id for memo, _ in unreached])
     failed = session.exec(
         select(Delivery, Memo, Company)
         .join(Memo, col(Memo.id) == col(Delivery.memo_id))
@@ -70,6 +80,14 @@ def board(*, session: Session, limit: int = 100) -> Board:
             }
             for memo, company in waiting
         ],
+        unreached=[
+            {
+                **_memo_ref(memo, company),
+                "failed_at": memo.updated_at.isoformat(),
+                "deliveries": reasons.get(memo.id, []),
+            }
+            for memo, company in unreached
+        ],
         failed_deliveries=[
             {
                 **_memo_ref(memo, company),
@@ -107,6 +125,31 @@ def board(*, session: Session, limit: int = 100) -> Board:
             for t, memo, company in overdue
         ],
     )
+
+
+def _failures_of(*, session: Session, memo_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each memo's failed deliveries, in the order they were made, with their reasons."""
+    if not memo_ids:
+        return {}
+    rows = session.exec(
+        select(Delivery)
+        .where(col(Delivery.memo_id).in_(memo_ids), Delivery.status == DeliveryStatus.failed)
+        .order_by(col(Delivery.created_at), col(Delivery.contact_key), col(Delivery.id))
+    ).all()
+    found: dict[str, list[dict[str, Any]]] = {}
+    for d in rows:
+        found.setdefault(d.memo_id, []).append(
+            {
+                "delivery_id": d.id,
+                "channel": d.channel.value,
+                "to": d.to,
+                "contact": d.contact_key,
+                "reason": d.reason.value,
+                "error": d.error,
+                "error_code": d.error_code,
+            }
+        )
+    return found
 
 
 def _memo_ref(memo: Memo, company: Company) -> dict[str, Any]:

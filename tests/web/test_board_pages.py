@@ -62,7 +62,7 @@ def test_board_is_refused_to_operators_and_client_users(
     assert client.get("/board").status_code == 403
 
 
-def test_admin_board_has_four_panels_a_csrf_token_and_its_script(
+def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
     client: TestClient, session: Session
 ) -> None:
     _sign_in(client, session, Role.admin)
@@ -70,15 +70,16 @@ def test_admin_board_has_four_panels_a_csrf_token_and_its_script(
     page = client.get("/board")
 
     assert page.status_code == 200
-    for panel in ("確認待ち", "配信失敗", "エスカレーション", "期限切れの折り返し"):
+    for panel in ("確認待ち", "誰にも届いていない伝言", "配信失敗", "エスカレーション", "期限切れの折り返し"):
         assert panel in page.text
-    for tbody in ("waiting", "failed", "escalations", "overdue"):
+    for tbody in ("waiting", "unreached", "failed", "escalations", "overdue"):
         assert f'<tbody id="{tbody}">' in page.text
     assert re.search(r'<meta name="csrf-token" content="[^"]+">', page.text)
     assert re.search(r'<script type="module" src="/static/board\.js\?v=\w+">', page.text)
     assert re.search(r'"/static/ui\.js": "/static/ui\.js\?v=\w+"', page.text)
     assert _board_data(page.text) == {
         "waiting": [],
+        "unreached": [],
         "failed_deliveries": [],
         "escalations": [],
         "overdue_callbacks": [],

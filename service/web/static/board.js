@@ -1,4 +1,4 @@
-// The supervisor's board: four panels drawn from GET /api/v1/board, refetched whenever a
+// The supervisor's board: five panels drawn from GET /api/v1/board, refetched whenever a
 // memo or a callback changes (server-sent events) and every minute; ages tick every 30 s.
 
 import {
@@ -94,6 +94,25 @@ function failedRow(item) {
       item.error || (item.error_code ? null : '—')));
 }
 
+// Each failed delivery of a memo nobody received, with the reason a person can act on.
+function unreachedRow(item) {
+  return h('tr', { 'data-memo-id': item.memo_id, className: item.urgency === 'urgent' ? 'urgent stale' : 'stale' },
+    h('td', {}, h('time', { datetime: item.failed_at, text: fmtTime(item.failed_at) })),
+    company(item),
+    subject(item),
+    h('td', {}, urgency(item)),
+    h('td', { className: 'error' },
+      h('ul', { className: 'reasons' }, ...item.deliveries.map((d) => h('li', { 'data-delivery-id': d.delivery_id },
+        h('span', { className: 'badge', text: CHANNEL[d.channel] ?? d.channel }),
+        ' ',
+        h('span', { className: 'to', text: d.channel === 'email' ? d.to : formatPhone(d.to) }),
+        d.contact ? h('span', { className: 'muted small', text: ` (${d.contact})` }) : null,
+        ' ',
+        d.error_code ? h('code', { text: d.error_code }) : null,
+        d.error_code ? ' ' : null,
+        d.error || (d.error_code ? null : '—'))))));
+}
+
 function escalationRow(item) {
   const [actionJa, actionEn] = ACTION[item.action] ?? [item.action, ''];
   return h('tr', { 'data-memo-id': item.memo_id, className: item.acknowledged ? 'done' : null },
@@ -119,6 +138,7 @@ function overdueRow(item) {
 
 const PANELS = [
   ['waiting', 'waiting', waitingRow],
+  ['unreached', 'unreached', unreachedRow],
   ['failed', 'failed_deliveries', failedRow],
   ['escalations', 'escalations', escalationRow],
   ['overdue', 'overdue_callbacks', overdueRow],
