@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from service import clock
 from service.api.deps import CurrentAdmin, CurrentOperator, CurrentStaff, SessionDep
+from service.api.values import ZonedTime
 from service.escalation import tasks
 from service.escalation.board import board
 from service.escalation.models import TaskOutcome, TaskStatus
@@ -81,7 +82,7 @@ class CallbackResult(BaseModel):
     outcome: TaskOutcome
     note: str = Field(default="", max_length=2000)
     confirmed_by: str | None = Field(default=None, max_length=200)
-    retry_at: datetime | None = None
+    retry_at: ZonedTime | None = None
     retry_in_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
 
 
@@ -93,8 +94,6 @@ def record(
     retry_at = data.retry_at
     if retry_at is None and data.retry_in_minutes is not None:
         retry_at = clock.now() + timedelta(minutes=data.retry_in_minutes)
-    if retry_at is not None and retry_at.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "retry_at needs a time zone")
     try:
         tasks.record_callback(
             session=session,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -112,6 +112,7 @@ def record_callback(
     else:
         if retry_at is None:
             raise TaskIncomplete("say when to try again")
+        retry_at = _in_utc(retry_at)
         if retry_at <= now:
             raise TaskIncomplete("the next try must be in the future")
         task.status = TaskStatus.open
@@ -122,6 +123,16 @@ def record_callback(
         session.flush()
     _announce(session=session, task=task)
     return task
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; TaskIncomplete if it has no zone or lies past the calendar in UTC."""
+    if moment.tzinfo is None:
+        raise TaskIncomplete("say when to try again with a time zone")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise TaskIncomplete("the next try is past the end of the calendar") from None
 
 
 def _announce(*, session: Session, task: CallbackTask) -> None:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Insert
@@ -251,11 +251,16 @@ def encode_cursor(memo: Memo) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; MemoError("invalid cursor") for anything encode_cursor
+    could not have written, e.g. a time without a zone or one past the year 9999 in UTC."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, memo_id = raw.split("|", 1)
-        return datetime.fromisoformat(moment), memo_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None or "\x00" in memo_id:
+            raise ValueError("not a cursor")
+        return parsed.astimezone(UTC), memo_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise MemoError("cursor", "invalid cursor") from None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,10 +13,14 @@ from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch.models import Delivery, DeliveryStatus
+from service.escalation import tasks
+from service.escalation.models import TaskOutcome, TaskStatus
 from service.escalation.service import fire_due
 from service.memos.models import Memo
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_token, make_user
+
+JST = timezone(timedelta(hours=9))
 
 
 @pytest.fixture
@@ -111,6 +115,75 @@ def test_no_answer_puts_the_callback_back_for_later(
         False,
     )
     assert later["due_at"] == (clock.now() + timedelta(minutes=30)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("retry_at", "says"),
+    [
+        ("9999-12-31T23:59:59-14:00", "out of range once converted to UTC"),
+        ("0001-01-01T00:00:00+14:00", "out of range once converted to UTC"),
+        ("2026-01-05T12:00:00", "timezone"),
+        ("not a time", "datetime"),
+    ],
+)
+def test_a_retry_time_without_a_zone_or_past_the_calendar_is_a_422(
+    client: TestClient, session: Session, callback_memo: Memo, retry_at: str, says: str
+) -> None:
+    headers = staff(session, "op5@relay.example", Role.operator)
+    task_id = client.get("/api/v1/tasks", headers=headers).json()["items"][0]["id"]
+    client.post(f"/api/v1/tasks/{task_id}/take", headers=headers)
+
+    refused = client.post(
+        f"/api/v1/tasks/{task_id}/outcome",
+        json={"outcome": "no_answer", "retry_at": retry_at},
+        headers=headers,
+    )
+
+    assert refused.status_code == 422
+    [problem] = refused.json()["detail"]
+    assert problem["loc"] == ["body", "retry_at"]
+    assert says in problem["msg"]
+    # The task is still the operator's, untouched.
+    [task] = client.get("/api/v1/tasks", headers=headers).json()["items"]
+    assert (task["status"], task["attempts"]) == ("taken", 0)
+
+
+def test_a_retry_time_in_another_zone_is_kept_in_utc(
+    client: TestClient, session: Session, callback_memo: Memo, clock: ManualClock
+) -> None:
+    headers = staff(session, "op6@relay.example", Role.operator)
+    task_id = client.get("/api/v1/tasks", headers=headers).json()["items"][0]["id"]
+    client.post(f"/api/v1/tasks/{task_id}/take", headers=headers)
+    later = clock.now() + timedelta(hours=2)
+
+    answer = client.post(
+        f"/api/v1/tasks/{task_id}/outcome",
+        json={"outcome": "no_answer", "retry_at": later.astimezone(JST).isoformat()},
+        headers=headers,
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["due_at"] == later.isoformat()
+
+
+def test_the_domain_refuses_a_retry_time_it_cannot_place(
+    session: Session, callback_memo: Memo, operator: User
+) -> None:
+    [row] = tasks.list_tasks(session=session, statuses=(TaskStatus.open,))
+    tasks.take_task(session=session, task_id=row.task.id, operator_id=operator.id)
+    beyond = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))
+
+    for retry_at, says in ((beyond, "past the end"), (beyond.replace(tzinfo=None), "zone")):
+        with pytest.raises(tasks.TaskIncomplete, match=says):
+            tasks.record_callback(
+                session=session,
+                task_id=row.task.id,
+                operator_id=operator.id,
+                outcome=TaskOutcome.no_answer,
+                retry_at=retry_at,
+            )
+        session.rollback()
+        tasks.take_task(session=session, task_id=row.task.id, operator_id=operator.id)
 
 
 def test_reaching_the_company_acknowledges_the_memo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -240,6 +241,33 @@ def test_memo_list_is_newest_first_filtered_and_paged(
     assert (
         client.get("/api/v1/memos", params={"status": "lost"}, headers=operator).status_code == 422
     )
+
+
+def cursor_of(text: str) -> str:
+    """`text` as a list cursor is written: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# What no list ever handed out: a time without a zone, times past the ends of the calendar
+# once in UTC, a NUL in the id, and plain junk.
+BAD_CURSORS = [
+    cursor_of("2024-01-01T00:00:00|x"),
+    cursor_of("9999-12-31T23:59:59-14:00|x"),
+    cursor_of("0001-01-01T00:00:00+14:00|x"),
+    cursor_of("2024-01-01T00:00:00+00:00|x\x00y"),
+    cursor_of("2024-01-01T00:00:00+00:00"),
+    "%%%",
+]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+def test_a_cursor_no_list_handed_out_is_a_400(
+    client: TestClient, sakura: Company, operator: dict[str, str], cursor: str
+) -> None:
+    response = client.get("/api/v1/memos", params={"cursor": cursor}, headers=operator)
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "invalid cursor"}
 
 
 def test_client_user_sees_only_its_own_company(

@@ -17,6 +17,7 @@ from service.companies.models import Company
 from service.memos.models import Memo
 from tests.dispatch.conftest import take_memo
 from tests.factories import csrf_from, login, make_client_user, make_company, make_user
+from tests.memos.test_api import BAD_CURSORS
 
 PASSWORD = "correct horse battery"
 
@@ -110,6 +111,10 @@ def test_search_status_filter_and_paging(
     second = client.get(next_url.group(1).replace("&amp;", "&"))
     assert memo_links(second.text) == [memo.id for memo in reversed(memos[:4])]
     assert client.get("/portal", params={"cursor": "not-a-cursor"}).status_code == 400
+    for cursor in BAD_CURSORS:
+        refused = client.get("/portal", params={"cursor": cursor})
+        assert refused.status_code == 400, cursor
+        assert "The paging link is not valid" in refused.text
 
     waiting = client.get("/portal", params={"status": "relaying"})
     assert special.id in memo_links(waiting.text)  # the CSRF-less POST above changed nothing
