@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, update
+from sqlalchemy import and_, bindparam, insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock, events
@@ -182,20 +182,43 @@ def store_words(
     Kept before the provider is called, so a look-up after a crash searches for the very
     words that may have gone out, and a retry sends them again.
     """
-    kept: set[str] = set()
-    for delivery_id, values in words.items():
-        moved = session.execute(
-            update(Delivery)
-            .where(
-                col(Delivery.id) == delivery_id,
-                col(Delivery.status) == DeliveryStatus.sending,
-                col(Delivery.claimed_by) == worker,
-            )
-            .values(**values)
+    if not words:
+        return set()
+    table = DELIVERIES.c
+    # One UPDATE run for the whole batch, not a statement each.
+    session.execute(
+        update(DELIVERIES)
+        .where(
+            table.id == bindparam("of_id"),
+            table.status == DeliveryStatus.sending.value,
+            table.claimed_by == worker,
         )
-        if moved.rowcount:  # type: ignore[attr-defined]
-            kept.add(delivery_id)
-    return kept
+        .values(
+            locale=bindparam("new_locale"),
+            subject=bindparam("new_subject"),
+            text=bindparam("new_text"),
+            html=bindparam("new_html"),
+        ),
+        [
+            {
+                "of_id": delivery_id,
+                "new_locale": values["locale"],
+                "new_subject": values["subject"],
+                "new_text": values["text"],
+                "new_html": values["html"],
+            }
+            for delivery_id, values in words.items()
+        ],
+    )
+    # A claim lost meanwhile (its dispatcher taken for dead) was not written: not ours.
+    kept = session.exec(
+        select(Delivery.id).where(
+            col(Delivery.id).in_(list(words)),
+            Delivery.status == DeliveryStatus.sending,
+            Delivery.claimed_by == worker,
+        )
+    ).all()
+    return set(kept)
 
 
 def record_outcome(
