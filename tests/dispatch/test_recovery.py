@@ -27,7 +27,9 @@ from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus, DispatcherHeartbeat
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Channel
+from service.providers.registry import build_providers
 from service.providers.smtp import SmtpEmailProvider
+from service.settings import Settings
 from tests.dispatch.conftest import MESSAGES_URL, TWILIO_API, take_memo, twilio_created
 from tests.dispatch.test_dispatcher import SMS_ONLY, deliveries, memo_status
 from tests.factories import make_company
@@ -218,6 +220,47 @@ async def test_a_dispatcher_beats_while_it_runs_and_leaves_when_it_stops(
     assert seen == [dispatcher.name]
     with Session(engine) as check:
         assert check.exec(select(DispatcherHeartbeat)).all() == []
+
+
+async def test_on_sqlite_a_second_dispatcher_waits_until_the_first_stops(
+    engine: Engine, settings: Settings, dispatcher: Dispatcher
+) -> None:
+    if liveness.SqliteDispatcherLock.for_engine(engine) is None:
+        pytest.skip("PostgreSQL: dispatchers run side by side")
+    second = Dispatcher(
+        engine=engine,
+        settings=settings,
+        providers=build_providers(settings=settings, engine=engine),
+        name="second",
+        heartbeat_seconds=0.05,
+    )
+    dispatcher.heartbeat_seconds = 0.05
+    first_stop, second_stop = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(dispatcher.run(first_stop))
+
+    async def registered() -> list[str]:
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            with Session(engine) as check:
+                names = sorted(check.exec(select(DispatcherHeartbeat.id)).all())
+                check.commit()
+            if names:
+                return names
+        return []
+
+    assert await registered() == [dispatcher.name]
+    waiting = asyncio.create_task(second.run(second_stop))
+    await asyncio.sleep(0.3)
+    assert await registered() == [dispatcher.name]  # the second one waits
+
+    first_stop.set()
+    await first
+    for _ in range(100):
+        if await registered() == ["second"]:
+            break
+    assert await registered() == ["second"]
+    second_stop.set()
+    await waiting
 
 
 # --- SMS: looked up, never sent twice --------------------------------------------------------
