@@ -70,7 +70,13 @@ def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
     page = client.get("/board")
 
     assert page.status_code == 200
-    for panel in ("確認待ち", "誰にも届いていない伝言", "配信失敗", "エスカレーション", "期限切れの折り返し"):
+    for panel in (
+        "確認待ち",
+        "誰にも届いていない伝言",
+        "配信失敗",
+        "エスカレーション",
+        "期限切れの折り返し",
+    ):
         assert panel in page.text
     for tbody in ("waiting", "unreached", "failed", "escalations", "overdue"):
         assert f'<tbody id="{tbody}">' in page.text
