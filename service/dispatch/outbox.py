@@ -442,7 +442,15 @@ def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
 
 def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
     """Bring a memo's status in line with its deliveries; tell the consoles when it moves."""
-    memo = session.get(Memo, memo_id)
+    # The memo's row is locked first: two deliveries settled at once each wait for the
+    # other, so the second reads the first's outcome (on PostgreSQL each would otherwise
+    # see the other still `sending`, and a memo that reached no one would stay `relaying`).
+    memo = session.exec(
+        select(Memo)
+        .where(col(Memo.id) == memo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
     if memo is None or memo.status == MemoStatus.acknowledged:
         return memo
     status = memo_status_from(deliveries_of(session=session, memo_id=memo_id))

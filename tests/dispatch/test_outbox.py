@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
@@ -9,9 +12,11 @@ from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.companies.models import Company
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import refresh_memo_status
+from service.dispatch.outbox import OutboxPolicy, claim_due, record_outcome, refresh_memo_status
 from service.memos.models import Memo, MemoStatus
+from service.providers.base import Outcome, SendResult
 from tests.dispatch.conftest import take_memo
+from tests.factories import make_company
 
 
 def _mark_sent(session: Session, memo: Memo) -> None:
@@ -51,3 +56,40 @@ def test_a_refresh_never_undoes_an_acknowledgement_committed_since_the_memo_was_
     session.expire_all()
     stored = session.get(Memo, memo.id)
     assert stored is not None and stored.status == MemoStatus.acknowledged
+
+
+@pytest.mark.postgres_only
+def test_two_deliveries_failing_at_once_leave_the_memo_failed(
+    engine: Engine, session: Session, operator: User
+) -> None:
+    make_company(
+        session, hours=None, routing=[{"notify": ["director"], "channels": ["sms", "email"]}]
+    )
+    memo = take_memo(session, operator)
+    policy = OutboxPolicy()
+    claimed = claim_due(session=session, worker="w", limit=10, policy=policy)
+    session.commit()
+    assert len(claimed) == 2
+    refused = SendResult(Outcome.permanent, error="refused")
+
+    def fail(delivery_id: str) -> Session:
+        outcome = Session(engine, expire_on_commit=False)
+        record_outcome(
+            session=outcome, delivery_id=delivery_id, result=refused, worker="w", policy=policy
+        )
+        return outcome
+
+    first = fail(claimed[0].id)  # not committed yet
+    second: list[Session] = []
+    other = threading.Thread(target=lambda: second.append(fail(claimed[1].id)))
+    other.start()
+    other.join(timeout=0.5)  # it waits for the first to commit, or reads around it
+    first.commit()
+    first.close()
+    other.join()
+    second[0].commit()
+    second[0].close()
+
+    session.expire_all()
+    stored = session.get(Memo, memo.id)
+    assert stored is not None and stored.status == MemoStatus.failed
