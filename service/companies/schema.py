@@ -11,6 +11,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -66,12 +68,44 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The standard memo fields (§4) a question can lead to, beside the company's own `fields:`.
+STANDARD_FIELDS = (
+    "caller.name",
+    "caller.phone",
+    "caller.company",
+    "category",
+    "urgency",
+    "subject",
+    "body",
+)
+_FIELD_KEY = TypeAdapter(FieldKey)
+
+
 class ScriptStep(_Model):
     """One line the operator reads (`say`) or one question it asks (`ask`)."""
 
     say: Text | None = None
     ask: Text | None = None
-    field: FieldKey | None = None
+    # Where the answer is written: a key under `fields:` or a standard memo field; a question
+    # asking for two things at once lists both, in the order asked.
+    field: str | list[str] | None = None
+
+    @field_validator("field", mode="before")
+    @classmethod
+    def _known_kind_of_field(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        names = value if isinstance(value, list) else [value]
+        if not names:
+            fail("list at least one field, or leave out `field:`")
+        for index, name in enumerate(names):
+            loc = (index,) if isinstance(value, list) else ()
+            if not isinstance(name, str) or not _is_field_name(name):
+                standard = ", ".join(STANDARD_FIELDS)
+                fail(f"{name!r} is not a field key (e.g. patient_no) nor {standard}", loc=loc)
+            if name in names[:index]:
+                fail(f"field {name!r} is listed twice", loc=loc)
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScriptStep:
@@ -80,6 +114,23 @@ class ScriptStep(_Model):
         if self.say is not None and self.field is not None:
             fail("a `say` step has no answer to keep: use `ask:` with `field:`", loc=("field",))
         return self
+
+    @property
+    def field_names(self) -> list[str]:
+        """The fields this step's answer goes into, in the order asked."""
+        if self.field is None:
+            return []
+        return [self.field] if isinstance(self.field, str) else list(self.field)
+
+
+def _is_field_name(name: str) -> bool:
+    if name in STANDARD_FIELDS:
+        return True
+    try:
+        _FIELD_KEY.validate_python(name)
+    except ValidationError:
+        return False
+    return True
 
 
 class MemoField(_Model):
@@ -275,10 +326,11 @@ def _cross_check(config: CompanyConfig) -> list[tuple[Loc, str]]:
     issues += _repeats("contacts", [c.key for c in config.contacts], "contact key", "key")
     declared = [field.key for field in config.fields]
     for index, script_step in enumerate(config.script):
-        if script_step.field is not None and script_step.field not in declared:
-            known = ", ".join(declared) or "none declared"
-            reason = f"field {script_step.field!r} is not declared under `fields:` ({known})"
-            issues.append((("script", index, "field"), reason))
+        for name in script_step.field_names:
+            if name not in declared and name not in STANDARD_FIELDS:
+                known = ", ".join(declared) or "none declared"
+                reason = f"field {name!r} is not declared under `fields:` ({known})"
+                issues.append((("script", index, "field"), reason))
     for index, rule in enumerate(config.routing):
         issues += _audience(config, ("routing", index), rule.notify, rule.channels)
         last = index == len(config.routing) - 1
