@@ -116,34 +116,41 @@ def test_an_answer_waiting_on_another_sees_it_committed_and_is_refused(
     call = _ringing(session, sakura)
 
     holder = Session(engine)
-    calls.answer_call(session=holder, call_id=call.id, operator_id=first.id)  # not committed yet
     outcome: list[str] = []
     waiting = threading.Thread(target=lambda: outcome.append(_answer(engine, call.id, second.id)))
-    waiting.start()
-    # Until the second connection is seen waiting for the row, the race is not on.
-    deadline = time.monotonic() + 10
-    with Session(engine) as watcher:
-        while True:
-            blocked = watcher.exec(  # type: ignore[call-overload]
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE calls%'"
-                )
-            ).scalar()
-            watcher.rollback()
-            if blocked or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-    assert blocked == 1
-    assert outcome == []
-    holder.commit()
-    holder.close()
+    try:
+        calls.answer_call(session=holder, call_id=call.id, operator_id=first.id)  # uncommitted
+        waiting.start()
+        # Until the second connection is seen waiting for the row, the race is not on.
+        blocked = _wait_for_a_lock_wait(engine)
+        assert outcome == []
+        holder.commit()
+    finally:
+        holder.close()  # never leave the row locked, even when an assertion failed
     waiting.join(timeout=10)
 
+    assert blocked == 1
     assert outcome == ["taken"]
     session.expire_all()
     stored = session.get(Call, call.id)
     assert stored is not None and stored.answered_by == first.id
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> int:
+    """How many connections wait for a lock, once one does (or after ten seconds)."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as watcher:
+        while True:
+            blocked = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            watcher.rollback()
+            if blocked or time.monotonic() > deadline:
+                return int(blocked)
+            time.sleep(0.02)
 
 
 def test_ending_a_call_is_for_whoever_answered_it_or_a_supervisor(
