@@ -7,6 +7,8 @@ import { bi, detailText, eventData, formatPhone, h, liveStream, put } from '/sta
 const root = document.getElementById('console');
 const USER_ID = root.dataset.userId;
 const CAN_TAKE_MEMOS = root.dataset.canTakeMemos === 'true';
+// A supervisor (admin) may end a call another operator answered; operators end only their own.
+const IS_SUPERVISOR = root.dataset.role === 'admin';
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
 const STORE_PREFIX = `relay.console.${USER_ID}.draft.`;
 const COMPANIES = JSON.parse(document.getElementById('console-companies').textContent || '[]');
@@ -31,6 +33,9 @@ const SEND_STATE = {
   retry: ['未送信・再送待ち', 'Unsent, will retry'],
   sent: ['送信済み', 'Sent'],
 };
+// The memo's own fields a script question can lead to (`field: caller.name` in the company's
+// script), as the company's extra fields are: the question then holds the field itself.
+const STANDARD_FIELDS = new Set(['caller.name', 'caller.phone', 'caller.company', 'category', 'urgency', 'subject', 'body']);
 const RINGING = new Set(['queued', 'ringing']);
 const ACTIVE = new Set(['queued', 'ringing', 'in-progress']);
 
@@ -39,7 +44,8 @@ const draftsEl = document.getElementById('drafts');
 const memoRowsEl = document.getElementById('memo-rows');
 const liveEl = document.getElementById('live');
 
-const calls = new Map(); // call id -> {detail, el, removeTimer}
+const calls = new Map(); // call id -> {detail, el}: the cards of calls ringing or in progress
+const endedCalls = new Map(); // call id -> last detail of an ended call, for its open memo
 const callSeq = new Map(); // call id -> number of the latest look-up
 const drafts = new Map(); // draft id -> {draft, el, form, sending, retryTimer, retryDelay}
 
@@ -93,15 +99,43 @@ function callState(detail) {
   return ACTIVE.has(detail.status) ? 'active' : 'ended';
 }
 
+function takenByOther(detail) {
+  return Boolean(detail.answered_by) && detail.answered_by !== USER_ID;
+}
+
 async function loadActiveCalls() {
   let result;
   try { result = await api('GET', '/api/v1/calls?active=true'); } catch { return; }
   if (!result.ok) return;
   const activeIds = new Set(result.data.items.map((item) => item.id));
   for (const item of result.data.items) refreshCall(item.id);
-  for (const [id, entry] of calls) {
-    if (!activeIds.has(id) && callState(entry.detail) !== 'ended') refreshCall(id);
+  for (const id of calls.keys()) {
+    if (!activeIds.has(id)) refreshCall(id); // ended while this console was not listening
   }
+}
+
+// A call event says enough to redraw a card at once (who has it, whether it ended); the full
+// detail (company, caller history) follows from the server.
+function applyCallEvent(data) {
+  if (!data.id) return;
+  const entry = calls.get(data.id);
+  if (entry && data.status) {
+    entry.detail = {
+      ...entry.detail,
+      status: data.status,
+      answered_by: data.answered_by ?? null,
+      answered_by_name: data.answered_by_name ?? null,
+    };
+    if (callState(entry.detail) === 'ended') {
+      callSeq.set(data.id, (callSeq.get(data.id) ?? 0) + 1); // a look-up in flight is stale
+      showCall(entry.detail);
+      return;
+    }
+    renderCall(entry);
+    orderCalls();
+    updateCallsChrome();
+  }
+  refreshCall(data.id);
 }
 
 async function refreshCall(id) {
@@ -128,11 +162,19 @@ function orderCalls() {
 }
 
 function showCall(detail) {
+  const draft = drafts.get(`call:${detail.id}`);
+  if (callState(detail) === 'ended') {
+    // An ended call leaves the console at once; a memo being written about it stays open.
+    if (draft) endedCalls.set(detail.id, detail);
+    removeCall(detail.id);
+    if (draft) renderDraftHead(draft);
+    return;
+  }
   let entry = calls.get(detail.id);
   if (!entry) {
     const el = document.getElementById('call-card-template').content.firstElementChild.cloneNode(true);
     el.id = `call-${detail.id}`;
-    entry = { detail, el, removeTimer: null };
+    entry = { detail, el };
     calls.set(detail.id, entry);
     wireCallCard(entry);
     callsEl.append(el);
@@ -140,12 +182,7 @@ function showCall(detail) {
   entry.detail = detail;
   renderCall(entry);
   orderCalls();
-  const draft = drafts.get(`call:${detail.id}`);
   if (draft) renderDraftHead(draft);
-  clearTimeout(entry.removeTimer);
-  if (callState(detail) === 'ended' && !draft) {
-    entry.removeTimer = setTimeout(() => removeCall(detail.id), 8000);
-  }
   updateCallsChrome();
 }
 
@@ -156,6 +193,10 @@ function removeCall(id) {
   entry.el.remove();
   calls.delete(id);
   updateCallsChrome();
+}
+
+function callDetail(id) {
+  return calls.get(id)?.detail ?? endedCalls.get(id) ?? null;
 }
 
 function updateCallsChrome() {
@@ -184,20 +225,27 @@ function renderCall(entry) {
     caller.repeat_caller
       ? h('span', { className: 'badge repeat' }, bi(`リピーター 過去${caller.earlier_calls}件`, `${caller.earlier_calls} earlier`))
       : h('span', { className: 'badge' }, bi('初めての着信', 'first call')));
-  let answeredNote = null;
-  if (detail.answered_by && detail.answered_by !== USER_ID) {
-    answeredNote = h('p', { className: 'muted small' }, bi('他のオペレーターが応答しました', 'answered by another operator'));
-  }
-  const parts = [head, flagWarning(caller.flags, entry), greeting, number, answeredNote, callerHistory(caller)];
+  const taken = takenByOther(detail);
+  const who = detail.answered_by_name || '他のオペレーター';
+  const takenNote = taken
+    ? h('p', { className: 'taken-by', role: 'status' }, bi(`${who}さんが応答中`, `Taken by ${who}`))
+    : null;
+  const parts = [head, takenNote, flagWarning(caller.flags, entry), greeting, number, callerHistory(caller)];
   put(el.querySelector('.call-info'), parts);
+  el.dataset.taken = taken ? 'other' : (detail.answered_by ? 'mine' : 'nobody');
+  if (taken) el.querySelector('.call-error')?.remove(); // the note says it better
 
   const mine = detail.answered_by === USER_ID;
   const answerButton = el.querySelector('.answer');
-  answerButton.hidden = !CAN_TAKE_MEMOS || state === 'ended' || (mine && drafts.has(`call:${detail.id}`));
+  // Another operator's call cannot be answered here, nor hung up (except by a supervisor).
+  answerButton.hidden = !CAN_TAKE_MEMOS || taken || (mine && drafts.has(`call:${detail.id}`));
+  answerButton.disabled = taken;
   answerButton.replaceChildren(...(mine
     ? bi('メモを開く', 'Open memo')
     : [...bi('応答', 'Answer'), ' ', h('kbd', { text: 'Alt+A' })]));
-  el.querySelector('.hangup').hidden = detail.source !== 'simulated' || state === 'ended';
+  const hangup = el.querySelector('.hangup');
+  hangup.hidden = detail.source !== 'simulated' || (taken && !IS_SUPERVISOR);
+  hangup.disabled = taken && !IS_SUPERVISOR;
 }
 
 function flagWarning(flags, entry) {
@@ -310,7 +358,7 @@ function cardError(entry, message) {
 
 async function answerCall(id) {
   const entry = calls.get(id);
-  if (!entry || !CAN_TAKE_MEMOS) return;
+  if (!entry || !CAN_TAKE_MEMOS || takenByOther(entry.detail)) return;
   const button = entry.el.querySelector('.answer');
   button.disabled = true;
   let detail = entry.detail;
@@ -318,39 +366,50 @@ async function answerCall(id) {
     const result = await api('POST', `/api/v1/calls/${encodeURIComponent(id)}/answer`);
     if (result.ok) {
       detail = result.data;
+    } else if (result.status === 409 || result.status === 404) {
+      // 409: another operator answered first, so the call is theirs; 404: it is gone.
+      // Either way no memo opens here.
+      button.disabled = false;
+      cardError(entry, detailText(result.data, '応答できませんでした'));
+      refreshCall(id);
+      return;
     } else {
       cardError(entry, detailText(result.data, '応答できませんでした'));
     }
   } catch {
     // The phone is already in the operator's hand: open the memo anyway, the server learns later.
     cardError(entry, '接続できません。メモは先に書けます。(offline; you can write the memo now)');
-  } finally {
-    button.disabled = false;
   }
+  button.disabled = false;
   const draftEntry = draftForCall(detail);
   showCall(detail);
   focusDraft(draftEntry);
 }
 
 async function hangUp(entry) {
+  const id = entry.detail.id;
   try {
-    const result = await api('POST', `/api/v1/calls/${encodeURIComponent(entry.detail.id)}/hangup`);
-    if (!result.ok) cardError(entry, detailText(result.data, '切断できませんでした'));
+    const result = await api('POST', `/api/v1/calls/${encodeURIComponent(id)}/hangup`);
+    if (result.ok) {
+      showCall({ ...entry.detail, ...result.data });
+      return;
+    }
+    cardError(entry, detailText(result.data, '切断できませんでした'));
   } catch {
     cardError(entry, '接続できません。(offline)');
   }
-  refreshCall(entry.detail.id);
+  refreshCall(id);
 }
 
 function answerNext() {
   const focused = [...calls.values()].find((entry) => entry.el.contains(document.activeElement));
-  if (focused && callState(focused.detail) !== 'ended') { answerCall(focused.detail.id); return; }
+  if (focused && !takenByOther(focused.detail)) { answerCall(focused.detail.id); return; }
   const waiting = [...calls.values()]
     .filter((entry) => callState(entry.detail) === 'ringing' && !entry.detail.answered_by)
     .sort((a, b) => (a.detail.started_at < b.detail.started_at ? -1 : 1));
   if (waiting.length > 0) { answerCall(waiting[0].detail.id); return; }
   const mine = [...calls.values()].find((entry) => entry.detail.answered_by === USER_ID
-    && callState(entry.detail) !== 'ended' && !drafts.has(`call:${entry.detail.id}`));
+    && !drafts.has(`call:${entry.detail.id}`));
   if (mine) answerCall(mine.detail.id);
 }
 
@@ -490,6 +549,14 @@ function openDraft(draft) {
     control.id = fieldId(entry, control.name);
     label.htmlFor = control.id;
   }
+  // Where each standard field lives in the memo column, to go back to when the script changes.
+  entry.homes = new Map();
+  for (const name of STANDARD_FIELDS) {
+    const wrapper = form.elements[name].closest('.field');
+    const home = document.createComment(name);
+    wrapper.before(home);
+    entry.homes.set(name, { wrapper, home });
+  }
   const picker = form.elements.client;
   picker.id = fieldId(entry, 'client');
   el.querySelector('.company-pick label').htmlFor = picker.id;
@@ -512,12 +579,31 @@ function openDraft(draft) {
   return entry;
 }
 
+function stepFields(step) {
+  if (!step.field) return [];
+  return Array.isArray(step.field) ? step.field : [step.field];
+}
+
 function buildScript(entry) {
-  const { company, callId } = entry.draft;
+  const { company } = entry.draft;
   const list = entry.el.querySelector('.script');
   const extra = entry.el.querySelector('.extra-fields');
+  // Moving a field takes the cursor out of it: only those that must move do, and the cursor
+  // comes back after (the company can arrive while the operator is already typing).
+  const focused = entry.el.contains(document.activeElement) ? document.activeElement : null;
+  const declaredKeys = new Set((company?.fields ?? []).map((field) => field.key));
+  const led = new Set((company?.script ?? []).flatMap(stepFields).filter((name) => !declaredKeys.has(name)));
+  for (const [name, { wrapper, home }] of entry.homes) {
+    if (!led.has(name) && home.nextSibling !== wrapper) home.after(wrapper);
+  }
   list.replaceChildren();
   extra.replaceChildren();
+  buildSteps(entry, list, extra);
+  if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
+}
+
+function buildSteps(entry, list, extra) {
+  const { company, callId } = entry.draft;
   if (!company) {
     list.append(h('li', { className: 'muted' }, bi('会社を選ぶとスクリプトが表示されます。', 'Choose a company to see its script.')));
     return;
@@ -534,10 +620,26 @@ function buildScript(entry) {
     const item = h('li', { className: `step ${say ? 'say' : 'ask'}` },
       h('span', { className: 'step-kind', text: say ? '読む' : '質問' }),
       h('p', { className: 'step-text', lang: company.locale, text: say ? step.say : step.ask }));
-    const field = step.field ? declared.get(step.field) : null;
-    if (field && !placed.has(field.key)) {
-      item.append(customField(entry, field));
-      placed.add(field.key);
+    // The question holds the fields its answer goes into, so the cursor follows the script:
+    // Enter or Tab after one answer lands on the next question's field.
+    const targets = [];
+    for (const name of stepFields(step)) {
+      if (placed.has(name)) continue;
+      if (declared.has(name)) { // the company's own field first, as it always was
+        const wrapper = customField(entry, declared.get(name));
+        item.append(wrapper);
+        targets.push(wrapper.querySelector(`[name="fields.${name}"]`));
+        placed.add(name);
+      } else if (entry.homes.has(name)) {
+        const { wrapper } = entry.homes.get(name);
+        item.append(wrapper);
+        targets.push(wrapper.querySelector(`[name="${name}"]`));
+        placed.add(name);
+      }
+    }
+    if (targets.length > 0) {
+      item.classList.add('has-field');
+      item.querySelector('.step-text').addEventListener('click', () => targets[0].focus());
     }
     list.append(item);
   }
@@ -596,7 +698,7 @@ function renderDraftHead(entry) {
   const { draft } = entry;
   const title = entry.el.querySelector('.draft-title');
   if (draft.callId) {
-    const call = calls.get(draft.callId)?.detail;
+    const call = callDetail(draft.callId);
     const [statusJa] = call ? (CALL_STATUS[call.status] ?? [call.status]) : [null];
     const flagged = call && call.caller.flags.length > 0;
     put(title,
@@ -681,6 +783,7 @@ function closeDraft(entry) {
   document.getElementById('drafts-empty').hidden = drafts.size > 0;
   const call = entry.draft.callId && calls.get(entry.draft.callId);
   if (call) showCall(call.detail);
+  if (entry.draft.callId) endedCalls.delete(entry.draft.callId);
 }
 
 // ---------------------------------------------------------------- errors
@@ -937,6 +1040,7 @@ const restored = storedDrafts().map(openDraft);
 const lastEdited = restored.slice().sort((a, b) => (a.draft.savedAt < b.draft.savedAt ? 1 : -1))[0];
 if (lastEdited) focusDraft(lastEdited);
 for (const entry of restored) {
+  if (entry.draft.callId) refreshCall(entry.draft.callId); // has its call ended meanwhile?
   if (entry.draft.state === 'sending' || entry.draft.state === 'retry') {
     // It may or may not have reached the server: the same Idempotency-Key makes resending safe.
     waitAndRetry(entry, '前回の送信を確認しています…（自動で再送します）');
@@ -954,8 +1058,7 @@ liveStream({
   },
   handlers: [
     ...['call.ringing', 'call.updated'].map((type) => [type, (message) => {
-      const id = eventData(message).id;
-      if (id) refreshCall(id);
+      applyCallEvent(eventData(message));
     }]),
     ...['memo.created', 'memo.updated'].map((type) => [type, scheduleMemoRefresh]),
     // The rest of the page (the callbacks owed) follows the console's one stream through these.
