@@ -26,6 +26,7 @@ from service.events import PostgresListener
 from service.http_limits import RequestLimitsMiddleware
 from service.observability import install_metrics
 from service.observability import router as health_router
+from service.request_text import RequestTextMiddleware
 from service.settings import Settings, get_settings
 from service.web import ack_pages, api_docs, auth_pages, board, console, outbox_pages, portal
 from service.web.security import SecurityHeadersMiddleware
@@ -68,7 +69,7 @@ class RelayApp(FastAPI):
         # layers reads it, and every answer (a refusal, a 500) carries the security headers.
         settings: Settings = self.state.settings
         return SecurityHeadersMiddleware(
-            RequestLimitsMiddleware(super().build_middleware_stack()),
+            RequestLimitsMiddleware(RequestTextMiddleware(super().build_middleware_stack())),
             https=settings.public_base_url.startswith("https://"),
         )
 

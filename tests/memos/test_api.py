@@ -93,7 +93,7 @@ def test_full_width_phone_typed_with_an_ime_is_accepted(
 def test_line_breaks_and_control_characters_in_header_fields_become_spaces(
     client: TestClient, sakura: Company, operator: dict[str, str]
 ) -> None:
-    caller = {"name": "山田\x1c\x1d\x1e太郎", "phone": None, "company": "山田\u2028商事\x00"}
+    caller = {"name": "山田\x1c\x1d\x1e太郎", "phone": None, "company": "山田\u2028商事\x01"}
     body = "一行目\n二行目"
     response = client.post(
         "/api/v1/memos",
@@ -119,7 +119,7 @@ def test_line_breaks_and_control_characters_in_header_fields_become_spaces(
         ({"caller": {"name": "x", "phone": "12"}}, "phone", "phone number"),
         ({"subject": "あ" * 201}, "subject", ""),
         ({"subject": "   "}, "subject", ""),
-        ({"subject": "\x00\u2028\x01"}, "subject", "must not be empty"),
+        ({"subject": "\x07\u2028\x01"}, "subject", "must not be empty"),
     ],
 )
 def test_invalid_memo_is_refused_with_a_readable_422(
