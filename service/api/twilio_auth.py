@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from twilio.request_validator import RequestValidator
 
 from service.api.deps import SettingsDep
+
+# Every Twilio id (CallSid, MessageSid, AccountSid, …): two letters, then 32 hex digits.
+_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 
 
 def public_url(request: Request, public_base_url: str) -> str:
@@ -26,7 +30,12 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     url = public_url(request, settings.public_base_url)
     if not signature or not validator.validate(url, form, signature):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid Twilio signature")
-    return {key: str(value) for key, value in form.items()}
+    fields = {key: str(value) for key, value in form.items()}
+    # Ids become keys and columns of fixed size: anything but a SID is refused, not stored.
+    for key, value in fields.items():
+        if key.endswith("Sid") and value and not _SID.fullmatch(value):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{key} is not a Twilio SID")
+    return fields
 
 
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]

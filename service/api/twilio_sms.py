@@ -40,13 +40,14 @@ def sms_status(form: TwilioForm, session: SessionDep, d: str | None = None) -> R
     message_sid = form.get("MessageSid", "").strip()
     word = form.get("MessageStatus", "").strip().lower()
     done = Response(status_code=status.HTTP_204_NO_CONTENT)
-    if not message_sid or not word:
+    new_status = provider_status(word)
+    # A word Relay does not know changes nothing, so it is not kept as a receipt either.
+    if not message_sid or new_status is None:
         return done
     if seen_webhook(session=session, key=f"sms-status:{message_sid}:{word}"):
         return done
     delivery = find_delivery(session=session, delivery_id=d, provider_id=message_sid)
-    new_status = provider_status(word)
-    if delivery is None or new_status is None:
+    if delivery is None:
         return done
     if delivery.provider_id is None:
         delivery.provider_id = message_sid

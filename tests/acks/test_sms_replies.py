@@ -17,6 +17,7 @@ from service.acks.reply_limits import ANSWER_LIMIT, REPLY_LIMIT, WINDOW
 from service.acks.sms_replies import ReplyKind, parse_reply
 from service.app import create_app
 from service.auth.models import User
+from service.calls.models import WebhookReceipt
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch.models import Delivery
@@ -443,3 +444,28 @@ def test_the_counts_hold_across_processes_and_restarts(
 
     counts = session.exec(select(SmsReplyCount.kind, SmsReplyCount.count)).all()
     assert sorted(counts) == [("answer", ANSWER_LIMIT + 1), ("reply", ANSWER_LIMIT + 1)]
+
+
+@pytest.mark.parametrize("sid", ["SM" + "0" * 5000, "not-a-sid", "SM123", "sm" + "0" * 32])
+def test_a_webhook_whose_ids_are_no_twilio_sids_is_refused_and_changes_nothing(
+    twilio_client: TestClient, session: Session, operator: User, company: Company, sid: str
+) -> None:
+    memo = urgent_memo(session, operator)
+
+    refused = reply(twilio_client, memo.ack_code, sid=sid)
+
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": "MessageSid is not a Twilio SID"}
+    assert fresh(session, memo).acknowledged_at is None
+    assert session.exec(select(WebhookReceipt)).all() == []
+
+
+def test_a_status_callback_with_a_word_relay_does_not_know_keeps_no_receipt(
+    twilio_client: TestClient, session: Session
+) -> None:
+    form = {"MessageSid": "SM" + "4" * 32, "MessageStatus": "x" * 5000, "AccountSid": ACCOUNT_SID}
+
+    answer = post_signed(twilio_client, "/twilio/sms/status", form)
+
+    assert answer.status_code == 204
+    assert session.exec(select(WebhookReceipt)).all() == []
