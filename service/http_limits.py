@@ -8,11 +8,12 @@ fields 431, both as JSON `{"detail": ...}`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.asgi import HttpMiddleware, send_refusal
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -80,20 +81,7 @@ def _too_large_detail(max_bytes: int) -> str:
     return f"リクエストが大きすぎます（上限 {size}） / the request body is over {size}"
 
 
-async def _refuse(send: Send, status: int, detail: str, *, close: bool = False) -> None:
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
-    if close:
-        # The rest of the body is not wanted: the server closes rather than read it.
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class RequestLimitsMiddleware:
+class RequestLimitsMiddleware(HttpMiddleware):
     """Refuses too many header fields (431) and a body over its route's limit (413).
 
     A declared Content-Length over the limit is refused before the app runs; a body without
@@ -102,16 +90,13 @@ class RequestLimitsMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, max_header_count: int = MAX_HEADER_COUNT) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_header_count = max_header_count
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if len(headers) > self.max_header_count:
-            await _refuse(
+            await send_refusal(
                 send,
                 431,
                 f"ヘッダーが多すぎます / more than {self.max_header_count} header fields",
@@ -123,10 +108,10 @@ class RequestLimitsMiddleware:
             try:
                 length = int(declared[0])
             except ValueError:
-                await _refuse(send, 400, "Content-Length is not a number")
+                await send_refusal(send, 400, "Content-Length is not a number")
                 return
             if length > max_bytes:
-                await _refuse(send, 413, _too_large_detail(max_bytes), close=True)
+                await send_refusal(send, 413, _too_large_detail(max_bytes), close=True)
                 return
         await _CountedRequest(self.app, max_bytes)(scope, receive, send)
 
@@ -160,11 +145,11 @@ class _CountedRequest:
             # The body passed its limit: whatever the app answers to that, the answer is 413.
             if message["type"] == "http.response.start" and not self.response_started:
                 self.response_started = True
-                await _refuse(send, 413, _too_large_detail(self.max_bytes), close=True)
+                await send_refusal(send, 413, _too_large_detail(self.max_bytes), close=True)
 
         try:
             await self.app(scope, receive_within_limit, send_or_refuse)
         except RequestBodyTooLarge:
             if not self.response_started:
                 self.response_started = True
-                await _refuse(send, 413, _too_large_detail(self.max_bytes), close=True)
+                await send_refusal(send, 413, _too_large_detail(self.max_bytes), close=True)

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from service.api.deps import get_optional_user
+from service.asgi import HttpMiddleware
 from service.auth.models import Role
 from service.settings import Settings
 
@@ -73,20 +74,10 @@ def metrics(_: Annotated[None, Depends(require_metrics_reader)]) -> Response:
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (not its raw path).
+class MetricsMiddleware(HttpMiddleware):
+    """Counts and times every HTTP request by its route template (not its raw path)."""
 
-    Plain ASGI rather than BaseHTTPMiddleware: no extra task per request, and event streams
-    pass straight through.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status_code = 500
 

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from service.asgi import HttpMiddleware, send_refusal
 
 DETAIL = (
     "使用できない文字（NUL など）が含まれています / the request holds a NUL character or an "
@@ -77,32 +79,16 @@ def _unstorable_body(kind: str, body: bytes) -> bool:
     return any(unstorable(text) for text in _strings(parsed))
 
 
-async def _refuse(send: Send) -> None:
-    body = json.dumps({"detail": DETAIL}, ensure_ascii=False).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode("ascii")),
-    ]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class RequestTextMiddleware:
+class RequestTextMiddleware(HttpMiddleware):
     """Refuses (422) a request whose path, query or JSON/form body holds unstorable text.
 
     A JSON or form body is read whole (the size limits in front of it bound it) and handed
     on unchanged; any other body is not looked at.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if unstorable(scope["path"]) or _unstorable_query(scope["query_string"].decode("latin-1")):
-            await _refuse(send)
+            await send_refusal(send, 422, DETAIL)
             return
         kind = _body_kind(scope)
         if kind is None:
@@ -120,7 +106,7 @@ class RequestTextMiddleware:
                 break
         body = b"".join(chunks)
         if _unstorable_body(kind, body):
-            await _refuse(send)
+            await send_refusal(send, 422, DETAIL)
             return
         sent = False
 

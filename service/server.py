@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI
 
+from service.asgi import refusal_body
 from service.http_limits import MAX_HEAD_BYTES
 from service.observability import RedactPathsFilter
 
@@ -95,7 +95,7 @@ def http_protocol() -> Any:
         def refuse_head(self) -> None:
             self.refused = True
             log.warning("request head over %d bytes refused with 431", MAX_HEAD_BYTES)
-            body = json.dumps({"detail": HEAD_TOO_LARGE_DETAIL}, ensure_ascii=False).encode()
+            body = refusal_body(HEAD_TOO_LARGE_DETAIL)
             lines = [b"HTTP/1.1 431 Request Header Fields Too Large"]
             lines += [name + b": " + value for name, value in self.server_state.default_headers]
             lines += [
