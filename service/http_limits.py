@@ -77,8 +77,7 @@ class RequestBodyTooLarge(HTTPException):
 
 
 def _too_large_detail(max_bytes: int) -> str:
-    size = _size(max_bytes)
-    return f"リクエストが大きすぎます（上限 {size}） / the request body is over {size}"
+    return f"the request body is over {_size(max_bytes)}"
 
 
 class RequestLimitsMiddleware(HttpMiddleware):
@@ -96,11 +95,7 @@ class RequestLimitsMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if len(headers) > self.max_header_count:
-            await send_refusal(
-                send,
-                431,
-                f"ヘッダーが多すぎます / more than {self.max_header_count} header fields",
-            )
+            await send_refusal(send, 431, f"more than {self.max_header_count} header fields")
             return
         max_bytes = body_limit(scope["path"])
         declared = [value for name, value in headers if name == b"content-length"]

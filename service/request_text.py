@@ -19,10 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from service.asgi import HttpMiddleware, send_refusal
 
-DETAIL = (
-    "使用できない文字（NUL など）が含まれています / the request holds a NUL character or an "
-    "unpaired surrogate, which Relay does not accept"
-)
+DETAIL = "the request holds a NUL character or an unpaired surrogate, which Relay does not accept"
 # In JSON, such characters can only arrive escaped: \u0000, or a surrogate \ud800-\udfff.
 _JSON_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 

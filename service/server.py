@@ -14,10 +14,7 @@ from service.observability import RedactPathsFilter
 
 log = logging.getLogger(__name__)
 
-HEAD_TOO_LARGE_DETAIL = (
-    "リクエストヘッダーが大きすぎます / the request line and headers are over "
-    f"{MAX_HEAD_BYTES // 1024} KiB"
-)
+HEAD_TOO_LARGE_DETAIL = f"the request line and headers are over {MAX_HEAD_BYTES // 1024} KiB"
 
 
 def log_config() -> dict[str, Any]:

@@ -109,7 +109,7 @@ async def test_a_30_mb_memo_from_nobody_is_refused_unread(
     )
 
     assert answer.status == 413
-    assert "256 KiB" in answer.json()["detail"]
+    assert answer.json() == {"detail": "the request body is over 256 KiB"}
     assert answer.headers["content-type"] == "application/json"
     assert answer.headers["connection"] == "close"
     if declare_length:
@@ -139,7 +139,7 @@ async def test_a_twilio_webhook_reading_its_own_form_is_refused_at_64_kib(
     )
 
     assert answer.status == 413
-    assert "64 KiB" in answer.json()["detail"]
+    assert answer.json() == {"detail": "the request body is over 64 KiB"}
     assert answer.pulled <= 64 * KiB + CHUNK
 
 
@@ -240,14 +240,14 @@ def test_a_company_configuration_may_be_larger_than_a_memo(
         headers={**admin, "Content-Type": "application/json"},
     )
     assert over.status_code == 413
-    assert "1 MiB" in over.json()["detail"]
+    assert over.json() == {"detail": "the request body is over 1 MiB"}
 
 
 def test_too_many_header_fields_are_refused_with_431(client: TestClient) -> None:
     many = [(f"x-probe-{number}", "1") for number in range(MAX_HEADER_COUNT + 1)]
     response = client.get("/healthz", headers=many)
     assert response.status_code == 431
-    assert "100" in response.json()["detail"]
+    assert response.json() == {"detail": "more than 100 header fields"}
 
     # A request with a reasonable number of fields still goes through.
     some = [(f"x-probe-{number}", "1") for number in range(50)]
