@@ -202,3 +202,18 @@ def make_client_user(
     )
     session.commit()
     return user
+
+
+def make_twilio_settings(settings, **overrides: object):  # type: ignore[no-untyped-def]
+    """`settings` with the Twilio account of tests/twilio_signing.py, webhooks signed for PUBLIC_BASE."""
+    from pydantic import SecretStr
+
+    from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE
+
+    update: dict[str, object] = {
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": SecretStr(AUTH_TOKEN),
+        "public_base_url": PUBLIC_BASE,
+    }
+    update.update(overrides)
+    return settings.model_copy(update=update)

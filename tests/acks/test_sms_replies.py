@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -26,8 +25,8 @@ from service.providers.base import Channel
 from service.routing.optouts import SmsOptOut
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-from tests.factories import make_company
-from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE, post_signed
+from tests.factories import make_company, make_twilio_settings
+from tests.twilio_signing import ACCOUNT_SID, post_signed
 
 DIRECTOR = "+819012345678"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -39,13 +38,7 @@ _sids = iter(range(1, 10_000))
 @pytest.fixture
 def twilio_client(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
     """The app with Twilio configured, so /twilio/* checks signatures."""
-    configured = settings.model_copy(
-        update={
-            "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": SecretStr(AUTH_TOKEN),
-            "public_base_url": PUBLIC_BASE,
-        }
-    )
+    configured = make_twilio_settings(settings)
     with TestClient(create_app(settings=configured, engine=engine)) as test_client:
         yield test_client
 
@@ -431,15 +424,9 @@ def test_the_counts_hold_across_processes_and_restarts(
     memo = urgent_memo(session, operator)
     for _ in range(ANSWER_LIMIT):
         assert HELP_JA in reply(twilio_client, other_code(memo)).text
-    configured = settings.model_copy(
-        update={
-            "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": SecretStr(AUTH_TOKEN),
-            "public_base_url": PUBLIC_BASE,
-        }
-    )
+    another_process = create_app(settings=make_twilio_settings(settings), engine=engine)
 
-    with TestClient(create_app(settings=configured, engine=engine)) as restarted:
+    with TestClient(another_process) as restarted:
         assert reply(restarted, other_code(memo)).text == EMPTY_TWIML
 
     counts = session.exec(select(SmsReplyCount.kind, SmsReplyCount.count)).all()

@@ -27,7 +27,7 @@ from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -47,9 +47,10 @@ from tests.factories import (
     make_client_user,
     make_company,
     make_token,
+    make_twilio_settings,
     make_user,
 )
-from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE, signature
+from tests.twilio_signing import ACCOUNT_SID, PUBLIC_BASE, signature
 
 CALLER_PHONE = "+819011112222"
 # Values as they travel in a path, a query string or a form (encoded as UTF-8, or as the
@@ -141,28 +142,17 @@ class Attempt:
         return client.request(self.method, self.url, content=self.content, headers=sent)
 
 
-def _settings(settings: Settings, *, twilio: bool) -> Settings:
-    if not twilio:
-        return settings.model_copy(update={"public_base_url": PUBLIC_BASE})
-    return settings.model_copy(
-        update={
-            "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": SecretStr(AUTH_TOKEN),
-            "twilio_sms_from": "+815000000000",
-            "public_base_url": PUBLIC_BASE,
-        }
-    )
-
-
 @pytest.fixture
 def plain_app(settings: Settings, engine: Engine, clock: ManualClock) -> FastAPI:
     """The app without Twilio: simulated calls work, the webhooks are not there."""
-    return create_app(settings=_settings(settings, twilio=False), engine=engine)
+    plain = settings.model_copy(update={"public_base_url": PUBLIC_BASE})
+    return create_app(settings=plain, engine=engine)
 
 
 @pytest.fixture
 def twilio_app(settings: Settings, engine: Engine, clock: ManualClock) -> FastAPI:
-    return create_app(settings=_settings(settings, twilio=True), engine=engine)
+    twilio = make_twilio_settings(settings, twilio_sms_from="+815000000000")
+    return create_app(settings=twilio, engine=engine)
 
 
 @pytest.fixture
