@@ -7,8 +7,6 @@ override, is folded into a space before the subject becomes a header.
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -32,7 +30,8 @@ from service.memos.service import create_memo
 from service.providers.registry import build_providers
 from service.settings import Settings
 from tests.factories import company_document, make_company, make_user
-from tests.providers.test_smtp import RecordingHandler, free_port
+from tests.providers.smtp_server import RecordingHandler
+from tests.providers.smtp_server import smtp_server as running_smtp_server
 
 # Accepted by the rule of the time it was saved; the rule now refuses it (see below).
 STORED_SUBJECT = '{{ subject }}{{ "\\u2028" }}({{ caller.name }})'
@@ -41,10 +40,8 @@ STORED_SUBJECT = '{{ subject }}{{ "\\u2028" }}({{ caller.name }})'
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, RecordingHandler]]:
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with running_smtp_server(handler) as controller:
+        yield controller, handler
 
 
 @pytest.fixture
@@ -128,10 +125,7 @@ async def test_emails_whose_subject_had_breaks_are_accepted_by_the_smtp_server(
     ]
     session.commit()
     assert [row.status for row in rows] == [DeliveryStatus.sent] * 4
-    subjects = sorted(
-        str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
-        for envelope in handler.envelopes
-    )
+    subjects = sorted(str(message["Subject"]) for message in handler.messages())
     assert subjects == [
         "予約時間の 行き違い (山田 太郎)",
         "予約時間の 行き違い (山田 太郎)",
