@@ -9,7 +9,7 @@ from service.acks.sms_replies import handle_sms_reply
 from service.api.deps import SessionDep
 from service.api.twilio_auth import TwilioForm
 from service.calls.service import seen_webhook
-from service.dispatch.outbox import advance_status, find_delivery, provider_status
+from service.dispatch.outcomes import advance_status, find_delivery, provider_status
 
 router = APIRouter(prefix="/twilio/sms", tags=["twilio"])
 

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from service.acks.service import AckResult, AckVia, acknowledge
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import advance_status, find_delivery
+from service.dispatch.outcomes import advance_status, find_delivery
 from service.memos.models import Memo
 from service.providers.base import Channel
 

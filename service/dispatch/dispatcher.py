@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from service import clock
 from service.db import transaction
-from service.dispatch import liveness, outbox
+from service.dispatch import liveness, outbox, outcomes, recovery
 from service.dispatch.compose import (
     Words,
     WordsSource,
@@ -162,7 +162,7 @@ class Dispatcher:
             async with self._limit:
                 result = await self.providers[message.channel].send(message)
         await self._db(
-            lambda session: outbox.record_outcome(
+            lambda session: outcomes.record_outcome(
                 session=session,
                 delivery_id=delivery_id,
                 result=result,
@@ -175,7 +175,7 @@ class Dispatcher:
         """Settle deliveries whose outcome is unknown or whose dispatcher died mid-send."""
 
         def take(session: Session) -> tuple[list[tuple[str, OutgoingMessage]], int]:
-            rows, settled = outbox.take_unsettled(
+            rows, settled = recovery.take_unsettled(
                 session=session, worker=self.name, limit=self.batch_size, policy=self.policy
             )
             return [
@@ -193,7 +193,7 @@ class Dispatcher:
         await self._db(partial(self._settle, delivery_id=delivery_id, found=found))
 
     def _settle(self, session: Session, *, delivery_id: str, found: LookupResult) -> None:
-        outbox.settle_unknown(
+        recovery.settle_unknown(
             session=session,
             delivery_id=delivery_id,
             lookup=found,

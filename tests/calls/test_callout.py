@@ -18,9 +18,10 @@ from service.app import create_app
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox
+from service.dispatch import outbox, outcomes
 from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.fallback import FALLBACK
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import SendResult
@@ -64,7 +65,7 @@ def placed_call(session: Session, operator: User, settings: Settings) -> Deliver
     policy = outbox.OutboxPolicy()
     [delivery] = outbox.claim_due(session=session, worker=WORKER, limit=10, policy=policy)
     render_delivery(session=session, delivery=delivery, settings=settings)
-    outbox.record_outcome(
+    outcomes.record_outcome(
         session=session,
         delivery_id=delivery.id,
         result=SendResult.sent(CALL_SID),
@@ -315,7 +316,7 @@ def test_no_answer_fails_the_call_and_falls_back_to_the_contact_s_other_channel(
         "fallback",
         DeliveryStatus.pending,
     )
-    assert fallback.channel == outbox.FALLBACK[call.channel]
+    assert fallback.channel == FALLBACK[call.channel]
     assert fallback.to in (DIRECTOR_PHONE, "sato@example.jp")
 
     # The memo's trail shows the call and how it ended.
@@ -489,4 +490,4 @@ async def test_a_call_whose_placing_timed_out_is_found_by_look_up_and_never_plac
     )
     session.commit()
     assert (voice.status, voice.provider_id) == (DeliveryStatus.failed, CALL_SID)
-    assert (fallback.reason.value, fallback.channel) == ("fallback", outbox.FALLBACK[voice.channel])
+    assert (fallback.reason.value, fallback.channel) == ("fallback", FALLBACK[voice.channel])

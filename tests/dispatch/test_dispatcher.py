@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox
+from service.dispatch import outbox, outcomes
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.memos.models import Memo, MemoStatus
@@ -192,7 +192,7 @@ async def test_unknown_outcome_is_never_resent_and_the_status_callback_settles_i
     await dispatcher.run_once()
     assert route.call_count == 1
 
-    outbox.advance_status(session=session, delivery=delivery, status=DeliveryStatus.delivered)
+    outcomes.advance_status(session=session, delivery=delivery, status=DeliveryStatus.delivered)
     session.commit()
     clock.advance(timedelta(minutes=10))
     await dispatcher.run_once()
@@ -328,7 +328,7 @@ async def test_repeated_connection_failures_give_up_after_the_bound(
 
     for _ in range(outbox.MAX_ATTEMPTS + 2):
         await dispatcher.run_once()
-        clock.advance(outbox.BACKOFF_CAP + timedelta(seconds=1))
+        clock.advance(outcomes.BACKOFF_CAP + timedelta(seconds=1))
 
     sms = deliveries(session, memo)[0]
     assert (sms.status, sms.attempts) == (DeliveryStatus.failed, outbox.MAX_ATTEMPTS)

@@ -21,7 +21,7 @@ from service import clock as relay_clock
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import compose, liveness, outbox
+from service.dispatch import compose, liveness, outbox, outcomes
 from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus, DispatcherHeartbeat
@@ -97,7 +97,7 @@ async def test_an_email_whose_outcome_is_unknown_is_sent_again_with_the_same_mes
         assert "same Message-ID" in (delivery.error or "")
         await wait_for_mail(handler, 1)
 
-        clock.advance(outbox.BACKOFF_BASE)
+        clock.advance(outcomes.BACKOFF_BASE)
         await dispatcher.run_once()
 
     [delivery] = deliveries(session, memo)

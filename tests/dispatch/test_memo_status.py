@@ -1,4 +1,4 @@
-"""The outbox's bookkeeping on a memo: its status follows its deliveries, never past an ack."""
+"""A memo's status follows its deliveries, never past an acknowledgement."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from sqlmodel import Session, col
 from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.companies.models import Company
+from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import OutboxPolicy, claim_due, record_outcome, refresh_memo_status
+from service.dispatch.outbox import OutboxPolicy, claim_due
+from service.dispatch.outcomes import record_outcome
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Outcome, SendResult
 from tests.dispatch.conftest import take_memo

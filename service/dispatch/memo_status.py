@@ -1,0 +1,55 @@
+"""A memo's relay status, as its deliveries make it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from service import clock, events
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.outbox import deliveries_of
+from service.memos.models import Memo, MemoStatus
+
+
+def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
+    """A memo's relay status as its deliveries make it."""
+    statuses = {d.status for d in deliveries}
+    if DeliveryStatus.delivered in statuses:
+        return MemoStatus.delivered
+    if DeliveryStatus.sent in statuses:
+        return MemoStatus.sent
+    if statuses and statuses == {DeliveryStatus.failed}:
+        return MemoStatus.failed
+    return MemoStatus.relaying
+
+
+def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
+    """Bring a memo's status in line with its deliveries; tell the consoles when it moves."""
+    # The memo's row is locked first: two deliveries settled at once each wait for the
+    # other, so the second reads the first's outcome (on PostgreSQL each would otherwise
+    # see the other still `sending`, and a memo that reached no one would stay `relaying`).
+    memo = session.exec(
+        select(Memo)
+        .where(col(Memo.id) == memo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if memo is None or memo.status == MemoStatus.acknowledged:
+        return memo
+    status = memo_status_from(deliveries_of(session=session, memo_id=memo_id))
+    if status == memo.status:
+        return memo
+    # Conditional, like the acknowledgement itself: one committed since the memo was read
+    # stands (and keeps its code out of use).
+    moved = session.execute(
+        update(Memo)
+        .where(col(Memo.id) == memo_id, col(Memo.status) != MemoStatus.acknowledged)
+        .values(status=status, updated_at=clock.now())
+    )
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
+        session.refresh(memo)
+        return memo
+    events.emit(session=session, type="memo.updated", data={"id": memo.id, "status": status.value})
+    return memo
