@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -12,8 +13,10 @@ from typing import Any
 import httpx
 
 from service import clock
-from service.providers.base import Outcome, SendResult
+from service.providers.base import Found, LookupResult, Outcome, OutgoingMessage, SendResult
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0)
@@ -139,6 +142,44 @@ class TwilioRest:
                 return items
         raise ListTooLong(f"more than {max_pages} pages of {key} to read")
 
+    async def list_for_lookup(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        *,
+        key: str,
+        message: OutgoingMessage,
+        since: datetime | None,
+        page_size: int,
+        max_pages: int,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]] | LookupResult:
+        """The items a look-up for `message` reads (see `list_since`), or what it learnt when
+        it could not read them: unreachable (Twilio could not be asked now) or unclear (the
+        list runs on past `max_pages` pages of `page_size`)."""
+        try:
+            return await self.list_since(
+                path,
+                {**params, "PageSize": page_size},
+                key=key,
+                since=since,
+                max_pages=max_pages,
+                until=until,
+            )
+        except ListUnanswered as error:
+            log.warning(
+                "twilio %s lookup delivery=%s: %s",
+                message.channel.value,
+                message.delivery_id,
+                error.detail,
+            )
+            return LookupResult.unreachable(error.detail)
+        except ListTooLong:
+            return LookupResult.unclear(
+                f"Twilio lists more than {page_size * max_pages} {key} to "
+                f"{message.to} since the attempt"
+            )
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object made it."""
         if self._owns_client:
@@ -199,6 +240,22 @@ def _older_than(item: dict[str, Any], since: datetime) -> bool:
         if moment is None or moment >= since:
             return False
     return True
+
+
+def found_item(
+    item: dict[str, Any], *, status_words: Mapping[str, str] | None = None
+) -> LookupResult:
+    """A look-up's answer when Twilio lists the message or call as `item`: its SID and status
+    word (renamed through `status_words` where a word means something else for us)."""
+    sid = item.get("sid")
+    status = item.get("status")
+    if isinstance(status, str) and status_words:
+        status = status_words.get(status, status)
+    return LookupResult(
+        Found.found,
+        provider_id=sid if isinstance(sid, str) else None,
+        status=status if isinstance(status, str) else None,
+    )
 
 
 def _answer(response: httpx.Response) -> RestAnswer:

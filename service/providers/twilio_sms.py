@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 
-from service.providers.base import Channel, Found, LookupResult, OutgoingMessage, SendResult
+from service.providers.base import Channel, LookupResult, OutgoingMessage, SendResult
 from service.providers.twilio_rest import (
-    ListTooLong,
-    ListUnanswered,
     TwilioRest,
     create_outcome,
+    found_item,
     network_outcome,
 )
 from service.settings import Settings
@@ -98,37 +97,25 @@ class TwilioSmsProvider:
         taken (a body carries its memo's own acknowledgement link).
         """
         since = message.attempted_at - CLOCK_SKEW if message.attempted_at else None
-        params: dict[str, str | int] = {"To": message.to, "PageSize": LOOKUP_PAGE_SIZE}
 
         def is_it(item: dict[str, Any]) -> bool:
             return item.get("to") == message.to and item.get("body") == message.text
 
-        try:
-            items = await self.rest.list_since(
-                MESSAGES_PATH,
-                params,
-                key="messages",
-                since=since,
-                max_pages=LOOKUP_MAX_PAGES,
-                until=is_it,
-            )
-        except ListUnanswered as error:
-            log.warning("twilio sms lookup delivery=%s: %s", message.delivery_id, error.detail)
-            return LookupResult.unreachable(error.detail)
-        except ListTooLong:
-            return LookupResult.unclear(
-                f"Twilio lists more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} messages to "
-                f"{message.to} since the attempt"
-            )
+        items = await self.rest.list_for_lookup(
+            MESSAGES_PATH,
+            {"To": message.to},
+            key="messages",
+            message=message,
+            since=since,
+            page_size=LOOKUP_PAGE_SIZE,
+            max_pages=LOOKUP_MAX_PAGES,
+            until=is_it,
+        )
+        if isinstance(items, LookupResult):
+            return items  # Twilio could not be asked, or lists too much to tell
         for item in items:
             if is_it(item):
-                sid = item.get("sid")
-                status = item.get("status")
-                return LookupResult(
-                    Found.found,
-                    provider_id=sid if isinstance(sid, str) else None,
-                    status=status if isinstance(status, str) else None,
-                )
+                return found_item(item)
         return LookupResult.absent()
 
     async def aclose(self) -> None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 
-from service.providers.base import Channel, Found, LookupResult, OutgoingMessage, SendResult
+from service.providers.base import Channel, LookupResult, OutgoingMessage, SendResult
 from service.providers.twilio_rest import (
-    ListTooLong,
-    ListUnanswered,
     TwilioRest,
     create_outcome,
+    found_item,
     network_outcome,
     twilio_date,
 )
@@ -104,23 +103,17 @@ class TwilioVoiceProvider:
         if message.attempted_at is None:
             return LookupResult.unclear("the attempt's time is not known")
         since = message.attempted_at - CLOCK_SKEW
-        params: dict[str, str | int] = {
-            "To": message.to,
-            "From": self.caller_id,
-            "PageSize": LOOKUP_PAGE_SIZE,
-        }
-        try:
-            items = await self.rest.list_since(
-                CALLS_PATH, params, key="calls", since=since, max_pages=LOOKUP_MAX_PAGES
-            )
-        except ListUnanswered as error:
-            log.warning("twilio voice lookup delivery=%s: %s", message.delivery_id, error.detail)
-            return LookupResult.unreachable(error.detail)
-        except ListTooLong:
-            return LookupResult.unclear(
-                f"Twilio lists more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} calls to "
-                f"{message.to} since the attempt"
-            )
+        items = await self.rest.list_for_lookup(
+            CALLS_PATH,
+            {"To": message.to, "From": self.caller_id},
+            key="calls",
+            message=message,
+            since=since,
+            page_size=LOOKUP_PAGE_SIZE,
+            max_pages=LOOKUP_MAX_PAGES,
+        )
+        if isinstance(items, LookupResult):
+            return items  # Twilio could not be asked, or lists too much to tell
         candidates = [item for item in items if self._is_candidate(item, message.to, since)]
         if not candidates:
             return LookupResult.absent()
@@ -134,13 +127,7 @@ class TwilioVoiceProvider:
                 f"{len(candidates)} calls to {message.to} since the attempt could be it"
             )
         [call] = candidates
-        sid = call.get("sid")
-        status = call.get("status")
-        return LookupResult(
-            Found.found,
-            provider_id=sid if isinstance(sid, str) else None,
-            status=_MISSED.get(status, status) if isinstance(status, str) else None,
-        )
+        return found_item(call, status_words=_MISSED)
 
     def _is_candidate(self, item: Any, to: str, since: datetime) -> bool:
         if not isinstance(item, dict):
