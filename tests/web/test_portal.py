@@ -23,17 +23,6 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def operator(session: Session) -> User:
-    return make_user(session, email="op@relay.example", role=Role.operator)
-
-
-@pytest.fixture
-def company(session: Session) -> Company:
-    """さくら歯科クリニック, always open (no hours), as in the dispatcher's tests."""
-    return make_company(session, hours=None)
-
-
-@pytest.fixture
 def other_company(session: Session) -> Company:
     return make_company(session, slug="kaede-law", name="かえで法律事務所", hours=None)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -19,7 +18,7 @@ from service.companies.models import Company
 from service.settings import Settings
 from service.web.console import STATIC_DIR
 from tests.dispatch.conftest import take_memo
-from tests.factories import login, make_client_user, make_company, make_user
+from tests.factories import login, make_client_user, make_user
 
 PASSWORD = "correct horse battery"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -65,16 +64,6 @@ def assert_secured(response) -> None:  # type: ignore[no-untyped-def]
     assert "'unsafe-inline'" not in policy["script-src"]
     assert "'unsafe-eval'" not in policy["script-src"]
     assert "strict-transport-security" not in response.headers  # http://testserver
-
-
-@pytest.fixture
-def operator(session: Session) -> User:
-    return make_user(session, email="op@relay.example", role=Role.operator)
-
-
-@pytest.fixture
-def company(session: Session) -> Company:
-    return make_company(session, hours=None)
 
 
 def test_every_kind_of_response_carries_the_headers(
