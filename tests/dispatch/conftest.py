@@ -14,9 +14,11 @@ from sqlmodel import Session
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.dispatch import outbox
 from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.models import Delivery
 from service.dispatch.outbox import OutboxPolicy
-from service.memos.models import Memo
+from service.memos.models import Memo, MemoStatus
 from service.memos.schema import MemoIn
 from service.memos.service import create_memo
 from service.providers.registry import build_providers
@@ -26,6 +28,7 @@ from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE
 
 TWILIO_API = "https://twilio.test"
 MESSAGES_URL = f"{TWILIO_API}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+SMS_ONLY = [{"notify": ["director"], "channels": ["sms"]}]
 
 
 @pytest.fixture
@@ -88,8 +91,41 @@ def take_memo(session: Session, operator: User, **overrides: Any) -> Memo:
     return taken.memo
 
 
+def take_sms_memo(session: Session, operator: User) -> Memo:
+    """A committed memo of a new company that relays every memo to its director by SMS alone."""
+    make_company(session, routing=SMS_ONLY)
+    return take_memo(session, operator)
+
+
+def deliveries(session: Session, memo: Memo) -> list[Delivery]:
+    """The memo's deliveries, routing ones first; the read ends its transaction (SQLite locks)."""
+    session.expire_all()
+    rows = outbox.deliveries_of(session=session, memo_id=memo.id)
+    session.commit()
+    return sorted(rows, key=lambda d: (d.reason.value != "routing", d.created_at))
+
+
+def memo_status(session: Session, memo: Memo) -> MemoStatus:
+    """The memo's status as stored now; the read ends its transaction."""
+    session.expire_all()
+    found = session.get(Memo, memo.id)
+    session.commit()
+    assert found is not None
+    return found.status
+
+
 def twilio_created(sid: str = "SM" + "a" * 32) -> dict[str, Any]:
     return {"sid": sid, "status": "queued", "to": "+819012345678", "body": "…"}
+
+
+def twilio_listed(*messages: dict[str, Any]) -> dict[str, Any]:
+    """Twilio's one-page list of messages."""
+    return {"messages": list(messages), "next_page_uri": None}
+
+
+def twilio_record(delivery: Delivery, *, sid: str, status: str) -> dict[str, Any]:
+    """The SMS of `delivery` as Twilio lists it: to its number, with its very words."""
+    return {"sid": sid, "to": delivery.to, "body": delivery.text, "status": status}
 
 
 def twilio_error(code: int, message: str, status: int = 400) -> dict[str, Any]:

@@ -14,34 +14,21 @@ from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch import outbox, outcomes
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
+from service.dispatch.models import DeliveryStatus
+from service.memos.models import MemoStatus
 from service.providers.models import OutboxMessage
 from tests.dispatch.conftest import (
     MESSAGES_URL,
+    deliveries,
+    memo_status,
     take_memo,
+    take_sms_memo,
     twilio_created,
     twilio_error,
+    twilio_listed,
+    twilio_record,
 )
 from tests.factories import make_company
-
-SMS_ONLY = [{"notify": ["director"], "channels": ["sms"]}]
-
-
-def deliveries(session: Session, memo: Memo) -> list[Delivery]:
-    """The memo's deliveries, routing ones first; the read ends its transaction (SQLite locks)."""
-    session.expire_all()
-    rows = outbox.deliveries_of(session=session, memo_id=memo.id)
-    session.commit()
-    return sorted(rows, key=lambda d: (d.reason.value != "routing", d.created_at))
-
-
-def memo_status(session: Session, memo: Memo) -> MemoStatus:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found.status
 
 
 async def test_complaint_is_emailed_to_director_and_office(
@@ -67,9 +54,8 @@ async def test_complaint_is_emailed_to_director_and_office(
 async def test_sms_goes_to_twilio_with_a_status_callback_naming_the_delivery(
     session: Session, operator: User, dispatcher: Dispatcher, twilio: respx.MockRouter
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     route = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json=twilio_created()))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
 
     await dispatcher.run_once()
 
@@ -88,7 +74,6 @@ async def test_429_is_retried_after_retry_after_and_every_attempt_counts(
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     twilio.post(MESSAGES_URL).mock(
         side_effect=[
             httpx.Response(
@@ -99,7 +84,7 @@ async def test_429_is_retried_after_retry_after_and_every_attempt_counts(
             httpx.Response(201, json=twilio_created()),
         ]
     )
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
 
     await dispatcher.run_once()
     [delivery] = deliveries(session, memo)
@@ -124,11 +109,10 @@ async def test_permanent_error_is_not_retried_and_falls_back_to_email(
     twilio: respx.MockRouter,
     code: int,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     route = twilio.post(MESSAGES_URL).mock(
         return_value=httpx.Response(400, json=twilio_error(code, "refused"))
     )
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
 
     await dispatcher.run_once()
     await dispatcher.run_once()
@@ -179,9 +163,8 @@ async def test_unknown_outcome_is_never_resent_and_the_status_callback_settles_i
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     route = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(503, text="upstream gone"))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
 
     await dispatcher.run_once()
     [delivery] = deliveries(session, memo)
@@ -211,23 +194,18 @@ async def test_unknown_outcome_is_reconciled_by_looking_it_up(
     clock: ManualClock,
     found: bool,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     post = twilio.post(MESSAGES_URL).mock(
         side_effect=[
             httpx.ReadTimeout("no answer"),
             httpx.Response(201, json=twilio_created("SM" + "c" * 32)),
         ]
     )
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
     await dispatcher.run_once()
     [delivery] = deliveries(session, memo)
-    listed = [
-        {"sid": "SM" + "b" * 32, "to": delivery.to, "body": delivery.text, "status": "delivered"}
-    ]
+    record = twilio_record(delivery, sid="SM" + "b" * 32, status="delivered")
     twilio.get(MESSAGES_URL).mock(
-        return_value=httpx.Response(
-            200, json={"messages": listed if found else [], "next_page_uri": None}
-        )
+        return_value=httpx.Response(200, json=twilio_listed(record) if found else twilio_listed())
     )
 
     clock.advance(timedelta(minutes=3))
@@ -322,9 +300,8 @@ async def test_repeated_connection_failures_give_up_after_the_bound(
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     route = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ConnectError("refused"))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
 
     for _ in range(outbox.MAX_ATTEMPTS + 2):
         await dispatcher.run_once()

@@ -30,8 +30,17 @@ from service.providers.base import Channel
 from service.providers.registry import build_providers
 from service.providers.smtp import SmtpEmailProvider
 from service.settings import Settings
-from tests.dispatch.conftest import MESSAGES_URL, TWILIO_API, take_memo, twilio_created
-from tests.dispatch.test_dispatcher import SMS_ONLY, deliveries, memo_status
+from tests.dispatch.conftest import (
+    MESSAGES_URL,
+    TWILIO_API,
+    deliveries,
+    memo_status,
+    take_memo,
+    take_sms_memo,
+    twilio_created,
+    twilio_listed,
+    twilio_record,
+)
 from tests.factories import make_company
 from tests.providers.smtp_server import RecordingHandler, smtp_server
 from tests.twilio_signing import ACCOUNT_SID
@@ -70,10 +79,6 @@ async def wait_for_mail(handler: RecordingHandler, count: int) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{len(handler.envelopes)} messages arrived, not {count}")
-
-
-def listed(*messages: dict[str, Any]) -> dict[str, object]:
-    return {"messages": list(messages), "next_page_uri": None}
 
 
 # --- email: sent again, under the same Message-ID --------------------------------------------
@@ -157,10 +162,9 @@ async def test_a_live_dispatchers_claim_is_left_alone_until_it_stops_beating(
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     post = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json=twilio_created()))
-    lookup = twilio.get(MESSAGES_URL).mock(return_value=httpx.Response(200, json=listed()))
-    memo = take_memo(session, operator)
+    lookup = twilio.get(MESSAGES_URL).mock(return_value=httpx.Response(200, json=twilio_listed()))
+    memo = take_sms_memo(session, operator)
     claimed_by_a_dead_dispatcher(session, dispatcher, beat=True)
 
     clock.advance(liveness.DEAD_AFTER - timedelta(seconds=1))
@@ -274,13 +278,14 @@ async def test_a_dead_dispatchers_sms_is_looked_up_and_sent_only_when_twilio_has
     twilio: respx.MockRouter,
     on_record: bool,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     post = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json=twilio_created()))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
     claimed = claimed_by_a_dead_dispatcher(session, dispatcher)
-    record = {"sid": SMS_SID, "to": claimed.to, "body": claimed.text, "status": "sent"}
+    record = twilio_record(claimed, sid=SMS_SID, status="sent")
     lookup = twilio.get(MESSAGES_URL).mock(
-        return_value=httpx.Response(200, json=listed(record) if on_record else listed())
+        return_value=httpx.Response(
+            200, json=twilio_listed(record) if on_record else twilio_listed()
+        )
     )
 
     await dispatcher.run_once()
@@ -313,9 +318,8 @@ async def test_an_sms_lookup_that_cannot_reach_twilio_is_asked_again_later_not_f
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     post = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ReadTimeout("no answer"))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
     await dispatcher.run_once()
     [delivery] = deliveries(session, memo)
     lookup = twilio.get(MESSAGES_URL).mock(
@@ -324,9 +328,7 @@ async def test_an_sms_lookup_that_cannot_reach_twilio_is_asked_again_later_not_f
             httpx.Response(503, text="upstream gone"),
             httpx.Response(
                 200,
-                json=listed(
-                    {"sid": SMS_SID, "to": delivery.to, "body": delivery.text, "status": "sent"}
-                ),
+                json=twilio_listed(twilio_record(delivery, sid=SMS_SID, status="sent")),
             ),
         ]
     )
@@ -371,10 +373,9 @@ async def test_an_sms_twilio_cannot_be_asked_about_for_long_fails_visibly_and_fa
     twilio: respx.MockRouter,
     clock: ManualClock,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     post = twilio.post(MESSAGES_URL).mock(return_value=httpx.Response(502, text="bad gateway"))
     lookup = twilio.get(MESSAGES_URL).mock(side_effect=httpx.ConnectTimeout("no route"))
-    memo = take_memo(session, operator)
+    memo = take_sms_memo(session, operator)
     await dispatcher.run_once()
     started = clock.now()
 
@@ -484,7 +485,6 @@ async def test_the_words_are_written_before_the_provider_is_called(
     dispatcher: Dispatcher,
     twilio: respx.MockRouter,
 ) -> None:
-    make_company(session, routing=SMS_ONLY)
     stored: list[str | None] = []
 
     def twilio_answers(request: httpx.Request) -> httpx.Response:
@@ -494,7 +494,7 @@ async def test_the_words_are_written_before_the_provider_is_called(
         return httpx.Response(201, json=twilio_created())
 
     route = twilio.post(MESSAGES_URL).mock(side_effect=twilio_answers)
-    take_memo(session, operator)
+    take_sms_memo(session, operator)
 
     await dispatcher.run_once()
 

@@ -1,1 +1,7 @@
-from tests.dispatch.conftest import company, operator  # noqa: F401 - shared fixtures
+from tests.dispatch.conftest import (  # noqa: F401 - shared fixtures
+    company,
+    dispatcher,
+    operator,
+    relay_settings,
+    twilio,
+)

@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 import respx
-from pydantic import SecretStr
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.outbox import OutboxPolicy
 from service.escalation.board import board
 from service.memos.models import Memo
-from service.providers.registry import build_providers
-from service.settings import Settings
-from tests.dispatch.conftest import MESSAGES_URL, TWILIO_API, take_memo, twilio_error
+from tests.dispatch.conftest import MESSAGES_URL, SMS_ONLY, take_memo, twilio_error
 from tests.factories import make_company
-from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN
-
-SMS_ONLY = [{"notify": ["director"], "channels": ["sms"]}]
-
-
-@pytest.fixture
-def relay_settings(settings: Settings) -> Settings:
-    """SMS through Twilio (answered by respx), email to the dev outbox."""
-    return settings.model_copy(
-        update={
-            "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": SecretStr(AUTH_TOKEN),
-            "twilio_sms_from": "+815000000000",
-            "twilio_api_base": TWILIO_API,
-        }
-    )
-
-
-@pytest.fixture
-def twilio() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-def make_dispatcher(engine: Engine, settings: Settings) -> Dispatcher:
-    return Dispatcher(
-        engine=engine,
-        settings=settings,
-        providers=build_providers(settings=settings, engine=engine),
-        policy=OutboxPolicy(),
-        name="board-test",
-    )
 
 
 async def relay(dispatcher: Dispatcher, passes: int = 3) -> None:
@@ -68,10 +28,9 @@ def unreached(session: Session) -> list[dict[str, object]]:
 
 
 async def test_a_memo_every_delivery_of_which_failed_is_on_the_board_with_the_reasons(
-    engine: Engine,
     session: Session,
     operator: User,
-    relay_settings: Settings,
+    dispatcher: Dispatcher,
     twilio: respx.MockRouter,
 ) -> None:
     # Two contacts with a phone and no email: nothing to fall back to.
@@ -94,7 +53,7 @@ async def test_a_memo_every_delivery_of_which_failed_is_on_the_board_with_the_re
     )
     memo = take_memo(session, operator, urgency="urgent", subject="水漏れ")
 
-    await relay(make_dispatcher(engine, relay_settings))
+    await relay(dispatcher)
 
     [item] = unreached(session)
     assert (item["memo_id"], item["subject"], item["urgency"], item["client"]) == (
@@ -119,10 +78,9 @@ async def test_a_memo_every_delivery_of_which_failed_is_on_the_board_with_the_re
 
 
 async def test_a_memo_someone_received_or_that_was_acknowledged_is_not_on_it(
-    engine: Engine,
     session: Session,
     operator: User,
-    relay_settings: Settings,
+    dispatcher: Dispatcher,
     twilio: respx.MockRouter,
 ) -> None:
     make_company(session, hours=None, routing=SMS_ONLY)
@@ -131,7 +89,7 @@ async def test_a_memo_someone_received_or_that_was_acknowledged_is_not_on_it(
     )
     fell_back = take_memo(session, operator)  # SMS refused, the email fallback went out
 
-    await relay(make_dispatcher(engine, relay_settings))
+    await relay(dispatcher)
 
     assert unreached(session) == []
     session.expire_all()
@@ -141,10 +99,9 @@ async def test_a_memo_someone_received_or_that_was_acknowledged_is_not_on_it(
 
 
 async def test_an_acknowledged_memo_leaves_the_list(
-    engine: Engine,
     session: Session,
     operator: User,
-    relay_settings: Settings,
+    dispatcher: Dispatcher,
     twilio: respx.MockRouter,
 ) -> None:
     make_company(
@@ -157,7 +114,7 @@ async def test_an_acknowledged_memo_leaves_the_list(
         return_value=httpx.Response(400, json=twilio_error(21614, "not a mobile number"))
     )
     memo = take_memo(session, operator)
-    await relay(make_dispatcher(engine, relay_settings))
+    await relay(dispatcher)
     assert [item["memo_id"] for item in unreached(session)] == [memo.id]
 
     # An operator phoned the company and was told it was received.
