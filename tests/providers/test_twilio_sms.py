@@ -360,6 +360,23 @@ def listed_message(
     }
 
 
+def list_in_two_pages(
+    respx_mock: respx.MockRouter, first: list[dict[str, str]], second: list[dict[str, str]]
+) -> tuple[respx.Route, respx.Route]:
+    """Twilio's messages in two pages, the second named by the first's next_page_uri."""
+    page_2 = (
+        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    )
+    # The second page's route first: respx takes the first route that matches.
+    second_page = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(
+        200, json=listed(*second)
+    )
+    first_page = respx_mock.get(MESSAGES_URL).respond(
+        200, json=listed(*first, next_page_uri=page_2)
+    )
+    return first_page, second_page
+
+
 async def test_lookup_finds_the_message_by_recipient_and_exact_body(
     provider: TwilioSmsProvider, respx_mock: respx.MockRouter
 ) -> None:
@@ -412,13 +429,9 @@ async def test_lookup_reads_the_next_pages_down_to_the_attempt(
         )
         for n in range(1, 4)
     ]
-    page_2 = (
-        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    first, second = list_in_two_pages(
+        respx_mock, busy, [listed_message(MESSAGE_SID, message.to, message.text, at=attempt)]
     )
-    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(
-        200, json=listed(listed_message(MESSAGE_SID, message.to, message.text, at=attempt))
-    )
-    first = respx_mock.get(MESSAGES_URL).respond(200, json=listed(*busy, next_page_uri=page_2))
 
     found = await provider.lookup(message)
 
@@ -435,11 +448,7 @@ async def test_lookup_stops_at_a_page_older_than_the_attempt(
         listed_message(f"SM{n:032d}", message.to, "前の伝言", at=attempt - timedelta(hours=n))
         for n in range(1, 4)
     ]
-    page_2 = (
-        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
-    )
-    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(200, json=listed())
-    respx_mock.get(MESSAGES_URL).respond(200, json=listed(*old, next_page_uri=page_2))
+    _, second = list_in_two_pages(respx_mock, old, [])
 
     found = await provider.lookup(message)
 
@@ -456,13 +465,9 @@ async def test_an_old_message_not_sent_yet_keeps_the_lookup_reading(
         "SM" + "9" * 32, message.to, "前の伝言", at=attempt - timedelta(hours=1)
     )
     queued["date_sent"] = None  # type: ignore[assignment]
-    page_2 = (
-        f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To=%2B819012345678&Page=1&PageToken=PA1"
+    _, second = list_in_two_pages(
+        respx_mock, [queued], [listed_message(MESSAGE_SID, message.to, message.text, at=attempt)]
     )
-    second = respx_mock.get(MESSAGES_URL, params={"PageToken": "PA1"}).respond(
-        200, json=listed(listed_message(MESSAGE_SID, message.to, message.text, at=attempt))
-    )
-    respx_mock.get(MESSAGES_URL).respond(200, json=listed(queued, next_page_uri=page_2))
 
     found = await provider.lookup(message)
 
