@@ -7,7 +7,7 @@ memo its operator is writing stays. Runs on SQLite and, when configured, on Post
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,33 +64,38 @@ def _expect() -> Any:
     return expect
 
 
-def _console(
-    browser: Any,
-    office: Office,
-    email: str,
-    *,
-    viewport: dict[str, int] | None = None,
-    live: bool = True,
-) -> tuple[Any, Any]:
-    """A browser profile of its own, signed in, on the console; `live=False` hears no events."""
-    context = browser.new_context(
-        base_url=office.base_url,
-        viewport=viewport or {"width": 1280, "height": 800},
-        locale="ja-JP",
-        timezone_id="Asia/Tokyo",
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    if not live:
-        page.route("**/api/v1/events", lambda route: route.abort())
-    page.goto("/login?next=%2Fconsole")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console")
-    if live:
-        _expect()(page.locator("#live")).to_have_attribute("data-state", "live")
-    return context, page
+@pytest.fixture
+def console(browser: Any, office: Office) -> Iterator[Callable[..., Any]]:
+    """Opens consoles, each in a browser profile of its own; all are closed afterwards."""
+    contexts: list[Any] = []
+
+    def open_console(
+        email: str, *, viewport: dict[str, int] | None = None, live: bool = True
+    ) -> Any:
+        """The console page, signed in as `email`; `live=False` hears no events."""
+        context = browser.new_context(
+            base_url=office.base_url,
+            viewport=viewport or {"width": 1280, "height": 800},
+            locale="ja-JP",
+            timezone_id="Asia/Tokyo",
+        )
+        contexts.append(context)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        if not live:
+            page.route("**/api/v1/events", lambda route: route.abort())
+        page.goto("/login?next=%2Fconsole")
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/console")
+        if live:
+            _expect()(page.locator("#live")).to_have_attribute("data-state", "live")
+        return page
+
+    yield open_console
+    for context in contexts:
+        context.close()
 
 
 def _ring(page: Any, number: str = "090-1111-2222") -> str:
@@ -120,12 +125,12 @@ def _user_id(office: Office, email: str) -> str:
 
 
 def test_an_answered_call_is_taken_on_every_other_console_at_once(
-    browser: Any, office: Office
+    console: Callable[..., Any], office: Office
 ) -> None:
     expect = _expect()
-    suzuki_context, suzuki = _console(browser, office, SUZUKI[0])
-    tanaka_context, tanaka = _console(browser, office, TANAKA[0])
-    sato_context, sato = _console(browser, office, SATO[0])
+    suzuki = console(SUZUKI[0])
+    tanaka = console(TANAKA[0])
+    sato = console(SATO[0])
     call_id = _ring(suzuki)
     theirs = tanaka.locator(".call-card")
     expect(theirs.locator(".greeting")).to_have_text(GREETING)
@@ -157,18 +162,16 @@ def test_an_answered_call_is_taken_on_every_other_console_at_once(
     for page in (suzuki, tanaka, sato):
         expect(page.locator(".call-card")).to_have_count(0, timeout=AT_ONCE_MS)
     expect(suzuki.locator(".draft")).to_have_count(1)
-    for context in (suzuki_context, tanaka_context, sato_context):
-        context.close()
 
 
 def test_an_answer_pressed_too_late_opens_no_memo_and_says_who_has_the_call(
-    browser: Any, office: Office
+    console: Callable[..., Any], office: Office
 ) -> None:
     expect = _expect()
-    suzuki_context, suzuki = _console(browser, office, SUZUKI[0])
+    suzuki = console(SUZUKI[0])
     call_id = _ring(suzuki)
     # Tanaka's console hears no events: it still shows the call as free to answer.
-    tanaka_context, tanaka = _console(browser, office, TANAKA[0], live=False)
+    tanaka = console(TANAKA[0], live=False)
     card = tanaka.locator(".call-card")
     expect(card.locator(".answer")).to_be_visible()
 
@@ -181,16 +184,14 @@ def test_an_answer_pressed_too_late_opens_no_memo_and_says_who_has_the_call(
     expect(tanaka.locator(".draft")).to_have_count(0)
     assert tanaka.evaluate("Object.keys(localStorage).filter(k => k.includes('.draft.'))") == []
     assert _answered_by(office, call_id) == _user_id(office, SUZUKI[0])
-    suzuki_context.close()
-    tanaka_context.close()
 
 
 def test_an_ended_call_leaves_every_console_at_once_and_the_memo_being_written_stays(
-    browser: Any, office: Office
+    console: Callable[..., Any],
 ) -> None:
     expect = _expect()
-    suzuki_context, suzuki = _console(browser, office, SUZUKI[0])
-    tanaka_context, tanaka = _console(browser, office, TANAKA[0])
+    suzuki = console(SUZUKI[0])
+    tanaka = console(TANAKA[0])
     _ring(suzuki)
     expect(tanaka.locator(".call-card .greeting")).to_have_text(GREETING)
     suzuki.locator(".call-card .answer").click()
@@ -209,15 +210,13 @@ def test_an_ended_call_leaves_every_console_at_once_and_the_memo_being_written_s
     expect(draft.locator('[name="caller.name"]')).to_have_value("山田 太郎")
     expect(draft.locator('[name="body"]')).to_have_value("予約の変更をしたいとのこと。")
     expect(draft.locator(".draft-title")).to_contain_text("終了")
-    for context in (suzuki_context, tanaka_context):
-        context.close()
 
 
 def test_the_script_question_for_name_and_number_leads_to_those_fields(
-    browser: Any, office: Office
+    console: Callable[..., Any],
 ) -> None:
     expect = _expect()
-    context, page = _console(browser, office, SUZUKI[0])
+    page = console(SUZUKI[0])
     page.keyboard.press("Alt+n")
     draft = page.locator(".draft")
     draft.locator('[name="client"]').select_option("sakura-dental")
@@ -236,14 +235,13 @@ def test_the_script_question_for_name_and_number_leads_to_those_fields(
     # Choosing no company puts the fields back in the memo column, values kept.
     draft.locator('[name="client"]').select_option("")
     expect(draft.locator('.fields-col [name="caller.name"]')).to_have_value("佐々木 一郎")
-    context.close()
 
 
 def test_the_send_button_stays_in_sight_on_a_1366x768_laptop_while_the_memo_is_written(
-    browser: Any, office: Office
+    console: Callable[..., Any],
 ) -> None:
     expect = _expect()
-    context, page = _console(browser, office, SUZUKI[0], viewport={"width": 1366, "height": 768})
+    page = console(SUZUKI[0], viewport={"width": 1366, "height": 768})
     _ring(page)
     page.locator(".call-card .answer").click()
     draft = page.locator(".draft")
@@ -269,4 +267,3 @@ def test_the_send_button_stays_in_sight_on_a_1366x768_laptop_while_the_memo_is_w
     assert on_top == "send"
     page.mouse.click(x, y)
     expect(draft.locator(".send-state")).to_have_text("送信済み Sent")
-    context.close()
