@@ -6,7 +6,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -22,6 +24,29 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
+
+
+def take_memo(base_url: str, token: str, **overrides: Any) -> dict[str, Any]:
+    """An urgent complaint for さくら歯科クリニック, taken through the API with `token`."""
+    body = {
+        "client": "sakura-dental",
+        "category": "complaint",
+        "urgency": "urgent",
+        "caller": {"name": "山田 太郎", "phone": "090-1111-2222"},
+        "subject": "予約時間の行き違い",
+        "body": "本日15時の予約が入っていなかった。院長から折り返しがほしい。",
+        "fields": {"patient_no": "12345"},
+    }
+    body.update(overrides)
+    answer = httpx.post(
+        f"{base_url}/api/v1/memos",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    memo: dict[str, Any] = answer.json()
+    return memo
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from service.db import make_engine
 from service.escalation.models import CallbackTask, TaskStatus
 from service.memos.models import Memo
 from service.models import metadata
-from tests.e2e.conftest import PASSWORD, REPO
+from tests.e2e.conftest import PASSWORD, REPO, take_memo
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.e2e
@@ -108,25 +108,7 @@ def _signed_in(browser: Any, office: Office, email: str, path: str) -> tuple[Any
 
 
 def _take_memo(office: Office, **overrides: Any) -> dict[str, Any]:
-    body = {
-        "client": "sakura-dental",
-        "category": "complaint",
-        "urgency": "urgent",
-        "caller": {"name": "山田 太郎", "phone": "090-1111-2222"},
-        "subject": "予約時間の行き違い",
-        "body": "本日15時の予約が入っていなかった。院長から折り返しがほしい。",
-        "fields": {"patient_no": "12345"},
-    }
-    body.update(overrides)
-    answer = httpx.post(
-        f"{office.base_url}/api/v1/memos",
-        json=body,
-        headers={"Authorization": f"Bearer {office.operator_token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
-    memo: dict[str, Any] = answer.json()
-    return memo
+    return take_memo(office.base_url, office.operator_token, **overrides)
 
 
 def _ack_link(office: Office, to: str, timeout: float = 10.0) -> str:

@@ -24,7 +24,7 @@ from service.auth.service import create_api_token, create_user
 from service.companies.service import sync_path
 from service.db import make_engine
 from service.models import metadata
-from tests.e2e.conftest import PASSWORD, REPO
+from tests.e2e.conftest import PASSWORD, REPO, take_memo
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.e2e
@@ -96,21 +96,7 @@ def office(tmp_path: Path) -> Iterator[Office]:
         session.commit()
     env = {"RELAY_DATABASE_URL": url, "RELAY_SECRET_KEY": SECRET_KEY}
     with live_server(env=env, cwd=tmp_path) as base_url:
-        memo = httpx.post(
-            f"{base_url}/api/v1/memos",
-            json={
-                "client": "sakura-dental",
-                "category": "complaint",
-                "urgency": "urgent",
-                "caller": {"name": "山田 太郎", "phone": "090-1111-2222"},
-                "subject": "予約時間の行き違い",
-                "body": "本日15時の予約が入っていなかった。院長から折り返しがほしい。",
-            },
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-        assert memo.status_code == 201, memo.text
-        memo_id = memo.json()["id"]
+        memo_id = take_memo(base_url, token)["id"]
         _wait_for_email(base_url, token)
         ack_token = make_ack_token(secret=SECRET_KEY, memo_id=memo_id, contact_key="director")
         yield Office(base_url, emails, memo_id, ack_token)
@@ -161,8 +147,21 @@ class Watched:
             self.page.evaluate("getComputedStyle(document.body).flexDirection === 'column'")
         )
 
+    def assert_obeyed(self, path: str = "") -> None:
+        """The page is styled by its own stylesheet, and nothing was refused or failed."""
+        assert self.styled(), path
+        assert self.refusals() == [], path
+
     def close(self) -> None:
         self.context.close()
+
+
+@pytest.fixture
+def watched(browser: Any, office: Office) -> Iterator[Watched]:
+    """A watched browser profile on the running office, closed afterwards."""
+    profile = Watched(browser, office.base_url)
+    yield profile
+    profile.close()
 
 
 def _expect() -> Any:
@@ -171,56 +170,43 @@ def _expect() -> Any:
     return expect
 
 
-def test_pages_for_everyone_satisfy_the_policy(browser: Any, office: Office) -> None:
-    watched = Watched(browser, office.base_url)
+def test_pages_for_everyone_satisfy_the_policy(watched: Watched, office: Office) -> None:
     for path in ("/login", f"/a/{office.ack_token}"):
         watched.open(path)
-        assert watched.styled(), path
-        assert watched.refusals() == [], path
+        watched.assert_obeyed(path)
     _expect()(watched.page.get_by_role("button", name="内容を確認しました")).to_be_visible()
-    watched.close()
 
 
-def test_the_console_and_the_outbox_satisfy_the_policy(browser: Any, office: Office) -> None:
+def test_the_console_and_the_outbox_satisfy_the_policy(watched: Watched, office: Office) -> None:
     expect = _expect()
-    watched = Watched(browser, office.base_url)
     watched.sign_in(office.emails["operator"])
 
     watched.open("/console")
     # console.js ran (its import map too): it connected and listed the memo.
     expect(watched.page.locator("#live")).to_have_attribute("data-state", "live")
     expect(watched.page.locator(f'#memo-rows tr[data-id="{office.memo_id}"]')).to_be_visible()
-    assert watched.styled()
-    assert watched.refusals() == []
+    watched.assert_obeyed()
 
     watched.open("/dev/outbox")
     frame = watched.page.frame_locator("iframe.mail-html").first
     expect(frame.locator("body")).to_contain_text("予約時間の行き違い")
-    assert watched.styled()
-    assert watched.refusals() == []
-    watched.close()
+    watched.assert_obeyed()
 
 
-def test_the_board_satisfies_the_policy(browser: Any, office: Office) -> None:
+def test_the_board_satisfies_the_policy(watched: Watched, office: Office) -> None:
     expect = _expect()
-    watched = Watched(browser, office.base_url)
     watched.sign_in(office.emails["admin"])
 
     watched.open("/board")
     expect(watched.page.locator("#live")).to_have_attribute("data-state", "live")
     expect(watched.page.locator(f'#waiting tr[data-memo-id="{office.memo_id}"]')).to_be_visible()
-    assert watched.styled()
-    assert watched.refusals() == []
-    watched.close()
+    watched.assert_obeyed()
 
 
-def test_the_portal_satisfies_the_policy(browser: Any, office: Office) -> None:
-    watched = Watched(browser, office.base_url)
+def test_the_portal_satisfies_the_policy(watched: Watched, office: Office) -> None:
     watched.sign_in(office.emails["client"])
 
     for path in ("/portal", f"/portal/memos/{office.memo_id}"):
         watched.open(path)
-        assert watched.styled(), path
-        assert watched.refusals() == [], path
+        watched.assert_obeyed(path)
     _expect()(watched.page.locator("h1")).to_contain_text("予約時間の行き違い")
-    watched.close()
