@@ -15,8 +15,8 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
 help:
 	@echo "make run    install, migrate var/relay.db, load clients/, print demo logins, serve"
-	@echo "make test   install the dev dependencies, then ruff, mypy and the whole pytest suite"
-	@echo "make lint   ruff and mypy only"
+	@echo "make test   install the dev dependencies, then ruff, mypy, lint-imports and the whole pytest suite"
+	@echo "make lint   ruff, mypy and lint-imports only"
 	@echo "make fmt    format and auto-fix with ruff"
 	@echo "make clean  remove .venv and caches (keeps var/)"
 
@@ -44,12 +44,14 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format
