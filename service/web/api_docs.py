@@ -1,10 +1,16 @@
-"""The API's OpenAPI description and its two readers, Swagger UI and ReDoc: for staff only."""
+"""The API's OpenAPI description and Swagger UI, its reader: for staff only.
+
+Swagger UI's script, stylesheet and icon come from the fastapi-offline package and are
+served here, so the page works without the internet and under the site's strict policy.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse
 
 from service.api.deps import CurrentStaff, OptionalUser
 from service.auth.models import Role, User
@@ -14,7 +20,15 @@ from service.web.security import csp_nonce
 router = APIRouter(include_in_schema=False)
 
 OPENAPI_URL = "/openapi.json"
+ASSETS_URL = "/docs/assets"
 STAFF_ROLES = (Role.admin, Role.operator)
+SWAGGER_UI_DIR = files("fastapi_offline") / "static"
+# The package's files that the page loads; nothing else in its folder is served.
+SWAGGER_UI_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
 
 
 @router.get(OPENAPI_URL)
@@ -41,6 +55,9 @@ def swagger_ui(request: Request, user: OptionalUser) -> Response:
     page = get_swagger_ui_html(
         openapi_url=OPENAPI_URL,
         title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
         swagger_ui_parameters={"persistAuthorization": False},
     )
     # Its one inline script, the one that starts it, runs under this request's nonce.
@@ -52,10 +69,10 @@ def swagger_ui(request: Request, user: OptionalUser) -> Response:
     return Response(html, media_type="text/html")
 
 
-@router.get("/redoc")
-def redoc(request: Request, user: OptionalUser) -> Response:
-    """ReDoc, for reading the API."""
-    refused = _refused(request, user)
-    if refused is not None:
-        return refused
-    return get_redoc_html(openapi_url=OPENAPI_URL, title=f"{request.app.title} - ReDoc")
+@router.get(f"{ASSETS_URL}/{{name}}")
+def swagger_ui_asset(name: str, _: CurrentStaff) -> FileResponse:
+    """One of Swagger UI's own files, as its package ships it."""
+    media_type = SWAGGER_UI_ASSETS.get(name)
+    if media_type is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
+    return FileResponse(str(SWAGGER_UI_DIR / name), media_type=media_type)

@@ -14,17 +14,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NONCE_KEY = "csp_nonce"
 
-# The API documentation pages are FastAPI's Swagger UI and ReDoc, which load their scripts,
-# styles and fonts from public CDNs and inject styles at run time: those two pages (staff only)
-# allow exactly that, and nothing else does.
-_DOCS_SOURCES = {
-    "script-src": "https://cdn.jsdelivr.net",
-    "style-src": "'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-    "img-src": "https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    "font-src": "https://fonts.gstatic.com",
-    "worker-src": "blob:",
-}
-DOCS_PATHS = frozenset({"/docs", "/redoc"})
 # The dev outbox shows relayed email as its recipient would see it, in a sandboxed frame
 # (no scripts) that inherits this page's policy: email HTML is styled inline.
 _EMAIL_PREVIEW_SOURCES = {"style-src": "'unsafe-inline'"}
@@ -49,9 +38,7 @@ def content_security_policy(path: str, nonce: str) -> str:
         "frame-ancestors": "'none'",
     }
     extra: dict[str, str] = {}
-    if path in DOCS_PATHS:
-        extra = _DOCS_SOURCES
-    elif path in EMAIL_PREVIEW_PATHS:
+    if path in EMAIL_PREVIEW_PATHS:
         extra = _EMAIL_PREVIEW_SOURCES
     for name, sources in extra.items():
         if "'unsafe-inline'" in sources:

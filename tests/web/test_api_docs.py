@@ -1,4 +1,4 @@
-"""The OpenAPI description, Swagger UI and ReDoc: staff only."""
+"""The OpenAPI description and Swagger UI, served from this site: staff only."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ def test_nobody_signed_in_reads_the_api_description(client: TestClient) -> None:
     assert schema.status_code == 401
     assert "paths" not in schema.json()
 
-    for page in ("/docs", "/redoc"):
-        answer = client.get(page, follow_redirects=False)
-        assert answer.status_code == 303
-        assert answer.headers["location"] == f"/login?next=%2F{page[1:]}"
+    answer = client.get("/docs", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=%2Fdocs"
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 401
 
     assert client.get("/docs/oauth2-redirect").status_code == 404
+    assert client.get("/redoc").status_code == 404
 
 
 def test_a_client_company_user_is_refused(client: TestClient, session: Session) -> None:
@@ -35,11 +36,11 @@ def test_a_client_company_user_is_refused(client: TestClient, session: Session) 
 
     assert login(client, user.email, PASSWORD).status_code == 303
     assert client.get("/docs").status_code == 403
-    assert client.get("/redoc").status_code == 403
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 403
 
 
 @pytest.mark.parametrize("role", [Role.operator, Role.admin])
-def test_staff_read_the_description_and_both_pages(
+def test_staff_read_the_description_and_swagger_ui(
     client: TestClient, session: Session, role: Role
 ) -> None:
     user = make_user(session, email=f"{role.value}@relay.example", role=role)
@@ -52,20 +53,39 @@ def test_staff_read_the_description_and_both_pages(
     assert swagger.status_code == 200
     assert "SwaggerUIBundle" in swagger.text
     assert "url: '/openapi.json'" in swagger.text
-    assert client.get("/redoc").status_code == 200
+    assert "cdn." not in swagger.text
+    for asset in re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', swagger.text):
+        answer = client.get(asset)
+        assert answer.status_code == 200, asset
+        assert answer.content
+    assert client.get("/redoc").status_code == 404
 
 
-def test_swagger_ui_runs_under_a_policy_made_for_it(client: TestClient, session: Session) -> None:
+def test_only_the_files_swagger_ui_loads_are_served(client: TestClient, session: Session) -> None:
+    user = make_user(session, email="op@relay.example", role=Role.operator)
+    assert login(client, user.email, PASSWORD).status_code == 303
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "SwaggerUIBundle" in script.text
+    assert client.get("/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    for name in ("redoc.standalone.js", "core.py", "__init__.py", "..%2F__init__.py"):
+        assert client.get(f"/docs/assets/{name}").status_code == 404, name
+
+
+def test_swagger_ui_runs_under_the_strict_policy(client: TestClient, session: Session) -> None:
     user = make_user(session, email="op@relay.example", role=Role.operator)
     assert login(client, user.email, PASSWORD).status_code == 303
     page = client.get("/docs")
     policy = page.headers["content-security-policy"]
     nonce = re.search(r"'nonce-([A-Za-z0-9_-]+)'", policy)
     assert nonce is not None
-    # Its starting script carries the nonce; its bundle comes from the CDN the policy names.
+    # Its starting script carries the nonce; everything else comes from this site.
     inline = re.findall(r"<script( [^>]*)?>\s*const ui", page.text)
     assert inline == [f' nonce="{nonce.group(1)}"']
-    assert "https://cdn.jsdelivr.net" in policy
-    assert "frame-ancestors 'none'" in policy
-    # Nowhere else.
-    assert "cdn.jsdelivr.net" not in client.get("/console").headers["content-security-policy"]
+    console_policy = client.get("/console").headers["content-security-policy"]
+    assert policy == console_policy.replace(
+        re.search(r"'nonce-[^']+'", console_policy).group(0),  # type: ignore[union-attr]
+        nonce.group(0),
+    )
+    assert "https:" not in policy
+    assert "'unsafe-inline'" not in policy
