@@ -5,31 +5,16 @@ from __future__ import annotations
 import os
 
 import typer
-from sqlalchemy import Engine
 
 from service import migrate
+from service.cli_common import engine_or_exit, settings_or_exit
 from service.db import make_engine
-from service.settings import ConfigError, Settings, get_settings
 
 app = typer.Typer(
     help="Relay: the back office of a telephone-answering service.", no_args_is_help=True
 )
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-def settings_or_exit() -> Settings:
-    """The settings, or exit 2 with the one-line reason they were refused."""
-    try:
-        return get_settings()
-    except ConfigError as error:
-        typer.echo(f"relay: {error}", err=True)
-        raise typer.Exit(2) from None
-
-
-def engine_or_exit() -> Engine:
-    """An engine for the configured database."""
-    return make_engine(settings_or_exit().database_url)
 
 
 @db_app.command("upgrade")

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from service.auth import service as auth
 from service.auth.models import Role
+from service.cli_common import engine_or_exit, settings_or_exit
 from service.companies.models import Company
 from service.db import transaction
 from service.settings import Settings
@@ -70,8 +71,6 @@ def users_add(
     name: str = typer.Option("", "--name", help="display name (default: the email's local part)"),
 ) -> None:
     """Add a user; an existing email is refused."""
-    from service.cli import engine_or_exit
-
     if role == Role.client and client is None:
         raise _fail("a client user must belong to a client company: add --client SLUG")
     if role != Role.client and client is not None:
@@ -101,8 +100,6 @@ def users_add(
 @tokens_app.command("create")
 def tokens_create(email: str = typer.Argument(..., help="the user the token acts as")) -> None:
     """Print a new API token for the user, alone on one line; it is stored hashed, shown once."""
-    from service.cli import engine_or_exit
-
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
@@ -139,8 +136,6 @@ def _site_url(settings: Settings) -> str:
 
 def demo() -> None:
     """Make sure a demo admin and operator exist, give them new passwords, and print them."""
-    from service.cli import engine_or_exit, settings_or_exit
-
     settings = settings_or_exit()
     engine = engine_or_exit()
     try:

@@ -10,6 +10,7 @@ from typing import NoReturn
 import typer
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from service.cli_common import engine_or_exit
 from service.companies import service
 from service.companies.yaml_io import InvalidCompanyFiles
 from service.db import transaction
@@ -36,8 +37,6 @@ def sync(
     path: Path = typer.Argument(..., help="a company YAML file, or a folder of them"),
 ) -> None:
     """Create or update client companies; invalid files are refused whole and nothing changes."""
-    from service.cli import engine_or_exit
-
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
@@ -69,8 +68,6 @@ def sync(
 @clients_app.command("export")
 def export(directory: Path = typer.Argument(..., help="where to write <slug>.yaml files")) -> None:
     """Write every client company out as YAML, one file per company."""
-    from service.cli import engine_or_exit
-
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
