@@ -21,7 +21,6 @@ from service.api import memos as memos_api
 from service.api import tasks as tasks_api
 from service.api import twilio_callout, twilio_sms, twilio_voice
 from service.db import make_engine, reader
-from service.dispatch.runner import running_dispatcher
 from service.events import PostgresListener
 from service.http_limits import RequestLimitsMiddleware
 from service.observability import install_metrics
@@ -31,6 +30,7 @@ from service.settings import Settings, get_settings
 from service.web import ack_pages, api_docs, auth_pages, board, console, outbox_pages, portal
 from service.web.security import SecurityHeadersMiddleware
 from service.web.templating import make_templates
+from service.worker import running_dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ def run_dispatcher() -> None:
     import asyncio
     import logging
 
-    from service.dispatch.runner import run_alone
+    from service.worker import run_alone
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings_or_exit()

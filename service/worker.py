@@ -1,4 +1,8 @@
-"""Hosting the dispatcher: beside the web app, or alone (`relay dispatcher`)."""
+"""The background worker: the dispatcher with escalation's steps, beside the web app or alone.
+
+It sits above the domain packages because it wires them together: dispatch does not know
+escalation, and neither knows which providers are configured.
+"""
 
 from __future__ import annotations
 
