@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from service import clock, events
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.dispatch.outbox import deliveries_of
+from service.memos import lifecycle
 from service.memos.models import Memo, MemoStatus
 
 
@@ -41,15 +40,5 @@ def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
     status = memo_status_from(deliveries_of(session=session, memo_id=memo_id))
     if status == memo.status:
         return memo
-    # Conditional, like the acknowledgement itself: one committed since the memo was read
-    # stands (and keeps its code out of use).
-    moved = session.execute(
-        update(Memo)
-        .where(col(Memo.id) == memo_id, col(Memo.status) != MemoStatus.acknowledged)
-        .values(status=status, updated_at=clock.now())
-    )
-    if moved.rowcount == 0:  # type: ignore[attr-defined]
-        session.refresh(memo)
-        return memo
-    events.emit(session=session, type="memo.updated", data={"id": memo.id, "status": status.value})
+    lifecycle.set_relay_status(session=session, memo=memo, status=status)
     return memo

@@ -14,22 +14,11 @@ from service.companies.service import company_config
 from service.dispatch.models import DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
-from service.memos.models import Memo, Urgency
+from service.memos import lifecycle
+from service.memos.lifecycle import step_due
+from service.memos.models import Memo
 from service.routing.optouts import opted_out_among
 from service.routing.service import matching_rule, plan_recipients
-
-
-def step_due(*, memo: Memo, config: CompanyConfig, index: int) -> datetime | None:
-    """When step `index` of a memo falls due; None when the company has no such step."""
-    if index >= len(config.escalation):
-        return None
-    step = config.escalation[index]
-    return memo.created_at + step.delay(urgent=memo.urgency == Urgency.urgent)
-
-
-def schedule(*, memo: Memo, config: CompanyConfig) -> None:
-    """Set the memo's first escalation timer (in the memo's own transaction)."""
-    memo.next_escalation_at = step_due(memo=memo, config=config, index=0)
 
 
 def next_due(*, session: Session) -> datetime | None:
@@ -73,8 +62,8 @@ def _fire_next(*, session: Session, memo: Memo, worker: str) -> int:
     due = step_due(memo=memo, config=config, index=index)
     now = clock.now()
     if due is None or due > now:
-        memo.next_escalation_at = due  # the company's steps changed: follow them
-        session.add(memo)
+        # The company's steps changed: follow them.
+        lifecycle.set_escalation_timer(session=session, memo=memo, at=due)
         return 0
     step = config.escalation[index]
     try:
@@ -95,8 +84,9 @@ def _fire_next(*, session: Session, memo: Memo, worker: str) -> int:
         _open_callback(session=session, memo=memo, config=config, due=now)
     else:
         _notify(session=session, memo=memo, config=config, step=step)
-    memo.next_escalation_at = step_due(memo=memo, config=config, index=index + 1)
-    session.add(memo)
+    lifecycle.set_escalation_timer(
+        session=session, memo=memo, at=step_due(memo=memo, config=config, index=index + 1)
+    )
     session.flush()
     return 1
 
@@ -116,11 +106,9 @@ def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: Escala
         reason=DeliveryReason.escalation,
         due_at=clock.now(),
     )
-    if plan.skipped:
-        memo.skipped = [
-            *memo.skipped,
-            *(skipped.record() for skipped in plan.skipped),
-        ]
+    lifecycle.add_skipped(
+        session=session, memo=memo, records=(skipped.record() for skipped in plan.skipped)
+    )
 
 
 def _callee(*, memo: Memo, config: CompanyConfig) -> tuple[str | None, str | None]:

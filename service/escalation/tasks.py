@@ -9,9 +9,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service import clock, events
-from service.acks.service import AckVia, acknowledge
 from service.companies.models import Company
 from service.escalation.models import CallbackTask, TaskOutcome, TaskStatus
+from service.memos import lifecycle
+from service.memos.lifecycle import AckVia
 from service.memos.models import Memo
 
 
@@ -106,9 +107,15 @@ def record_callback(
         task.status = TaskStatus.done
         session.add(task)
         session.flush()
-        acknowledge(
+        _, first = lifecycle.acknowledge(
             session=session, memo_id=task.memo_id, by=confirmed_by.strip(), via=AckVia.operator
         )
+        if first:
+            close_callbacks(
+                session=session,
+                memo_id=task.memo_id,
+                note=f"acknowledged ({AckVia.operator.value})",
+            )
     else:
         if retry_at is None:
             raise TaskIncomplete("say when to try again")
@@ -123,6 +130,24 @@ def record_callback(
         session.flush()
     _announce(session=session, task=task)
     return task
+
+
+def close_callbacks(*, session: Session, memo_id: str, note: str) -> None:
+    """An acknowledged memo needs no more callbacks: its open tasks are done."""
+    session.execute(
+        update(CallbackTask)
+        .where(
+            col(CallbackTask.memo_id) == memo_id,
+            col(CallbackTask.status).in_([TaskStatus.open, TaskStatus.taken]),
+        )
+        .values(
+            status=TaskStatus.done,
+            outcome=TaskOutcome.acknowledged,
+            note=note,
+            updated_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _in_utc(moment: datetime) -> datetime:

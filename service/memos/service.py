@@ -22,7 +22,7 @@ from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
 from service.dispatch.models import Delivery, DeliveryReason
 from service.dispatch.outbox import enqueue
-from service.escalation.service import schedule as schedule_escalation
+from service.memos.lifecycle import schedule_escalation
 from service.memos.models import MEMOS, Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn
 from service.phones import PhoneNumberError, to_e164
