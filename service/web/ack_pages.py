@@ -17,9 +17,9 @@ from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
 from service.acks.service import AckVia, acknowledge
-from service.acks.tokens import AckClaim, is_expired, read_ack_token
 from service.api.deps import SessionDep, SettingsDep
 from service.companies.models import Company
+from service.memos.ack_links import AckClaim, is_expired, read_ack_token
 from service.memos.models import Memo
 from service.settings import Settings
 from service.web.memo_view import CompanyView, company_view, fact_labels, memo_view

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from service.acks.tokens import make_ack_token
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo, MemoStatus
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo

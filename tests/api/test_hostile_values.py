@@ -31,7 +31,6 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service.acks.tokens import make_ack_token
 from service.app import create_app
 from service.auth.models import Role
 from service.clock import ManualClock
@@ -39,6 +38,7 @@ from service.companies.service import company_config
 from service.escalation import tasks
 from service.escalation.models import TaskStatus
 from service.escalation.service import fire_due
+from service.memos.ack_links import make_ack_token
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
 from tests.factories import (

@@ -18,11 +18,11 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from service.acks.tokens import make_ack_token
 from service.auth.models import Role
 from service.auth.service import create_api_token, create_user
 from service.companies.service import sync_path
 from service.db import make_engine
+from service.memos.ack_links import make_ack_token
 from service.models import metadata
 from tests.e2e.conftest import PASSWORD, REPO, take_memo
 from tests.live_server import live_server

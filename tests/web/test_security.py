@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service.acks.tokens import make_ack_token
 from service.app import create_app
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.memos.ack_links import make_ack_token
 from service.settings import Settings
 from service.web.console import STATIC_DIR
 from tests.dispatch.conftest import take_memo
