@@ -8,7 +8,7 @@
 - `caller.phone`: the number to call back as E.164 (+819011112222), empty when unknown;
   `caller.phone_display`: the same as written in the company's country (090-1111-2222)
 - `category`: complaint, inquiry, callback, order or other; `category_label`: the same in the
-  company's language (苦情, お問い合わせ, 折り返し依頼, ご注文, その他)
+  company's language (Complaint, Inquiry, … in English; 苦情, お問い合わせ, … in Japanese)
 - `urgency`: normal or urgent; `urgent`: true for an urgent memo; `urgency_label`: 至急 / 通常
 - `subject`, `body`: the memo's subject and details as the operator wrote them
 - `fields`: the company's own memo fields that have a value, in order, each a label and a value:
@@ -31,35 +31,22 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from service.i18n import N_, format_moment, translate
 from service.phones import display
 
 if TYPE_CHECKING:
     from service.companies.schema import CompanyConfig
     from service.memos.models import Memo
 
+# Translated into the company's language where a memo is shown.
 CATEGORY_LABELS = {
-    "ja": {
-        "complaint": "苦情",
-        "inquiry": "お問い合わせ",
-        "callback": "折り返し依頼",
-        "order": "ご注文",
-        "other": "その他",
-    },
-    "en": {
-        "complaint": "Complaint",
-        "inquiry": "Inquiry",
-        "callback": "Callback request",
-        "order": "Order",
-        "other": "Other",
-    },
+    "complaint": N_("Complaint"),
+    "inquiry": N_("Inquiry"),
+    "callback": N_("Callback request"),
+    "order": N_("Order"),
+    "other": N_("Other"),
 }
-URGENCY_LABELS = {
-    "ja": {"urgent": "至急", "normal": "通常"},
-    "en": {"urgent": "Urgent", "normal": "Normal"},
-}
-_YES_NO = {"ja": ("はい", "いいえ"), "en": ("Yes", "No")}
-_WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+URGENCY_LABELS = {"urgent": N_("Urgent"), "normal": N_("Normal")}
 # Line breaks of every kind (each character str.splitlines() splits at, as Python's email
 # library does when it refuses a header), with the spaces around them; other spaces (全角 too)
 # stay as typed.
@@ -79,13 +66,11 @@ class FieldValue(NamedTuple):
 
 def format_received(*, moment: datetime, locale: str) -> tuple[str, str]:
     """`moment` written in full and short, the way people of `locale` write it."""
-    weekday = _WEEKDAYS["ja" if locale == "ja" else "en"][moment.weekday()]
-    clock = f"{moment.hour:02d}:{moment.minute:02d}"
-    if locale == "ja":
-        full = f"{moment.year}年{moment.month}月{moment.day}日({weekday}) {clock}"
-        return full, f"{moment.month}/{moment.day} {clock}"
-    month = _MONTHS_EN[moment.month - 1]
-    return f"{weekday} {moment.day} {month} {moment.year}, {clock}", f"{month} {moment.day} {clock}"
+    zone = moment.tzinfo or ZoneInfo("UTC")
+    return (
+        format_moment(moment, locale=locale, zone=zone),
+        format_moment(moment, locale=locale, zone=zone, short=True),
+    )
 
 
 def phone_for(*, e164: str | None, country: str) -> str:
@@ -102,7 +87,7 @@ def phone_for(*, e164: str | None, country: str) -> str:
 
 
 def _field_values(*, values: dict[str, Any], config: CompanyConfig) -> list[FieldValue]:
-    yes, no = _YES_NO[config.locale]
+    yes, no = translate(config.locale, "Yes"), translate(config.locale, "No")
     labels = {field.key: field.label for field in config.fields}
     declared = [key for key in labels if key in values]
     ordered = declared + [key for key in values if key not in labels]
@@ -114,6 +99,11 @@ def _field_values(*, values: dict[str, Any], config: CompanyConfig) -> list[Fiel
         text = (yes if value else no) if isinstance(value, bool) else str(value)
         found.append(FieldValue(labels.get(key, key), text))
     return found
+
+
+def _label(labels: dict[str, str], value: str, locale: str) -> str:
+    message = labels.get(value)
+    return translate(locale, message) if message else value
 
 
 def build_context(
@@ -139,9 +129,9 @@ def build_context(
         "subject": subject,
         "body": body,
         "category": category,
-        "category_label": CATEGORY_LABELS[locale].get(category, category),
+        "category_label": _label(CATEGORY_LABELS, category, locale),
         "urgency": urgency,
-        "urgency_label": URGENCY_LABELS[locale].get(urgency, urgency),
+        "urgency_label": _label(URGENCY_LABELS, urgency, locale),
         "urgent": urgency == "urgent",
         "caller": caller,
         "fields": fields,

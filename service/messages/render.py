@@ -17,6 +17,7 @@ from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from service.i18n import translate
 from service.messages.check import MAX_CHARS, ONE_LINE, OVERRIDABLE
 from service.messages.context import fold_header, memo_context, one_line
 from service.messages.sandbox import (
@@ -43,11 +44,6 @@ _FILES = {
     "email_html": "email_html.html",
     "sms": "sms.txt",
     "voice": "voice.txt",
-}
-# Words Relay adds itself: the link an override left out, and the last-resort SMS.
-_WORDS = {
-    "ja": {"link": "受領確認はこちら", "code": "確認コード", "urgent": "【至急】"},
-    "en": {"link": "Please confirm receipt", "code": "Code", "urgent": "[URGENT] "},
 }
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
@@ -83,7 +79,7 @@ def render_memo_message(
         received_at_local=received_at_local,
         operator_name=operator_name,
     )
-    words = _WORDS[config.locale]
+    words = _words(config.locale)
     if channel == Channel.email:
         # Folded, not refused: an override saved before a rule, or a character nobody
         # foresaw, must not stop the memo. Saving an override still refuses such a subject.
@@ -103,6 +99,16 @@ def render_memo_message(
         lines = [line.strip() for line in spoken.splitlines() if line.strip()]
         return RenderedMessage(subject="", text="\n".join(lines), html=None)
     raise ValueError(f"no message format for channel {channel!r}")
+
+
+def _words(locale: str) -> dict[str, str]:
+    """Words Relay adds itself: the link an override left out, and the last-resort SMS."""
+    return {
+        "link": translate(locale, "Please confirm receipt"),
+        "code": translate(locale, "Code"),
+        # TRANSLATORS: put before an urgent SMS; keep the space if the words need one.
+        "urgent": translate(locale, "[URGENT] "),
+    }
 
 
 def _render(*, part: str, context: dict[str, Any], config: CompanyConfig) -> str:
@@ -146,7 +152,7 @@ def _html_with_link(html: str, *, context: dict[str, Any], words: dict[str, str]
 
 def _fit_sms(*, context: dict[str, Any], config: CompanyConfig, budget: int) -> str:
     """The SMS within `budget` segments: details trimmed, then dropped; link and code kept."""
-    words = _WORDS[config.locale]
+    words = _words(config.locale)
     flat = one_line(context)
     details: str = flat["body"]
     # More than `budget` segments could ever hold is never worth rendering.

@@ -23,6 +23,7 @@ from service.memos.ack_links import AckClaim, is_expired, read_ack_token
 from service.memos.models import Memo
 from service.settings import Settings
 from service.web.memo_view import CompanyView, company_view, fact_labels, memo_view
+from service.web.templating import page_locale, use_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,37 +34,6 @@ PRIVATE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 MAX_TOKEN_CHARS = 200
-
-TEXTS = {
-    "ja": {
-        "title": "伝言の確認",
-        "for": "様",
-        "confirm": "内容を確認しました",
-        "confirm_hint": "ボタンを押すと、伝言を受け取ったことが{company}様の記録に残り、"
-        "督促の連絡が止まります。",
-        "done": "確認しました。ありがとうございます。",
-        "already": "この伝言はすでに確認されています。",
-        "acknowledged": "この伝言は確認済みです。",
-        "expired": "このリンクの有効期限が切れています。",
-        "expired_hint": "確認はポータル、または担当オペレーターへのお電話でお願いいたします。",
-        "not_found": "このリンクは無効です。",
-        "not_found_hint": "リンクが途中で切れていないか、届いたメッセージをご確認ください。",
-    },
-    "en": {
-        "title": "Confirm the message",
-        "for": "",
-        "confirm": "I have read this message",
-        "confirm_hint": "Pressing the button records for {company} that the message reached you "
-        "and stops the reminders.",
-        "done": "Confirmed. Thank you.",
-        "already": "This message had already been confirmed.",
-        "acknowledged": "This message has been confirmed.",
-        "expired": "This link has expired.",
-        "expired_hint": "Please confirm in the portal, or call your answering service.",
-        "not_found": "This link is not valid.",
-        "not_found_hint": "Please check that the whole link was opened.",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -96,14 +66,10 @@ def _expired(found: _Found, settings: Settings) -> bool:
 def _page(
     request: Request, *, found: _Found | None, state: str, status_code: int = status.HTTP_200_OK
 ) -> Response:
-    locale = found.view.locale if found else "ja"
-    context: dict[str, object] = {
-        "state": state,
-        "locale": locale,
-        "t": TEXTS.get(locale, TEXTS["en"]),
-        "t_en": TEXTS["en"],
-        "L": fact_labels(locale),
-    }
+    # The company's language; a link that names no company is read in the reader's own.
+    if found is not None:
+        use_locale(request, found.view.locale)
+    context: dict[str, object] = {"state": state, "L": fact_labels(page_locale(request))}
     if found is not None:
         context |= {
             "company": found.view.name,

@@ -16,6 +16,7 @@ from service.auth import service as auth
 from service.auth.login import LoginFailed, LoginThrottled, authenticate
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.i18n import N_, translate, translate_plural
 from service.settings import Settings
 from service.web.csrf import (
     CsrfProtected,
@@ -24,13 +25,12 @@ from service.web.csrf import (
     issue_csrf_cookie,
     token_is_valid,
 )
+from service.web.templating import page_locale
 
 router = APIRouter(include_in_schema=False)
 
-FAILED_MESSAGE = "メールアドレスまたはパスワードが正しくありません。 Wrong email or password."
-EXPIRED_MESSAGE = (
-    "フォームの有効期限が切れました。もう一度お試しください。 The form expired; please try again."
-)
+FAILED_MESSAGE = N_("Wrong email or password.")
+EXPIRED_MESSAGE = N_("The form expired; please try again.")
 
 
 def safe_next(value: str | None) -> str:
@@ -68,11 +68,13 @@ def _login_page(
     return result
 
 
-def _wait_text(seconds: int) -> str:
+def _wait_text(seconds: int, locale: str) -> str:
     if seconds < 60:
-        return f"{seconds}秒 ({seconds} s)"
+        text = translate_plural(locale, "%(num)d second", "%(num)d seconds", seconds)
+        return text % {"num": seconds}
     minutes = math.ceil(seconds / 60)
-    return f"{minutes}分 ({minutes} min)"
+    text = translate_plural(locale, "%(num)d minute", "%(num)d minutes", minutes)
+    return text % {"num": minutes}
 
 
 def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:
@@ -109,17 +111,20 @@ def login_submit(
     next_path = safe_next(next)
     if not token_is_valid(request, csrf_token):
         return _login_page(
-            request, next_path=next_path, email=email, error=EXPIRED_MESSAGE, status_code=403
+            request,
+            next_path=next_path,
+            email=email,
+            error=translate(page_locale(request), EXPIRED_MESSAGE),
+            status_code=403,
         )
     try:
         user = authenticate(session=session, email=email, password=password)
     except LoginThrottled as throttled:
         seconds = max(1, math.ceil(throttled.retry_after.total_seconds()))
-        message = (
-            f"ログインの失敗が続いたため、一時的に受け付けを停止しています。"
-            f"{_wait_text(seconds)}後にもう一度お試しください。"
-            " Too many failed sign-ins; please wait and try again."
-        )
+        locale = page_locale(request)
+        message = translate(locale, "Too many failed sign-ins: please try again in %(wait)s.") % {
+            "wait": _wait_text(seconds, locale)
+        }
         return _login_page(
             request,
             next_path=next_path,
@@ -133,7 +138,7 @@ def login_submit(
             request,
             next_path=next_path,
             email=email,
-            error=FAILED_MESSAGE,
+            error=translate(page_locale(request), FAILED_MESSAGE),
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     # A fresh token at every sign-in, and the old session (if any) closed: no session fixation.

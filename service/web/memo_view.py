@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.service import company_config
+from service.i18n import N_, format_moment, translate
 from service.memos.models import Memo
 from service.messages.context import CATEGORY_LABELS, URGENCY_LABELS
 from service.phones import display
@@ -19,44 +20,24 @@ from service.phones import display
 DEFAULT_ZONE = "Asia/Tokyo"
 
 # Category and urgency read as in the relayed messages; the rest only appear on pages.
-LABELS: dict[str, dict[str, dict[str, str]]] = {
+LABELS: dict[str, dict[str, str]] = {
     "category": CATEGORY_LABELS,
     "urgency": URGENCY_LABELS,
     "status": {
-        "ja": {
-            "relaying": "未確認（送信前）",
-            "sent": "未確認（送信済み）",
-            "delivered": "未確認（配信済み）",
-            "acknowledged": "確認済み",
-            "failed": "未確認（送信失敗）",
-        },
-        "en": {
-            "relaying": "Not confirmed (not sent yet)",
-            "sent": "Not confirmed (sent)",
-            "delivered": "Not confirmed (delivered)",
-            "acknowledged": "Confirmed",
-            "failed": "Not confirmed (sending failed)",
-        },
+        "relaying": N_("Not confirmed (not sent yet)"),
+        "sent": N_("Not confirmed (sent)"),
+        "delivered": N_("Not confirmed (delivered)"),
+        "acknowledged": N_("Confirmed"),
+        "failed": N_("Not confirmed (sending failed)"),
     },
     "via": {
-        "ja": {
-            "link": "リンク",
-            "sms": "SMS返信",
-            "voice": "電話（番号入力）",
-            "portal": "ポータル",
-            "operator": "オペレーターが電話で確認",
-        },
-        "en": {
-            "link": "link",
-            "sms": "SMS reply",
-            "voice": "phone call (key press)",
-            "portal": "portal",
-            "operator": "operator, by phone",
-        },
+        "link": N_("link"),
+        "sms": N_("SMS reply"),
+        "voice": N_("phone call (key press)"),
+        "portal": N_("portal"),
+        "operator": N_("operator, by phone"),
     },
 }
-_WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -93,18 +74,13 @@ def company_view(company: Company) -> CompanyView:
 
 def label(kind: str, value: str, locale: str) -> str:
     """A category, urgency, status or acknowledgement channel in words of `locale`."""
-    return LABELS[kind].get(locale, LABELS[kind]["en"]).get(value, value)
+    message = LABELS[kind].get(value)
+    return translate(locale, message) if message else value
 
 
 def local_time(moment: datetime, view: CompanyView, *, weekday: bool = True) -> str:
     """`moment` in the company's zone, written as its people write it."""
-    at = moment.astimezone(view.zone)
-    clock = f"{at.hour:02d}:{at.minute:02d}"
-    if view.locale == "ja":
-        day = f"({_WEEKDAYS['ja'][at.weekday()]})" if weekday else ""
-        return f"{at.year}年{at.month}月{at.day}日{day} {clock}"
-    name = f"{_WEEKDAYS['en'][at.weekday()]} " if weekday else ""
-    return f"{name}{at.day} {_MONTHS[at.month - 1]} {at.year}, {clock}"
+    return format_moment(moment, locale=view.locale, zone=view.zone, weekday=weekday)
 
 
 def sortable_time(moment: datetime | None, view: CompanyView) -> str:
@@ -166,43 +142,24 @@ def memo_view(memo: Memo, view: CompanyView) -> dict[str, Any]:
 
 # The words around a memo's facts on every page that shows one.
 FACT_LABELS = {
-    "ja": {
-        "received_at": "受付日時",
-        "caller": "お客様",
-        "callback": "折り返し先",
-        "caller_company": "会社名",
-        "category": "区分",
-        "urgency": "緊急度",
-        "subject": "件名",
-        "body": "内容",
-        "status": "状態",
-        "ack_code": "確認コード",
-        "acknowledged": "確認",
-        "by": "確認者",
-        "via": "確認方法",
-        "no_caller": "（お名前なし）",
-        "call": "電話をかける",
-    },
-    "en": {
-        "received_at": "Received",
-        "caller": "Caller",
-        "callback": "Call back",
-        "caller_company": "Company",
-        "category": "Category",
-        "urgency": "Urgency",
-        "subject": "Subject",
-        "body": "Details",
-        "status": "Status",
-        "ack_code": "Code",
-        "acknowledged": "Confirmed",
-        "by": "Confirmed by",
-        "via": "How",
-        "no_caller": "(no name given)",
-        "call": "Call",
-    },
+    "received_at": N_("Received"),
+    "caller": N_("Caller"),
+    "callback": N_("Call back"),
+    "caller_company": N_("Company"),
+    "category": N_("Category"),
+    "urgency": N_("Urgency"),
+    "subject": N_("Subject"),
+    "body": N_("Details"),
+    "status": N_("Status"),
+    "ack_code": N_("Code"),
+    "acknowledged": N_("Confirmed"),
+    "by": N_("Confirmed by"),
+    "via": N_("How"),
+    "no_caller": N_("(no name given)"),
+    "call": N_("Call"),
 }
 
 
 def fact_labels(locale: str) -> dict[str, str]:
-    """The labels of a memo's facts in `locale` (English for any other)."""
-    return FACT_LABELS.get(locale, FACT_LABELS["en"])
+    """The labels of a memo's facts in `locale`."""
+    return {key: translate(locale, message) for key, message in FACT_LABELS.items()}

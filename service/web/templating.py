@@ -1,4 +1,4 @@
-"""Jinja2 for the web pages (autoescaped)."""
+"""Jinja2 for the web pages (autoescaped), each page in one language."""
 
 from __future__ import annotations
 
@@ -6,16 +6,58 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
+from service.i18n import negotiate, supported, translations
 from service.paths import templates_dir
 from service.settings import Settings
 from service.web.csrf import csrf_token
 from service.web.security import csp_nonce
 
 
+def page_locale(request: Request) -> str:
+    """The page's language: one a route chose (a company's), else the reader's Accept-Language."""
+    chosen = getattr(request.state, "locale", None)
+    if chosen is not None:
+        return supported(chosen)
+    return negotiate(request.headers.get("accept-language"))
+
+
+def use_locale(request: Request, locale: str) -> None:
+    """Show this request's page in `locale` (a company's pages follow the company)."""
+    request.state.locale = supported(locale)
+
+
+def _gettext_callables(locale: str) -> dict[str, Any]:
+    # The calls `{% trans %}` and `_()` make when the environment has `newstyle_gettext`.
+    catalogue = translations(locale)
+
+    @pass_eval_context
+    def gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
+        text = catalogue.gettext(message)
+        if eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 - the catalogue is ours; `%` escapes the values
+        return text % variables if variables else text
+
+    @pass_eval_context
+    def ngettext(
+        eval_ctx: EvalContext, singular: str, plural: str, num: int, **variables: Any
+    ) -> str:
+        text = catalogue.ngettext(singular, plural, num)
+        if eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 - the catalogue is ours; `%` escapes the values
+        variables.setdefault("num", num)
+        return text % variables
+
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext}
+
+
 def _request_globals(request: Request) -> dict[str, Any]:
+    locale = page_locale(request)
     # Every inline <style> and <script> carries it: `nonce="{{ csp_nonce }}"`.
-    return {"csp_nonce": csp_nonce(request)}
+    return {"csp_nonce": csp_nonce(request), "locale": locale, **_gettext_callables(locale)}
 
 
 def make_templates(*, settings: Settings) -> Jinja2Templates:
@@ -23,6 +65,8 @@ def make_templates(*, settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(
         directory=str(templates_dir() / "pages"), context_processors=[_request_globals]
     )
+    templates.env.add_extension("jinja2.ext.i18n")
+    templates.env.newstyle_gettext = True  # type: ignore[attr-defined]
     templates.env.globals["twilio_enabled"] = settings.twilio_enabled
     templates.env.globals["csrf_token"] = csrf_token
     return templates

@@ -293,5 +293,5 @@ def test_an_english_company_reads_its_page_in_english_in_its_own_zone(
     assert page.status_code == 200
     assert '<div class="ack-page" lang="en">' in page.text
     assert "I have read this message</button>" in page.text
-    assert "Sun 4 Jan 2026, 19:00" in page.text
+    assert "Sun, Jan 4, 2026 19:00" in page.text
     assert "Complaint" in page.text

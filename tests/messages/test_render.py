@@ -99,7 +99,7 @@ def test_the_english_email_has_every_fact() -> None:
     assert email.subject == "[URGENT] [Complaint] Missed appointment (from John Smith)"
     assert email.text.startswith("Dear 佐藤 院長,\n\nThis is the answering service for")
     for fact in [
-        "Received:  Tue 1 Apr 2025, 14:05",
+        "Received:  Tue, Apr 1, 2025 14:05",
         "Caller:    John Smith",
         "Call back: 090-1111-2222",
         "Company:   山田商事株式会社",
@@ -347,3 +347,56 @@ def test_any_sms_keeps_its_link_and_code_within_the_budget_when_it_can(
 
     assert sms.endswith(f"4821\n{ACK_URL}")
     assert count_sms(text=sms).segments <= budget
+
+
+def test_an_english_company_gets_no_japanese_in_email_sms_or_voice() -> None:
+    from tests.i18n.japanese import japanese_in
+
+    config = make_config(
+        locale="en",
+        fields=[
+            {"key": "matter", "label": "Matter number", "required": False},
+            {"key": "retainer", "label": "On retainer", "required": False},
+        ],
+        script=[{"ask": "What is the matter number?", "field": "matter"}],
+    )
+    memo = make_unsaved_memo(
+        caller_name="Jane Roe",
+        caller_phone="+12025550188",
+        caller_company="Roe Holdings",
+        subject="Deposition moved",
+        body="The deposition moved to Thursday.\nPlease call back before noon.",
+        fields={"matter": "M-7", "retainer": True},
+    )
+
+    rendered = [
+        render_memo_message(
+            channel=channel,
+            memo=memo,
+            company_name="Maple Law",
+            config=config,
+            contact_name="Front desk",
+            ack_url=ACK_URL,
+            received_at_local=memo.created_at.astimezone(ZoneInfo("America/New_York")),
+            operator_name="Kate",
+        )
+        for channel in (Channel.email, Channel.sms, Channel.voice)
+    ]
+
+    email, sms, voice = rendered
+    for text in (email.subject, email.text, email.html or "", sms.text, voice.text):
+        assert japanese_in(text) == []
+    assert "Dear Front desk," in email.text and "On retainer: Yes" in email.text
+    assert "Received:  Tue, Apr 1, 2025 01:05" in email.text
+    assert "Deposition moved" in sms.text and "Code 4821" in sms.text
+
+
+def test_the_words_relay_adds_to_an_override_follow_the_company_language() -> None:
+    english = make_config(locale="en", templates={"email_text": "{{ subject }}"})
+    japanese = make_config(templates={"email_text": "{{ subject }}"})
+
+    added_en = message(Channel.email, config=english).text
+    added_ja = message(Channel.email, config=japanese).text
+
+    assert added_en.endswith(f"Please confirm receipt\n{ACK_URL}\nCode: 4821\n")
+    assert added_ja.endswith(f"受領確認はこちら\n{ACK_URL}\n確認コード: 4821\n")

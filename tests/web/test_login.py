@@ -363,3 +363,34 @@ def test_failures_older_than_the_window_are_forgotten(
     clock.advance(timedelta(minutes=15))
 
     assert login(client, "kato@example.jp", PASSWORD).status_code == 303
+
+
+def test_the_login_page_is_in_the_readers_language_only(client: TestClient) -> None:
+    from tests.i18n.japanese import japanese_in
+
+    english = client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"})
+    japanese = client.get("/login", headers={"Accept-Language": "ja,en;q=0.5"})
+    unspecified = client.get("/login")
+
+    assert japanese_in(english.text) == []
+    assert '<html lang="en">' in english.text and ">Sign in</button>" in english.text
+    for page in (japanese, unspecified):
+        assert '<html lang="ja">' in page.text
+        assert ">ログイン</button>" in page.text and "秘書代行 バックオフィス" in page.text
+        assert "Sign in" not in page.text and "Password" not in page.text
+
+
+def test_a_failed_sign_in_says_so_in_the_readers_language(
+    client: TestClient, session: Session
+) -> None:
+    make_user(session, email="op@example.jp", password=PASSWORD, role=Role.operator)
+    form = client.get("/login", headers={"Accept-Language": "en"})
+
+    wrong = client.post(
+        "/login",
+        data={"email": "op@example.jp", "password": "wrong", "csrf_token": csrf_from(form.text)},
+        headers={"Accept-Language": "en"},
+    )
+
+    assert wrong.status_code == 401
+    assert _alert(wrong.text) == "Wrong email or password."
