@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from service.acks import voice_replies
 from service.api.deps import SessionDep, SettingsDep
 from service.api.twilio_auth import TwilioForm
-from service.calls import callout, callout_twiml
+from service.calls import callout_twiml
 from service.calls.service import seen_webhook
 from service.dispatch.models import Delivery
 from service.settings import Settings
@@ -43,11 +44,11 @@ def callout_answered(
 ) -> Response:
     """The contact picked up: read the memo's summary and listen for one key."""
     call_sid = form.get("CallSid", "").strip()
-    delivery = callout.find_callout(session=session, delivery_id=d, call_sid=call_sid)
-    memo = callout.memo_of(session=session, delivery=delivery) if delivery else None
+    delivery = voice_replies.find_callout(session=session, delivery_id=d, call_sid=call_sid)
+    memo = voice_replies.memo_of(session=session, delivery=delivery) if delivery else None
     if delivery is None or memo is None or delivery.text is None:
         return _twiml(callout_twiml.unknown_callout())
-    callout.call_answered(session=session, delivery=delivery, call_sid=call_sid)
+    voice_replies.call_answered(session=session, delivery=delivery, call_sid=call_sid)
     if memo.acknowledged_at is not None:
         return _twiml(callout_twiml.already_acknowledged(locale=delivery.locale))
     return _summary(settings, delivery)
@@ -63,12 +64,12 @@ def callout_key(
 ) -> Response:
     """The key pressed: 1 acknowledges, 2 reads the summary again, anything else asks once more."""
     call_sid = form.get("CallSid", "").strip()
-    delivery = callout.find_callout(session=session, delivery_id=d, call_sid=call_sid)
+    delivery = voice_replies.find_callout(session=session, delivery_id=d, call_sid=call_sid)
     if delivery is None or delivery.text is None:
         return _twiml(callout_twiml.unknown_callout())
     digits = form.get("Digits", "").strip()
     if digits == ACKNOWLEDGE_KEY:
-        result = callout.acknowledge_by_key(session=session, delivery=delivery)
+        result = voice_replies.acknowledge_by_key(session=session, delivery=delivery)
         if result is None:
             return _twiml(callout_twiml.unknown_callout())
         if result.first:
@@ -95,9 +96,9 @@ def callout_status(form: TwilioForm, session: SessionDep, d: str | None = None) 
         return done
     if seen_webhook(session=session, key=f"callout-status:{call_sid[:64]}:{word[:32]}"):
         return done
-    delivery = callout.find_callout(session=session, delivery_id=d, call_sid=call_sid)
+    delivery = voice_replies.find_callout(session=session, delivery_id=d, call_sid=call_sid)
     if delivery is not None:
-        callout.record_call_outcome(
+        voice_replies.record_call_outcome(
             session=session, delivery=delivery, call_status=word, call_sid=call_sid
         )
     return done

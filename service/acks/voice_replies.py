@@ -1,4 +1,4 @@
-"""Call-outs: what a contact's answer, key press or missed call means for a memo's delivery."""
+"""Replies to voice call-outs: what an answer, key press or missed call means for a delivery."""
 
 from __future__ import annotations
 
