@@ -21,6 +21,7 @@ from service.acks.service import AckVia, acknowledge
 from service.api.deps import OptionalUser, SessionDep
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.i18n import N_, translate
 from service.memos import service as memos
 from service.memos.models import Memo, MemoStatus
 from service.web.auth_pages import login_redirect
@@ -34,42 +35,27 @@ from service.web.memo_view import (
     memo_view,
     sortable_time,
 )
+from service.web.templating import use_locale
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 30
 EXPORT_BATCH = 200
 PRIVATE_HEADERS = {"Cache-Control": "no-store"}
-CSV_HEADERS = {
-    "ja": [
-        "受付日時",
-        "区分",
-        "緊急度",
-        "お客様名",
-        "お客様電話番号",
-        "件名",
-        "内容",
-        "状態",
-        "確認日時",
-        "確認者",
-        "確認方法",
-        "お客様会社名",
-    ],
-    "en": [
-        "Received at",
-        "Category",
-        "Urgency",
-        "Caller name",
-        "Caller phone",
-        "Subject",
-        "Details",
-        "Status",
-        "Acknowledged at",
-        "Acknowledged by",
-        "Acknowledged via",
-        "Caller company",
-    ],
-}
+CSV_HEADERS = [
+    N_("Received at"),
+    N_("Category"),
+    N_("Urgency"),
+    N_("Caller name"),
+    N_("Caller phone"),
+    N_("Subject"),
+    N_("Details"),
+    N_("Status"),
+    N_("Acknowledged at"),
+    N_("Acknowledged by"),
+    N_("Acknowledged via"),
+    N_("Caller company"),
+]
 # A spreadsheet runs a cell that starts like a formula; numbers such as +81… are left alone.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -96,6 +82,8 @@ def _own_company(
     company = session.get(Company, user.company_id) if user.company_id else None
     if user.role != Role.client or company is None:
         return _notice(request, user, "forbidden", status.HTTP_403_FORBIDDEN)
+    # The portal speaks the company's language, as its memos and messages do.
+    use_locale(request, company_view(company).locale)
     return user, company
 
 
@@ -272,9 +260,8 @@ def portal_export(
     field_keys = list(view.field_labels)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(
-        CSV_HEADERS.get(view.locale, CSV_HEADERS["en"]) + list(view.field_labels.values())
-    )
+    headers = [translate(view.locale, header) for header in CSV_HEADERS]
+    writer.writerow(headers + list(view.field_labels.values()))
     for memo in _export_rows(session, company, _status(status_filter), q):
         writer.writerow(_csv_row(memo, view, field_keys))
     stamp = clock.now().astimezone(view.zone).strftime("%Y%m%d-%H%M")

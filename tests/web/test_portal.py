@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.auth.models import Role, User
 from service.clock import ManualClock
@@ -103,7 +103,7 @@ def test_search_status_filter_and_paging(
     for cursor in BAD_CURSORS:
         refused = client.get("/portal", params={"cursor": cursor})
         assert refused.status_code == 400, cursor
-        assert "The paging link is not valid" in refused.text
+        assert "ページ送りの情報が正しくありません。" in refused.text
 
     waiting = client.get("/portal", params={"status": "relaying"})
     assert special.id in memo_links(waiting.text)  # the CSRF-less POST above changed nothing
@@ -294,3 +294,33 @@ def test_the_client_home_page_links_to_the_portal(
 
     assert home.status_code == 200
     assert 'href="/portal"' in home.text
+
+
+def test_an_english_company_portal_is_english_only(
+    client: TestClient, session: Session, operator: User
+) -> None:
+    from tests.i18n.japanese import japanese_in
+    from tests.web.test_ack_pages import CALLER_WORDS, _maple_law
+
+    _maple_law(session)
+    memo = take_memo(session, operator, client="maple-law", **CALLER_WORDS)
+    maple = session.exec(select(Company).where(Company.slug == "maple-law")).one()
+    make_client_user(session, company_id=maple.id, email="desk@maple.example", display_name="Ann")
+    session.commit()
+    assert login(client, "desk@maple.example", PASSWORD).status_code == 303
+
+    pages = [
+        client.get("/portal", headers={"Accept-Language": "ja"}),
+        client.get(f"/portal/memos/{memo.id}", headers={"Accept-Language": "ja"}),
+        client.get("/portal/memos/" + "0" * 32, headers={"Accept-Language": "ja"}),
+    ]
+    export = client.get("/portal/export.csv")
+
+    assert [page.status_code for page in pages] == [200, 200, 404]
+    for page in pages:
+        assert japanese_in(page.text) == []
+    assert "Not confirmed (" in pages[0].text and ">Client<" in pages[0].text
+    assert "Message not found" in pages[2].text
+    header = export.content.decode("utf-8-sig").splitlines()[0]
+    assert header.startswith("Received at,Category,Urgency,Caller name")
+    assert japanese_in(export.content.decode("utf-8-sig")) == []
