@@ -25,7 +25,8 @@ from service.web.csrf import (
     issue_csrf_cookie,
     token_is_valid,
 )
-from service.web.templating import page_locale
+from service.web.memo_view import company_view
+from service.web.templating import page_locale, use_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,12 +170,16 @@ def logout(
     return response
 
 
-def _home_context(session: Session, user: User) -> dict[str, Any]:
+def _home_context(request: Request, session: Session, user: User) -> dict[str, Any]:
     if user.role == Role.admin:
         companies = session.exec(select(Company).order_by(col(Company.name))).all()
         return {"companies": companies}
     if user.role == Role.client and user.company_id is not None:
-        return {"company": session.get(Company, user.company_id)}
+        company = session.get(Company, user.company_id)
+        if company is not None:
+            # A client's pages speak the company's language, as its portal does.
+            use_locale(request, company_view(company).locale)
+        return {"company": company}
     return {}
 
 
@@ -183,6 +188,6 @@ def home(request: Request, session: SessionDep, user: OptionalUser) -> Response:
     """The signed-in home page for each role."""
     if user is None:
         return login_redirect(request)
-    context = {"user": user, **_home_context(session, user)}
+    context = {"user": user, **_home_context(request, session, user)}
     response: Response = request.app.state.templates.TemplateResponse(request, "home.html", context)
     return response

@@ -394,3 +394,20 @@ def test_a_failed_sign_in_says_so_in_the_readers_language(
 
     assert wrong.status_code == 401
     assert _alert(wrong.text) == "Wrong email or password."
+
+
+@pytest.mark.parametrize("role", [Role.operator, Role.admin])
+def test_the_staff_home_page_is_in_the_readers_language_only(
+    client: TestClient, session: Session, role: Role
+) -> None:
+    from tests.i18n.japanese import japanese_in
+
+    make_user(session, email="staff@example.jp", password=PASSWORD, role=role)
+    login(client, "staff@example.jp", PASSWORD)
+
+    english = client.get("/", headers={"Accept-Language": "en"})
+    japanese = client.get("/", headers={"Accept-Language": "ja"})
+
+    assert japanese_in(english.text) == []
+    assert "Operator console" in english.text
+    assert "オペレーター コンソール" in japanese.text and "Operator console" not in japanese.text

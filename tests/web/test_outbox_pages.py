@@ -190,7 +190,7 @@ def test_with_real_sms_and_email_the_page_still_shows_voice(
     page = real_client.get("/dev/outbox")
 
     assert page.status_code == 200
-    assert "<strong>音声通話</strong>。" in page.text
+    assert "<strong>音声通話</strong>" in page.text
     assert "伝言が1件あります" in page.text
 
 
@@ -216,3 +216,18 @@ def test_linkify_escapes_and_links_only_http_urls() -> None:
         "https://relay.example.jp/a/x?y=1&amp;z=2</a>). javascript:alert(1) 完了"
     ) in rendered
     assert rendered.count("<a ") == 1
+
+
+def test_an_english_reader_gets_english_counts_with_plurals(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    store(session, delivery_id="3" * 32, text="Call Jane back")
+    store(session, delivery_id="4" * 32, text="x" * 200)
+    sign_in(client, session, Role.operator)
+
+    page = client.get("/dev/outbox", headers={"Accept-Language": "en-US"}).text
+    words = " ".join(page.split())
+
+    assert "<h1>Dev outbox</h1>" in page and "開発用送信箱" not in page
+    assert "14 characters · 1 segment (GSM-7)" in words
+    assert "200 characters · 2 segments (GSM-7)" in words
