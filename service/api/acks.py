@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from service.acks.service import AckVia, acknowledge
 from service.api.deps import CurrentUser, SessionDep
+from service.api.memo_views import memo_out
 from service.auth.models import Role
 from service.companies.models import Company
-from service.memos.present import memo_out
 from service.memos.schema import MemoOut
 from service.memos.service import get_memo
 from service.web.csrf import CsrfProtected

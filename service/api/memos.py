@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
 from service.api.deps import CurrentOperator, CurrentUser, SessionDep
+from service.api.memo_views import memo_out, memos_out, taken_memo_out
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.intake import service as intake
 from service.memos import service as memos
 from service.memos.models import MemoStatus
-from service.memos.present import memo_out, memos_out, taken_memo_out
 from service.memos.schema import MemoIn, MemoOut, MemoPage
 from service.web.csrf import verify_csrf
 
@@ -50,7 +51,7 @@ def take_memo(
 ) -> Response:
     """Take a memo. Repeating a request with the same Idempotency-Key returns the first memo."""
     try:
-        taken = memos.create_memo(
+        taken = intake.create_memo(
             session=session, data=data, operator=operator, idempotency_key=idempotency_key
         )
     except memos.MemoError as error:

@@ -18,9 +18,9 @@ from service.dispatch import outbox
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery
 from service.dispatch.outbox import OutboxPolicy
+from service.intake.service import create_memo
 from service.memos.models import Memo, MemoStatus
 from service.memos.schema import MemoIn
-from service.memos.service import create_memo
 from service.providers.registry import build_providers
 from service.settings import Settings
 from tests.factories import make_company, make_user

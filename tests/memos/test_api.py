@@ -14,7 +14,7 @@ from service.acks.service import AckVia, acknowledge
 from service.auth.models import Role
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.memos import service as memo_service
+from service.intake import service as intake
 from service.memos.models import Memo
 from tests.factories import make_company, make_token, make_user
 
@@ -185,7 +185,7 @@ def test_a_code_held_by_an_open_memo_is_drawn_again_until_acknowledged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     draws = iter(["4821", "4821", "0570", "4821"])
-    monkeypatch.setattr(memo_service, "_draw_code", lambda digits: next(draws))
+    monkeypatch.setattr(intake, "_draw_code", lambda digits: next(draws))
 
     def take() -> dict[str, Any]:
         response = client.post("/api/v1/memos", json=memo_body(), headers=operator)

@@ -24,9 +24,9 @@ from service.companies.validation import CompanyConfigError, validate_document
 from service.dispatch import outbox
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryStatus
+from service.intake.service import create_memo
 from service.memos.models import Memo
 from service.memos.schema import MemoIn
-from service.memos.service import create_memo
 from service.providers.registry import build_providers
 from service.settings import Settings
 from tests.factories import company_document, make_company, make_user

@@ -13,9 +13,9 @@ from service.calls.models import Call
 from service.companies.models import Company
 from service.dispatch.models import Delivery
 from service.dispatch.outbox import DELIVERY_ORDER
+from service.intake.service import TakenMemo
 from service.memos.models import Memo
 from service.memos.schema import Acknowledgement, MemoOut
-from service.memos.service import TakenMemo
 
 
 def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
