@@ -13,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import Message, Receive, Scope, Send
 
-from service.api.deps import get_optional_user
 from service.asgi import HttpMiddleware
 from service.auth.models import Role
+from service.http_deps import get_optional_user
 from service.settings import Settings
 
 router = APIRouter(tags=["health"])

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from service.acks.service import AckVia, acknowledge
-from service.api.deps import CurrentUser, SessionDep
 from service.api.memo_views import memo_out
 from service.auth.models import Role
 from service.companies.models import Company
+from service.http_deps import CurrentUser, SessionDep
 from service.memos.schema import MemoOut
 from service.memos.service import get_memo
 from service.web.csrf import CsrfProtected

@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from service.api.call_views import call_detail, call_summaries, caller_out, flag_out
-from service.api.deps import CurrentOperator, CurrentStaff, SessionDep, SettingsDep
 from service.auth.models import Role
 from service.calls import service as calls
 from service.calls.models import Call
 from service.calls.schema import CallDetail, CallerFlagOut, CallerOut, CallList, CallSummary
 from service.companies.models import Company
 from service.companies.service import company_config, get_company
+from service.http_deps import CurrentOperator, CurrentStaff, SessionDep, SettingsDep
 from service.phones import PhoneNumberError, to_e164
 from service.web.csrf import verify_csrf
 

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
 from pydantic import BaseModel
 
-from service.api.deps import CurrentAdmin, CurrentUser, SessionDep
 from service.auth.models import Role, User
 from service.companies import service
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.validation import CompanyConfigError, validate_document
+from service.http_deps import CurrentAdmin, CurrentUser, SessionDep
 from service.routing.optouts import opted_out_numbers
 from service.web.csrf import verify_csrf
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 
-from service.api.deps import get_optional_user
 from service.auth.models import Role
 from service.events import Event, broker
+from service.http_deps import get_optional_user
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
-from service.api.deps import CurrentOperator, CurrentUser, SessionDep
 from service.api.memo_views import memo_out, memos_out, taken_memo_out
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.http_deps import CurrentOperator, CurrentUser, SessionDep
 from service.intake import service as intake
 from service.memos import service as memos
 from service.memos.models import MemoStatus

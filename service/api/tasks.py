@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from service import clock
-from service.api.deps import CurrentAdmin, CurrentOperator, CurrentStaff, SessionDep
 from service.api.values import ZonedTime
 from service.escalation import tasks
 from service.escalation.board import board
 from service.escalation.models import TaskOutcome, TaskStatus
+from service.http_deps import CurrentAdmin, CurrentOperator, CurrentStaff, SessionDep
 from service.web.csrf import verify_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"], dependencies=[Depends(verify_csrf)])

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from twilio.request_validator import RequestValidator
 
-from service.api.deps import SettingsDep
+from service.http_deps import SettingsDep
 
 # Every Twilio id (CallSid, MessageSid, AccountSid, …): two letters, then 32 hex digits.
 _SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")

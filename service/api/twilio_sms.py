@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response, status
 from twilio.twiml.messaging_response import MessagingResponse
 
 from service.acks.sms_replies import handle_sms_reply
-from service.api.deps import SessionDep
 from service.api.twilio_auth import TwilioForm
 from service.calls.service import seen_webhook
 from service.dispatch.outcomes import advance_status, find_delivery, provider_status
+from service.http_deps import SessionDep
 
 router = APIRouter(prefix="/twilio/sms", tags=["twilio"])
 

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
 from service.acks.service import AckVia, acknowledge
-from service.api.deps import SessionDep, SettingsDep
 from service.companies.models import Company
+from service.http_deps import SessionDep, SettingsDep
 from service.memos.ack_links import AckClaim, is_expired, read_ack_token
 from service.memos.models import Memo
 from service.settings import Settings

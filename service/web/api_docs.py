@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 
-from service.api.deps import CurrentStaff, OptionalUser
 from service.auth.models import Role, User
+from service.http_deps import CurrentStaff, OptionalUser
 from service.web.auth_pages import login_redirect
 from service.web.security import csp_nonce
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session, col, select
 
-from service.api.deps import SESSION_COOKIE, OptionalUser, SessionDep, SettingsDep
 from service.auth import service as auth
 from service.auth.login import LoginFailed, LoginThrottled, authenticate
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.http_deps import SESSION_COOKIE, OptionalUser, SessionDep, SettingsDep
 from service.i18n import N_, translate, translate_plural
 from service.settings import Settings
 from service.web.csrf import (

@@ -6,9 +6,9 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request, Response, status
 
-from service.api.deps import OptionalUser, SessionDep
 from service.auth.models import Role
 from service.escalation.board import board
+from service.http_deps import OptionalUser, SessionDep
 from service.web.auth_pages import login_redirect
 from service.web.console import static_url
 

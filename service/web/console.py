@@ -8,9 +8,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response, status
 
-from service.api.deps import OptionalUser, SessionDep
 from service.auth.models import Role
 from service.companies.service import list_companies
+from service.http_deps import OptionalUser, SessionDep
 from service.web.auth_pages import login_redirect
 
 router = APIRouter(include_in_schema=False)

@@ -48,7 +48,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
 
-from service.api.deps import SESSION_COOKIE
+from service.http_deps import SESSION_COOKIE
 from service.settings import Settings
 
 CSRF_COOKIE = "relay_csrf"

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from markupsafe import Markup, escape
 
-from service.api.deps import CurrentStaff, OptionalUser, SessionDep
 from service.auth.models import Role
+from service.http_deps import CurrentStaff, OptionalUser, SessionDep
 from service.messages.sms import count_sms
 from service.providers import outbox, registry
 from service.providers.base import Channel

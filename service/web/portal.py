@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from service import clock
 from service.acks.service import AckVia, acknowledge
-from service.api.deps import OptionalUser, SessionDep
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.http_deps import OptionalUser, SessionDep
 from service.i18n import N_, translate
 from service.memos import service as memos
 from service.memos.models import Memo, MemoStatus

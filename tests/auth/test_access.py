@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from service.api.deps import CurrentAdmin, CurrentStaff, CurrentUser
 from service.auth.models import Role
+from service.http_deps import CurrentAdmin, CurrentStaff, CurrentUser
 from tests.factories import login, make_bare_company, make_token, make_user
 
 PASSWORD = "correct horse battery"

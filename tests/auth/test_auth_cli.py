@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
-from service.api.deps import CurrentUser
 from service.auth import service as auth
 from service.auth.login import authenticate
 from service.auth.models import Role
 from service.cli import app as cli_app
+from service.http_deps import CurrentUser
 from service.settings import Settings, get_settings
 from tests.factories import make_bare_company, make_user
 

@@ -10,8 +10,8 @@ from fastapi import FastAPI, Form
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from service.api.deps import CurrentUser, SessionDep
 from service.auth.models import User
+from service.http_deps import CurrentUser, SessionDep
 from service.web.csrf import CsrfProtected
 from tests.factories import csrf_from, login, make_token, make_user
 
