@@ -25,8 +25,9 @@ the caller said become spaces). A name that does not exist refuses the template 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -34,9 +35,50 @@ import phonenumbers
 from service.i18n import N_, format_moment, translate
 from service.phones import display
 
-if TYPE_CHECKING:
-    from service.companies.schema import CompanyConfig
-    from service.memos.models import Memo
+
+# What rendering reads of a memo and of its company: structural types, so the messages
+# stay below both (companies check their templates here; memos.models.Memo and
+# companies.schema.CompanyConfig are what callers pass).
+class CompanyField(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+
+
+class CompanyFormat(Protocol):
+    @property
+    def slug(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def fields(self) -> Sequence[CompanyField]: ...
+    @property
+    def templates(self) -> object: ...
+
+
+class MemoFacts(Protocol):
+    @property
+    def caller_name(self) -> str | None: ...
+    @property
+    def caller_phone(self) -> str | None: ...
+    @property
+    def caller_company(self) -> str | None: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def urgency(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def fields(self) -> dict[str, Any]: ...
+    @property
+    def ack_code(self) -> str: ...
+
 
 # Translated into the company's language where a memo is shown.
 CATEGORY_LABELS = {
@@ -86,7 +128,7 @@ def phone_for(*, e164: str | None, country: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def _field_values(*, values: dict[str, Any], config: CompanyConfig) -> list[FieldValue]:
+def _field_values(*, values: dict[str, Any], config: CompanyFormat) -> list[FieldValue]:
     yes, no = translate(config.locale, "Yes"), translate(config.locale, "No")
     labels = {field.key: field.label for field in config.fields}
     declared = [key for key in labels if key in values]
@@ -153,9 +195,9 @@ def build_context(
 
 def memo_context(
     *,
-    memo: Memo,
+    memo: MemoFacts,
     company_name: str,
-    config: CompanyConfig,
+    config: CompanyFormat,
     contact_name: str,
     ack_url: str,
     received_at_local: datetime,

@@ -15,11 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from service.i18n import translate
 from service.messages.check import MAX_CHARS, ONE_LINE, OVERRIDABLE
-from service.messages.context import fold_header, memo_context, one_line
+from service.messages.context import (
+    CompanyFormat,
+    MemoFacts,
+    fold_header,
+    memo_context,
+    one_line,
+)
 from service.messages.sandbox import (
     TemplateError,
     compile_source,
@@ -28,10 +34,6 @@ from service.messages.sandbox import (
 )
 from service.messages.sms import count_sms, fits
 from service.providers.base import Channel
-
-if TYPE_CHECKING:
-    from service.companies.schema import CompanyConfig
-    from service.memos.models import Memo
 
 __all__ = ["RenderedMessage", "TemplateError", "render_memo_message"]
 
@@ -60,9 +62,9 @@ class RenderedMessage:
 def render_memo_message(
     *,
     channel: Channel,
-    memo: Memo,
+    memo: MemoFacts,
     company_name: str,
-    config: CompanyConfig,
+    config: CompanyFormat,
     contact_name: str,
     ack_url: str,
     received_at_local: datetime,
@@ -111,7 +113,7 @@ def _words(locale: str) -> dict[str, str]:
     }
 
 
-def _render(*, part: str, context: dict[str, Any], config: CompanyConfig) -> str:
+def _render(*, part: str, context: dict[str, Any], config: CompanyFormat) -> str:
     if part in ONE_LINE:
         context = one_line(context)
     html = part == "email_html"
@@ -150,7 +152,7 @@ def _html_with_link(html: str, *, context: dict[str, Any], words: dict[str, str]
     return html[: found[-1].start()] + added + html[found[-1].start() :]
 
 
-def _fit_sms(*, context: dict[str, Any], config: CompanyConfig, budget: int) -> str:
+def _fit_sms(*, context: dict[str, Any], config: CompanyFormat, budget: int) -> str:
     """The SMS within `budget` segments: details trimmed, then dropped; link and code kept."""
     words = _words(config.locale)
     flat = one_line(context)
