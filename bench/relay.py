@@ -251,7 +251,8 @@ def _measure(
 
 async def _provider_baseline(standin: str, *, count: int) -> tuple[float, Latency]:
     """Relay's SMS provider alone, `DISPATCHER_CONCURRENCY` sends at a time: (per s, latency)."""
-    from service.providers.base import Channel, OutgoingMessage
+    from service.channels import Channel
+    from service.providers.base import OutgoingMessage
     from service.providers.twilio_sms import TwilioSmsProvider
     from service.settings import Settings
 

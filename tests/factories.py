@@ -141,7 +141,8 @@ def make_company(
 
 def make_outgoing_message(**overrides: object):  # type: ignore[no-untyped-def]
     """A rendered SMS to a Japanese mobile (any OutgoingMessage field can be replaced)."""
-    from service.providers.base import Channel, OutgoingMessage
+    from service.channels import Channel
+    from service.providers.base import OutgoingMessage
 
     fields: dict[str, object] = {
         "delivery_id": "d" * 32,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from service.acks.service import AckResult, AckVia, acknowledge
+from service.channels import Channel
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.dispatch.outcomes import advance_status, find_delivery
 from service.memos.models import Memo
-from service.providers.base import Channel
 
 # A call's final CallStatus, and what it says about the delivery when nobody took the call.
 MISSED_CALLS = {

@@ -8,13 +8,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from service.auth.models import User
+from service.channels import Channel
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.dispatch.models import Delivery
 from service.memos.ack_links import ack_link, make_ack_token
 from service.memos.models import Memo
 from service.messages.render import render_memo_message
-from service.providers.base import Channel, OutgoingMessage
+from service.providers.base import OutgoingMessage
 from service.settings import Settings
 
 STATUS_PATHS = {Channel.sms: "/twilio/sms/status", Channel.voice: "/twilio/voice/callout/status"}

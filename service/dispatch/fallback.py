@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from service import clock
+from service.channels import Channel
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.dispatch.models import Delivery, DeliveryReason
 from service.dispatch.outbox import enqueue
 from service.memos.models import Memo, MemoStatus
-from service.providers.base import Channel
 from service.routing.service import Recipient, address_of
 
 # The other channel of the same contact to try after a permanent failure.

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Index, Table, Text
 from sqlmodel import Column, Field, SQLModel
 
+from service.channels import Channel
 from service.db import UTCDateTime, new_id, str_enum
-from service.providers.base import Channel
 
 
 class DeliveryStatus(StrEnum):

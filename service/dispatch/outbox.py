@@ -10,10 +10,10 @@ from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock
+from service.channels import Channel
 from service.db import new_id
 from service.dispatch.models import DELIVERIES, Delivery, DeliveryReason, DeliveryStatus
 from service.memos.models import Memo
-from service.providers.base import Channel
 from service.routing.service import Recipient
 
 MAX_ATTEMPTS = 8

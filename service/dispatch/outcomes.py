@@ -8,11 +8,12 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from service import clock
+from service.channels import Channel
 from service.dispatch.fallback import add_fallback
 from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import STATUS_RANK, Delivery, DeliveryStatus
 from service.dispatch.outbox import OutboxPolicy
-from service.providers.base import Channel, Outcome, SendResult
+from service.providers.base import Outcome, SendResult
 
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)

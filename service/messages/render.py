@@ -17,6 +17,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from service.channels import Channel
 from service.i18n import translate
 from service.messages.check import MAX_CHARS, ONE_LINE, OVERRIDABLE
 from service.messages.context import (
@@ -33,7 +34,6 @@ from service.messages.sandbox import (
     render_bounded,
 )
 from service.messages.sms import count_sms, fits
-from service.providers.base import Channel
 
 __all__ = ["RenderedMessage", "TemplateError", "render_memo_message"]
 

@@ -7,11 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-
-class Channel(StrEnum):
-    email = "email"
-    sms = "sms"
-    voice = "voice"
+from service.channels import Channel
 
 
 class Outcome(StrEnum):

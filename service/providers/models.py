@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlmodel import Column, Field, SQLModel
 
+from service.channels import Channel
 from service.db import UTCDateTime, new_id, str_enum
-from service.providers.base import Channel
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -8,7 +8,8 @@ from enum import StrEnum
 import httpx
 from sqlalchemy import Engine
 
-from service.providers.base import Channel, Provider
+from service.channels import Channel
+from service.providers.base import Provider
 from service.providers.outbox import OutboxProvider
 from service.providers.smtp import SmtpEmailProvider
 from service.providers.twilio_sms import TwilioSmsProvider

@@ -13,7 +13,8 @@ from email.utils import format_datetime, make_msgid, parseaddr
 import aiosmtplib
 
 from service import clock
-from service.providers.base import Channel, LookupResult, Outcome, OutgoingMessage, SendResult
+from service.channels import Channel
+from service.providers.base import LookupResult, Outcome, OutgoingMessage, SendResult
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

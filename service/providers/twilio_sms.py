@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from service.providers.base import Channel, LookupResult, OutgoingMessage, SendResult
+from service.channels import Channel
+from service.providers.base import LookupResult, OutgoingMessage, SendResult
 from service.providers.twilio_rest import (
     TwilioRest,
     create_outcome,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from service.channels import Channel
 from service.companies.schema import CompanyConfig, RoutingRule
-from service.providers.base import Channel
 
 
 @dataclass(frozen=True)

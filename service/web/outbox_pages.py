@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from markupsafe import Markup, escape
 
 from service.auth.models import Role
+from service.channels import Channel
 from service.http_deps import CurrentStaff, OptionalUser, SessionDep
 from service.messages.sms import count_sms
 from service.providers import outbox, registry
-from service.providers.base import Channel
 from service.providers.models import OutboxMessage
 from service.settings import Settings
 from service.web.auth_pages import login_redirect

@@ -17,11 +17,11 @@ from service.acks.sms_replies import ReplyKind, parse_reply
 from service.app import create_app
 from service.auth.models import User
 from service.calls.models import WebhookReceipt
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch.models import Delivery
 from service.memos.models import Memo, MemoStatus
-from service.providers.base import Channel
 from service.routing.optouts import SmsOptOut
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo

@@ -26,9 +26,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from service.auth.models import Role
+from service.channels import Channel
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.memos.models import Memo, MemoStatus
-from service.providers.base import Channel
 from tests.factories import make_company, make_token, make_user
 from tests.live_server import free_port
 from tests.providers.smtp_server import RecordingHandler, smtp_server

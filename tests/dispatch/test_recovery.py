@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from service import clock as relay_clock
 from service.auth.models import User
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch import compose, liveness, outbox, outcomes
@@ -26,7 +27,6 @@ from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus, DispatcherHeartbeat
 from service.memos.models import Memo, MemoStatus
-from service.providers.base import Channel
 from service.providers.registry import build_providers
 from service.providers.smtp import SmtpEmailProvider
 from service.settings import Settings

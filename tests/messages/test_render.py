@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.channels import Channel
 from service.companies.schema import CompanyConfig, Templates
 from service.companies.validation import validate_document
 from service.memos.models import Memo
 from service.messages.render import RenderedMessage, render_memo_message
 from service.messages.sms import count_sms
-from service.providers.base import Channel
 from tests.factories import company_document, make_unsaved_memo
 
 ACK_URL = "https://relay.example.jp/a/ASNFZ4mrze8BI0VniavN72gXmQ.Zm9vYmFyYmF6cXV4"

@@ -8,10 +8,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from service.channels import Channel
 from service.clock import ManualClock
 from service.db import make_engine
 from service.providers import outbox
-from service.providers.base import Channel, Found, Outcome
+from service.providers.base import Found, Outcome
 from service.providers.models import OutboxMessage
 from service.providers.outbox import OutboxProvider
 from tests.factories import make_outgoing_message

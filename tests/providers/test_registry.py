@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from service.providers.base import Channel
+from service.channels import Channel
 from service.providers.outbox import OutboxProvider
 from service.providers.registry import (
     build_providers,

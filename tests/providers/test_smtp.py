@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from service.channels import Channel
 from service.clock import ManualClock
-from service.providers.base import Channel, Found, Outcome
+from service.providers.base import Found, Outcome
 from service.providers.smtp import SmtpEmailProvider, build_email
 from tests.factories import make_outgoing_message
 from tests.providers.smtp_server import RecordingHandler, free_port

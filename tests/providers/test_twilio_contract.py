@@ -14,8 +14,9 @@ import httpx
 import pytest
 import respx
 
+from service.channels import Channel
 from service.clock import ManualClock
-from service.providers.base import Channel, Found, Outcome, OutgoingMessage
+from service.providers.base import Found, Outcome, OutgoingMessage
 from service.providers.twilio_rest import TwilioRest
 from service.providers.twilio_sms import TwilioSmsProvider
 from service.providers.twilio_voice import TwilioVoiceProvider

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from service.channels import Channel
 from service.companies.schema import CompanyConfig
 from service.companies.validation import validate_document
-from service.providers.base import Channel
 from service.routing.optouts import opted_out_among, record_opt_out
 from service.routing.service import (
     Recipient,

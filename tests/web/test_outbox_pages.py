@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from service.app import create_app
 from service.auth.models import Role
+from service.channels import Channel
 from service.clock import ManualClock
 from service.providers import outbox, registry
-from service.providers.base import Channel
 from service.settings import Settings
 from service.web.outbox_pages import linkify
 from tests.factories import (
