@@ -48,6 +48,24 @@ def translations(locale: str) -> Translations:
     return Translations(compiled)
 
 
+@functools.cache
+def script_catalogue(locale: str) -> dict[str, object]:
+    """What the browser scripts of `locale` translate: each message id a script marks, with
+    its translation (a list of forms for a plural), as one JSON-ready mapping."""
+    locale = supported(locale)
+    with catalogue_path(locale).open("rb") as po:
+        catalog = read_po(po, locale=locale)
+    messages: dict[str, object] = {}
+    for message in catalog:
+        if not message.id or not any(name.endswith(".js") for name, _ in message.locations):
+            continue
+        if isinstance(message.id, tuple | list):
+            messages[message.id[0]] = list(message.string or ())
+        else:
+            messages[message.id] = message.string
+    return {"locale": locale, "messages": messages}
+
+
 def translate(locale: str, message: str) -> str:
     """`message` in `locale`."""
     return translations(locale).gettext(message)

@@ -10,7 +10,7 @@ from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
-from service.i18n import negotiate, supported, translations
+from service.i18n import negotiate, script_catalogue, supported, translations
 from service.paths import templates_dir
 from service.settings import Settings
 from service.web.csrf import csrf_token
@@ -57,7 +57,13 @@ def _gettext_callables(locale: str) -> dict[str, Any]:
 def _request_globals(request: Request) -> dict[str, Any]:
     locale = page_locale(request)
     # Every inline <style> and <script> carries it: `nonce="{{ csp_nonce }}"`.
-    return {"csp_nonce": csp_nonce(request), "locale": locale, **_gettext_callables(locale)}
+    return {
+        "csp_nonce": csp_nonce(request),
+        "locale": locale,
+        # The browser scripts' words, read by ui.js from a JSON block (data, never run).
+        "script_catalogue": script_catalogue(locale),
+        **_gettext_callables(locale),
+    }
 
 
 def make_templates(*, settings: Settings) -> Jinja2Templates:

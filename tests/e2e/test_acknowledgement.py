@@ -204,7 +204,7 @@ def test_a_memo_acknowledged_on_a_phone_closes_on_the_console_and_the_board(
         phone.screenshot(path=str(screenshots / "ack-phone-done.png"), full_page=True)
 
     # Both staff pages follow without a reload.
-    expect(row.locator(".badge.memo-acknowledged")).to_have_text("確認済", timeout=LIVE_WITHIN_MS)
+    expect(row.locator(".badge.memo-acknowledged")).to_have_text("確認済み", timeout=LIVE_WITHIN_MS)
     expect(waiting).to_have_count(0, timeout=LIVE_WITHIN_MS)
     expect(board.locator("#waiting-empty")).to_be_visible()
     expect(board.locator("#waiting-count")).to_have_text("0")
@@ -279,7 +279,7 @@ def test_an_operator_reaches_the_company_and_records_the_acknowledgement(
     expect(console.locator(".callback")).to_have_count(1, timeout=LIVE_WITHIN_MS)
     expect(console.locator(".callback")).to_have_attribute("data-task-id", other_task)
     row = console.locator(f'#memo-rows tr[data-id="{memo["id"]}"]')
-    expect(row.locator(".badge.memo-acknowledged")).to_have_text("確認済", timeout=LIVE_WITHIN_MS)
+    expect(row.locator(".badge.memo-acknowledged")).to_have_text("確認済み", timeout=LIVE_WITHIN_MS)
     expect(overdue_row).to_have_count(0, timeout=LIVE_WITHIN_MS)
     expect(board.locator(f'#waiting tr[data-memo-id="{memo["id"]}"]')).to_have_count(0)
     assert board.evaluate("window.__sameDocument") is True

@@ -103,3 +103,20 @@ def test_times_are_written_by_each_language_in_the_given_zone() -> None:
     assert format_moment(moment, locale="ja", zone=tokyo) == "2026年12月1日(火) 14:05"
     assert format_moment(moment, locale="ja", zone=tokyo, short=True) == "12/1 14:05"
     assert format_moment(moment, locale="en", zone=new_york) == "Tue, Dec 1, 2026 00:05"
+
+
+def test_the_scripts_get_only_their_own_messages_with_plural_forms_as_lists() -> None:
+    from service.i18n import script_catalogue
+
+    japanese = script_catalogue("ja")
+    english = script_catalogue("en")
+
+    assert japanese["locale"] == "ja" and english["locale"] == "en"
+    ja_messages = japanese["messages"]
+    en_messages = english["messages"]
+    assert isinstance(ja_messages, dict) and isinstance(en_messages, dict)
+    assert ja_messages["Complaint"] == "苦情"
+    assert ja_messages["Confirmed"] == "確認済み"
+    assert en_messages["under 1 min"] == "under 1 min"
+    # Words only the server uses stay out of the page's script catalogue.
+    assert "Wrong email or password." not in ja_messages

@@ -193,3 +193,20 @@ def test_board_and_callbacks_never_insert_markup() -> None:
     for page in ("board.html", "console.html"):
         text = (templates_dir() / "pages" / page).read_text(encoding="utf-8")
         assert not re.search(r"\son[a-z]+=", text)
+
+
+def test_the_board_is_in_the_readers_language_only(client: TestClient, session: Session) -> None:
+    from tests.i18n.japanese import japanese_in
+
+    _sign_in(client, session, Role.admin)
+
+    english = client.get("/board", headers={"Accept-Language": "en"})
+    japanese = client.get("/board", headers={"Accept-Language": "ja"})
+
+    assert japanese_in(english.text) == []
+    assert "Waiting for acknowledgement" in english.text
+    assert '"Complaint": "Complaint"' in english.text  # the scripts' catalogue, in English
+    assert (
+        "確認待ち" in japanese.text
+        and "Waiting for acknowledgement" not in japanese.text.split('id="relay-i18n"')[0]
+    )

@@ -2,16 +2,16 @@
 // memo or a callback changes (server-sent events) and every minute; ages tick every 30 s.
 
 import {
-  CATEGORY, CHANNEL, MEMO_STATUS, URGENCY, bi, debounce, fmtDuration, fmtTime, formatPhone, h, put,
-  liveStream, telLink, api,
+  CATEGORY, CHANNEL, LOCALE, MEMO_STATUS, URGENCY, debounce, fmtDuration, fmtTime, formatPhone, gettext,
+  h, put, liveStream, telLink, api,
 } from './ui.js';
 
 const LATE_SECONDS = 15 * 60; // waiting this long stands out
 const STALE_SECONDS = 60 * 60; // and this long, urgently
 const TICK_MS = 30_000;
 const REFETCH_MS = 60_000;
-const TASK_STATUS = { open: ['未着手', 'open'], taken: ['対応中', 'taken'] };
-const ACTION = { notify: ['通知', 'notify'], operator_callback: ['折り返し指示', 'callback'] };
+const TASK_STATUS = { open: gettext('Not started'), taken: gettext('Being handled') };
+const ACTION = { notify: gettext('Notify'), operator_callback: gettext('Operator callback') };
 
 const liveEl = document.getElementById('live');
 const BASE_TITLE = document.title;
@@ -31,16 +31,13 @@ function lateness(seconds) {
 
 // An age that tick() moves on: `base` is the server's figure when the board was fetched.
 function age(base) {
-  const [ja, en] = fmtDuration(base + since());
-  return h('span', { className: 'age', 'data-base': base, title: en, text: ja });
+  return h('span', { className: 'age', 'data-base': base, text: fmtDuration(base + since()) });
 }
 
 function tick() {
   for (const el of document.querySelectorAll('.age[data-base]')) {
     const seconds = Number(el.dataset.base) + since();
-    const [ja, en] = fmtDuration(seconds);
-    el.textContent = ja;
-    el.title = en;
+    el.textContent = fmtDuration(seconds);
     const row = el.closest('tr.waiting-row');
     if (row) {
       const late = lateness(seconds);
@@ -114,26 +111,24 @@ function unreachedRow(item) {
 }
 
 function escalationRow(item) {
-  const [actionJa, actionEn] = ACTION[item.action] ?? [item.action, ''];
   return h('tr', { 'data-memo-id': item.memo_id, className: item.acknowledged ? 'done' : null },
     h('td', {}, h('time', { datetime: item.fired_at, text: fmtTime(item.fired_at) })),
     company(item),
     subject(item),
     h('td', { className: 'num', text: `${item.step + 1}` }),
-    h('td', {}, bi(actionJa, actionEn)),
+    h('td', {}, ACTION[item.action] ?? item.action),
     h('td', {}, item.acknowledged
-      ? h('span', { className: 'badge memo-acknowledged', text: '確認済' })
-      : h('span', { className: 'badge warn', text: '未確認' })));
+      ? h('span', { className: 'badge memo-acknowledged', text: gettext('Confirmed') })
+      : h('span', { className: 'badge warn', text: gettext('Not confirmed') })));
 }
 
 function overdueRow(item) {
-  const [statusJa, statusEn] = TASK_STATUS[item.status] ?? [item.status, ''];
   return h('tr', { 'data-task-id': item.task_id, className: item.urgency === 'urgent' ? 'urgent stale' : 'stale' },
     h('td', { className: 'age-cell' }, age(item.overdue_seconds)),
     company(item),
     subject(item),
-    h('td', {}, item.contact ? `${item.contact} ` : null, telLink(item.phone) ?? h('span', { className: 'muted', text: '番号なし' })),
-    h('td', {}, h('span', { className: `badge task-${item.status}` }, bi(statusJa, statusEn))));
+    h('td', {}, item.contact ? `${item.contact} ` : null, telLink(item.phone) ?? h('span', { className: 'muted', text: gettext('no number') })),
+    h('td', {}, h('span', { className: `badge task-${item.status}` }, TASK_STATUS[item.status] ?? item.status)));
 }
 
 const PANELS = [
@@ -155,10 +150,10 @@ function render() {
     count.dataset.zero = items.length === 0 ? 'true' : 'false';
   }
   const waiting = (board.waiting ?? []).length;
-  document.title = waiting ? `(${waiting}) 確認待ち · ${BASE_TITLE}` : BASE_TITLE;
+  document.title = waiting ? `(${waiting}) ${gettext('Waiting for acknowledgement')} · ${BASE_TITLE}` : BASE_TITLE;
   const stamp = document.getElementById('updated-at');
   stamp.dateTime = new Date(fetchedAt).toISOString();
-  stamp.textContent = new Date(fetchedAt).toLocaleTimeString('ja-JP');
+  stamp.textContent = new Date(fetchedAt).toLocaleTimeString(LOCALE);
 }
 
 async function refresh() {

@@ -4,7 +4,7 @@
 
 import {
   CATEGORY, CHANNEL, DELIVERY_STATUS, MEMO_STATUS, URGENCY, api, bi, debounce, detailText,
-  fmtDuration, fmtTime, formatPhone, h, put, telLink,
+  fmtDuration, fmtTime, formatPhone, gettext, h, put, telLink,
 } from './ui.js';
 import { OUTCOME, outcomeForm } from './callback_form.js';
 
@@ -74,13 +74,13 @@ function contactName(task) {
 function renderHead(task) {
   const late = lateSeconds(task);
   const overdue = task.overdue || late > 0;
-  const [ja, en] = fmtDuration(Math.abs(late));
+  const span = fmtDuration(Math.abs(late));
   return h('div', { className: 'cb-head' },
     h('span', { className: 'cb-due' },
       h('time', { datetime: task.due_at, text: fmtTime(task.due_at) }),
       overdue
-        ? h('span', { className: 'cb-late', title: late < 60 ? 'due now' : `${en} late` }, late < 60 ? '期限です' : `${ja}超過`)
-        : h('span', { className: 'muted', title: `in ${en}` }, ` あと${ja}`)),
+        ? h('span', { className: 'cb-late' }, late < 60 ? gettext('due now') : gettext('%(span)s late', { span }))
+        : h('span', { className: 'muted' }, ' ', gettext('in %(span)s', { span }))),
     h('span', { className: 'cb-company', text: task.client_name }),
     task.urgency === 'urgent' ? h('span', { className: 'badge danger', text: URGENCY.urgent }) : null,
     h('span', { className: 'cb-attempts muted small' }, bi(`試行 ${task.attempts}回`, `${task.attempts} tries`)));

@@ -2,7 +2,9 @@
 // localStorage until the server has them, so a reload or a lost connection loses nothing.
 // Everything taken from the server or the user is inserted with textContent, never as HTML.
 
-import { bi, detailText, eventData, formatPhone, h, liveStream, put } from '/static/ui.js';
+import {
+  CATEGORY, MEMO_STATUS, URGENCY, bi, detailText, eventData, formatPhone, h, liveStream, put,
+} from '/static/ui.js';
 
 const root = document.getElementById('console');
 const USER_ID = root.dataset.userId;
@@ -14,11 +16,6 @@ const STORE_PREFIX = `relay.console.${USER_ID}.draft.`;
 const COMPANIES = JSON.parse(document.getElementById('console-companies').textContent || '[]');
 const BASE_TITLE = document.title;
 
-const CATEGORY = { complaint: '苦情', inquiry: '問い合わせ', callback: '折り返し依頼', order: '注文', other: 'その他' };
-const URGENCY = { normal: '通常', urgent: '至急' };
-const MEMO_STATUS = {
-  relaying: '中継中', sent: '送信済', delivered: '配信済', acknowledged: '確認済', failed: '失敗',
-};
 const CALL_STATUS = {
   queued: ['着信中', 'ringing'], ringing: ['着信中', 'ringing'], 'in-progress': ['通話中', 'in call'],
   completed: ['終了', 'ended'], busy: ['話中', 'busy'], failed: ['失敗', 'failed'],

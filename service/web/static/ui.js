@@ -3,14 +3,48 @@
 
 export const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
 
-export const CATEGORY = { complaint: '苦情', inquiry: '問い合わせ', callback: '折り返し依頼', order: '注文', other: 'その他' };
-export const URGENCY = { normal: '通常', urgent: '至急' };
-export const MEMO_STATUS = {
-  relaying: '中継中', sent: '送信済', delivered: '配信済', acknowledged: '確認済', failed: '失敗',
+// The page's catalogue (base.html puts it in a JSON block): message id → translation, a list
+// of forms for a plural. Message ids are the English words, so a missing one reads in English.
+const CATALOGUE = (() => {
+  try { return JSON.parse(document.getElementById('relay-i18n')?.textContent ?? '{}'); } catch { return {}; }
+})();
+export const LOCALE = CATALOGUE.locale ?? document.documentElement.lang ?? 'ja';
+const MESSAGES = CATALOGUE.messages ?? {};
+const PLURAL = new Intl.PluralRules(LOCALE);
+
+function fill(text, values) {
+  return values ? text.replace(/%\((\w+)\)[sd]/g, (_, name) => String(values[name] ?? '')) : text;
+}
+
+// `message` in the page's language, with %(name)s filled from `values`.
+export function gettext(message, values) {
+  const found = MESSAGES[message];
+  return fill(typeof found === 'string' && found ? found : message, values);
+}
+
+// The form of `singular`/`plural` that `n` takes; %(num)d is `n`.
+export function ngettext(singular, plural, n, values) {
+  const forms = MESSAGES[singular];
+  let text = n === 1 ? singular : plural;
+  if (Array.isArray(forms) && forms.length) {
+    text = forms.length === 1 ? forms[0] : forms[PLURAL.select(n) === 'one' ? 0 : 1];
+  }
+  return fill(text, { num: n, ...values });
+}
+
+export const CATEGORY = {
+  complaint: gettext('Complaint'), inquiry: gettext('Inquiry'), callback: gettext('Callback request'),
+  order: gettext('Order'), other: gettext('Other'),
 };
-export const CHANNEL = { email: 'メール', sms: 'SMS', voice: '音声' };
+export const URGENCY = { normal: gettext('Normal'), urgent: gettext('Urgent') };
+export const MEMO_STATUS = {
+  relaying: gettext('Relaying'), sent: gettext('Sent'), delivered: gettext('Delivered'),
+  acknowledged: gettext('Confirmed'), failed: gettext('Failed'),
+};
+export const CHANNEL = { email: gettext('Email'), sms: gettext('SMS'), voice: gettext('Voice call') };
 export const DELIVERY_STATUS = {
-  pending: '待機', sending: '送信中', sent: '送信済', delivered: '配信済', retrying: '再試行待ち', failed: '失敗',
+  pending: gettext('Waiting'), sending: gettext('Sending'), sent: gettext('Sent'),
+  delivered: gettext('Delivered'), retrying: gettext('Waiting to retry'), failed: gettext('Failed'),
 };
 
 export function h(tag, props = {}, ...children) {
@@ -33,12 +67,13 @@ export function put(el, ...children) {
   el.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
 }
 
+// Words not yet in the catalogue, written in both languages: the page's language is shown.
 export function bi(ja, en) {
-  return [ja, ' ', h('span', { className: 'en', text: en })];
+  return [LOCALE === 'en' ? en : ja];
 }
 
-const dayTime = new Intl.DateTimeFormat('ja-JP', { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-const clockTime = new Intl.DateTimeFormat('ja-JP', { hour: '2-digit', minute: '2-digit' });
+const dayTime = new Intl.DateTimeFormat(LOCALE, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const clockTime = new Intl.DateTimeFormat(LOCALE, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 
 // "14:05" for today, "6/3 14:05" for any other day.
 export function fmtTime(iso) {
@@ -47,16 +82,16 @@ export function fmtTime(iso) {
   return date.toDateString() === new Date().toDateString() ? clockTime.format(date) : dayTime.format(date);
 }
 
-// A span of time as people say it: 「1時間5分」, 「35分」, 「2日3時間」, 「1分未満」.
+// A span of time as people say it: "1 h 5 min" / 「1時間5分」, "under 1 min" / 「1分未満」.
 export function fmtDuration(seconds) {
   const minutes = Math.floor(Math.max(0, seconds) / 60);
-  if (minutes < 1) return ['1分未満', 'under 1 min'];
+  if (minutes < 1) return gettext('under 1 min');
   const days = Math.floor(minutes / 1440);
   const hours = Math.floor((minutes % 1440) / 60);
   const rest = minutes % 60;
-  if (days > 0) return [`${days}日${hours ? `${hours}時間` : ''}`, `${days} d ${hours} h`];
-  if (hours > 0) return [`${hours}時間${rest ? `${rest}分` : ''}`, `${hours} h ${rest} min`];
-  return [`${rest}分`, `${rest} min`];
+  if (days > 0) return gettext('%(days)d d %(hours)d h', { days, hours });
+  if (hours > 0) return gettext('%(hours)d h %(minutes)d min', { hours, minutes: rest });
+  return gettext('%(minutes)d min', { minutes: rest });
 }
 
 // A Japanese number as people write it (090-1111-2222); others stay in E.164.
@@ -123,12 +158,12 @@ export function liveStream({ indicator, handlers, onOpen }) {
   let reconnectTimer = null;
   const show = (state) => {
     const text = {
-      connecting: ['接続中…', 'connecting'],
-      live: ['ライブ', 'live'],
-      reconnecting: ['再接続中…', 'reconnecting'],
+      connecting: gettext('connecting…'),
+      live: gettext('live'),
+      reconnecting: gettext('reconnecting…'),
     }[state];
     indicator.dataset.state = state;
-    indicator.querySelector('.live-text').replaceChildren(...bi(...text));
+    indicator.querySelector('.live-text').replaceChildren(text);
   };
   const connect = () => {
     clearTimeout(reconnectTimer);
