@@ -253,7 +253,7 @@ async def _provider_baseline(standin: str, *, count: int) -> tuple[float, Latenc
     """Relay's SMS provider alone, `DISPATCHER_CONCURRENCY` sends at a time: (per s, latency)."""
     from service.channels import Channel
     from service.providers.base import OutgoingMessage
-    from service.providers.twilio_sms import TwilioSmsProvider
+    from service.providers.twilio.sms import TwilioSmsProvider
     from service.settings import Settings
 
     settings = Settings(

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response, status
 
 from service.acks import voice_replies
 from service.api.twilio_auth import TwilioForm
-from service.calls import callout_twiml
 from service.calls.service import seen_webhook
 from service.dispatch.models import Delivery
 from service.http_deps import SessionDep, SettingsDep
+from service.providers.twilio import callout_twiml
 from service.settings import Settings
 
 router = APIRouter(prefix="/twilio/voice/callout", tags=["twilio"])

@@ -6,10 +6,10 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from service.api.twilio_auth import TwilioForm
 from service.calls import service as calls
-from service.calls import twiml
 from service.companies.service import company_config, find_company_by_phone
 from service.http_deps import SessionDep, SettingsDep
 from service.phones import PhoneNumberError, to_e164
+from service.providers.twilio import twiml
 
 router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
 

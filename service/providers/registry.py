@@ -12,8 +12,8 @@ from service.channels import Channel
 from service.providers.base import Provider
 from service.providers.outbox import OutboxProvider
 from service.providers.smtp import SmtpEmailProvider
-from service.providers.twilio_sms import TwilioSmsProvider
-from service.providers.twilio_voice import TwilioVoiceProvider
+from service.providers.twilio.sms import TwilioSmsProvider
+from service.providers.twilio.voice import TwilioVoiceProvider
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from service.providers.registry import (
     outbox_channels,
 )
 from service.providers.smtp import SmtpEmailProvider
-from service.providers.twilio_sms import TwilioSmsProvider
-from service.providers.twilio_voice import TwilioVoiceProvider
+from service.providers.twilio.sms import TwilioSmsProvider
+from service.providers.twilio.voice import TwilioVoiceProvider
 from service.settings import Settings
 
 TWILIO = {

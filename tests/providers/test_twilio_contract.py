@@ -17,9 +17,9 @@ import respx
 from service.channels import Channel
 from service.clock import ManualClock
 from service.providers.base import Found, Outcome, OutgoingMessage
-from service.providers.twilio_rest import TwilioRest
-from service.providers.twilio_sms import TwilioSmsProvider
-from service.providers.twilio_voice import TwilioVoiceProvider
+from service.providers.twilio.rest import TwilioRest
+from service.providers.twilio.sms import TwilioSmsProvider
+from service.providers.twilio.voice import TwilioVoiceProvider
 from tests.factories import make_outgoing_message
 
 # Twilio's description, copied unchanged into the repository (see twilio/README.md there).

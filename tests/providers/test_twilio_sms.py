@@ -15,8 +15,8 @@ import respx
 
 from service.clock import ManualClock
 from service.providers.base import Found, Outcome
-from service.providers.twilio_rest import TwilioRest, retry_after_seconds
-from service.providers.twilio_sms import LOOKUP_MAX_PAGES, TwilioSmsProvider
+from service.providers.twilio.rest import TwilioRest, retry_after_seconds
+from service.providers.twilio.sms import LOOKUP_MAX_PAGES, TwilioSmsProvider
 from tests.factories import make_outgoing_message
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2

@@ -16,8 +16,8 @@ import respx
 from service.channels import Channel
 from service.clock import ManualClock
 from service.providers.base import Found, Outcome, OutgoingMessage
-from service.providers.twilio_rest import TwilioRest
-from service.providers.twilio_voice import TwilioVoiceProvider
+from service.providers.twilio.rest import TwilioRest
+from service.providers.twilio.voice import TwilioVoiceProvider
 from tests.factories import make_outgoing_message
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2

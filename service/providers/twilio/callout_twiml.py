@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from service.calls.twiml import language
+from service.providers.twilio.twiml import language
 
 # Seconds Twilio waits for the key after the summary has been read.
 KEY_TIMEOUT = 8

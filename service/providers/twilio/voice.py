@@ -10,7 +10,7 @@ import httpx
 
 from service.channels import Channel
 from service.providers.base import LookupResult, OutgoingMessage, SendResult
-from service.providers.twilio_rest import (
+from service.providers.twilio.rest import (
     TwilioRest,
     create_outcome,
     found_item,
