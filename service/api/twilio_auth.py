@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from twilio.request_validator import RequestValidator
 
 from service.http_deps import SettingsDep
-
-# Every Twilio id (CallSid, MessageSid, AccountSid, …): two letters, then 32 hex digits.
-_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+from service.providers.twilio.webhooks import field_not_a_sid, signature_is_valid
 
 
 def public_url(request: Request, public_base_url: str) -> str:
@@ -26,15 +22,18 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Twilio is not configured")
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
-    validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
-    url = public_url(request, settings.public_base_url)
-    if not signature or not validator.validate(url, form, signature):
+    if not signature_is_valid(
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        url=public_url(request, settings.public_base_url),
+        form=form,
+        signature=signature,
+    ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid Twilio signature")
     fields = {key: str(value) for key, value in form.items()}
     # Ids become keys and columns of fixed size: anything but a SID is refused, not stored.
-    for key, value in fields.items():
-        if key.endswith("Sid") and value and not _SID.fullmatch(value):
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{key} is not a Twilio SID")
+    bad = field_not_a_sid(fields)
+    if bad is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{bad} is not a Twilio SID")
     return fields
 
 
