@@ -139,3 +139,22 @@ def test_console_script_never_inserts_markup() -> None:
     # No inline handlers in the page either.
     page = (templates_dir() / "pages" / "console.html").read_text(encoding="utf-8")
     assert not re.search(r"\son[a-z]+=", page)
+
+
+def test_the_console_page_is_in_the_readers_language_only(
+    client: TestClient, session: Session
+) -> None:
+    from tests.factories import login, make_user
+    from tests.i18n.japanese import japanese_in
+
+    make_user(session, email="op-en@example.jp", password="correct horse battery")
+    login(client, "op-en@example.jp", "correct horse battery")
+
+    english = client.get("/console", headers={"Accept-Language": "en"})
+    japanese = client.get("/console", headers={"Accept-Language": "ja"})
+
+    assert english.status_code == japanese.status_code == 200
+    assert japanese_in(english.text) == []
+    assert "Answer a call to open its script and memo form here." in english.text
+    assert "応答するとスクリプトとメモ欄がここに開きます。" in japanese.text
+    assert '<span class="en">' not in japanese.text
