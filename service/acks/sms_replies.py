@@ -23,6 +23,7 @@ from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, list_companies
 from service.dispatch.models import Delivery
+from service.i18n import N_, translate
 from service.memos.models import Memo
 from service.routing.optouts import START_WORDS, STOP_WORDS, record_opt_in, record_opt_out
 
@@ -47,19 +48,12 @@ _CODE = re.compile(
 )
 _TRAILING = " \t.!?。！？"
 
+# Answers to a contact's SMS, in the company's language.
 REPLIES = {
-    "ja": {
-        "acknowledged": "受領確認を承りました（{code}）。ありがとうございます。",
-        "already": "この伝言（{code}）はすでに確認済みです。",
-        "ambiguous": "確認待ちの伝言が複数あります。確認コード（4桁）を返信してください。",
-        "help": "確認コード（4桁）を返信してください。",
-    },
-    "en": {
-        "acknowledged": "Acknowledged ({code}). Thank you.",
-        "already": "Message {code} was already acknowledged.",
-        "ambiguous": "Several messages are waiting. Reply with the 4-digit code to confirm.",
-        "help": "Reply with the 4-digit code to confirm.",
-    },
+    "acknowledged": N_("Acknowledged (%(code)s). Thank you."),
+    "already": N_("Message %(code)s was already acknowledged."),
+    "ambiguous": N_("Several messages are waiting. Reply with the 4-digit code to confirm."),
+    "help": N_("Reply with the 4-digit code to confirm."),
 }
 
 
@@ -169,7 +163,8 @@ def _fallback_locale(phone: str) -> str:
 
 
 def _text(locale: str, key: str, **values: str) -> str:
-    return REPLIES.get(locale, REPLIES["en"])[key].format(**values)
+    text = translate(locale, REPLIES[key])
+    return text % values if values else text
 
 
 def handle_sms_reply(*, session: Session, from_number: str, body: str) -> ReplyOutcome:
