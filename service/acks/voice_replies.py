@@ -9,14 +9,7 @@ from service.channels import Channel
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.dispatch.outcomes import advance_status, find_delivery
 from service.memos.models import Memo
-
-# A call's final CallStatus, and what it says about the delivery when nobody took the call.
-MISSED_CALLS = {
-    "busy": "the line was busy",
-    "no-answer": "nobody answered the call",
-    "failed": "the call could not be placed",
-    "canceled": "the call was canceled before it was answered",
-}
+from service.providers.twilio.statuses import MISSED_CALLS
 
 
 def find_callout(*, session: Session, delivery_id: str | None, call_sid: str) -> Delivery | None:

@@ -14,11 +14,10 @@ from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company
+from service.providers.twilio.statuses import CALL_ACTIVE, CALL_FINAL
 
-ACTIVE_STATUSES = ("queued", "ringing", "in-progress")
-FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 # Twilio may deliver progress late or out of order; a call's status only moves forward.
-_RANK = {"queued": 0, "ringing": 1, "in-progress": 2, **{s: 3 for s in FINAL_STATUSES}}
+_RANK = {"queued": 0, "ringing": 1, "in-progress": 2, **{s: 3 for s in CALL_FINAL}}
 
 
 class CallError(ValueError):
@@ -123,7 +122,7 @@ def update_call_status(*, session: Session, call_sid: str, status: str) -> Call 
         return call
     call.status = status
     call.updated_at = clock.now()
-    if status in FINAL_STATUSES:
+    if status in CALL_FINAL:
         call.ended_at = call.updated_at
     session.add(call)
     session.flush()
@@ -205,7 +204,7 @@ def active_calls(*, session: Session) -> list[tuple[Call, Company]]:
     rows = session.exec(
         select(Call, Company)
         .join(Company, col(Company.id) == col(Call.company_id))
-        .where(col(Call.status).in_(ACTIVE_STATUSES))
+        .where(col(Call.status).in_(CALL_ACTIVE))
         .order_by(col(Call.started_at))
     ).all()
     return [(call, company) for call, company in rows]

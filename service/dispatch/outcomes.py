@@ -14,6 +14,7 @@ from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import STATUS_RANK, Delivery, DeliveryStatus
 from service.dispatch.outbox import OutboxPolicy
 from service.providers.base import Outcome, SendResult
+from service.providers.twilio.statuses import DELIVERY_OUTCOMES
 
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
@@ -130,16 +131,7 @@ def advance_status(
 
 
 # Twilio's words for where a message is; anything else found at the provider counts as sent.
-PROVIDER_STATUS = {
-    "delivered": DeliveryStatus.delivered,
-    "read": DeliveryStatus.delivered,
-    "completed": DeliveryStatus.delivered,
-    "failed": DeliveryStatus.failed,
-    "undelivered": DeliveryStatus.failed,
-    "canceled": DeliveryStatus.failed,
-    "busy": DeliveryStatus.failed,
-    "no-answer": DeliveryStatus.failed,
-}
+PROVIDER_STATUS = {word: DeliveryStatus(outcome) for word, outcome in DELIVERY_OUTCOMES.items()}
 
 
 def provider_status(word: str) -> DeliveryStatus | None:

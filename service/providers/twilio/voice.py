@@ -17,6 +17,7 @@ from service.providers.twilio.rest import (
     network_outcome,
     twilio_date,
 )
+from service.providers.twilio.statuses import MISSED_AS_MESSAGE
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,6 @@ LOOKUP_PAGE_SIZE = 20
 LOOKUP_MAX_PAGES = 5
 # Twilio's clock and ours may disagree a little about when the call was created.
 CLOCK_SKEW = timedelta(minutes=1)
-# A call nobody took is, in the outbox's words for a message, one that failed.
-_MISSED = {"busy": "failed", "no-answer": "failed"}
 
 
 class TwilioVoiceProvider:
@@ -128,7 +127,7 @@ class TwilioVoiceProvider:
                 f"{len(candidates)} calls to {message.to} since the attempt could be it"
             )
         [call] = candidates
-        return found_item(call, status_words=_MISSED)
+        return found_item(call, status_words=MISSED_AS_MESSAGE)
 
     def _is_candidate(self, item: Any, to: str, since: datetime) -> bool:
         if not isinstance(item, dict):
