@@ -120,3 +120,16 @@ def test_the_scripts_get_only_their_own_messages_with_plural_forms_as_lists() ->
     assert en_messages["under 1 min"] == "under 1 min"
     # Words only the server uses stay out of the page's script catalogue.
     assert "Wrong email or password." not in ja_messages
+
+
+def test_the_scripts_get_real_plural_forms_for_counts() -> None:
+    from service.i18n import script_catalogue
+
+    english = script_catalogue("en")["messages"]
+    japanese = script_catalogue("ja")["messages"]
+    assert isinstance(english, dict) and isinstance(japanese, dict)
+
+    assert english["%(num)d try"] == ["%(num)d try", "%(num)d tries"]
+    assert japanese["%(num)d try"] == ["試行 %(num)d回"]
+    # Words inside template literals are found too.
+    assert japanese["Call:"] == "かける先"

@@ -1,12 +1,12 @@
 // The outcome of a callback: reached and confirmed (who confirmed), or not reached (no answer,
 // left a message) and when to try again: in 15, 30 or 60 minutes, or at a time of day.
 
-import { api, detailText, fmtTime } from './ui.js';
+import { api, detailText, fmtTime, gettext } from './ui.js';
 
 export const OUTCOME = {
-  acknowledged: ['先方が確認', 'confirmed'],
-  no_answer: ['応答なし', 'no answer'],
-  left_message: ['伝言を残した', 'left a message'],
+  acknowledged: gettext('Reached, confirmed'),
+  no_answer: gettext('No answer'),
+  left_message: gettext('Left a message'),
 };
 
 // The next moment the clock shows `value` ("HH:MM"): today, or tomorrow if that has passed.
@@ -85,13 +85,13 @@ async function recordOutcome({ taskId, form, error, onRecorded, onStale }) {
   const { elements } = form;
   const outcome = elements.outcome.value;
   const body = { outcome, note: elements.note.value.trim() };
-  if (!outcome) { fail(error, '結果を選んでください (choose an outcome)', form.querySelector('input[name="outcome"]')); return; }
+  if (!outcome) { fail(error, gettext('Choose an outcome.'), form.querySelector('input[name="outcome"]')); return; }
   if (outcome === 'acknowledged') {
     body.confirmed_by = elements.confirmed_by.value.trim();
-    if (!body.confirmed_by) { fail(error, '確認された方のお名前を入力してください (who confirmed?)', elements.confirmed_by); return; }
+    if (!body.confirmed_by) { fail(error, gettext('Enter the name of who confirmed.'), elements.confirmed_by); return; }
   } else if (elements.retry.value === 'at') {
     const at = elements.retry_at.value ? nextAt(elements.retry_at.value) : null;
-    if (!at) { fail(error, '次にかける時刻を入力してください (when to try again?)', elements.retry_at); return; }
+    if (!at) { fail(error, gettext('Enter when to try again.'), elements.retry_at); return; }
     body.retry_at = at.toISOString();
   } else {
     body.retry_in_minutes = Number(elements.retry.value || 30);
@@ -104,12 +104,12 @@ async function recordOutcome({ taskId, form, error, onRecorded, onStale }) {
     result = await api('POST', `/api/v1/tasks/${encodeURIComponent(taskId)}/outcome`, { json: body });
   } catch {
     button.disabled = false;
-    fail(error, '接続できません。もう一度お試しください。(offline, try again)');
+    fail(error, gettext('Offline: please try again.'));
     return;
   }
   button.disabled = false;
   if (!result.ok) {
-    fail(error, detailText(result.data, `記録できませんでした (${result.status})`));
+    fail(error, detailText(result.data, gettext('Could not record it (%(status)s).', { status: result.status })));
     if (result.status === 409 || result.status === 404) onStale();
     return;
   }

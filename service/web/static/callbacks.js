@@ -3,8 +3,8 @@
 // Refetched when console.js relays a task or memo event (one event stream per page).
 
 import {
-  CATEGORY, CHANNEL, DELIVERY_STATUS, MEMO_STATUS, URGENCY, api, bi, debounce, detailText,
-  fmtDuration, fmtTime, formatPhone, gettext, h, put, telLink,
+  CATEGORY, CHANNEL, DELIVERY_STATUS, MEMO_STATUS, URGENCY, api, debounce, detailText,
+  fmtDuration, fmtTime, formatPhone, gettext, h, ngettext, put, telLink,
 } from './ui.js';
 import { OUTCOME, outcomeForm } from './callback_form.js';
 
@@ -15,7 +15,7 @@ const listEl = document.getElementById('callbacks');
 const statusEl = document.getElementById('callbacks-status');
 const formTemplate = document.getElementById('callback-form-template');
 
-const TAKEN_ELSEWHERE = '他のオペレーターが対応中です';
+const TAKEN_ELSEWHERE = gettext('Another operator is handling this.');
 
 let tasks = [];
 const cards = new Map(); // task id -> {el, mode, form, expanded}
@@ -83,40 +83,40 @@ function renderHead(task) {
         : h('span', { className: 'muted' }, ' ', gettext('in %(span)s', { span }))),
     h('span', { className: 'cb-company', text: task.client_name }),
     task.urgency === 'urgent' ? h('span', { className: 'badge danger', text: URGENCY.urgent }) : null,
-    h('span', { className: 'cb-attempts muted small' }, bi(`試行 ${task.attempts}回`, `${task.attempts} tries`)));
+    h('span', { className: 'cb-attempts muted small' }, ngettext('%(num)d try', '%(num)d tries', task.attempts)));
 }
 
 function renderContact(task) {
   const name = contactName(task);
   return h('p', { className: 'cb-contact' },
-    h('span', { className: 'muted', text: 'かける先 ' }),
+    h('span', { className: 'muted', text: `${gettext('Call:')} ` }),
     name ? h('strong', { text: name }) : null,
     task.contact ? h('span', { className: 'muted small', text: ` (${task.contact}) ` }) : null,
     task.phone
-      ? telLink(task.phone, { 'aria-label': `${name || task.contact || ''} ${formatPhone(task.phone)} に電話` })
-      : h('span', { className: 'field-error', text: '電話番号が登録されていません' }));
+      ? telLink(task.phone, { 'aria-label': gettext('Call %(name)s on %(phone)s', { name: name || task.contact || '', phone: formatPhone(task.phone) }) })
+      : h('span', { className: 'field-error', text: gettext('No phone number on record') }));
 }
 
 function renderLast(task) {
   if (!task.outcome && !task.note) return null;
-  const [ja] = OUTCOME[task.outcome] ?? [task.outcome ?? ''];
-  return h('p', { className: 'cb-last muted small' }, `前回：${ja}`, task.note ? ` — ${task.note}` : '');
+  const outcome = OUTCOME[task.outcome] ?? task.outcome ?? '';
+  return h('p', { className: 'cb-last muted small' }, gettext('Last time: %(outcome)s', { outcome }), task.note ? ` — ${task.note}` : '');
 }
 
 function renderActions(entry, task) {
   const slot = entry.el.querySelector('.cb-actions');
   entry.form = null;
   if (entry.mode === 'open') {
-    const take = h('button', { type: 'button', className: 'take' }, bi('対応する', 'Take'));
+    const take = h('button', { type: 'button', className: 'take' }, gettext('Take'));
     take.addEventListener('click', () => takeTask(task.id, take));
     put(slot, take);
   } else if (entry.mode === 'mine') {
     entry.form = formFor(entry, task.id);
-    put(slot, h('p', { className: 'cb-mine' }, bi('対応中（あなた）', 'yours')), entry.form);
+    put(slot, h('p', { className: 'cb-mine' }, gettext('Being handled (by you)')), entry.form);
   } else if (entry.mode === 'other') {
-    put(slot, h('p', { className: 'muted' }, bi('対応中（他のオペレーター）', 'taken by another operator')));
+    put(slot, h('p', { className: 'muted' }, gettext('Being handled (by another operator)')));
   } else {
-    put(slot, h('p', { className: 'muted small' }, bi('未着手', 'open')));
+    put(slot, h('p', { className: 'muted small' }, gettext('Not started')));
   }
 }
 
@@ -197,7 +197,7 @@ function render() {
   count.dataset.zero = tasks.length === 0 ? 'true' : 'false';
   const overdueEl = document.getElementById('callbacks-overdue');
   overdueEl.hidden = overdue === 0;
-  overdueEl.textContent = `期限切れ ${overdue}件`;
+  overdueEl.textContent = ngettext('%(num)d overdue', '%(num)d overdue', overdue);
 }
 
 // ---------------------------------------------------------------- the memo behind a task
@@ -210,16 +210,16 @@ async function toggleMemo(entry) {
   entry.el.querySelector('.cb-caret').textContent = entry.expanded ? '▾' : '▸';
   panel.hidden = !entry.expanded;
   if (!entry.expanded) return;
-  put(panel, h('p', { className: 'muted small', text: '読み込み中… (loading)' }));
+  put(panel, h('p', { className: 'muted small', text: gettext('Loading…') }));
   let result;
   try {
     result = await api('GET', `/api/v1/memos/${encodeURIComponent(entry.memoId)}`);
   } catch {
-    put(panel, h('p', { className: 'field-error', text: '接続できません。(offline)' }));
+    put(panel, h('p', { className: 'field-error', text: gettext('Offline.') }));
     return;
   }
   if (!result.ok) {
-    put(panel, h('p', { className: 'field-error', text: detailText(result.data, 'メモを読み込めませんでした') }));
+    put(panel, h('p', { className: 'field-error', text: detailText(result.data, gettext('Could not load the memo.')) }));
     return;
   }
   put(panel, memoDetail(result.data));
@@ -228,15 +228,15 @@ async function toggleMemo(entry) {
 function memoDetail(memo) {
   const labels = companies.get(memo.client)?.fields ?? new Map();
   const rows = [
-    ['受付', fmtTime(memo.created_at)],
-    ['種別', `${CATEGORY[memo.category] ?? memo.category}・${URGENCY[memo.urgency] ?? memo.urgency}`],
-    ['お名前', `${memo.caller.name || '—'}${memo.caller.company ? `（${memo.caller.company}）` : ''}`],
-    ['電話番号', memo.caller.phone ? telLink(memo.caller.phone) : '—'],
-    ['内容', h('span', { className: 'cb-body', text: memo.body || '—' })],
+    [gettext('Received'), fmtTime(memo.created_at)],
+    [gettext('Category'), `${CATEGORY[memo.category] ?? memo.category} · ${URGENCY[memo.urgency] ?? memo.urgency}`],
+    [gettext('Caller'), memo.caller.company ? gettext('%(caller)s (%(company)s)', { caller: memo.caller.name || '—', company: memo.caller.company }) : (memo.caller.name || '—')],
+    [gettext('Call back'), memo.caller.phone ? telLink(memo.caller.phone) : '—'],
+    [gettext('Details'), h('span', { className: 'cb-body', text: memo.body || '—' })],
     ...Object.entries(memo.fields ?? {}).map(([key, value]) => [labels.get(key) ?? key, String(value ?? '')]),
-    ['状態', `${MEMO_STATUS[memo.status] ?? memo.status}（確認番号 ${memo.ack_code}）`],
-    ['配信', h('ul', { className: 'cb-deliveries' }, memo.deliveries.map((d) => h('li', {},
-      `${CHANNEL[d.channel] ?? d.channel} → ${d.channel === 'email' ? d.to : formatPhone(d.to)}：${DELIVERY_STATUS[d.status] ?? d.status}`)))],
+    [gettext('Status'), gettext('%(status)s (code %(code)s)', { status: MEMO_STATUS[memo.status] ?? memo.status, code: memo.ack_code })],
+    [gettext('Deliveries'), h('ul', { className: 'cb-deliveries' }, memo.deliveries.map((d) => h('li', {},
+      `${CHANNEL[d.channel] ?? d.channel} → ${d.channel === 'email' ? d.to : formatPhone(d.to)}: ${DELIVERY_STATUS[d.status] ?? d.status}`)))],
   ];
   return h('dl', { className: 'cb-facts' }, rows.map(([label, value]) => h('div', {}, h('dt', { text: label }), h('dd', {}, value))));
 }
@@ -251,13 +251,13 @@ async function takeTask(id, button) {
     result = await api('POST', `/api/v1/tasks/${encodeURIComponent(id)}/take`);
   } catch {
     button.disabled = false;
-    notes.set(id, '接続できません。もう一度お試しください。(offline)');
+    notes.set(id, gettext('Offline: please try again.'));
     render();
     return;
   }
   if (result.status === 409) notes.set(id, TAKEN_ELSEWHERE);
-  else if (result.status === 404) say('この折り返しはもう完了しています。(already done)');
-  else if (!result.ok) notes.set(id, detailText(result.data, '対応できませんでした'));
+  else if (result.status === 404) say(gettext('This callback is already done.'));
+  else if (!result.ok) notes.set(id, detailText(result.data, gettext('Could not take it.')));
   else tasks = tasks.map((task) => (task.id === id ? result.data : task));
   button.disabled = false;
   const entry = cards.get(id);
@@ -275,10 +275,9 @@ function formFor(entry, taskId) {
     taskId,
     onStale: refresh,
     onRecorded: async (task, body, form) => {
-      const [ja] = OUTCOME[body.outcome];
       say(body.outcome === 'acknowledged'
-        ? `記録しました：${task.client_name}「${task.subject}」は${body.confirmed_by}様が確認しました。`
-        : `記録しました：${ja}。次回 ${fmtTime(task.due_at)} にかけ直します。`);
+        ? gettext('Recorded: %(who)s confirmed “%(subject)s” for %(company)s.', { who: body.confirmed_by, subject: task.subject, company: task.client_name })
+        : gettext('Recorded: %(outcome)s. Next call at %(time)s.', { outcome: OUTCOME[body.outcome], time: fmtTime(task.due_at) }));
       if (form.contains(document.activeElement)) document.getElementById('callbacks-title').focus();
       await refresh();
     },
