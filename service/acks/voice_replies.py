@@ -55,7 +55,7 @@ def record_call_outcome(
     if word not in MISSED_CALLS:
         return False  # progress on the way (ringing, in-progress): the end will tell
     _adopt_call_sid(delivery, call_sid)
-    # The failure makes the outbox add the contact's other channel as a fallback.
+    # The failure makes dispatch add the contact's other channel as a fallback.
     moved = advance_status(
         session=session, delivery=delivery, status=DeliveryStatus.failed, error_code=word
     )

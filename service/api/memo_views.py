@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
+from service.dispatch.delivery_queue import DELIVERY_ORDER
 from service.dispatch.models import Delivery
-from service.dispatch.outbox import DELIVERY_ORDER
 from service.intake.service import TakenMemo
 from service.memos.models import Memo
 from service.memos.schema import Acknowledgement, MemoOut

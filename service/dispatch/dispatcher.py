@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from service import clock
 from service.db import transaction
-from service.dispatch import liveness, outbox, outcomes, recovery
+from service.dispatch import delivery_queue, liveness, outcomes, recovery
 from service.dispatch.compose import (
     Words,
     WordsSource,
@@ -64,7 +64,7 @@ class Dispatcher:
     engine: Engine
     settings: Settings
     providers: dict[Channel, Provider]
-    policy: outbox.OutboxPolicy = field(default_factory=outbox.OutboxPolicy)
+    policy: delivery_queue.QueuePolicy = field(default_factory=delivery_queue.QueuePolicy)
     batch_size: int = 50
     concurrency: int = 16
     idle_seconds: float = 1.0
@@ -92,7 +92,7 @@ class Dispatcher:
         return await asyncio.to_thread(run)
 
     def _take(self, session: Session, limit: int) -> list[_Claimed]:
-        claimed = outbox.claim_due(
+        claimed = delivery_queue.claim_due(
             session=session, worker=self.name, limit=limit, policy=self.policy
         )
         return [
@@ -136,7 +136,9 @@ class Dispatcher:
         }
         kept = (
             await self._db(
-                lambda session: outbox.store_words(session=session, worker=self.name, words=words)
+                lambda session: delivery_queue.store_words(
+                    session=session, worker=self.name, words=words
+                )
             )
             if words
             else set()
@@ -317,7 +319,10 @@ class Dispatcher:
         """Seconds until the next known timer (a delivery or a step due), at most the idle tick."""
 
         def soonest(session: Session) -> datetime | None:
-            moments = [outbox.next_due(session=session), *(timer(session) for timer in self.timers)]
+            moments = [
+                delivery_queue.next_due(session=session),
+                *(timer(session) for timer in self.timers),
+            ]
             known = [moment for moment in moments if moment is not None]
             return min(known) if known else None
 

@@ -8,8 +8,8 @@ from service import clock
 from service.channels import Channel
 from service.companies.models import Company
 from service.companies.service import company_config
+from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason
-from service.dispatch.outbox import enqueue
 from service.memos.models import Memo, MemoStatus
 from service.routing.service import Recipient, address_of
 

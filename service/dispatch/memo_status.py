@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from service.dispatch.delivery_queue import deliveries_of
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import deliveries_of
 from service.memos import lifecycle
 from service.memos.models import Memo, MemoStatus
 

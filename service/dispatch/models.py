@@ -1,4 +1,4 @@
-"""The outbox: one row per message to send, moved through a persisted state machine."""
+"""The delivery queue: one row per message to send, moved through a persisted state machine."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from sqlmodel import Session, select
 
 from service import clock
 from service.channels import Channel
+from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.fallback import add_fallback
 from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import STATUS_RANK, Delivery, DeliveryStatus
-from service.dispatch.outbox import OutboxPolicy
 from service.providers.base import Outcome, SendResult
 from service.providers.twilio.statuses import DELIVERY_OUTCOMES
 
@@ -30,7 +30,7 @@ def record_outcome(
     delivery_id: str,
     result: SendResult,
     worker: str,
-    policy: OutboxPolicy,
+    policy: QueuePolicy,
 ) -> Delivery | None:
     """Store what the provider said; None when this worker's claim was lost meanwhile."""
     delivery = session.get(Delivery, delivery_id, with_for_update=True)

@@ -7,9 +7,9 @@ from sqlmodel import Session, col, or_, select
 
 from service import clock
 from service.dispatch import liveness
+from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import OutboxPolicy
 from service.dispatch.outcomes import (
     PROVIDER_STATUS,
     SEND_AGAIN_WHEN_UNKNOWN,
@@ -21,7 +21,7 @@ from service.providers.base import Found, LookupResult
 
 
 def take_unsettled(
-    *, session: Session, worker: str, limit: int, policy: OutboxPolicy
+    *, session: Session, worker: str, limit: int, policy: QueuePolicy
 ) -> tuple[list[Delivery], int]:
     """Take deliveries whose send outcome is not known: their wait for the provider's word
     is over, or the dispatcher that claimed them is dead (a crash mid-send).
@@ -78,7 +78,7 @@ def take_unsettled(
     return to_ask, settled
 
 
-def _send_again(*, session: Session, delivery: Delivery, policy: OutboxPolicy, why: str) -> None:
+def _send_again(*, session: Session, delivery: Delivery, policy: QueuePolicy, why: str) -> None:
     """Send a delivery that certainly or harmlessly did not go out again, now."""
     now = clock.now()
     delivery.updated_at = now
@@ -102,7 +102,7 @@ def settle_unknown(
     delivery_id: str,
     lookup: LookupResult,
     worker: str,
-    policy: OutboxPolicy,
+    policy: QueuePolicy,
 ) -> Delivery | None:
     """Decide a delivery whose send outcome was unknown by what the provider's records say.
 

@@ -11,8 +11,8 @@ from service import clock, events
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig, EscalationStep
 from service.companies.service import company_config
+from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import DeliveryReason
-from service.dispatch.outbox import enqueue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.memos import lifecycle
 from service.memos.lifecycle import step_due

@@ -21,8 +21,8 @@ from service.calls.models import Call
 from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
+from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason
-from service.dispatch.outbox import enqueue
 from service.memos.lifecycle import schedule_escalation
 from service.memos.models import MEMOS, Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn

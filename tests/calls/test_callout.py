@@ -18,7 +18,7 @@ from service.app import create_app
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox, outcomes
+from service.dispatch import delivery_queue, outcomes
 from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.fallback import FALLBACK
@@ -62,8 +62,8 @@ def client(callout_settings: Settings, engine: Engine, clock: ManualClock) -> It
 def placed_call(session: Session, operator: User, settings: Settings) -> Delivery:
     """A memo whose voice delivery was rendered and accepted by Twilio as CALL_SID."""
     take_memo(session, operator)
-    policy = outbox.OutboxPolicy()
-    [delivery] = outbox.claim_due(session=session, worker=WORKER, limit=10, policy=policy)
+    policy = delivery_queue.QueuePolicy()
+    [delivery] = delivery_queue.claim_due(session=session, worker=WORKER, limit=10, policy=policy)
     render_delivery(session=session, delivery=delivery, settings=settings)
     outcomes.record_outcome(
         session=session,
@@ -308,7 +308,7 @@ def test_no_answer_fails_the_call_and_falls_back_to_the_contact_s_other_channel(
     failed = reload(session, call)
     assert (failed.status, failed.error_code) == (DeliveryStatus.failed, "no-answer")
     assert failed.error is not None and failed.error.startswith("no-answer")
-    rows = outbox.deliveries_of(session=session, memo_id=call.memo_id)
+    rows = delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)
     session.commit()
     [fallback] = [d for d in rows if d.id != call.id]
     assert (fallback.contact_key, fallback.reason.value, fallback.status) == (
@@ -335,7 +335,7 @@ def test_a_replayed_status_changes_nothing(
 ) -> None:
     call_ended(client, call.id, "busy")
     before = reload(session, call)
-    count = len(outbox.deliveries_of(session=session, memo_id=call.memo_id))
+    count = len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id))
     session.commit()
 
     clock.advance(timedelta(minutes=5))
@@ -347,7 +347,7 @@ def test_a_replayed_status_changes_nothing(
         "busy",
         before.updated_at,
     )
-    assert len(outbox.deliveries_of(session=session, memo_id=call.memo_id)) == count
+    assert len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)) == count
     session.commit()
 
 
@@ -363,7 +363,7 @@ def test_completed_is_delivered_and_a_late_failure_does_not_undo_it(
     call_ended(client, call.id, "no-answer")
 
     assert reload(session, call).status == DeliveryStatus.delivered
-    assert len(outbox.deliveries_of(session=session, memo_id=call.memo_id)) == 1
+    assert len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)) == 1
     session.commit()
 
 
@@ -383,8 +383,8 @@ def test_the_end_of_a_call_whose_send_outcome_was_unknown_settles_it(
     callout_settings: Settings,
 ) -> None:
     take_memo(session, operator)
-    policy = outbox.OutboxPolicy()
-    [delivery] = outbox.claim_due(session=session, worker=WORKER, limit=10, policy=policy)
+    policy = delivery_queue.QueuePolicy()
+    [delivery] = delivery_queue.claim_due(session=session, worker=WORKER, limit=10, policy=policy)
     render_delivery(session=session, delivery=delivery, settings=callout_settings)
     session.commit()  # Twilio's answer never came back: the delivery is still `sending`.
 
@@ -418,7 +418,7 @@ async def test_a_memo_routed_to_voice_is_phoned_read_and_acknowledged_by_key(
         await dispatcher.run_once()
     await close_providers(providers)
 
-    [delivery] = outbox.deliveries_of(session=session, memo_id=memo.id)
+    [delivery] = delivery_queue.deliveries_of(session=session, memo_id=memo.id)
     session.commit()
     assert (delivery.channel.value, delivery.status, delivery.provider_id) == (
         "voice",
@@ -462,7 +462,7 @@ async def test_a_call_whose_placing_timed_out_is_found_by_look_up_and_never_plac
     with respx.mock(assert_all_called=True) as twilio:
         create = twilio.post(CALLS_URL).mock(side_effect=httpx.ReadTimeout("timed out"))
         await dispatcher.run_once()
-        [delivery] = outbox.deliveries_of(session=session, memo_id=memo.id)
+        [delivery] = delivery_queue.deliveries_of(session=session, memo_id=memo.id)
         session.commit()
         assert delivery.status == DeliveryStatus.sending
 
@@ -486,7 +486,7 @@ async def test_a_call_whose_placing_timed_out_is_found_by_look_up_and_never_plac
     assert create.call_count == 1
     session.expire_all()
     voice, fallback = sorted(
-        outbox.deliveries_of(session=session, memo_id=memo.id), key=lambda d: d.created_at
+        delivery_queue.deliveries_of(session=session, memo_id=memo.id), key=lambda d: d.created_at
     )
     session.commit()
     assert (voice.status, voice.provider_id) == (DeliveryStatus.failed, CALL_SID)

@@ -14,10 +14,10 @@ from sqlmodel import Session
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox
+from service.dispatch import delivery_queue
+from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery
-from service.dispatch.outbox import OutboxPolicy
 from service.intake.service import create_memo
 from service.memos.models import Memo, MemoStatus
 from service.memos.schema import MemoIn
@@ -70,7 +70,7 @@ def dispatcher(
         engine=engine,
         settings=relay_settings,
         providers=providers,
-        policy=OutboxPolicy(per_destination_per_minute=10),
+        policy=QueuePolicy(per_destination_per_minute=10),
         name="test-dispatcher",
     )
 
@@ -100,7 +100,7 @@ def take_sms_memo(session: Session, operator: User) -> Memo:
 def deliveries(session: Session, memo: Memo) -> list[Delivery]:
     """The memo's deliveries, routing ones first; the read ends its transaction (SQLite locks)."""
     session.expire_all()
-    rows = outbox.deliveries_of(session=session, memo_id=memo.id)
+    rows = delivery_queue.deliveries_of(session=session, memo_id=memo.id)
     session.commit()
     return sorted(rows, key=lambda d: (d.reason.value != "routing", d.created_at))
 

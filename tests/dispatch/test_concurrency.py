@@ -15,9 +15,9 @@ from service import clock as relay_clock
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.dispatch.delivery_queue import QueuePolicy, enqueue
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.dispatch.outbox import OutboxPolicy, enqueue
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
 from service.routing.service import Recipient
@@ -60,7 +60,7 @@ def test_two_dispatchers_send_a_thousand_deliveries_exactly_once(
             engine=engine,
             settings=settings,
             providers=build_providers(settings=settings, engine=engine),
-            policy=OutboxPolicy(per_destination_per_minute=1000),
+            policy=QueuePolicy(per_destination_per_minute=1000),
             batch_size=25,
             name=f"dispatcher-{n}",
         )

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox, outcomes
+from service.dispatch import delivery_queue, outcomes
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryStatus
 from service.memos.models import MemoStatus
@@ -303,10 +303,10 @@ async def test_repeated_connection_failures_give_up_after_the_bound(
     route = twilio.post(MESSAGES_URL).mock(side_effect=httpx.ConnectError("refused"))
     memo = take_sms_memo(session, operator)
 
-    for _ in range(outbox.MAX_ATTEMPTS + 2):
+    for _ in range(delivery_queue.MAX_ATTEMPTS + 2):
         await dispatcher.run_once()
         clock.advance(outcomes.BACKOFF_CAP + timedelta(seconds=1))
 
     sms = deliveries(session, memo)[0]
-    assert (sms.status, sms.attempts) == (DeliveryStatus.failed, outbox.MAX_ATTEMPTS)
-    assert route.call_count == outbox.MAX_ATTEMPTS
+    assert (sms.status, sms.attempts) == (DeliveryStatus.failed, delivery_queue.MAX_ATTEMPTS)
+    assert route.call_count == delivery_queue.MAX_ATTEMPTS

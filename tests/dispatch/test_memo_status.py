@@ -11,9 +11,9 @@ from sqlmodel import Session, col
 from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.companies.models import Company
+from service.dispatch.delivery_queue import QueuePolicy, claim_due
 from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import Delivery, DeliveryStatus
-from service.dispatch.outbox import OutboxPolicy, claim_due
 from service.dispatch.outcomes import record_outcome
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Outcome, SendResult
@@ -68,7 +68,7 @@ def test_two_deliveries_failing_at_once_leave_the_memo_failed(
         session, hours=None, routing=[{"notify": ["director"], "channels": ["sms", "email"]}]
     )
     memo = take_memo(session, operator)
-    policy = OutboxPolicy()
+    policy = QueuePolicy()
     claimed = claim_due(session=session, worker="w", limit=10, policy=policy)
     session.commit()
     assert len(claimed) == 2

@@ -22,7 +22,7 @@ from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import compose, liveness, outbox, outcomes
+from service.dispatch import compose, delivery_queue, liveness, outcomes
 from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus, DispatcherHeartbeat
@@ -57,7 +57,9 @@ def claimed_by_a_dead_dispatcher(
     """The one due delivery, claimed and rendered by "dead", which then stopped."""
     if beat:
         liveness.beat(session=session, dispatcher_id="dead")
-    [claimed] = outbox.claim_due(session=session, worker="dead", limit=10, policy=dispatcher.policy)
+    [claimed] = delivery_queue.claim_due(
+        session=session, worker="dead", limit=10, policy=dispatcher.policy
+    )
     render_delivery(session=session, delivery=claimed, settings=dispatcher.settings)
     session.commit()
     return claimed
@@ -142,7 +144,7 @@ async def test_a_claim_that_died_before_its_words_were_written_is_sent_without_c
     session: Session, operator: User, company: Company, dispatcher: Dispatcher
 ) -> None:
     memo = take_memo(session, operator, category="inquiry")  # office by email (dev outbox)
-    outbox.claim_due(session=session, worker="dead", limit=10, policy=dispatcher.policy)
+    delivery_queue.claim_due(session=session, worker="dead", limit=10, policy=dispatcher.policy)
     session.commit()
 
     await dispatcher.run_once()

@@ -14,7 +14,7 @@ from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch import outbox
+from service.dispatch import delivery_queue
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.escalation.service import fire_due, firings_of
 from service.memos.models import Memo
@@ -56,7 +56,7 @@ def test_a_step_never_fires_early_and_fires_once(
     )
     escalated = [
         d
-        for d in outbox.deliveries_of(session=session, memo_id=memo.id)
+        for d in delivery_queue.deliveries_of(session=session, memo_id=memo.id)
         if d.reason.value == "escalation"
     ]
     assert [(d.contact_key, d.channel.value, d.to) for d in escalated] == [

@@ -21,7 +21,7 @@ from service.companies.models import Company
 from service.companies.schema import CompanyConfig
 from service.companies.service import company_config
 from service.companies.validation import CompanyConfigError, validate_document
-from service.dispatch import outbox
+from service.dispatch import delivery_queue
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryStatus
 from service.intake.service import create_memo
@@ -64,7 +64,7 @@ def dispatcher(
         engine=engine,
         settings=smtp_settings,
         providers=build_providers(settings=smtp_settings, engine=engine),
-        policy=outbox.OutboxPolicy(per_destination_per_minute=10),
+        policy=delivery_queue.QueuePolicy(per_destination_per_minute=10),
         name="test-dispatcher",
     )
 
@@ -120,8 +120,8 @@ async def test_emails_whose_subject_had_breaks_are_accepted_by_the_smtp_server(
     await dispatcher.run_once()
 
     rows = [
-        *outbox.deliveries_of(session=session, memo_id=taken.memo.id),
-        *outbox.deliveries_of(session=session, memo_id=older.memo.id),
+        *delivery_queue.deliveries_of(session=session, memo_id=taken.memo.id),
+        *delivery_queue.deliveries_of(session=session, memo_id=older.memo.id),
     ]
     session.commit()
     assert [row.status for row in rows] == [DeliveryStatus.sent] * 4

@@ -27,5 +27,5 @@ MISSED_CALLS = {
     "canceled": "the call was canceled before it was answered",
 }
 
-# A call nobody took is, in the outbox's words for a message, one that failed.
+# A call nobody took is, in the words of a message's status, one that failed.
 MISSED_AS_MESSAGE = {"busy": "failed", "no-answer": "failed"}

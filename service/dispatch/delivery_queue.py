@@ -1,4 +1,4 @@
-"""The outbox queue: deliveries enqueued, claimed when due, their words fixed before sending."""
+"""The delivery queue: deliveries enqueued, claimed when due, their words fixed before sending."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
-class OutboxPolicy:
+class QueuePolicy:
     """How hard the dispatcher pushes: claim lifetime, throttle and retry bounds."""
 
     claim_timeout: timedelta = timedelta(seconds=60)
@@ -107,7 +107,7 @@ def _recent_sends(*, session: Session, to: Collection[str], since: datetime) -> 
     return {address: int(count) for address, count in rows}
 
 
-def claim_due(*, session: Session, worker: str, limit: int, policy: OutboxPolicy) -> list[Delivery]:
+def claim_due(*, session: Session, worker: str, limit: int, policy: QueuePolicy) -> list[Delivery]:
     """Take up to `limit` due deliveries for this worker; commit before calling any provider."""
     now = clock.now()
     statement = (
