@@ -3,7 +3,8 @@
 // Everything taken from the server or the user is inserted with textContent, never as HTML.
 
 import {
-  CATEGORY, MEMO_STATUS, URGENCY, bi, detailText, eventData, formatPhone, h, liveStream, put,
+  CATEGORY, MEMO_STATUS, URGENCY, detailText, eventData, formatPhone, gettext, h, liveStream, ngettext,
+  put,
 } from '/static/ui.js';
 
 const root = document.getElementById('console');
@@ -17,18 +18,19 @@ const COMPANIES = JSON.parse(document.getElementById('console-companies').textCo
 const BASE_TITLE = document.title;
 
 const CALL_STATUS = {
-  queued: ['着信中', 'ringing'], ringing: ['着信中', 'ringing'], 'in-progress': ['通話中', 'in call'],
-  completed: ['終了', 'ended'], busy: ['話中', 'busy'], failed: ['失敗', 'failed'],
-  'no-answer': ['応答なし', 'no answer'], canceled: ['取消', 'canceled'],
+  queued: gettext('ringing'), ringing: gettext('ringing'), 'in-progress': gettext('in call'),
+  completed: gettext('ended'), busy: gettext('busy'), failed: gettext('Failed'),
+  'no-answer': gettext('No answer'), canceled: gettext('canceled'),
 };
 const FLAG_KIND = {
-  harassment: 'カスハラ・嫌がらせ', abusive: '暴言', repeat: '繰り返しの迷惑電話', other: 'その他',
+  harassment: gettext('Harassment'), abusive: gettext('Abusive language'),
+  repeat: gettext('Repeated nuisance calls'), other: gettext('Other'),
 };
 const SEND_STATE = {
-  draft: ['未送信', 'Unsent'],
-  sending: ['送信中…', 'Sending'],
-  retry: ['未送信・再送待ち', 'Unsent, will retry'],
-  sent: ['送信済み', 'Sent'],
+  draft: gettext('Unsent'),
+  sending: gettext('Sending…'),
+  retry: gettext('Unsent, will retry'),
+  sent: gettext('Sent'),
 };
 // The memo's own fields a script question can lead to (`field: caller.name` in the company's
 // script), as the company's extra fields are: the question then holds the field itself.
@@ -83,10 +85,9 @@ async function api(method, path, { json, headers = {} } = {}) {
 
 function showSignedOut() {
   if (document.getElementById('signed-out')) return;
-  const link = h('a', { href: '/login?next=%2Fconsole', text: '再ログイン' });
+  const link = h('a', { href: '/login?next=%2Fconsole', text: gettext('Sign in again') });
   root.prepend(h('p', { id: 'signed-out', className: 'notice danger', role: 'alert' },
-    'ログインが切れました。', link, ' してください（下書きはこの端末に保存されています）。',
-    h('span', { className: 'en', text: 'Signed out: sign in again; drafts are kept on this device.' })));
+    gettext('Signed out; drafts are kept on this device.'), ' ', link));
 }
 
 // ---------------------------------------------------------------- calls
@@ -199,33 +200,33 @@ function callDetail(id) {
 function updateCallsChrome() {
   document.getElementById('calls-empty').hidden = calls.size > 0;
   const ringing = [...calls.values()].filter((entry) => callState(entry.detail) === 'ringing').length;
-  document.title = ringing ? `(${ringing}) 着信 · ${BASE_TITLE}` : BASE_TITLE;
+  document.title = ringing ? `(${ringing}) ${gettext('Calls')} · ${BASE_TITLE}` : BASE_TITLE;
 }
 
 function renderCall(entry) {
   const { detail, el } = entry;
   const { company, caller } = detail;
   const state = callState(detail);
-  const [statusJa, statusEn] = CALL_STATUS[detail.status] ?? [detail.status, ''];
+  const status = CALL_STATUS[detail.status] ?? detail.status;
   el.dataset.status = state;
-  el.setAttribute('aria-label', `${company.name} ${formatPhone(detail.from)} ${statusJa}`);
+  el.setAttribute('aria-label', `${company.name} ${formatPhone(detail.from)} ${status}`);
 
   const head = h('div', { className: 'call-head' },
     h('span', { className: 'call-company', text: company.name }),
-    h('span', { className: `badge status-${state}` }, bi(statusJa, statusEn)),
-    detail.source === 'simulated' ? h('span', { className: 'badge', text: 'シミュレーション' }) : null,
+    h('span', { className: `badge status-${state}`, text: status }),
+    detail.source === 'simulated' ? h('span', { className: 'badge', text: gettext('simulated') }) : null,
     h('time', { datetime: detail.started_at, text: fmtTime(detail.started_at) }));
   const greeting = h('p', { className: 'greeting', lang: company.locale, text: company.greeting });
   const number = h('p', { className: 'caller-number' },
-    h('span', { className: 'muted', text: '発信者 ' }),
+    h('span', { className: 'muted', text: `${gettext('Caller:')} ` }),
     h('strong', { className: 'phone', text: formatPhone(detail.from) }),
     caller.repeat_caller
-      ? h('span', { className: 'badge repeat' }, bi(`リピーター 過去${caller.earlier_calls}件`, `${caller.earlier_calls} earlier`))
-      : h('span', { className: 'badge' }, bi('初めての着信', 'first call')));
+      ? h('span', { className: 'badge repeat' }, ngettext('Repeat caller: %(num)d earlier call', 'Repeat caller: %(num)d earlier calls', caller.earlier_calls))
+      : h('span', { className: 'badge' }, gettext('first call')));
   const taken = takenByOther(detail);
-  const who = detail.answered_by_name || '他のオペレーター';
+  const who = detail.answered_by_name || gettext('another operator');
   const takenNote = taken
-    ? h('p', { className: 'taken-by', role: 'status' }, bi(`${who}さんが応答中`, `Taken by ${who}`))
+    ? h('p', { className: 'taken-by', role: 'status' }, gettext('Taken by %(who)s', { who }))
     : null;
   const parts = [head, takenNote, flagWarning(caller.flags, entry), greeting, number, callerHistory(caller)];
   put(el.querySelector('.call-info'), parts);
@@ -238,8 +239,8 @@ function renderCall(entry) {
   answerButton.hidden = !CAN_TAKE_MEMOS || taken || (mine && drafts.has(`call:${detail.id}`));
   answerButton.disabled = taken;
   answerButton.replaceChildren(...(mine
-    ? bi('メモを開く', 'Open memo')
-    : [...bi('応答', 'Answer'), ' ', h('kbd', { text: 'Alt+A' })]));
+    ? [gettext('Open memo')]
+    : [gettext('Answer'), ' ', h('kbd', { text: 'Alt+A' })]));
   const hangup = el.querySelector('.hangup');
   hangup.hidden = detail.source !== 'simulated' || (taken && !IS_SUPERVISOR);
   hangup.disabled = taken && !IS_SUPERVISOR;
@@ -248,13 +249,13 @@ function renderCall(entry) {
 function flagWarning(flags, entry) {
   if (!flags || flags.length === 0) return null;
   return h('div', { className: 'flag-warning' },
-    h('p', { className: 'flag-title' }, '⚠ 要注意の発信者 ', h('span', { className: 'en', text: 'Flagged caller' })),
+    h('p', { className: 'flag-title' }, `⚠ ${gettext('Flagged caller')}`),
     h('ul', {}, flags.map((flag) => {
-      const lift = h('button', { type: 'button', className: 'link-button', text: '解除' });
+      const lift = h('button', { type: 'button', className: 'link-button', text: gettext('Lift') });
       lift.addEventListener('click', () => liftFlag(flag, entry));
       return h('li', {},
-        h('strong', { text: FLAG_KIND[flag.kind] ?? flag.kind }), '：', flag.note,
-        h('span', { className: 'flag-meta', text: ` — ${flag.flagged_by || '不明'}・${fmtTime(flag.flagged_at)}` }),
+        h('strong', { text: FLAG_KIND[flag.kind] ?? flag.kind }), ': ', flag.note,
+        h('span', { className: 'flag-meta', text: ` — ${flag.flagged_by || gettext('unknown')} · ${fmtTime(flag.flagged_at)}` }),
         ' ', lift);
     })));
 }
@@ -262,17 +263,17 @@ function flagWarning(flags, entry) {
 function callerHistory(caller) {
   const items = [];
   for (const call of caller.calls.slice(0, 5)) {
-    const [label] = CALL_STATUS[call.status] ?? [call.status];
-    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(call.started_at)} 着信 ` }),
-      `${call.client_name}（${label}）`));
+    const label = CALL_STATUS[call.status] ?? call.status;
+    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(call.started_at)} ${gettext('call')} ` }),
+      `${call.client_name} (${label})`));
   }
   for (const memo of caller.memos.slice(0, 5)) {
-    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(memo.created_at)} メモ ` }),
-      `${memo.client_name}・${CATEGORY[memo.category] ?? memo.category}・${memo.subject}（${MEMO_STATUS[memo.status] ?? memo.status}）`));
+    items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(memo.created_at)} ${gettext('memo')} ` }),
+      `${memo.client_name} · ${CATEGORY[memo.category] ?? memo.category} · ${memo.subject} (${MEMO_STATUS[memo.status] ?? memo.status})`));
   }
   if (items.length === 0) return null;
   return h('details', { className: 'history', open: true },
-    h('summary', {}, bi(`この番号の履歴（着信${caller.earlier_calls}件・メモ${caller.memos.length}件）`, 'history')),
+    h('summary', {}, gettext('History of this number (%(calls)s calls, %(memos)s memos)', { calls: caller.earlier_calls, memos: caller.memos.length })),
     h('ul', {}, items));
 }
 
@@ -306,7 +307,7 @@ function wireCallCard(entry) {
     const error = form.querySelector('.field-error');
     if (!note.value.trim()) {
       error.hidden = false;
-      error.textContent = '内容を入力してください (describe what happened)';
+      error.textContent = gettext('Describe what happened.');
       note.focus();
       return;
     }
@@ -316,12 +317,12 @@ function wireCallCard(entry) {
       result = await api('POST', path, { json: { kind: kind.value, note: note.value.trim() } });
     } catch {
       error.hidden = false;
-      error.textContent = '接続できません。もう一度お試しください。(offline, try again)';
+      error.textContent = gettext('Offline: please try again.');
       return;
     }
     if (!result.ok) {
       error.hidden = false;
-      error.textContent = detailText(result.data, '登録できませんでした');
+      error.textContent = detailText(result.data, gettext('Could not flag the caller.'));
       return;
     }
     error.hidden = true;
@@ -337,7 +338,7 @@ function refreshCallsFrom(phone) {
 
 async function liftFlag(flag, entry) {
   // eslint-disable-next-line no-alert
-  if (!window.confirm(`この注意を解除しますか？ / Lift this flag?\n${flag.note}`)) return;
+  if (!window.confirm(`${gettext('Lift this flag?')}\n${flag.note}`)) return;
   try {
     await api('DELETE', `/api/v1/flags/${encodeURIComponent(flag.id)}`);
   } catch { return; }
@@ -367,15 +368,15 @@ async function answerCall(id) {
       // 409: another operator answered first, so the call is theirs; 404: it is gone.
       // Either way no memo opens here.
       button.disabled = false;
-      cardError(entry, detailText(result.data, '応答できませんでした'));
+      cardError(entry, detailText(result.data, gettext('Could not answer.')));
       refreshCall(id);
       return;
     } else {
-      cardError(entry, detailText(result.data, '応答できませんでした'));
+      cardError(entry, detailText(result.data, gettext('Could not answer.')));
     }
   } catch {
     // The phone is already in the operator's hand: open the memo anyway, the server learns later.
-    cardError(entry, '接続できません。メモは先に書けます。(offline; you can write the memo now)');
+    cardError(entry, gettext('Offline; you can write the memo now.'));
   }
   button.disabled = false;
   const draftEntry = draftForCall(detail);
@@ -391,9 +392,9 @@ async function hangUp(entry) {
       showCall({ ...entry.detail, ...result.data });
       return;
     }
-    cardError(entry, detailText(result.data, '切断できませんでした'));
+    cardError(entry, detailText(result.data, gettext('Could not hang up.')));
   } catch {
-    cardError(entry, '接続できません。(offline)');
+    cardError(entry, gettext('Offline.'));
   }
   refreshCall(id);
 }
@@ -422,7 +423,7 @@ function wireSimulateForm() {
     const body = { client: form.elements.client.value, from: form.elements.from.value.trim() };
     if (!body.from) {
       error.hidden = false;
-      error.textContent = '発信者番号を入力してください (enter the caller number)';
+      error.textContent = gettext('Enter the caller number.');
       form.elements.from.focus();
       return;
     }
@@ -434,11 +435,11 @@ function wireSimulateForm() {
         refreshCall(result.data.id);
       } else {
         error.hidden = false;
-        error.textContent = detailText(result.data, '着信を作れませんでした');
+        error.textContent = detailText(result.data, gettext('Could not make the call.'));
       }
     } catch {
       error.hidden = false;
-      error.textContent = '接続できません。(offline)';
+      error.textContent = gettext('Offline.');
     } finally {
       button.disabled = false;
     }
@@ -454,7 +455,7 @@ function saveDraft(entry) {
   try {
     localStorage.setItem(storeKey(entry.draft.id), JSON.stringify(entry.draft));
   } catch {
-    formError(entry, '下書きをこの端末に保存できません（保存領域が一杯です）。(cannot save the draft)');
+    formError(entry, gettext('Cannot save the draft on this device (storage is full).'));
   }
 }
 
@@ -559,7 +560,7 @@ function openDraft(draft) {
   el.querySelector('.company-pick label').htmlFor = picker.id;
   if (!draft.callId) {
     el.querySelector('.company-pick').hidden = false;
-    picker.append(h('option', { value: '', text: '会社を選んでください (choose a company)' }),
+    picker.append(h('option', { value: '', text: gettext('Choose a company') }),
       ...COMPANIES.map((company) => h('option', { value: company.slug, text: company.name })));
     picker.value = draft.client || '';
     picker.addEventListener('change', () => chooseCompany(entry, picker.value));
@@ -602,20 +603,20 @@ function buildScript(entry) {
 function buildSteps(entry, list, extra) {
   const { company, callId } = entry.draft;
   if (!company) {
-    list.append(h('li', { className: 'muted' }, bi('会社を選ぶとスクリプトが表示されます。', 'Choose a company to see its script.')));
+    list.append(h('li', { className: 'muted' }, gettext('Choose a company to see its script.')));
     return;
   }
   const declared = new Map(company.fields.map((field) => [field.key, field]));
   const placed = new Set();
   if (callId) {
     list.append(h('li', { className: 'step say first' },
-      h('span', { className: 'step-kind', text: '第一声' }),
+      h('span', { className: 'step-kind', text: gettext('Greeting') }),
       h('p', { className: 'step-text', lang: company.locale, text: company.greeting })));
   }
   for (const step of company.script) {
     const say = step.say !== null && step.say !== undefined;
     const item = h('li', { className: `step ${say ? 'say' : 'ask'}` },
-      h('span', { className: 'step-kind', text: say ? '読む' : '質問' }),
+      h('span', { className: 'step-kind', text: say ? gettext('Say') : gettext('Ask') }),
       h('p', { className: 'step-text', lang: company.locale, text: say ? step.say : step.ask }));
     // The question holds the fields its answer goes into, so the cursor follows the script:
     // Enter or Tab after one answer lands on the next question's field.
@@ -642,7 +643,7 @@ function buildSteps(entry, list, extra) {
   }
   const rest = company.fields.filter((field) => !placed.has(field.key));
   if (rest.length > 0) {
-    extra.append(h('h4', {}, bi('その他の項目', 'More fields')), ...rest.map((field) => customField(entry, field)));
+    extra.append(h('h4', {}, gettext('More fields')), ...rest.map((field) => customField(entry, field)));
   }
 }
 
@@ -650,7 +651,7 @@ function customField(entry, field) {
   const name = `fields.${field.key}`;
   const id = fieldId(entry, name);
   return h('div', { className: 'field custom' },
-    h('label', { for: id }, field.label, field.required ? h('span', { className: 'req', text: '必須' }) : null),
+    h('label', { for: id }, field.label, field.required ? h('span', { className: 'req', text: gettext('required') }) : null),
     h('input', {
       type: 'text', id, name, maxlength: 1000, autocomplete: 'off', required: field.required,
     }));
@@ -680,9 +681,9 @@ async function chooseCompany(entry, slug) {
     try {
       const result = await api('GET', `/api/v1/clients/${encodeURIComponent(slug)}`);
       if (result.ok && entry.draft.client === slug) entry.draft.company = companySnapshot(result.data);
-      else if (!result.ok) formError(entry, detailText(result.data, '会社を読み込めませんでした'));
+      else if (!result.ok) formError(entry, detailText(result.data, gettext('Could not load the company.')));
     } catch {
-      formError(entry, '接続できません。会社を読み込めませんでした。(offline)');
+      formError(entry, gettext('Offline: could not load the company.'));
     }
   }
   buildScript(entry);
@@ -696,21 +697,20 @@ function renderDraftHead(entry) {
   const title = entry.el.querySelector('.draft-title');
   if (draft.callId) {
     const call = callDetail(draft.callId);
-    const [statusJa] = call ? (CALL_STATUS[call.status] ?? [call.status]) : [null];
+    const status = call ? (CALL_STATUS[call.status] ?? call.status) : null;
     const flagged = call && call.caller.flags.length > 0;
     put(title,
       h('strong', { text: draft.company?.name ?? draft.client }),
-      h('span', { className: 'phone', text: ` ${formatPhone(draft.from)} からの着信` }),
-      statusJa ? h('span', { className: 'badge', text: statusJa }) : null,
-      flagged ? h('span', { className: 'badge danger', text: '⚠ 要注意' }) : null);
+      h('span', { className: 'phone', text: ` ${gettext('call from %(phone)s', { phone: formatPhone(draft.from) })}` }),
+      status ? h('span', { className: 'badge', text: status }) : null,
+      flagged ? h('span', { className: 'badge danger', text: `⚠ ${gettext('Flagged')}` }) : null);
   } else {
-    put(title, h('strong', {}, bi('新規メモ', 'New memo')),
-      h('span', { className: 'muted', text: draft.company ? ` ${draft.company.name}` : '（着信なし / no call）' }));
+    put(title, h('strong', { text: gettext('New memo') }),
+      h('span', { className: 'muted', text: draft.company ? ` ${draft.company.name}` : ` (${gettext('no call')})` }));
   }
-  const [ja, en] = SEND_STATE[draft.state] ?? SEND_STATE.draft;
   const state = entry.el.querySelector('.send-state');
   state.dataset.state = draft.state;
-  state.replaceChildren(...bi(ja, en));
+  state.replaceChildren(SEND_STATE[draft.state] ?? SEND_STATE.draft);
   entry.el.dataset.state = draft.state;
   entry.el.querySelector('.send').disabled = entry.sending || draft.state === 'sent';
 }
@@ -767,7 +767,7 @@ function wireDraft(entry) {
   entry.el.querySelector('.send').addEventListener('click', () => submitDraft(entry));
   entry.el.querySelector('.discard').addEventListener('click', () => {
     // eslint-disable-next-line no-alert
-    if (window.confirm('この下書きを破棄しますか？ / Discard this draft?')) closeDraft(entry);
+    if (window.confirm(gettext('Discard this draft?'))) closeDraft(entry);
   });
 }
 
@@ -813,16 +813,16 @@ function plainMessage(item) {
   switch (item.type) {
     case 'missing':
     case 'string_too_short':
-      return '入力してください (required)';
+      return gettext('Required.');
     case 'string_too_long':
-      return '長すぎます (too long)';
+      return gettext('Too long.');
     case 'enum':
     case 'literal_error':
-      return '一覧から選んでください (choose one)';
+      return gettext('Choose one from the list.');
     case 'extra_forbidden':
-      return 'この項目は使えません (not allowed)';
+      return gettext('This field is not allowed.');
     default:
-      return item.msg || '入力を確認してください (check this field)';
+      return item.msg || gettext('Check this field.');
   }
 }
 
@@ -838,7 +838,7 @@ function controlFor(entry, loc) {
 
 function showErrors(entry, detail) {
   clearErrors(entry);
-  const items = Array.isArray(detail) ? detail : [{ loc: [], msg: String(detail ?? '送信できませんでした') }];
+  const items = Array.isArray(detail) ? detail : [{ loc: [], msg: String(detail ?? gettext('Could not send.')) }];
   let first = null;
   const loose = [];
   for (const item of items) {
@@ -850,7 +850,7 @@ function showErrors(entry, detail) {
       loose.push(plainMessage(item));
     }
   }
-  formError(entry, loose.length ? `送信できませんでした：${loose.join(' / ')}` : '入力内容を確認してください。(please check the marked fields)');
+  formError(entry, loose.length ? gettext('Could not send: %(reasons)s', { reasons: loose.join(' / ') }) : gettext('Please check the marked fields.'));
   first?.focus();
 }
 
@@ -916,20 +916,20 @@ async function submitDraft(entry) {
     });
   } catch {
     entry.sending = false;
-    waitAndRetry(entry, '接続できません。下書きは保存済みです。接続が戻りしだい自動で再送します。(offline: will retry)');
+    waitAndRetry(entry, gettext('Offline: the draft is saved and will be sent when the connection is back.'));
     return;
   }
   entry.sending = false;
   if (result.ok) {
     sent(entry, result.data);
   } else if (result.status >= 500 || result.status === 429 || result.status === 408) {
-    waitAndRetry(entry, 'サーバーが応答しません。自動で再送します。(server busy: will retry)');
+    waitAndRetry(entry, gettext('The server is not answering; it will be sent again.'));
   } else if (result.status === 401) {
     setState(entry, 'draft');
-    formError(entry, 'ログインが切れました。再ログイン後に送信してください（下書きは保存されています）。');
+    formError(entry, gettext('Signed out: sign in again, then send (the draft is saved).'));
   } else {
     setState(entry, 'draft');
-    showErrors(entry, result.data?.detail ?? detailText(result.data, `送信できませんでした (${result.status})`));
+    showErrors(entry, result.data?.detail ?? detailText(result.data, gettext('Could not send (%(status)s).', { status: result.status })));
   }
 }
 
@@ -959,7 +959,7 @@ function sent(entry, memo) {
   for (const control of entry.form.elements) control.disabled = true;
   entry.el.querySelector('.discard').hidden = true;
   entry.el.querySelector('.form-error').after(h('p', { className: 'sent-note', role: 'status' },
-    bi(`送信しました。確認番号 ${memo.ack_code}`, 'Memo sent')));
+    gettext('Memo sent. Code %(code)s', { code: memo.ack_code })));
   showMemoFirst(memo);
   setTimeout(() => closeDraft(entry), 3000);
 }
@@ -1040,7 +1040,7 @@ for (const entry of restored) {
   if (entry.draft.callId) refreshCall(entry.draft.callId); // has its call ended meanwhile?
   if (entry.draft.state === 'sending' || entry.draft.state === 'retry') {
     // It may or may not have reached the server: the same Idempotency-Key makes resending safe.
-    waitAndRetry(entry, '前回の送信を確認しています…（自動で再送します）');
+    waitAndRetry(entry, gettext('Checking the last attempt… (it will be sent again)'));
   }
 }
 loadActiveCalls();

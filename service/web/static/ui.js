@@ -67,11 +67,6 @@ export function put(el, ...children) {
   el.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
 }
 
-// Words not yet in the catalogue, written in both languages: the page's language is shown.
-export function bi(ja, en) {
-  return [LOCALE === 'en' ? en : ja];
-}
-
 const dayTime = new Intl.DateTimeFormat(LOCALE, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 const clockTime = new Intl.DateTimeFormat(LOCALE, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 
