@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 
 from service.acks.reply_limits import Counted, within_limit
 from service.acks.service import AckVia, acknowledge
+from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, list_companies
 from service.dispatch.models import Delivery
 from service.i18n import N_, translate

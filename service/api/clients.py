@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from service.auth.models import Role, User
 from service.companies import service
+from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.validation import CompanyConfigError, validate_document
 from service.http_deps import CurrentAdmin, CurrentUser, SessionDep
 from service.routing.optouts import opted_out_numbers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.companies.schema import MemoField, ScriptStep
+from service.companies.config import MemoField, ScriptStep
 
 
 class CallSummary(BaseModel):

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from service import clock
+from service.companies.config import CompanyConfig
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
-from service.companies.schema import CompanyConfig
 from service.companies.yaml_io import (
     CompanyFileError,
     InvalidCompanyFiles,

@@ -9,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from service.companies.schema import TRY_TEMPLATES, CompanyConfig
+from service.companies.config import TRY_TEMPLATES, CompanyConfig
 from service.companies.values import ISSUE_TYPE
 
 Loc = tuple[str | int, ...]

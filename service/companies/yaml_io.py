@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from service.companies.schema import CompanyConfig
+from service.companies.config import CompanyConfig
 from service.companies.validation import CompanyConfigError, Loc, field_path, validate_document
 
 

@@ -8,8 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from service import clock, events
+from service.companies.config import CompanyConfig, EscalationStep
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig, EscalationStep
 from service.companies.service import company_config
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import DeliveryReason

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call
+from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.service import company_config, get_company
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from service import clock, events
-from service.companies.schema import CompanyConfig
+from service.companies.config import CompanyConfig
 from service.memos.models import Memo, MemoStatus, Urgency
 
 

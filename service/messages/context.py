@@ -38,7 +38,7 @@ from service.phones import display
 
 # What rendering reads of a memo and of its company: structural types, so the messages
 # stay below both (companies check their templates here; memos.models.Memo and
-# companies.schema.CompanyConfig are what callers pass).
+# companies.config.CompanyConfig are what callers pass).
 class CompanyField(Protocol):
     @property
     def key(self) -> str: ...

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from service.channels import Channel
-from service.companies.schema import CompanyConfig, RoutingRule
+from service.companies.config import CompanyConfig, RoutingRule
 
 
 @dataclass(frozen=True)

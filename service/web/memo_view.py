@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.service import company_config
 from service.i18n import N_, format_moment, translate
 from service.memos.models import Memo

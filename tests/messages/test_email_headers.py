@@ -17,8 +17,8 @@ from sqlmodel import Session, col
 
 from service.auth.models import Role
 from service.clock import ManualClock
+from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.schema import CompanyConfig
 from service.companies.service import company_config
 from service.companies.validation import CompanyConfigError, validate_document
 from service.dispatch import delivery_queue

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.channels import Channel
-from service.companies.schema import CompanyConfig, Templates
+from service.companies.config import CompanyConfig, Templates
 from service.companies.validation import validate_document
 from service.memos.models import Memo
 from service.messages.render import RenderedMessage, render_memo_message

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session
 
 from service.channels import Channel
-from service.companies.schema import CompanyConfig
+from service.companies.config import CompanyConfig
 from service.companies.validation import validate_document
 from service.routing.optouts import opted_out_among, record_opt_out
 from service.routing.service import (

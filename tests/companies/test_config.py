@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.companies.schema import CompanyConfig, format_duration, parse_duration
+from service.companies.config import CompanyConfig, format_duration, parse_duration
 from service.companies.validation import CompanyConfigError, validate_document
 from tests.factories import company_document
 
