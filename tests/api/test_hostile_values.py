@@ -40,6 +40,7 @@ from service.escalation.models import TaskStatus
 from service.escalation.service import fire_due
 from service.memos.ack_links import make_ack_token
 from service.settings import Settings
+from service.web.api_docs import SWAGGER_UI_ASSETS
 from tests.dispatch.conftest import take_memo
 from tests.factories import (
     company_document,
@@ -196,6 +197,7 @@ def world(plain_app: FastAPI, session: Session, settings: Settings, clock: Manua
             "phone": CALLER_PHONE,
             "flag_id": flag["id"],
             "token": token,
+            "name": next(iter(SWAGGER_UI_ASSETS)),
         },
         callers=callers,
         company_number=company_config(company).phone_numbers[0],
