@@ -4,38 +4,30 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from service.i18n import LOCALES, N_, supported, translate
+
 LANGUAGES = {"ja": "ja-JP", "en": "en-US"}
 
-UNKNOWN_NUMBER = {
-    "ja": (
-        "お電話ありがとうございます。"
-        "おかけになった番号は、ただいま受付を行っておりません。"
-        "恐れ入りますが、番号をお確かめのうえ、おかけ直しください。"
-    ),
-    "en": (
-        "Thank you for calling. This number is not in service with us. "
-        "Please check the number and call again."
-    ),
-}
-
-VOICEMAIL_PROMPT = {
-    "ja": (
-        "ただいま電話が大変混み合っております。"
-        "恐れ入りますが、発信音のあとに、お名前とご用件、折り返しのお電話番号をお話しください。"
-        "担当者より折り返しご連絡いたします。"
-    ),
-    "en": (
-        "All of our staff are busy at the moment. After the tone, please leave your name, "
-        "what you are calling about and a number to call you back. We will return your call."
-    ),
-}
-
-THANKS = {"ja": "お電話ありがとうございました。失礼いたします。", "en": "Thank you. Goodbye."}
+UNKNOWN_NUMBER = N_(
+    "Thank you for calling. This number is not in service with us. "
+    "Please check the number and call again."
+)
+VOICEMAIL_PROMPT = N_(
+    "All of our staff are busy at the moment. After the tone, please leave your name, "
+    "what you are calling about and a number to call you back. We will return your call."
+)
+THANKS = N_("Thank you. Goodbye.")
 
 
 def language(locale: str) -> str:
     """Twilio's <Say> language for a company locale."""
-    return LANGUAGES.get(locale, "en-US")
+    return LANGUAGES[supported(locale)]
+
+
+def say(response: VoiceResponse, message: str, *, locale: str) -> None:
+    """Speak catalogue `message` in `locale`, with the voice of that language."""
+    locale = supported(locale)
+    response.say(translate(locale, message), language=language(locale))
 
 
 def ring_operators(
@@ -70,19 +62,20 @@ def voicemail(*, locale: str, recording_action_url: str, greeting: str = "") -> 
     lang = language(locale)
     if greeting:
         response.say(greeting, language=lang)
-    response.say(VOICEMAIL_PROMPT.get(locale, VOICEMAIL_PROMPT["en"]), language=lang)
+    say(response, VOICEMAIL_PROMPT, locale=locale)
     response.record(
         action=recording_action_url, method="POST", max_length=180, play_beep=True, timeout=5
     )
-    response.say(THANKS.get(locale, THANKS["en"]), language=lang)
+    say(response, THANKS, locale=locale)
     return str(response)
 
 
 def unknown_number() -> str:
     """A polite answer for a number that belongs to no client company."""
     response = VoiceResponse()
-    response.say(UNKNOWN_NUMBER["ja"], language="ja-JP")
-    response.say(UNKNOWN_NUMBER["en"], language="en-US")
+    # No company, so no locale: each language in turn, each in its own voice.
+    for locale in LOCALES:
+        say(response, UNKNOWN_NUMBER, locale=locale)
     response.hangup()
     return str(response)
 
@@ -90,7 +83,7 @@ def unknown_number() -> str:
 def hang_up(*, locale: str) -> str:
     """Close a finished call politely."""
     response = VoiceResponse()
-    response.say(THANKS.get(locale, THANKS["en"]), language=language(locale))
+    say(response, THANKS, locale=locale)
     response.hangup()
     return str(response)
 
