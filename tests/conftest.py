@@ -112,7 +112,7 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         public_base_url="http://testserver",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlmodel import Session
 
 from service.auth import service as auth
 from service.auth.models import Role, User
+
+if TYPE_CHECKING:
+    from service.companies.models import Company
+    from service.memos.models import Memo
+    from service.providers.base import OutgoingMessage
+    from service.settings import Settings
 
 
 def make_user(
@@ -127,7 +135,7 @@ def make_company(
     phone_numbers: list[str] | None = None,
     changed_by: str = "test",
     **overrides: object,
-):  # type: ignore[no-untyped-def]
+) -> Company:
     """A committed, fully configured client company (see `company_document` for the defaults)."""
     from service.companies.service import save_company
     from service.companies.validation import validate_document
@@ -139,12 +147,12 @@ def make_company(
     return company
 
 
-def make_outgoing_message(**overrides: object):  # type: ignore[no-untyped-def]
+def make_outgoing_message(**overrides: Any) -> OutgoingMessage:
     """A rendered SMS to a Japanese mobile (any OutgoingMessage field can be replaced)."""
     from service.channels import Channel
     from service.providers.base import OutgoingMessage
 
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "delivery_id": "d" * 32,
         "channel": Channel.sms,
         "to": "+819012345678",
@@ -152,17 +160,17 @@ def make_outgoing_message(**overrides: object):  # type: ignore[no-untyped-def]
         "status_callback": "http://testserver/twilio/sms/status?delivery=" + "d" * 32,
     }
     fields.update(overrides)
-    return OutgoingMessage(**fields)  # type: ignore[arg-type]
+    return OutgoingMessage(**fields)
 
 
-def make_unsaved_memo(**overrides: object):  # type: ignore[no-untyped-def]
+def make_unsaved_memo(**overrides: Any) -> Memo:
     """An urgent complaint memo, not in any session, for formatting (any column can be replaced)."""
     from datetime import UTC, datetime
 
     from service.memos.models import Memo, MemoStatus
 
     taken = datetime(2025, 4, 1, 5, 5, tzinfo=UTC)  # 14:05 in Tokyo, a Tuesday
-    columns: dict[str, object] = {
+    columns: dict[str, Any] = {
         "id": "0123456789abcdef0123456789abcdef",
         "company_id": "c" * 32,
         "company_version": 1,
@@ -205,7 +213,7 @@ def make_client_user(
     return user
 
 
-def make_twilio_settings(settings, **overrides: object):  # type: ignore[no-untyped-def]
+def make_twilio_settings(settings: Settings, **overrides: object) -> Settings:
     """`settings` with the Twilio account of tests/twilio_signing.py, webhooks signed for PUBLIC_BASE."""
     from pydantic import SecretStr
 

@@ -146,10 +146,10 @@ def test_the_generated_secret_key_is_born_private(
     monkeypatch.setattr(os, "chmod", no_chmod)
     monkeypatch.setattr(Path, "chmod", no_chmod)
 
-    secret = Settings(_env_file=None).secret()  # type: ignore[call-arg]
+    secret = Settings(_env_file=None).secret()
 
     path = tmp_path / "var" / "secret_key"
     assert mode(path) == 0o600
     assert path.read_text() == secret
     assert [file.name for file in path.parent.iterdir()] == ["secret_key"]
-    assert Settings(_env_file=None).secret() == secret  # type: ignore[call-arg]
+    assert Settings(_env_file=None).secret() == secret

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,7 @@ async def exchange(
         result.pulled += len(piece)
         return {"type": "http.request", "body": piece, "more_body": remaining > 0}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             result.status = message["status"]
             result.headers = {name.decode(): value.decode() for name, value in message["headers"]}

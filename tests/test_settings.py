@@ -183,9 +183,9 @@ def test_unset_public_url_follows_where_relay_serves(monkeypatch: pytest.MonkeyP
     for name in list(os.environ):
         if name.startswith("RELAY_"):
             monkeypatch.delenv(name)
-    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8000"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8000"
     monkeypatch.setenv("RELAY_PORT", "8765")
-    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8765"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8765"
     monkeypatch.setenv("RELAY_PUBLIC_BASE_URL", "https://relay.example.jp/")
     monkeypatch.setenv("RELAY_SECRET_KEY", "a-long-enough-secret-key")
-    assert Settings(_env_file=None).public_base_url == "https://relay.example.jp"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).public_base_url == "https://relay.example.jp"

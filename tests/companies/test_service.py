@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -27,12 +28,12 @@ def save(session: Session, changed_by: str = "admin@relay.example", **overrides:
     return outcome
 
 
-def write(folder: Path, filename: str, **overrides: object) -> Path:
+def write(folder: Path, filename: str, **overrides: Any) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / filename
     path.write_text(
         dump_company(validate_document(company_document(**overrides))), encoding="utf-8"
-    )  # type: ignore[arg-type]
+    )
     return path
 
 

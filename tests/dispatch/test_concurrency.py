@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from service import clock as relay_clock
@@ -77,7 +77,7 @@ def test_two_dispatchers_send_a_thousand_deliveries_exactly_once(
     assert max(sent.values()) == 1
     statuses = Counter(session.exec(select(Delivery.status)).all())
     assert statuses == {DeliveryStatus.sent: sum(statuses.values())}
-    attempts = session.exec(text("SELECT max(attempts) FROM deliveries")).scalar()
+    attempts = session.exec(select(func.max(Delivery.attempts))).one()
     assert attempts == 1
 
 

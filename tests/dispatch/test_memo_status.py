@@ -54,7 +54,8 @@ def test_a_refresh_never_undoes_an_acknowledgement_committed_since_the_memo_was_
         refreshed = refresh_memo_status(session=dispatcher, memo_id=memo.id)
         dispatcher.commit()
 
-    assert refreshed is seen and seen.status == MemoStatus.acknowledged
+    assert refreshed is not None and refreshed is seen
+    assert refreshed.status == MemoStatus.acknowledged
     session.expire_all()
     stored = session.get(Memo, memo.id)
     assert stored is not None and stored.status == MemoStatus.acknowledged

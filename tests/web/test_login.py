@@ -6,8 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from service.auth.models import LoginFailure, Role, WebSession
@@ -75,9 +76,9 @@ def test_login_opens_a_session_in_an_httponly_cookie(
 
 def test_session_cookie_is_secure_behind_https(
     settings: Settings,
-    engine,
+    engine: Engine,
     clock: ManualClock,
-    session: Session,  # type: ignore[no-untyped-def]
+    session: Session,
 ) -> None:
     from service.app import create_app
 
@@ -183,9 +184,9 @@ def test_login_without_a_valid_csrf_token_is_refused(client: TestClient, session
 
 
 def test_a_csrf_token_from_another_browser_does_not_work(
-    app,
+    app: FastAPI,
     client: TestClient,
-    session: Session,  # type: ignore[no-untyped-def]
+    session: Session,
 ) -> None:
     make_user(session, email="kato@example.jp", password=PASSWORD)
     with TestClient(app) as attacker:
