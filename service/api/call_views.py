@@ -13,6 +13,7 @@ from service.calls.service import caller_history, operator_names
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.memos.service import memos_from_caller
+from service.phones import display_for
 
 
 def call_summaries(
@@ -34,6 +35,7 @@ def call_summary(call: Call, company: Company, *, answered_by_name: str | None) 
         "client": company.slug,
         "client_name": company.name,
         "from": call.from_number,
+        "from_display": display_for(call.from_number, country=company_config(company).country),
         "to": call.to_number,
         "status": call.status,
         "source": call.source,
@@ -58,13 +60,15 @@ def flag_out(session: Session, flag: CallerFlag) -> dict[str, Any]:
 
 
 def caller_out(
-    *, session: Session, phone: str, exclude_call_id: str | None = None
+    *, session: Session, phone: str, country: str = "JP", exclude_call_id: str | None = None
 ) -> dict[str, Any]:
-    """What an operator should know about a caller before saying a word."""
+    """What an operator should know about a caller before saying a word; the number is shown
+    as written in `country` (the called company's)."""
     history = caller_history(session=session, phone=phone, exclude_call_id=exclude_call_id)
     memos = memos_from_caller(session=session, phone=phone)
     return {
         "phone": phone,
+        "phone_display": display_for(phone, country=country),
         "earlier_calls": history.earlier_calls,
         "repeat_caller": history.earlier_calls > 0,
         "calls": call_summaries(session=session, rows=history.calls),
@@ -95,5 +99,10 @@ def call_detail(*, session: Session, call: Call, company: Company) -> dict[str, 
             "version": call.company_version,
             **config.model_dump(mode="json", include={"locale", "greeting", "script", "fields"}),
         },
-        "caller": caller_out(session=session, phone=call.from_number, exclude_call_id=call.id),
+        "caller": caller_out(
+            session=session,
+            phone=call.from_number,
+            country=config.country,
+            exclude_call_id=call.id,
+        ),
     }

@@ -17,6 +17,8 @@ class CallSummary(BaseModel):
     client: str
     client_name: str
     from_: str = Field(alias="from")
+    # `from` as people in the company's country write it (090-1111-2222), for display only.
+    from_display: str
     to: str
     status: str
     source: str
@@ -57,6 +59,7 @@ class CallerOut(BaseModel):
     """What an operator should know about a caller before saying a word."""
 
     phone: str
+    phone_display: str
     earlier_calls: int
     repeat_caller: bool
     calls: list[CallSummary]

@@ -220,3 +220,22 @@ def test_call_routes_declare_their_response_schemas(app: FastAPI) -> None:
     assert "409" in paths["/api/v1/calls/{call_id}/answer"]["post"]["responses"]
     assert schema("/api/v1/calls/{call_id}/hangup", "post", "200") == "CallSummary"
     assert "403" in paths["/api/v1/calls/{call_id}/hangup"]["post"]["responses"]
+
+
+def test_a_call_carries_its_number_as_people_write_it(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    home = simulate(client, operator_headers)
+    abroad = simulate(client, operator_headers, caller="+1 212-555-0100")
+
+    detail = client.get(f"/api/v1/calls/{home['id']}", headers=operator_headers).json()
+    listed = client.get("/api/v1/calls", params={"active": "true"}, headers=operator_headers)
+
+    assert (home["from"], home["from_display"]) == ("+819011112222", "090-1111-2222")
+    assert (abroad["from"], abroad["from_display"]) == ("+12125550100", "+1 212-555-0100")
+    assert detail["from_display"] == "090-1111-2222"
+    assert detail["caller"]["phone_display"] == "090-1111-2222"
+    assert {item["from_display"] for item in listed.json()["items"]} == {
+        "090-1111-2222",
+        "+1 212-555-0100",
+    }

@@ -3,7 +3,7 @@
 // Everything taken from the server or the user is inserted with textContent, never as HTML.
 
 import {
-  CATEGORY, MEMO_STATUS, URGENCY, detailText, eventData, formatPhone, gettext, h, liveStream, ngettext,
+  CATEGORY, MEMO_STATUS, URGENCY, detailText, eventData, gettext, h, liveStream, ngettext,
   put,
 } from '/static/ui.js';
 
@@ -209,7 +209,7 @@ function renderCall(entry) {
   const state = callState(detail);
   const status = CALL_STATUS[detail.status] ?? detail.status;
   el.dataset.status = state;
-  el.setAttribute('aria-label', `${company.name} ${formatPhone(detail.from)} ${status}`);
+  el.setAttribute('aria-label', `${company.name} ${detail.from_display ?? detail.from} ${status}`);
 
   const head = h('div', { className: 'call-head' },
     h('span', { className: 'call-company', text: company.name }),
@@ -219,7 +219,7 @@ function renderCall(entry) {
   const greeting = h('p', { className: 'greeting', lang: company.locale, text: company.greeting });
   const number = h('p', { className: 'caller-number' },
     h('span', { className: 'muted', text: `${gettext('Caller:')} ` }),
-    h('strong', { className: 'phone', text: formatPhone(detail.from) }),
+    h('strong', { className: 'phone', text: detail.from_display ?? detail.from }),
     caller.repeat_caller
       ? h('span', { className: 'badge repeat' }, ngettext('Repeat caller: %(num)d earlier call', 'Repeat caller: %(num)d earlier calls', caller.earlier_calls))
       : h('span', { className: 'badge' }, gettext('first call')));
@@ -490,9 +490,10 @@ function draftForCall(detail) {
     callId: detail.id,
     callSid: detail.call_sid,
     from: detail.from,
+    fromDisplay: detail.from_display,
     client: detail.company.slug,
     company: companySnapshot(detail.company),
-    values: { 'caller.phone': formatPhone(detail.from), urgency: 'normal' },
+    values: { 'caller.phone': detail.from_display ?? detail.from, urgency: 'normal' },
     state: 'draft',
     createdAt: new Date().toISOString(),
     focus: null,
@@ -701,7 +702,7 @@ function renderDraftHead(entry) {
     const flagged = call && call.caller.flags.length > 0;
     put(title,
       h('strong', { text: draft.company?.name ?? draft.client }),
-      h('span', { className: 'phone', text: ` ${gettext('call from %(phone)s', { phone: formatPhone(draft.from) })}` }),
+      h('span', { className: 'phone', text: ` ${gettext('call from %(phone)s', { phone: draft.fromDisplay ?? draft.from })}` }),
       status ? h('span', { className: 'badge', text: status }) : null,
       flagged ? h('span', { className: 'badge danger', text: `⚠ ${gettext('Flagged')}` }) : null);
   } else {
