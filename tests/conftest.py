@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session
@@ -23,6 +24,9 @@ from service.settings import Settings
 
 POSTGRES_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+# The people every test can act as (operator, admin, client user) and how they sign in.
+pytest_plugins = ["tests.people"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -117,11 +121,11 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, clock: ManualClock):  # type: ignore[no-untyped-def]
+def app(settings: Settings, engine: Engine, clock: ManualClock) -> FastAPI:
     return create_app(settings=settings, engine=engine)
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client

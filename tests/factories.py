@@ -10,6 +10,9 @@ from service.auth import service as auth
 from service.auth.models import Role, User
 
 if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+    from httpx import Response
+
     from service.companies.models import Company
     from service.memos.models import Memo
     from service.providers.base import OutgoingMessage
@@ -48,7 +51,7 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
-def login(client, email: str, password: str, *, next: str | None = None):  # type: ignore[no-untyped-def]
+def login(client: TestClient, email: str, password: str, *, next: str | None = None) -> Response:
     """Sign in through the login form (the client keeps the cookie); returns the POST's answer."""
     page = client.get("/login")
     data = {"email": email, "password": password, "csrf_token": csrf_from(page.text)}
@@ -57,7 +60,9 @@ def login(client, email: str, password: str, *, next: str | None = None):  # typ
     return client.post("/login", data=data, follow_redirects=False)
 
 
-def make_bare_company(session: Session, *, slug: str = "sakura-dental", name: str = "さくら歯科"):  # type: ignore[no-untyped-def]
+def make_bare_company(
+    session: Session, *, slug: str = "sakura-dental", name: str = "さくら歯科"
+) -> Company:
     """A committed client company row with only a slug and a name in its configuration."""
     from service import clock
     from service.companies.models import Company

@@ -1,4 +1,4 @@
-"""Fixtures for calls: a client company, staff users, and an app wired to Twilio."""
+"""Fixtures for calls: a client company with a phone number and an app wired to Twilio."""
 
 from __future__ import annotations
 
@@ -11,27 +11,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.app import create_app
-from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.settings import Settings
-from tests.factories import make_company, make_token, make_user
+from tests.factories import make_company
 from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE
 
 
 @pytest.fixture
 def sakura(session: Session) -> Company:
     return make_company(session, slug="sakura-dental", phone_numbers=["+815012345678"])
-
-
-@pytest.fixture
-def operator(session: Session) -> User:
-    return make_user(session, email="op@relay.example", role=Role.operator)
-
-
-@pytest.fixture
-def operator_headers(session: Session, operator: User) -> dict[str, str]:
-    return make_token(session, operator)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for the dispatcher: a company, an operator, memos, and providers chosen by settings."""
+"""Fixtures for the dispatcher: memos, and providers chosen by settings (people: tests/people.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service.auth.models import Role, User
+from service.auth.models import User
 from service.clock import ManualClock
-from service.companies.models import Company
 from service.dispatch import delivery_queue
 from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
@@ -23,7 +22,7 @@ from service.memos.models import Memo, MemoStatus
 from service.memos.schema import MemoIn
 from service.providers.registry import build_providers
 from service.settings import Settings
-from tests.factories import make_company, make_user
+from tests.factories import make_company
 from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE
 
 TWILIO_API = "https://twilio.test"
@@ -49,16 +48,6 @@ def relay_settings(settings: Settings) -> Settings:
 def twilio() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as router:
         yield router
-
-
-@pytest.fixture
-def operator(session: Session, clock: ManualClock) -> User:
-    return make_user(session, email="op@relay.example", role=Role.operator)
-
-
-@pytest.fixture
-def company(session: Session) -> Company:
-    return make_company(session, hours=None)
 
 
 @pytest.fixture

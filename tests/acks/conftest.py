@@ -1,1 +1,0 @@
-from tests.dispatch.conftest import company, operator  # noqa: F401 - shared fixtures
