@@ -25,13 +25,6 @@ def fresh(session: Session, memo: Memo) -> Memo:
     return found
 
 
-@pytest.fixture
-def client_user(session: Session, company: Company) -> User:
-    return make_client_user(
-        session, company_id=company.id, email="sato@example.jp", display_name="佐藤 院長"
-    )
-
-
 def test_a_client_user_acknowledges_its_own_memo_by_default_as_itself(
     client: TestClient,
     session: Session,

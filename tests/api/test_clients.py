@@ -8,25 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from service.auth.models import Role
 from service.clock import ManualClock
 from service.companies import service
-from tests.factories import company_document, make_company, make_token, make_user
-
-
-@pytest.fixture
-def admin_headers(session: Session) -> dict[str, str]:
-    return make_token(session, make_user(session, email="admin@relay.example", role=Role.admin))
-
-
-@pytest.fixture
-def operator_headers(session: Session) -> dict[str, str]:
-    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
-
-
-def client_headers(session: Session, company_id: str) -> dict[str, str]:
-    user = make_user(session, email="sato@example.jp", role=Role.client, company_id=company_id)
-    return make_token(session, user)
+from service.companies.models import Company
+from tests.factories import company_document, make_company
 
 
 def test_without_credentials_the_answer_is_401(client: TestClient, session: Session) -> None:
@@ -171,14 +156,15 @@ def test_a_number_of_another_company_is_409(
     assert service.get_company(session=session, slug="sakura-dental") is None
 
 
-def test_a_client_user_sees_only_its_own_company(client: TestClient, session: Session) -> None:
-    own = make_company(session, slug="sakura-dental")
+def test_a_client_user_sees_only_its_own_company(
+    client: TestClient, session: Session, company: Company, client_headers: dict[str, str]
+) -> None:
+    assert company.slug == "sakura-dental"
     make_company(session, slug="aoba-property", name="あおば不動産管理株式会社")
-    headers = client_headers(session, own.id)
 
-    listed = client.get("/api/v1/clients", headers=headers)
-    mine = client.get("/api/v1/clients/sakura-dental", headers=headers)
-    other = client.get("/api/v1/clients/aoba-property", headers=headers)
+    listed = client.get("/api/v1/clients", headers=client_headers)
+    mine = client.get("/api/v1/clients/sakura-dental", headers=client_headers)
+    other = client.get("/api/v1/clients/aoba-property", headers=client_headers)
 
     assert [item["slug"] for item in listed.json()["items"]] == ["sakura-dental"]
     assert mine.status_code == 200
@@ -186,15 +172,12 @@ def test_a_client_user_sees_only_its_own_company(client: TestClient, session: Se
 
 
 def test_a_client_user_may_not_write_even_its_own_company(
-    client: TestClient, session: Session
+    client: TestClient, company: Company, client_headers: dict[str, str]
 ) -> None:
-    own = make_company(session, slug="sakura-dental")
-    headers = client_headers(session, own.id)
-
     response = client.put(
-        "/api/v1/clients/sakura-dental",
+        f"/api/v1/clients/{company.slug}",
         json=company_document(greeting="こんにちは"),
-        headers=headers,
+        headers=client_headers,
     )
 
     assert response.status_code == 403
