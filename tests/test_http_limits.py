@@ -166,11 +166,6 @@ def sakura(session: Session) -> Company:
     return make_company(session)
 
 
-@pytest.fixture
-def operator(session: Session) -> dict[str, str]:
-    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
-
-
 def _escaped_memo(body: str) -> bytes:
     """A memo as a client escaping every non-ASCII character sends it: "あ" is 6 bytes."""
     memo = {
@@ -185,7 +180,7 @@ def _escaped_memo(body: str) -> bytes:
 
 
 def test_a_full_64_kib_japanese_memo_still_fits_when_json_escaped(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
     text = "あ" * (MAX_BODY_BYTES // 3) + "x" * (MAX_BODY_BYTES % 3)
     assert len(text.encode("utf-8")) == MAX_BODY_BYTES
@@ -195,7 +190,7 @@ def test_a_full_64_kib_japanese_memo_still_fits_when_json_escaped(
     response = client.post(
         "/api/v1/memos",
         content=payload,
-        headers={**operator, "Content-Type": "application/json"},
+        headers={**operator_headers, "Content-Type": "application/json"},
     )
 
     assert response.status_code == 201, response.text[:200]
@@ -203,7 +198,7 @@ def test_a_full_64_kib_japanese_memo_still_fits_when_json_escaped(
 
 
 def test_a_memo_body_over_64_kib_is_still_refused_by_its_own_rule(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
     payload = _escaped_memo("あ" * (MAX_BODY_BYTES // 3 + 1))
     assert len(payload) < body_limit("/api/v1/memos")
@@ -211,7 +206,7 @@ def test_a_memo_body_over_64_kib_is_still_refused_by_its_own_rule(
     response = client.post(
         "/api/v1/memos",
         content=payload,
-        headers={**operator, "Content-Type": "application/json"},
+        headers={**operator_headers, "Content-Type": "application/json"},
     )
 
     assert response.status_code == 413

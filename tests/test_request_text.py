@@ -6,22 +6,23 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlmodel import Session, select
 
-from service.auth.models import Role
+from service.companies.models import Company
 from service.memos.models import Memo
 from service.request_text import DETAIL, unstorable
-from tests.factories import make_company, make_token, make_user
+from tests.factories import make_company
 from tests.memos.test_api import memo_body
 
 
 @pytest.fixture
-def operator(session: Session) -> dict[str, str]:
-    make_company(session, slug="sakura-dental")
-    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
+def sakura(session: Session) -> Company:
+    """The company the memos name: a refused memo is refused for its text, not its client."""
+    return make_company(session, slug="sakura-dental")
 
 
-def post_json(client: TestClient, raw: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+def post_json(client: TestClient, raw: str, headers: dict[str, str]) -> Response:
     return client.post(
         "/api/v1/memos",
         content=raw.encode(),
@@ -54,9 +55,9 @@ def test_unstorable_text(text: str, refused: bool) -> None:
     ],
 )
 def test_a_nul_in_the_path_or_query_is_a_422(
-    client: TestClient, operator: dict[str, str], path: str
+    client: TestClient, operator_headers: dict[str, str], path: str
 ) -> None:
-    response = client.get(path, headers=operator)
+    response = client.get(path, headers=operator_headers)
 
     assert response.status_code == 422
     assert response.json() == {"detail": DETAIL}
@@ -75,14 +76,15 @@ def test_a_nul_in_the_path_or_query_is_a_422(
 def test_a_json_body_holding_a_nul_or_a_lone_surrogate_is_a_422_and_nothing_is_taken(
     client: TestClient,
     session: Session,
-    operator: dict[str, str],
+    sakura: Company,
+    operator_headers: dict[str, str],
     overrides: dict[str, object],
     escape: str,
 ) -> None:
     # The escape is written into the JSON text as a client would send it.
     raw = json.dumps(memo_body(**overrides)).replace('"@"', f'"{escape}"')
 
-    response = post_json(client, raw, operator)
+    response = post_json(client, raw, operator_headers)
 
     assert response.status_code == 422
     assert response.json() == {"detail": DETAIL}
@@ -90,22 +92,22 @@ def test_a_json_body_holding_a_nul_or_a_lone_surrogate_is_a_422_and_nothing_is_t
 
 
 def test_escaped_backslashes_emoji_pairs_and_ordinary_text_pass_unchanged(
-    client: TestClient, session: Session, operator: dict[str, str]
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
     # "\\u0000" is a backslash and "u0000", not a NUL; "\ud83d\ude00" is one emoji.
     raw = json.dumps(memo_body(subject="予約 \\u0000 😀", body="本文"))
     assert "\\\\u0000" in raw and "\\ud83d\\ude00" in raw
 
-    response = post_json(client, raw, operator)
+    response = post_json(client, raw, operator_headers)
 
     assert response.status_code == 201, response.text
     assert response.json()["subject"] == "予約 \\u0000 😀"
 
 
 def test_json_nested_past_any_sense_is_refused_by_the_route_not_a_500(
-    client: TestClient, operator: dict[str, str]
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
-    response = post_json(client, "[" * 100_000 + '"\\u0000"', operator)
+    response = post_json(client, "[" * 100_000 + '"\\u0000"', operator_headers)
 
     assert response.status_code == 400
 
