@@ -12,20 +12,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.app import create_app
-from service.auth.models import Role
+from service.auth.models import User
 from service.clock import ManualClock
 from service.paths import templates_dir
 from service.settings import Settings
 from service.web.console import STATIC_DIR
 from tests.factories import login, make_company, make_user
-
-PASSWORD = "correct horse battery"
-
-
-def _sign_in(client: TestClient, session: Session, role: Role, **kwargs: object) -> None:
-    email = f"{role.value}@relay.example"
-    make_user(session, email=email, role=role, password=PASSWORD, **kwargs)  # type: ignore[arg-type]
-    assert login(client, email, PASSWORD).status_code == 303
+from tests.people import sign_in
 
 
 @pytest.fixture
@@ -44,9 +37,8 @@ def test_console_sends_a_visitor_to_the_login_page(client: TestClient) -> None:
     assert response.headers["location"] == "/login?next=%2Fconsole"
 
 
-def test_console_is_refused_to_a_client_user(client: TestClient, session: Session) -> None:
-    company = make_company(session)
-    _sign_in(client, session, Role.client, company_id=company.id)
+def test_console_is_refused_to_a_client_user(client: TestClient, client_user: User) -> None:
+    sign_in(client, client_user)
 
     response = client.get("/console")
 
@@ -56,10 +48,10 @@ def test_console_is_refused_to_a_client_user(client: TestClient, session: Sessio
 
 
 def test_operator_console_offers_the_simulator_without_twilio(
-    client: TestClient, session: Session
+    client: TestClient, session: Session, operator: User
 ) -> None:
     make_company(session, slug="sakura-dental", name="さくら歯科クリニック")
-    _sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/console")
 
@@ -77,10 +69,10 @@ def test_operator_console_offers_the_simulator_without_twilio(
 
 
 def test_operator_console_has_no_simulator_with_twilio(
-    twilio_client: TestClient, session: Session
+    twilio_client: TestClient, session: Session, operator: User
 ) -> None:
     make_company(session)
-    _sign_in(twilio_client, session, Role.operator)
+    sign_in(twilio_client, operator)
 
     page = twilio_client.get("/console")
 
@@ -90,10 +82,8 @@ def test_operator_console_has_no_simulator_with_twilio(
     assert "着信をシミュレート" not in page.text
 
 
-def test_admin_may_watch_the_console_but_not_take_memos(
-    client: TestClient, session: Session
-) -> None:
-    _sign_in(client, session, Role.admin)
+def test_admin_may_watch_the_console_but_not_take_memos(client: TestClient, admin: User) -> None:
+    sign_in(client, admin)
 
     page = client.get("/console")
 
@@ -102,9 +92,11 @@ def test_admin_may_watch_the_console_but_not_take_memos(
     assert 'id="new-memo"' not in page.text
 
 
-def test_company_names_are_escaped_on_the_console(client: TestClient, session: Session) -> None:
+def test_company_names_are_escaped_on_the_console(
+    client: TestClient, session: Session, operator: User
+) -> None:
     make_company(session, slug="tricky", name='<img src=x onerror="alert(1)">')
-    _sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/console")
 
@@ -144,7 +136,6 @@ def test_console_script_never_inserts_markup() -> None:
 def test_the_console_page_is_in_the_readers_language_only(
     client: TestClient, session: Session
 ) -> None:
-    from tests.factories import login, make_user
     from tests.i18n.japanese import japanese_in
 
     make_user(session, email="op-en@example.jp", password="correct horse battery")
