@@ -10,21 +10,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from service.acks.service import AckVia, acknowledge
-from service.auth.models import Role
+from service.auth.models import User
 from service.clock import ManualClock
+from service.companies.models import Company
 from service.escalation.service import fire_due
 from service.paths import templates_dir
 from service.web.console import STATIC_DIR
 from tests.dispatch.conftest import take_memo
-from tests.factories import login, make_company, make_user
-
-PASSWORD = "correct horse battery"
-
-
-def _sign_in(client: TestClient, session: Session, role: Role, **kwargs: object) -> None:
-    email = f"{role.value}@relay.example"
-    make_user(session, email=email, role=role, password=PASSWORD, **kwargs)  # type: ignore[arg-type]
-    assert login(client, email, PASSWORD).status_code == 303
+from tests.people import sign_in
 
 
 def _board_data(html: str) -> dict[str, list[dict[str, object]]]:
@@ -45,10 +38,9 @@ def test_board_sends_a_visitor_to_the_login_page(client: TestClient) -> None:
 
 
 def test_board_is_refused_to_operators_and_client_users(
-    client: TestClient, session: Session
+    client: TestClient, operator: User, client_user: User
 ) -> None:
-    company = make_company(session)
-    _sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/board")
 
@@ -58,14 +50,14 @@ def test_board_is_refused_to_operators_and_client_users(
     assert "board-data" not in page.text
 
     client.cookies.clear()
-    _sign_in(client, session, Role.client, company_id=company.id)
+    sign_in(client, client_user)
     assert client.get("/board").status_code == 403
 
 
 def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
-    client: TestClient, session: Session
+    client: TestClient, admin: User
 ) -> None:
-    _sign_in(client, session, Role.admin)
+    sign_in(client, admin)
 
     page = client.get("/board")
 
@@ -93,10 +85,13 @@ def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
 
 
 def test_board_opens_with_what_waits_and_what_is_overdue(
-    client: TestClient, session: Session, clock: ManualClock
+    client: TestClient,
+    session: Session,
+    clock: ManualClock,
+    company: Company,
+    operator: User,
+    admin: User,
 ) -> None:
-    make_company(session, hours=None)
-    operator = make_user(session, email="op@relay.example", role=Role.operator)
     late = take_memo(session, operator, urgency="urgent", subject="至急：予約の件")
     seen = take_memo(session, operator, subject="確認済みの件")
     acknowledge(session=session, memo_id=seen.id, by="director", via=AckVia.operator)
@@ -105,7 +100,7 @@ def test_board_opens_with_what_waits_and_what_is_overdue(
     while fire_due(session=session, worker="test"):
         session.commit()
     session.commit()
-    _sign_in(client, session, Role.admin)
+    sign_in(client, admin)
 
     data = _board_data(client.get("/board").text)
 
@@ -123,22 +118,22 @@ def test_board_opens_with_what_waits_and_what_is_overdue(
     assert client.get("/api/v1/board").json() == data
 
 
-def test_home_page_links_the_admin_to_the_board(client: TestClient, session: Session) -> None:
-    _sign_in(client, session, Role.admin)
+def test_home_page_links_the_admin_to_the_board(client: TestClient, admin: User) -> None:
+    sign_in(client, admin)
 
     assert 'href="/board"' in client.get("/").text
 
 
-def test_home_page_of_an_operator_has_no_board_link(client: TestClient, session: Session) -> None:
-    _sign_in(client, session, Role.operator)
+def test_home_page_of_an_operator_has_no_board_link(client: TestClient, operator: User) -> None:
+    sign_in(client, operator)
 
     assert 'href="/board"' not in client.get("/").text
 
 
 def test_console_has_the_callbacks_section_and_its_script(
-    client: TestClient, session: Session
+    client: TestClient, operator: User
 ) -> None:
-    _sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/console")
 
@@ -161,8 +156,8 @@ def test_console_has_the_callbacks_section_and_its_script(
     assert 'href="/board"' not in page.text  # the board link is for admins
 
 
-def test_admin_console_links_to_the_board(client: TestClient, session: Session) -> None:
-    _sign_in(client, session, Role.admin)
+def test_admin_console_links_to_the_board(client: TestClient, admin: User) -> None:
+    sign_in(client, admin)
 
     page = client.get("/console")
 
@@ -197,10 +192,10 @@ def test_board_and_callbacks_never_insert_markup() -> None:
         assert not re.search(r"\son[a-z]+=", text)
 
 
-def test_the_board_is_in_the_readers_language_only(client: TestClient, session: Session) -> None:
+def test_the_board_is_in_the_readers_language_only(client: TestClient, admin: User) -> None:
     from tests.i18n.japanese import japanese_in
 
-    _sign_in(client, session, Role.admin)
+    sign_in(client, admin)
 
     english = client.get("/board", headers={"Accept-Language": "en"})
     japanese = client.get("/board", headers={"Accept-Language": "ja"})
