@@ -13,21 +13,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.app import create_app
-from service.auth.models import Role
+from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
 from service.providers import outbox, registry
 from service.settings import Settings
 from service.web.outbox_pages import linkify
 from tests.factories import (
-    login,
-    make_bare_company,
     make_outgoing_message,
-    make_token,
-    make_user,
 )
+from tests.people import sign_in
 
-PASSWORD = "correct horse battery"
 ACK_LINK = "http://testserver/a/eyJtIjoiMTIzIn0.sig-_x"
 SMS_TEXT = f"【至急】さくら歯科：山田様より苦情。確認はこちら {ACK_LINK}。"
 EMAIL_HTML = (
@@ -55,20 +51,16 @@ def store_sms_and_email(session: Session, clock: ManualClock) -> None:
     )
 
 
-def sign_in(client: TestClient, session: Session, role: Role) -> None:
-    company_id = make_bare_company(session).id if role == Role.client else None
-    make_user(
-        session, email=f"{role}@example.jp", role=role, password=PASSWORD, company_id=company_id
-    )
-    assert login(client, f"{role}@example.jp", PASSWORD).status_code == 303
-
-
-@pytest.mark.parametrize("role", [Role.operator, Role.admin])
+@pytest.mark.parametrize("person", ["operator", "admin"])
 def test_staff_see_the_sms_as_a_bubble_with_a_working_link(
-    client: TestClient, session: Session, clock: ManualClock, role: Role
+    client: TestClient,
+    session: Session,
+    clock: ManualClock,
+    person: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     store_sms_and_email(session, clock)
-    sign_in(client, session, role)
+    sign_in(client, request.getfixturevalue(person))
 
     page = client.get("/dev/outbox")
 
@@ -85,10 +77,10 @@ def test_staff_see_the_sms_as_a_bubble_with_a_working_link(
 
 
 def test_newest_message_comes_first(
-    client: TestClient, session: Session, clock: ManualClock
+    client: TestClient, session: Session, clock: ManualClock, operator: User
 ) -> None:
     store_sms_and_email(session, clock)
-    sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/dev/outbox").text
 
@@ -96,10 +88,10 @@ def test_newest_message_comes_first(
 
 
 def test_email_html_is_escaped_into_a_sandboxed_iframe(
-    client: TestClient, session: Session, clock: ManualClock
+    client: TestClient, session: Session, clock: ManualClock, admin: User
 ) -> None:
     store_sms_and_email(session, clock)
-    sign_in(client, session, Role.admin)
+    sign_in(client, admin)
 
     page = client.get("/dev/outbox").text
 
@@ -120,9 +112,11 @@ def test_email_html_is_escaped_into_a_sandboxed_iframe(
     assert f'確認: <a href="{ACK_LINK}">' in page
 
 
-def test_a_client_user_is_refused(client: TestClient, session: Session, clock: ManualClock) -> None:
+def test_a_client_user_is_refused(
+    client: TestClient, session: Session, clock: ManualClock, client_user: User
+) -> None:
     store_sms_and_email(session, clock)
-    sign_in(client, session, Role.client)
+    sign_in(client, client_user)
 
     page = client.get("/dev/outbox")
     listing = client.get("/dev/outbox.json")
@@ -142,11 +136,10 @@ def test_signed_out_the_page_asks_to_sign_in_and_the_json_is_401(client: TestCli
 
 
 def test_json_lists_the_latest_messages_for_tools(
-    client: TestClient, session: Session, clock: ManualClock
+    client: TestClient, session: Session, clock: ManualClock, operator_headers: dict[str, str]
 ) -> None:
     store_sms_and_email(session, clock)
-    user = make_user(session, email="ops@example.jp", role=Role.operator)
-    headers = make_token(session, user)
+    headers = operator_headers
 
     every = client.get("/dev/outbox.json", headers=headers).json()["items"]
     sms = client.get("/dev/outbox.json?channel=sms", headers=headers).json()["items"]
@@ -182,10 +175,10 @@ def real_client(settings: Settings, engine: Engine, clock: ManualClock) -> Itera
 
 
 def test_with_real_sms_and_email_the_page_still_shows_voice(
-    real_client: TestClient, session: Session, clock: ManualClock
+    real_client: TestClient, session: Session, clock: ManualClock, operator: User
 ) -> None:
     store(session, channel=Channel.voice, text="さくら歯科様、伝言が1件あります。")
-    sign_in(real_client, session, Role.operator)
+    sign_in(real_client, operator)
 
     page = real_client.get("/dev/outbox")
 
@@ -195,11 +188,11 @@ def test_with_real_sms_and_email_the_page_still_shows_voice(
 
 
 def test_the_page_does_not_exist_when_no_channel_uses_the_outbox(
-    real_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+    real_client: TestClient, admin: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Voice stays in the outbox without a caller ID; stand in for a configured one.
     monkeypatch.setattr(registry, "_voice_backend", lambda settings: registry.Backend.twilio)
-    sign_in(real_client, session, Role.admin)
+    sign_in(real_client, admin)
 
     assert real_client.get("/dev/outbox").status_code == 404
     assert real_client.get("/dev/outbox.json").status_code == 404
@@ -219,11 +212,11 @@ def test_linkify_escapes_and_links_only_http_urls() -> None:
 
 
 def test_an_english_reader_gets_english_counts_with_plurals(
-    client: TestClient, session: Session, clock: ManualClock
+    client: TestClient, session: Session, clock: ManualClock, operator: User
 ) -> None:
     store(session, delivery_id="3" * 32, text="Call Jane back")
     store(session, delivery_id="4" * 32, text="x" * 200)
-    sign_in(client, session, Role.operator)
+    sign_in(client, operator)
 
     page = client.get("/dev/outbox", headers={"Accept-Language": "en-US"}).text
     words = " ".join(page.split())
