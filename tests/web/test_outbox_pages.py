@@ -19,9 +19,7 @@ from service.clock import ManualClock
 from service.providers import outbox, registry
 from service.settings import Settings
 from service.web.outbox_pages import linkify
-from tests.factories import (
-    make_outgoing_message,
-)
+from tests.factories import make_outgoing_message
 from tests.people import sign_in
 
 ACK_LINK = "http://testserver/a/eyJtIjoiMTIzIn0.sig-_x"
