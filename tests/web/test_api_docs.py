@@ -8,10 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from service.auth.models import Role
-from tests.factories import login, make_bare_company, make_client_user, make_token, make_user
-
-PASSWORD = "correct horse battery"
+from service.auth.models import User
+from tests.factories import make_token
+from tests.people import sign_in
 
 
 def test_nobody_signed_in_reads_the_api_description(client: TestClient) -> None:
@@ -28,27 +27,26 @@ def test_nobody_signed_in_reads_the_api_description(client: TestClient) -> None:
     assert client.get("/redoc").status_code == 404
 
 
-def test_a_client_company_user_is_refused(client: TestClient, session: Session) -> None:
-    company = make_bare_company(session)
-    user = make_client_user(session, company_id=company.id)
-    headers = make_token(session, user)
-    assert client.get("/openapi.json", headers=headers).status_code == 403
+def test_a_client_company_user_is_refused(
+    client: TestClient, client_user: User, client_headers: dict[str, str]
+) -> None:
+    assert client.get("/openapi.json", headers=client_headers).status_code == 403
 
-    assert login(client, user.email, PASSWORD).status_code == 303
+    sign_in(client, client_user)
     assert client.get("/docs").status_code == 403
     assert client.get("/docs/assets/swagger-ui.css").status_code == 403
 
 
-@pytest.mark.parametrize("role", [Role.operator, Role.admin])
+@pytest.mark.parametrize("person", ["operator", "admin"])
 def test_staff_read_the_description_and_swagger_ui(
-    client: TestClient, session: Session, role: Role
+    client: TestClient, session: Session, person: str, request: pytest.FixtureRequest
 ) -> None:
-    user = make_user(session, email=f"{role.value}@relay.example", role=role)
+    user: User = request.getfixturevalue(person)
     schema = client.get("/openapi.json", headers=make_token(session, user))
     assert schema.status_code == 200
     assert "/api/v1/memos" in schema.json()["paths"]
 
-    assert login(client, user.email, PASSWORD).status_code == 303
+    sign_in(client, user)
     swagger = client.get("/docs")
     assert swagger.status_code == 200
     assert "SwaggerUIBundle" in swagger.text
@@ -61,9 +59,8 @@ def test_staff_read_the_description_and_swagger_ui(
     assert client.get("/redoc").status_code == 404
 
 
-def test_only_the_files_swagger_ui_loads_are_served(client: TestClient, session: Session) -> None:
-    user = make_user(session, email="op@relay.example", role=Role.operator)
-    assert login(client, user.email, PASSWORD).status_code == 303
+def test_only_the_files_swagger_ui_loads_are_served(client: TestClient, operator: User) -> None:
+    sign_in(client, operator)
     script = client.get("/docs/assets/swagger-ui-bundle.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert "SwaggerUIBundle" in script.text
@@ -72,9 +69,8 @@ def test_only_the_files_swagger_ui_loads_are_served(client: TestClient, session:
         assert client.get(f"/docs/assets/{name}").status_code == 404, name
 
 
-def test_swagger_ui_runs_under_the_strict_policy(client: TestClient, session: Session) -> None:
-    user = make_user(session, email="op@relay.example", role=Role.operator)
-    assert login(client, user.email, PASSWORD).status_code == 303
+def test_swagger_ui_runs_under_the_strict_policy(client: TestClient, operator: User) -> None:
+    sign_in(client, operator)
     page = client.get("/docs")
     policy = page.headers["content-security-policy"]
     nonce = re.search(r"'nonce-([A-Za-z0-9_-]+)'", policy)
