@@ -10,15 +10,16 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from service.auth.models import Role
 from service.memos.models import Memo
-from tests.factories import make_company, make_token, make_user
+from tests.factories import make_company
 from tests.memos.test_api import memo_body
 
 CLIENTS = 12
 
 
-def test_more_writers_than_worker_threads_all_commit(app: FastAPI, session: Session) -> None:
+def test_more_writers_than_worker_threads_all_commit(
+    app: FastAPI, session: Session, operator_headers: dict[str, str]
+) -> None:
     """Every worker thread may be waiting for the write lock while another request still has
     to end the transaction holding it: ending it must not need one of those threads."""
     make_company(
@@ -26,7 +27,7 @@ def test_more_writers_than_worker_threads_all_commit(app: FastAPI, session: Sess
         slug="sakura-dental",
         fields=[{"key": "patient_no", "label": "診察券番号", "required": True}],
     )
-    headers = make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
+    headers = operator_headers
 
     async def post_all() -> list[int]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = 2

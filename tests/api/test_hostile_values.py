@@ -32,8 +32,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.app import create_app
-from service.auth.models import Role
+from service.auth.models import User
 from service.clock import ManualClock
+from service.companies.models import Company
 from service.companies.service import company_config
 from service.escalation import tasks
 from service.escalation.models import TaskStatus
@@ -46,10 +47,8 @@ from tests.factories import (
     company_document,
     csrf_from,
     make_client_user,
-    make_company,
     make_token,
     make_twilio_settings,
-    make_user,
 )
 from tests.twilio_signing import ACCOUNT_SID, PUBLIC_BASE, signature
 
@@ -157,11 +156,16 @@ def twilio_app(settings: Settings, engine: Engine, clock: ManualClock) -> FastAP
 
 
 @pytest.fixture
-def world(plain_app: FastAPI, session: Session, settings: Settings, clock: ManualClock) -> World:
+def world(
+    plain_app: FastAPI,
+    session: Session,
+    settings: Settings,
+    clock: ManualClock,
+    company: Company,
+    admin: User,
+    operator: User,
+) -> World:
     """A company with a memo, a callback task taken by the operator, a call and a flag."""
-    company = make_company(session, hours=None)
-    admin = make_user(session, email="admin@relay.example", role=Role.admin)
-    operator = make_user(session, email="op@relay.example", role=Role.operator)
     client_user = make_client_user(session, company_id=company.id, email="uketsuke@example.jp")
     callers = {
         "admin": make_token(session, admin),

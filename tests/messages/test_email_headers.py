@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
-from service.auth.models import Role
+from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
@@ -29,7 +29,7 @@ from service.memos.models import Memo
 from service.memos.schema import MemoIn
 from service.providers.registry import build_providers
 from service.settings import Settings
-from tests.factories import company_document, make_company, make_user
+from tests.factories import company_document
 from tests.providers.smtp_server import RecordingHandler
 from tests.providers.smtp_server import smtp_server as running_smtp_server
 
@@ -90,10 +90,10 @@ async def test_emails_whose_subject_had_breaks_are_accepted_by_the_smtp_server(
     clock: ManualClock,
     dispatcher: Dispatcher,
     smtp_server: tuple[Controller, RecordingHandler],
+    operator: User,
+    company: Company,
 ) -> None:
     _, handler = smtp_server
-    operator = make_user(session, email="op@relay.example", role=Role.operator)
-    company = make_company(session, hours=None)
     store_subject_override(session, company, clock)
     assert company_config(company).templates.email_subject == STORED_SUBJECT
     form = {
