@@ -11,14 +11,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlmodel import Session
 
-from service.auth.models import Role
+from service.auth.models import User
 from service.observability import RedactPathsFilter, redact_path
 from service.settings import Settings
-from tests.factories import login, make_bare_company, make_client_user, make_token, make_user
+from tests.factories import make_bare_company, make_client_user, make_token
+from tests.people import sign_in
 
 METRICS_TOKEN = "prometheus-scraper-7c1d9e0a"
 SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -78,14 +78,14 @@ def test_metrics_are_refused_to_a_client_company_user(client: TestClient, sessio
     assert "relay_http" not in response.text
 
 
-@pytest.mark.parametrize("role", [Role.operator, Role.admin])
+@pytest.mark.parametrize("person", ["operator", "admin"])
 def test_staff_read_metrics_with_their_token_or_their_session(
-    client: TestClient, session: Session, role: Role
+    client: TestClient, session: Session, person: str, request: pytest.FixtureRequest
 ) -> None:
-    user = make_user(session, email=f"{role.value}@relay.example", role=role)
+    user: User = request.getfixturevalue(person)
     assert client.get("/metrics", headers=make_token(session, user)).status_code == 200
 
-    assert login(client, user.email, PASSWORD).status_code == 303
+    sign_in(client, user)
     assert client.get("/metrics").status_code == 200
 
 

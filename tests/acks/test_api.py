@@ -13,9 +13,8 @@ from service.clock import ManualClock
 from service.companies.models import Company
 from service.memos.models import Memo, MemoStatus
 from tests.dispatch.conftest import take_memo
-from tests.factories import login, make_client_user, make_company, make_token, make_user
-
-PASSWORD = "correct horse battery"
+from tests.factories import make_client_user, make_company, make_token, make_user
+from tests.people import sign_in
 
 
 def fresh(session: Session, memo: Memo) -> Memo:
@@ -75,12 +74,13 @@ def test_a_second_acknowledgement_says_already_and_changes_nothing(
     company: Company,
     client_user: User,
     clock: ManualClock,
+    admin_headers: dict[str, str],
 ) -> None:
     memo = take_memo(session, operator)
     headers = make_token(session, client_user)
     first = client.post(f"/api/v1/memos/{memo.id}/ack", headers=headers)
     clock.advance(timedelta(minutes=10))
-    staff = make_token(session, make_user(session, email="admin@relay.example", role=Role.admin))
+    staff = admin_headers
 
     second = client.post(f"/api/v1/memos/{memo.id}/ack", json={"by": "別の人"}, headers=staff)
 
@@ -164,7 +164,7 @@ def test_a_cookie_session_needs_the_csrf_token(
     client: TestClient, session: Session, operator: User, company: Company, client_user: User
 ) -> None:
     memo = take_memo(session, operator)
-    assert login(client, "sato@example.jp", PASSWORD).status_code == 303
+    sign_in(client, client_user)
     url = f"/api/v1/memos/{memo.id}/ack"
 
     refused = client.post(url)

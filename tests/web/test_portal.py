@@ -18,6 +18,7 @@ from service.memos.models import Memo
 from tests.dispatch.conftest import take_memo
 from tests.factories import csrf_from, login, make_client_user, make_company, make_user
 from tests.memos.test_api import BAD_CURSORS
+from tests.people import sign_in
 
 PASSWORD = "correct horse battery"
 
@@ -33,7 +34,7 @@ def signed_in(client: TestClient, session: Session, company: Company) -> User:
     user = make_client_user(
         session, company_id=company.id, email="uketsuke@example.jp", display_name="受付 鈴木"
     )
-    assert login(client, "uketsuke@example.jp", PASSWORD).status_code == 303
+    sign_in(client, user)
     return user
 
 

@@ -19,6 +19,7 @@ from service.settings import Settings
 from service.web.console import STATIC_DIR
 from tests.dispatch.conftest import take_memo
 from tests.factories import login, make_client_user, make_user
+from tests.people import sign_in
 
 PASSWORD = "correct horse battery"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -138,7 +139,7 @@ def test_every_inline_style_and_script_carries_the_nonce(
 def test_only_the_outbox_lets_relayed_email_keep_its_inline_styles(
     client: TestClient, session: Session, operator: User
 ) -> None:
-    assert login(client, "op@relay.example", PASSWORD).status_code == 303
+    sign_in(client, operator)
     outbox = csp(client.get("/dev/outbox"))
     assert "'unsafe-inline'" in outbox["style-src"]
     assert "'unsafe-inline'" not in outbox["script-src"]
