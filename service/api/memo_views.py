@@ -10,12 +10,15 @@ from sqlmodel import Session, col, select
 
 from service.auth.models import User
 from service.calls.models import Call
+from service.channels import Channel
 from service.companies.models import Company
+from service.companies.service import company_config
 from service.dispatch.delivery_queue import DELIVERY_ORDER
 from service.dispatch.models import Delivery
 from service.intake.service import TakenMemo
 from service.memos.models import Memo
 from service.memos.schema import Acknowledgement, MemoOut
+from service.phones import display_for
 
 
 def memo_out(*, session: Session, memo: Memo, company: Company) -> MemoOut:
@@ -83,6 +86,7 @@ def _shape(
             by=memo.acknowledged_by,
             via=memo.acknowledged_via,
         )
+    country = company_config(company).country
     return MemoOut(
         id=memo.id,
         client=company.slug,
@@ -98,6 +102,7 @@ def _shape(
         caller={
             "name": memo.caller_name,
             "phone": memo.caller_phone,
+            "phone_display": display_for(memo.caller_phone, country=country),
             "company": memo.caller_company,
         },
         subject=memo.subject,
@@ -105,17 +110,19 @@ def _shape(
         fields=dict(memo.fields),
         script_version=memo.company_version,
         operator=operator_name,
-        deliveries=[delivery_out(d) for d in deliveries],
+        deliveries=[delivery_out(d, country=country) for d in deliveries],
         skipped=list(memo.skipped),
     )
 
 
-def delivery_out(delivery: Delivery) -> dict[str, Any]:
-    """One delivery as CONTRACT §5 shows it."""
+def delivery_out(delivery: Delivery, *, country: str) -> dict[str, Any]:
+    """One delivery as CONTRACT §5 shows it; a number it goes to is shown as written in
+    `country` (the company's)."""
     return {
         "id": delivery.id,
         "channel": delivery.channel.value,
         "to": delivery.to,
+        "to_display": to_display(delivery, country=country),
         "contact": delivery.contact_key,
         "status": delivery.status.value,
         "attempts": delivery.attempts,
@@ -124,3 +131,11 @@ def delivery_out(delivery: Delivery) -> dict[str, Any]:
         "reason": delivery.reason.value,
         "due_at": delivery.due_at.isoformat(),
     }
+
+
+def to_display(delivery: Delivery, *, country: str) -> str:
+    """Where a delivery goes, as people read it: an address as is, a number as written in
+    `country`."""
+    if delivery.channel == Channel.email:
+        return delivery.to
+    return display_for(delivery.to, country=country)

@@ -11,10 +11,12 @@ from sqlmodel import Session
 
 from service import clock
 from service.api.values import ZonedTime
+from service.companies.service import company_config
 from service.escalation import tasks
 from service.escalation.board import board
 from service.escalation.models import TaskOutcome, TaskStatus
 from service.http_deps import CurrentAdmin, CurrentOperator, CurrentStaff, SessionDep
+from service.phones import display_for
 from service.web.csrf import verify_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"], dependencies=[Depends(verify_csrf)])
@@ -35,6 +37,7 @@ def task_out(row: tasks.TaskRow) -> dict[str, Any]:
         "urgency": memo.urgency.value,
         "contact": task.contact_key,
         "phone": task.phone,
+        "phone_display": display_for(task.phone, country=company_config(company).country),
         "taken_by": task.taken_by,
         "attempts": task.attempts,
         "outcome": task.outcome.value if task.outcome else None,

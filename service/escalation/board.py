@@ -8,10 +8,13 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from service import clock
+from service.channels import Channel
 from service.companies.models import Company
+from service.companies.service import company_config
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.memos.models import Memo, MemoStatus
+from service.phones import display_for
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ def board(*, session: Session, limit: int = 100) -> Board:
         .order_by(col(Memo.updated_at).desc(), col(Memo.id))
         .limit(limit)
     ).all()
-    reasons = _failures_of(session=session, memo_ids=[memo.id for memo, _ in unreached])
+    reasons = _failures_of(
+        session=session,
+        countries={memo.id: company_config(company).country for memo, company in unreached},
+    )
     failed = session.exec(
         select(Delivery, Memo, Company)
         .join(Memo, col(Memo.id) == col(Delivery.memo_id))
@@ -94,6 +100,7 @@ def board(*, session: Session, limit: int = 100) -> Board:
                 "delivery_id": d.id,
                 "channel": d.channel.value,
                 "to": d.to,
+                "to_display": _to_display(d, country=company_config(company).country),
                 "contact": d.contact_key,
                 "error": d.error,
                 "error_code": d.error_code,
@@ -119,6 +126,7 @@ def board(*, session: Session, limit: int = 100) -> Board:
                 "status": t.status.value,
                 "contact": t.contact_key,
                 "phone": t.phone,
+                "phone_display": display_for(t.phone, country=company_config(company).country),
                 "due_at": t.due_at.isoformat(),
                 "overdue_seconds": int((now - t.due_at).total_seconds()),
             }
@@ -127,8 +135,10 @@ def board(*, session: Session, limit: int = 100) -> Board:
     )
 
 
-def _failures_of(*, session: Session, memo_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each memo's failed deliveries, in the order they were made, with their reasons."""
+def _failures_of(*, session: Session, countries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each memo's failed deliveries, in the order they were made, with their reasons;
+    `countries` maps each memo to its company's country, to show the numbers."""
+    memo_ids = list(countries)
     if not memo_ids:
         return {}
     rows = session.exec(
@@ -143,6 +153,7 @@ def _failures_of(*, session: Session, memo_ids: list[str]) -> dict[str, list[dic
                 "delivery_id": d.id,
                 "channel": d.channel.value,
                 "to": d.to,
+                "to_display": _to_display(d, country=countries[d.memo_id]),
                 "contact": d.contact_key,
                 "reason": d.reason.value,
                 "error": d.error,
@@ -162,3 +173,10 @@ def _memo_ref(memo: Memo, company: Company) -> dict[str, Any]:
         "category": memo.category.value,
         "created_at": memo.created_at.isoformat(),
     }
+
+
+def _to_display(delivery: Delivery, *, country: str) -> str:
+    """Where a delivery goes, as people read it: an address as is, a number as in `country`."""
+    if delivery.channel == Channel.email:
+        return delivery.to
+    return display_for(delivery.to, country=country)

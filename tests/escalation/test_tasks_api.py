@@ -52,6 +52,7 @@ def test_callbacks_owed_show_company_memo_contact_and_number(
     )
     assert task["subject"] == callback_memo.subject
     assert task["overdue"] is True
+    assert task["phone_display"] == "090-1234-5678"
 
 
 def test_only_one_of_two_operators_takes_a_callback(
@@ -234,6 +235,9 @@ def test_board_shows_what_is_late_to_admins_only(
     assert [f["error_code"] for f in found["failed_deliveries"]] == ["30003"]
     assert [e["step"] for e in found["escalations"]] == [1, 0]
     assert [c["memo_id"] for c in found["overdue_callbacks"]] == [callback_memo.id]
+    # Numbers as the company's country writes them, beside the E.164 the API keeps.
+    assert [f["to_display"] for f in found["failed_deliveries"]] == ["090-1234-5678"]
+    assert [c["phone_display"] for c in found["overdue_callbacks"]] == ["090-1234-5678"]
 
     operator = staff(session, "op5@relay.example", Role.operator)
     assert client.get("/api/v1/board", headers=operator).status_code == 403

@@ -69,8 +69,17 @@ def test_memo_is_taken_with_japanese_text_and_a_normalised_number(
         ("director", "email", "sato@example.jp", "pending", "routing"),
         ("office", "email", "uketsuke@example.jp", "pending", "routing"),
     ]
+    assert [d["to_display"] for d in memo["deliveries"]] == [
+        "sato@example.jp",
+        "uketsuke@example.jp",
+    ]
     assert len(memo["ack_code"]) == 4 and memo["ack_code"].isdigit()
-    assert memo["caller"] == {"name": "山田 太郎", "phone": "+819011112222", "company": None}
+    assert memo["caller"] == {
+        "name": "山田 太郎",
+        "phone": "+819011112222",
+        "phone_display": "090-1111-2222",
+        "company": None,
+    }
     assert memo["subject"] == "予約時間の行き違い 😢"
     assert memo["fields"] == {"patient_no": "12345"}
     assert memo["script_version"] == sakura.version
@@ -103,7 +112,12 @@ def test_line_breaks_and_control_characters_in_header_fields_become_spaces(
 
     assert response.status_code == 201, response.text
     memo = response.json()
-    assert memo["caller"] == {"name": "山田 太郎", "phone": None, "company": "山田 商事"}
+    assert memo["caller"] == {
+        "name": "山田 太郎",
+        "phone": None,
+        "phone_display": "",
+        "company": "山田 商事",
+    }
     assert memo["subject"] == "予約の 件"
     assert memo["body"] == body
 

@@ -2,7 +2,7 @@
 // memo or a callback changes (server-sent events) and every minute; ages tick every 30 s.
 
 import {
-  CATEGORY, CHANNEL, LOCALE, MEMO_STATUS, URGENCY, debounce, fmtDuration, fmtTime, formatPhone, gettext,
+  CATEGORY, CHANNEL, LOCALE, MEMO_STATUS, URGENCY, debounce, fmtDuration, fmtTime, gettext,
   h, put, liveStream, telLink, api,
 } from './ui.js';
 
@@ -83,7 +83,7 @@ function failedRow(item) {
     subject(item),
     h('td', {}, h('span', { className: 'badge', text: CHANNEL[item.channel] ?? item.channel })),
     h('td', { className: 'to' },
-      item.channel === 'email' ? item.to : formatPhone(item.to),
+      item.to_display ?? item.to,
       item.contact ? h('span', { className: 'muted small', text: ` (${item.contact})` }) : null),
     h('td', { className: 'error' },
       item.error_code ? h('code', { text: item.error_code }) : null,
@@ -102,7 +102,7 @@ function unreachedRow(item) {
       h('ul', { className: 'reasons' }, ...item.deliveries.map((d) => h('li', { 'data-delivery-id': d.delivery_id },
         h('span', { className: 'badge', text: CHANNEL[d.channel] ?? d.channel }),
         ' ',
-        h('span', { className: 'to', text: d.channel === 'email' ? d.to : formatPhone(d.to) }),
+        h('span', { className: 'to', text: d.to_display ?? d.to }),
         d.contact ? h('span', { className: 'muted small', text: ` (${d.contact})` }) : null,
         ' ',
         d.error_code ? h('code', { text: d.error_code }) : null,
@@ -127,7 +127,7 @@ function overdueRow(item) {
     h('td', { className: 'age-cell' }, age(item.overdue_seconds)),
     company(item),
     subject(item),
-    h('td', {}, item.contact ? `${item.contact} ` : null, telLink(item.phone) ?? h('span', { className: 'muted', text: gettext('no number') })),
+    h('td', {}, item.contact ? `${item.contact} ` : null, telLink(item.phone, item.phone_display) ?? h('span', { className: 'muted', text: gettext('no number') })),
     h('td', {}, h('span', { className: `badge task-${item.status}` }, TASK_STATUS[item.status] ?? item.status)));
 }
 

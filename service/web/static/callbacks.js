@@ -4,7 +4,7 @@
 
 import {
   CATEGORY, CHANNEL, DELIVERY_STATUS, MEMO_STATUS, URGENCY, api, debounce, detailText,
-  fmtDuration, fmtTime, formatPhone, gettext, h, ngettext, put, telLink,
+  fmtDuration, fmtTime, gettext, h, ngettext, put, telLink,
 } from './ui.js';
 import { OUTCOME, outcomeForm } from './callback_form.js';
 
@@ -93,7 +93,7 @@ function renderContact(task) {
     name ? h('strong', { text: name }) : null,
     task.contact ? h('span', { className: 'muted small', text: ` (${task.contact}) ` }) : null,
     task.phone
-      ? telLink(task.phone, { 'aria-label': gettext('Call %(name)s on %(phone)s', { name: name || task.contact || '', phone: formatPhone(task.phone) }) })
+      ? telLink(task.phone, task.phone_display, { 'aria-label': gettext('Call %(name)s on %(phone)s', { name: name || task.contact || '', phone: task.phone_display || task.phone }) })
       : h('span', { className: 'field-error', text: gettext('No phone number on record') }));
 }
 
@@ -231,12 +231,12 @@ function memoDetail(memo) {
     [gettext('Received'), fmtTime(memo.created_at)],
     [gettext('Category'), `${CATEGORY[memo.category] ?? memo.category} · ${URGENCY[memo.urgency] ?? memo.urgency}`],
     [gettext('Caller'), memo.caller.company ? gettext('%(caller)s (%(company)s)', { caller: memo.caller.name || '—', company: memo.caller.company }) : (memo.caller.name || '—')],
-    [gettext('Call back'), memo.caller.phone ? telLink(memo.caller.phone) : '—'],
+    [gettext('Call back'), memo.caller.phone ? telLink(memo.caller.phone, memo.caller.phone_display) : '—'],
     [gettext('Details'), h('span', { className: 'cb-body', text: memo.body || '—' })],
     ...Object.entries(memo.fields ?? {}).map(([key, value]) => [labels.get(key) ?? key, String(value ?? '')]),
     [gettext('Status'), gettext('%(status)s (code %(code)s)', { status: MEMO_STATUS[memo.status] ?? memo.status, code: memo.ack_code })],
     [gettext('Deliveries'), h('ul', { className: 'cb-deliveries' }, memo.deliveries.map((d) => h('li', {},
-      `${CHANNEL[d.channel] ?? d.channel} → ${d.channel === 'email' ? d.to : formatPhone(d.to)}: ${DELIVERY_STATUS[d.status] ?? d.status}`)))],
+      `${CHANNEL[d.channel] ?? d.channel} → ${d.to_display ?? d.to}: ${DELIVERY_STATUS[d.status] ?? d.status}`)))],
   ];
   return h('dl', { className: 'cb-facts' }, rows.map(([label, value]) => h('div', {}, h('dt', { text: label }), h('dd', {}, value))));
 }

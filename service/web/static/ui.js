@@ -89,27 +89,10 @@ export function fmtDuration(seconds) {
   return gettext('%(minutes)d min', { minutes: rest });
 }
 
-// A Japanese number as people write it (090-1111-2222); others stay in E.164.
-export function formatPhone(e164) {
-  if (!e164 || !e164.startsWith('+81')) return e164 || '';
-  const n = `0${e164.slice(3)}`;
-  const group = (...sizes) => {
-    const parts = [];
-    let at = 0;
-    for (const size of sizes) { parts.push(n.slice(at, at + size)); at += size; }
-    return parts.join('-');
-  };
-  if (n.length === 11 && /^0[2-9]0/.test(n)) return group(3, 4, 4);
-  if (n.length === 10 && /^0(120|570)/.test(n)) return group(4, 3, 3);
-  if (n.length === 11 && n.startsWith('0800')) return group(4, 3, 4);
-  if (n.length === 10 && /^0[36]/.test(n)) return group(2, 4, 4);
-  if (n.length === 10) return group(3, 3, 4);
-  return n;
-}
-
-export function telLink(e164, props = {}) {
+// A number to dial: E.164 in the link, shown as the server wrote it for the reader.
+export function telLink(e164, shown, props = {}) {
   if (!e164) return null;
-  return h('a', { href: `tel:${e164}`, className: 'tel', ...props, text: formatPhone(e164) });
+  return h('a', { href: `tel:${e164}`, className: 'tel', ...props, text: shown || e164 });
 }
 
 export async function api(method, path, { json } = {}) {
