@@ -30,10 +30,8 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
 from service.i18n import N_, format_moment, translate
-from service.phones import display
+from service.phones import display_for
 
 
 # What rendering reads of a memo and of its company: structural types, so the messages
@@ -117,15 +115,7 @@ def format_received(*, moment: datetime, locale: str) -> tuple[str, str]:
 
 def phone_for(*, e164: str | None, country: str) -> str:
     """A caller's number as written in `country`: national at home, international otherwise."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    if phonenumbers.region_code_for_number(number) == country:
-        return display(e164)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return display_for(e164, country=country)
 
 
 def _field_values(*, values: dict[str, Any], config: CompanyFormat) -> list[FieldValue]:
