@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlmodel import Session
 
 from service.auth.models import User
@@ -34,7 +35,7 @@ def fresh(session: Session, memo: Memo) -> Memo:
     return found
 
 
-def assert_private(response) -> None:  # type: ignore[no-untyped-def]
+def assert_private(response: Response) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from service.clock import ManualClock
 from service.companies import service
 from service.companies.models import Company, CompanyPhoneNumber
-from service.companies.service import PhoneNumberTaken, SaveAction
+from service.companies.service import PhoneNumberTaken, SaveAction, SaveOutcome
 from service.companies.validation import validate_document
 from service.companies.yaml_io import InvalidCompanyFiles, dump_company, load_company_file
 from tests.factories import company_document
@@ -21,8 +21,10 @@ from tests.factories import company_document
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"
 
 
-def save(session: Session, changed_by: str = "admin@relay.example", **overrides: object):  # type: ignore[no-untyped-def]
-    config = validate_document(company_document(**overrides))  # type: ignore[arg-type]
+def save(
+    session: Session, changed_by: str = "admin@relay.example", **overrides: Any
+) -> SaveOutcome:
+    config = validate_document(company_document(**overrides))
     outcome = service.save_company(session=session, config=config, changed_by=changed_by)
     session.commit()
     return outcome

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
@@ -33,7 +34,7 @@ def _alert(html: str) -> str:
     return found.group(1)
 
 
-def _set_cookies(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _set_cookies(response: Response) -> dict[str, str]:
     cookies = {}
     for header in response.headers.get_list("set-cookie"):
         name = header.split("=", 1)[0]

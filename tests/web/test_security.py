@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -26,7 +27,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 OPENING_TAG = re.compile(r"<(style|script)\b([^>]*)>", re.IGNORECASE)
 
 
-def csp(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def csp(response: Response) -> dict[str, str]:
     """The response's Content-Security-Policy, by directive."""
     directives = {}
     for part in response.headers["content-security-policy"].split(";"):
@@ -35,7 +36,7 @@ def csp(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return directives
 
 
-def nonce(response) -> str:  # type: ignore[no-untyped-def]
+def nonce(response: Response) -> str:
     found = re.search(r"'nonce-([A-Za-z0-9_-]+)'", csp(response)["script-src"])
     assert found is not None, "the policy names no nonce"
     return found.group(1)
@@ -53,7 +54,7 @@ def inline_blocks(html: str) -> list[str]:
     return blocks
 
 
-def assert_secured(response) -> None:  # type: ignore[no-untyped-def]
+def assert_secured(response: Response) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "no-referrer"
