@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from service import clock as relay_clock
 from service.auth.models import User
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch.delivery_queue import QueuePolicy, enqueue
@@ -45,7 +46,7 @@ def test_two_dispatchers_send_a_thousand_deliveries_exactly_once(
 ) -> None:
     memo = take_memo(session, operator, category="inquiry")
     # A thousand distinct addresses, so the per-destination throttle does not hold any back.
-    recipients = [Recipient("office", "email", f"office{i}@example.jp") for i in range(1000)]  # type: ignore[arg-type]
+    recipients = [Recipient("office", Channel.email, f"office{i}@example.jp") for i in range(1000)]
     enqueue(
         session=session,
         memo=memo,
