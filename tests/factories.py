@@ -152,6 +152,29 @@ def make_company(
     return company
 
 
+def make_english_company(session: Session, **overrides: Any) -> Company:
+    """Maple Law, a committed English-speaking company in New York (any key can be replaced)."""
+    document: dict[str, Any] = {
+        "locale": "en",
+        "greeting": "Thank you for calling Maple Law.",
+        "fields": [],
+        "script": [{"say": "The attorneys are out; may I take a message?"}],
+        "hours": {
+            "timezone": "America/New_York",
+            "open": "09:00",
+            "close": "17:00",
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+        },
+    }
+    return make_company(
+        session,
+        slug="maple-law",
+        name="Maple Law",
+        phone_numbers=["+12025550143"],
+        **{**document, **overrides},
+    )
+
+
 def make_outgoing_message(**overrides: Any) -> OutgoingMessage:
     """A rendered SMS to a Japanese mobile (any OutgoingMessage field can be replaced)."""
     from service.channels import Channel

@@ -18,7 +18,7 @@ from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo, MemoStatus
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-from tests.factories import login, make_client_user, make_company
+from tests.factories import login, make_client_user, make_english_company
 
 PASSWORD = "correct horse battery"
 B64_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
@@ -271,22 +271,7 @@ def test_a_link_still_works_on_its_last_day(
 def test_an_english_company_reads_its_page_in_english_in_its_own_zone(
     client: TestClient, session: Session, operator: User, settings: Settings
 ) -> None:
-    make_company(
-        session,
-        slug="maple-law",
-        name="Maple Law",
-        phone_numbers=["+12025550143"],
-        locale="en",
-        greeting="Thank you for calling Maple Law.",
-        fields=[],
-        script=[{"say": "The attorneys are out; may I take a message?"}],
-        hours={
-            "timezone": "America/New_York",
-            "open": "09:00",
-            "close": "17:00",
-            "days": ["mon", "tue", "wed", "thu", "fri"],
-        },
-    )
+    make_english_company(session)
     memo = take_memo(session, operator, client="maple-law", caller={"name": "Jane Roe"})
 
     page = client.get(f"/a/{token_for(settings, memo.id, 'office')}")

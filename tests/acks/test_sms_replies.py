@@ -25,7 +25,7 @@ from service.memos.models import Memo, MemoStatus
 from service.routing.optouts import SmsOptOut
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-from tests.factories import make_company, make_twilio_settings
+from tests.factories import make_company, make_english_company, make_twilio_settings
 from tests.twilio_signing import ACCOUNT_SID, post_signed
 
 DIRECTOR = "+819012345678"
@@ -265,18 +265,12 @@ def test_a_code_only_reaches_memos_meant_for_that_number(
 def test_an_english_company_is_answered_in_english(
     twilio_client: TestClient, session: Session, operator: User
 ) -> None:
-    make_company(
+    make_english_company(
         session,
-        slug="maple-law",
-        name="Maple Law",
-        phone_numbers=["+12025550143"],
-        locale="en",
-        greeting="Thank you for calling Maple Law.",
         hours=None,
         contacts=[{"key": "partner", "name": "Ann Lee", "phone": "+12025550188"}],
         routing=[{"notify": ["partner"], "channels": ["sms"]}],
         escalation=[],
-        fields=[],
         script=[],
     )
     memo = take_memo(session, operator, client="maple-law", caller={"name": "Jane Roe"})

@@ -9,7 +9,7 @@ from service.auth.models import User
 from service.memos.ack_links import make_ack_token
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-from tests.factories import make_company
+from tests.factories import make_english_company
 from tests.i18n.japanese import japanese_in
 
 CALLER_WORDS = {
@@ -20,26 +20,14 @@ CALLER_WORDS = {
 
 
 def _maple_law(session: Session) -> None:
-    make_company(
+    make_english_company(
         session,
-        slug="maple-law",
-        name="Maple Law",
-        phone_numbers=["+12025550143"],
-        locale="en",
-        greeting="Thank you for calling Maple Law.",
         fields=[{"key": "matter", "label": "Matter number", "required": False}],
-        script=[{"say": "The attorneys are out; may I take a message?"}],
         contacts=[
             {"key": "office", "name": "Front desk", "email": "desk@maple.example"},
         ],
         routing=[{"notify": ["office"], "channels": ["email"]}],
         escalation=[],
-        hours={
-            "timezone": "America/New_York",
-            "open": "09:00",
-            "close": "17:00",
-            "days": ["mon", "tue", "wed", "thu", "fri"],
-        },
     )
 
 
