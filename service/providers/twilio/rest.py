@@ -85,6 +85,25 @@ class TwilioRest:
         response = await self._client.post(self.account_url + path, data=form, auth=self._auth)
         return _answer(response)
 
+    async def create(
+        self, path: str, form: dict[str, str], *, resource: str, delivery_id: str
+    ) -> SendResult:
+        """Ask Twilio once to create a message or a call; never raises for its or network errors."""
+        try:
+            answer = await self.post_form(path, form)
+        except httpx.HTTPError as error:
+            result = network_outcome(error)
+        else:
+            result = create_outcome(answer, resource=resource)
+        log.info(
+            "twilio %s delivery=%s outcome=%s code=%s",
+            resource,
+            delivery_id,
+            result.outcome,
+            result.error_code,
+        )
+        return result
+
     async def get(self, path: str, params: dict[str, str | int]) -> RestAnswer:
         """GET `path` with a query; network errors propagate."""
         response = await self._client.get(self.account_url + path, params=params, auth=self._auth)

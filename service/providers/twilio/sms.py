@@ -12,9 +12,7 @@ from service.channels import Channel
 from service.providers.base import LookupResult, OutgoingMessage, SendResult
 from service.providers.twilio.rest import (
     TwilioRest,
-    create_outcome,
     found_item,
-    network_outcome,
 )
 from service.settings import Settings
 
@@ -76,19 +74,9 @@ class TwilioSmsProvider:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Ask Twilio once to send `message`; never raises for Twilio or network errors."""
-        try:
-            answer = await self.rest.post_form(MESSAGES_PATH, self.form(message))
-        except httpx.HTTPError as error:
-            result = network_outcome(error)
-        else:
-            result = create_outcome(answer)
-        log.info(
-            "twilio sms delivery=%s outcome=%s code=%s",
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+        return await self.rest.create(
+            MESSAGES_PATH, self.form(message), resource="message", delivery_id=message.delivery_id
         )
-        return result
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Find the SMS among the messages Twilio lists for the same number, by its exact body.

@@ -12,9 +12,7 @@ from service.channels import Channel
 from service.providers.base import LookupResult, OutgoingMessage, SendResult
 from service.providers.twilio.rest import (
     TwilioRest,
-    create_outcome,
     found_item,
-    network_outcome,
     twilio_date,
 )
 from service.providers.twilio.statuses import MISSED_AS_MESSAGE
@@ -77,19 +75,9 @@ class TwilioVoiceProvider:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Ask Twilio once to place the call; never raises for Twilio or network errors."""
-        try:
-            answer = await self.rest.post_form(CALLS_PATH, self.form(message))
-        except httpx.HTTPError as error:
-            result = network_outcome(error)
-        else:
-            result = create_outcome(answer, resource="call")
-        log.info(
-            "twilio voice delivery=%s outcome=%s code=%s",
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+        return await self.rest.create(
+            CALLS_PATH, self.form(message), resource="call", delivery_id=message.delivery_id
         )
-        return result
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Find the call placed by an attempt whose outcome was unknown.
