@@ -28,6 +28,8 @@ class User(SQLModel, table=True):
     company_id: str | None = Field(default=None, foreign_key="companies.id", index=True)
     active: bool = True
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The language the user reads pages in ("ja", "en"); None: whatever their browser asks for.
+    locale: str | None = Field(default=None, max_length=8)
 
 
 class WebSession(SQLModel, table=True):

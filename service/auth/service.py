@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from service import clock
 from service.auth.models import ApiToken, Role, User, WebSession
 from service.db import UTCDateTime
+from service.i18n import LOCALES
 
 _hasher = PasswordHash.recommended()
 
@@ -59,9 +60,11 @@ def create_user(
     password: str | None = None,
     company_id: str | None = None,
     display_name: str = "",
+    locale: str | None = None,
 ) -> User:
     """Add a user; a client user must belong to a company, staff to none."""
     email = normalise_email(email)
+    _check_locale(locale)
     if "@" not in email or len(email) > 320:
         raise UserError(f"not an email address: {email!r}")
     if role == Role.client and company_id is None:
@@ -77,6 +80,7 @@ def create_user(
         display_name=display_name or email.split("@")[0],
         password_hash=hash_password(password) if password else None,
         created_at=clock.now(),
+        locale=locale,
     )
     session.add(user)
     session.flush()
@@ -164,3 +168,16 @@ def set_password(*, session: Session, user: User, password: str | None) -> None:
     user.password_hash = hash_password(password) if password else None
     session.add(user)
     end_user_sessions(session=session, user=user)
+
+
+def _check_locale(locale: str | None) -> None:
+    if locale is not None and locale not in LOCALES:
+        raise UserError(f"not a language Relay speaks: {locale!r} (one of {', '.join(LOCALES)})")
+
+
+def set_user_locale(*, session: Session, user: User, locale: str | None) -> None:
+    """Set the language `user` reads pages in; None follows their browser's Accept-Language."""
+    _check_locale(locale)
+    user.locale = locale
+    session.add(user)
+    session.flush()
