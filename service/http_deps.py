@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from service.auth import service as auth
 from service.auth.models import Role, User
+from service.i18n import LOCALES, negotiate
 from service.settings import Settings
 
 SESSION_COOKIE = "relay_session"
@@ -86,9 +87,35 @@ def get_optional_user(request: Request) -> User | None:
             user = auth.user_for_api_token(session=session, token=token)
             if user is None:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token")
-            return user
+            return _with_reader_locale(request, user)
         assert cookie is not None
-        return auth.user_for_session_token(session=session, token=cookie)
+        return _with_reader_locale(
+            request, auth.user_for_session_token(session=session, token=cookie)
+        )
+
+
+def _with_reader_locale(request: Request, user: User | None) -> User | None:
+    # Remembered on the request, so that its pages and its error answers speak the user's
+    # language without asking the database again.
+    if user is not None:
+        request.state.reader_locale = user.locale
+    return user
+
+
+def reader_locale(request: Request) -> str:
+    """The language to answer this request in; never raises, never reads the database.
+
+    In order: a company's language a route insisted on (`request.state.locale`: the
+    acknowledgement page), the signed-in user's own setting (`request.state.reader_locale`),
+    a company's language a route offers in its place (`request.state.company_locale`: a
+    client user's portal), else the browser's `Accept-Language`.
+    """
+    state = request.state
+    for name in ("locale", "reader_locale", "company_locale"):
+        chosen = getattr(state, name, None)
+        if chosen in LOCALES:
+            return str(chosen)
+    return negotiate(request.headers.get("accept-language"))
 
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
