@@ -10,7 +10,8 @@ from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
-from service.i18n import negotiate, script_catalogue, supported, translations
+from service.http_deps import reader_locale
+from service.i18n import script_catalogue, supported, translations
 from service.paths import templates_dir
 from service.settings import Settings
 from service.web.csrf import csrf_token
@@ -18,15 +19,12 @@ from service.web.security import csp_nonce
 
 
 def page_locale(request: Request) -> str:
-    """The page's language: one a route chose (a company's), else the reader's Accept-Language."""
-    chosen = getattr(request.state, "locale", None)
-    if chosen is not None:
-        return supported(chosen)
-    return negotiate(request.headers.get("accept-language"))
+    """The page's language: a company's where it must be, else the reader's (see reader_locale)."""
+    return reader_locale(request)
 
 
 def use_locale(request: Request, locale: str) -> None:
-    """Show this request's page in `locale` (a company's pages follow the company)."""
+    """Show this request's page in `locale`, whatever the reader chose (a company's pages)."""
     request.state.locale = supported(locale)
 
 
