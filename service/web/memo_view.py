@@ -15,9 +15,10 @@ from service.companies.service import company_config
 from service.i18n import N_, format_moment, translate
 from service.memos.models import Memo
 from service.messages.context import CATEGORY_LABELS, URGENCY_LABELS
-from service.phones import display
+from service.phones import display_for
 
 DEFAULT_ZONE = "Asia/Tokyo"
+DEFAULT_COUNTRY = "JP"
 
 # Category and urgency read as in the relayed messages; the rest only appear on pages.
 LABELS: dict[str, dict[str, str]] = {
@@ -48,12 +49,13 @@ class CompanyView:
     slug: str
     locale: str
     zone: ZoneInfo
+    country: str = DEFAULT_COUNTRY
     field_labels: dict[str, str] = field(default_factory=dict)
     contact_names: dict[str, str] = field(default_factory=dict)
 
 
 def company_view(company: Company) -> CompanyView:
-    """The company's locale, time zone and names; safe defaults if its configuration is off."""
+    """The company's locale, zone, country and names; safe defaults if its configuration is off."""
     try:
         config: CompanyConfig | None = company_config(company)
     except ValidationError:
@@ -67,6 +69,7 @@ def company_view(company: Company) -> CompanyView:
         slug=company.slug,
         locale=config.locale,
         zone=ZoneInfo(config.hours.timezone if config.hours else DEFAULT_ZONE),
+        country=config.country,
         field_labels={f.key: f.label for f in config.fields},
         contact_names={c.key: c.name for c in config.contacts},
     )
@@ -124,7 +127,7 @@ def memo_view(memo: Memo, view: CompanyView) -> dict[str, Any]:
         "caller_name": memo.caller_name,
         "caller_company": memo.caller_company or "",
         "caller_phone": memo.caller_phone or "",
-        "caller_phone_display": display(memo.caller_phone) if memo.caller_phone else "",
+        "caller_phone_display": display_for(memo.caller_phone, country=view.country),
         "subject": memo.subject,
         "body": memo.body,
         "fields": custom_fields(memo, view),
