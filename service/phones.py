@@ -24,15 +24,6 @@ def to_e164(raw: str, *, country: str = "JP") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def display(e164: str) -> str:
-    """A number as people of its own country write it (090-1111-2222)."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-
-
 def display_for(e164: str | None, *, country: str) -> str:
     """A number as people in `country` write it: national at home (090-1111-2222),
     international for a number abroad (+1 212-555-0100); text that is no number stays as is."""
