@@ -28,7 +28,7 @@ from service.providers.base import SendResult
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-from tests.factories import make_company
+from tests.factories import make_company, make_twilio_settings
 from tests.twilio_signing import ACCOUNT_SID, PUBLIC_BASE, post_signed
 
 TWILIO_API = "https://twilio.test"
@@ -41,11 +41,9 @@ WORKER = "test-worker"
 
 
 @pytest.fixture
-def callout_settings(twilio_settings: Settings) -> Settings:
+def callout_settings(settings: Settings) -> Settings:
     """Twilio with a caller ID: voice call-outs go through Twilio (answered by respx)."""
-    return twilio_settings.model_copy(
-        update={"twilio_sms_from": CALLER_ID, "twilio_api_base": TWILIO_API}
-    )
+    return make_twilio_settings(settings, twilio_sms_from=CALLER_ID, twilio_api_base=TWILIO_API)
 
 
 @pytest.fixture
