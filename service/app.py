@@ -17,6 +17,7 @@ from service.api import acks as acks_api
 from service.api import calls as calls_api
 from service.api import clients as clients_api
 from service.api import events as events_api
+from service.api import me as me_api
 from service.api import memos as memos_api
 from service.api import tasks as tasks_api
 from service.api import twilio_callout, twilio_sms, twilio_voice
@@ -27,7 +28,16 @@ from service.observability import install_metrics
 from service.observability import router as health_router
 from service.request_text import RequestTextMiddleware
 from service.settings import Settings, get_settings
-from service.web import ack_pages, api_docs, auth_pages, board, console, outbox_pages, portal
+from service.web import (
+    account,
+    ack_pages,
+    api_docs,
+    auth_pages,
+    board,
+    console,
+    outbox_pages,
+    portal,
+)
 from service.web.security import SecurityHeadersMiddleware
 from service.web.templating import make_templates
 from service.worker import running_dispatcher
@@ -103,10 +113,12 @@ def create_app(
         tasks_api.router,
         acks_api.router,
         events_api.router,
+        me_api.router,
         twilio_voice.router,
         twilio_callout.router,
         twilio_sms.router,
         auth_pages.router,
+        account.router,
         outbox_pages.router,
         console.router,
         board.router,
