@@ -1,4 +1,4 @@
-"""`relay dispatcher` on its own relays memos and fires escalation steps."""
+"""`relay dispatcher`: the worker on its own, in a process of its own, relays memos."""
 
 from __future__ import annotations
 
