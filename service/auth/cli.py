@@ -13,6 +13,7 @@ from service.auth.models import Role
 from service.cli_common import engine_or_exit, settings_or_exit
 from service.companies.models import Company
 from service.db import transaction
+from service.i18n import LOCALES
 from service.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
@@ -69,6 +70,12 @@ def users_add(
         help=f"read the password from one line of stdin (at least {MIN_PASSWORD_LENGTH} chars)",
     ),
     name: str = typer.Option("", "--name", help="display name (default: the email's local part)"),
+    locale: str | None = typer.Option(
+        None,
+        "--locale",
+        metavar="|".join(LOCALES),
+        help="the language the user reads pages in (default: their browser's)",
+    ),
 ) -> None:
     """Add a user; an existing email is refused."""
     if role == Role.client and client is None:
@@ -88,6 +95,7 @@ def users_add(
                     password=password,
                     company_id=company_id,
                     display_name=name,
+                    locale=locale,
                 )
             except auth.UserError as error:
                 raise _fail(str(error)) from None

@@ -92,6 +92,23 @@ def test_an_existing_email_is_refused(relay: CliRunner, session: Session) -> Non
     assert user.role == Role.operator
 
 
+def test_add_a_user_who_reads_pages_in_english(relay: CliRunner, session: Session) -> None:
+    result = run(relay, "users", "add", "smith@example.com", "--role", "operator", "--locale", "en")
+
+    assert result.exit_code == 0, result.output
+    user = auth.get_user_by_email(session=_fresh(session), email="smith@example.com")
+    assert user is not None
+    assert user.locale == "en"
+
+
+def test_a_language_relay_does_not_speak_is_refused(relay: CliRunner, session: Session) -> None:
+    result = run(relay, "users", "add", "x@example.jp", "--role", "operator", "--locale", "fr")
+
+    assert result.exit_code == 1
+    assert "not a language Relay speaks" in result.stderr
+    assert auth.get_user_by_email(session=_fresh(session), email="x@example.jp") is None
+
+
 def test_a_client_user_belongs_to_an_existing_company(relay: CliRunner, session: Session) -> None:
     company = make_bare_company(session, slug="sakura-dental")
 
