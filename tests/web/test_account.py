@@ -45,7 +45,7 @@ def test_every_staff_page_header_has_the_switch_with_the_current_choice(
     assert form is not None
     assert 'name="csrf_token"' in form.group(0)
     assert 'name="next" value="/console?x=1"' in form.group(0)
-    assert '<option value="" selected>Browser's language</option>' in form.group(0)
+    assert '<option value="" selected>Browser\'s language</option>' in form.group(0)
     assert '<option value="en">English</option>' in form.group(0)
 
 
