@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -13,18 +12,18 @@ from service.companies.models import Company
 from service.companies.service import company_config
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
+from service.escalation.schema import (
+    Board,
+    BoardMemo,
+    EscalationFired,
+    FailedAttempt,
+    FailedDelivery,
+    OverdueCallback,
+    UnreachedMemo,
+    WaitingMemo,
+)
 from service.memos.models import Memo, MemoStatus
 from service.phones import display_for
-
-
-@dataclass(frozen=True)
-class Board:
-    waiting: list[dict[str, Any]]
-    # Memos every delivery of which failed: nobody at the company has them.
-    unreached: list[dict[str, Any]]
-    failed_deliveries: list[dict[str, Any]]
-    escalations: list[dict[str, Any]]
-    overdue_callbacks: list[dict[str, Any]]
 
 
 def board(*, session: Session, limit: int = 100) -> Board:
@@ -76,66 +75,66 @@ def board(*, session: Session, limit: int = 100) -> Board:
     ).all()
     return Board(
         waiting=[
-            {
+            WaitingMemo(
                 **_memo_ref(memo, company),
-                "status": memo.status.value,
-                "age_seconds": int((now - memo.created_at).total_seconds()),
-                "next_escalation_at": memo.next_escalation_at.isoformat()
+                status=memo.status.value,
+                age_seconds=int((now - memo.created_at).total_seconds()),
+                next_escalation_at=memo.next_escalation_at.isoformat()
                 if memo.next_escalation_at
                 else None,
-            }
+            )
             for memo, company in waiting
         ],
         unreached=[
-            {
+            UnreachedMemo(
                 **_memo_ref(memo, company),
-                "failed_at": memo.updated_at.isoformat(),
-                "deliveries": reasons.get(memo.id, []),
-            }
+                failed_at=memo.updated_at.isoformat(),
+                deliveries=reasons.get(memo.id, []),
+            )
             for memo, company in unreached
         ],
         failed_deliveries=[
-            {
+            FailedDelivery(
                 **_memo_ref(memo, company),
-                "delivery_id": d.id,
-                "channel": d.channel.value,
-                "to": d.to,
-                "to_display": _to_display(d, country=company_config(company).country),
-                "contact": d.contact_key,
-                "error": d.error,
-                "error_code": d.error_code,
-                "failed_at": d.updated_at.isoformat(),
-            }
+                delivery_id=d.id,
+                channel=d.channel.value,
+                to=d.to,
+                to_display=_to_display(d, country=company_config(company).country),
+                contact=d.contact_key,
+                error=d.error,
+                error_code=d.error_code,
+                failed_at=d.updated_at.isoformat(),
+            )
             for d, memo, company in failed
         ],
         escalations=[
-            {
+            EscalationFired(
                 **_memo_ref(memo, company),
-                "step": f.step,
-                "action": f.action,
-                "due_at": f.due_at.isoformat(),
-                "fired_at": f.fired_at.isoformat(),
-                "acknowledged": memo.status == MemoStatus.acknowledged,
-            }
+                step=f.step,
+                action=f.action,
+                due_at=f.due_at.isoformat(),
+                fired_at=f.fired_at.isoformat(),
+                acknowledged=memo.status == MemoStatus.acknowledged,
+            )
             for f, memo, company in fired
         ],
         overdue_callbacks=[
-            {
+            OverdueCallback(
                 **_memo_ref(memo, company),
-                "task_id": t.id,
-                "status": t.status.value,
-                "contact": t.contact_key,
-                "phone": t.phone,
-                "phone_display": display_for(t.phone, country=company_config(company).country),
-                "due_at": t.due_at.isoformat(),
-                "overdue_seconds": int((now - t.due_at).total_seconds()),
-            }
+                task_id=t.id,
+                status=t.status.value,
+                contact=t.contact_key,
+                phone=t.phone,
+                phone_display=display_for(t.phone, country=company_config(company).country),
+                due_at=t.due_at.isoformat(),
+                overdue_seconds=int((now - t.due_at).total_seconds()),
+            )
             for t, memo, company in overdue
         ],
     )
 
 
-def _failures_of(*, session: Session, countries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def _failures_of(*, session: Session, countries: dict[str, str]) -> dict[str, list[FailedAttempt]]:
     """Each memo's failed deliveries, in the order they were made, with their reasons;
     `countries` maps each memo to its company's country, to show the numbers."""
     memo_ids = list(countries)
@@ -146,33 +145,34 @@ def _failures_of(*, session: Session, countries: dict[str, str]) -> dict[str, li
         .where(col(Delivery.memo_id).in_(memo_ids), Delivery.status == DeliveryStatus.failed)
         .order_by(col(Delivery.created_at), col(Delivery.contact_key), col(Delivery.id))
     ).all()
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[FailedAttempt]] = {}
     for d in rows:
         found.setdefault(d.memo_id, []).append(
-            {
-                "delivery_id": d.id,
-                "channel": d.channel.value,
-                "to": d.to,
-                "to_display": _to_display(d, country=countries[d.memo_id]),
-                "contact": d.contact_key,
-                "reason": d.reason.value,
-                "error": d.error,
-                "error_code": d.error_code,
-            }
+            FailedAttempt(
+                delivery_id=d.id,
+                channel=d.channel.value,
+                to=d.to,
+                to_display=_to_display(d, country=countries[d.memo_id]),
+                contact=d.contact_key,
+                reason=d.reason.value,
+                error=d.error,
+                error_code=d.error_code,
+            )
         )
     return found
 
 
 def _memo_ref(memo: Memo, company: Company) -> dict[str, Any]:
-    return {
-        "memo_id": memo.id,
-        "client": company.slug,
-        "client_name": company.name,
-        "subject": memo.subject,
-        "urgency": memo.urgency.value,
-        "category": memo.category.value,
-        "created_at": memo.created_at.isoformat(),
-    }
+    """The fields of BoardMemo every line of the board starts with."""
+    return BoardMemo(
+        memo_id=memo.id,
+        client=company.slug,
+        client_name=company.name,
+        subject=memo.subject,
+        urgency=memo.urgency.value,
+        category=memo.category.value,
+        created_at=memo.created_at.isoformat(),
+    ).model_dump()
 
 
 def _to_display(delivery: Delivery, *, country: str) -> str:

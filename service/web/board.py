@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Request, Response, status
 
 from service.auth.models import Role
@@ -33,7 +31,7 @@ def board_page(request: Request, session: SessionDep, user: OptionalUser) -> Res
         "user": user,
         "forbidden": False,
         # The first paint needs no round trip; the script refetches on every change.
-        "initial": asdict(board(session=session)),
+        "initial": board(session=session).model_dump(),
         "static_url": static_url,
     }
     response: Response = templates.TemplateResponse(request, "board.html", context)

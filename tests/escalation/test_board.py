@@ -10,6 +10,7 @@ from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.dispatch.dispatcher import Dispatcher
 from service.escalation.board import board
+from service.escalation.schema import UnreachedMemo
 from service.memos.models import Memo
 from tests.dispatch.conftest import MESSAGES_URL, SMS_ONLY, take_memo, twilio_error
 from tests.factories import make_company
@@ -20,7 +21,7 @@ async def relay(dispatcher: Dispatcher, passes: int = 3) -> None:
         await dispatcher.run_once()
 
 
-def unreached(session: Session) -> list[dict[str, object]]:
+def unreached(session: Session) -> list[UnreachedMemo]:
     session.expire_all()
     found = board(session=session).unreached
     session.commit()
@@ -56,16 +57,13 @@ async def test_a_memo_every_delivery_of_which_failed_is_on_the_board_with_the_re
     await relay(dispatcher)
 
     [item] = unreached(session)
-    assert (item["memo_id"], item["subject"], item["urgency"], item["client"]) == (
+    assert (item.memo_id, item.subject, item.urgency, item.client) == (
         memo.id,
         "水漏れ",
         "urgent",
         "sakura-dental",
     )
-    reasons = {
-        d["contact"]: (d["channel"], d["to"], d["error_code"], d["error"])
-        for d in item["deliveries"]  # type: ignore[attr-defined]
-    }
+    reasons = {d.contact: (d.channel, d.to, d.error_code, d.error) for d in item.deliveries}
     assert reasons == {
         "director": (
             "sms",
@@ -115,7 +113,7 @@ async def test_an_acknowledged_memo_leaves_the_list(
     )
     memo = take_memo(session, operator)
     await relay(dispatcher)
-    assert [item["memo_id"] for item in unreached(session)] == [memo.id]
+    assert [item.memo_id for item in unreached(session)] == [memo.id]
 
     # An operator phoned the company and was told it was received.
     acknowledge(session=session, memo_id=memo.id, by="佐藤", via=AckVia.operator)
