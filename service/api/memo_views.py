@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -17,7 +16,7 @@ from service.dispatch.delivery_queue import DELIVERY_ORDER
 from service.dispatch.models import Delivery
 from service.intake.service import TakenMemo
 from service.memos.models import Memo
-from service.memos.schema import Acknowledgement, MemoOut
+from service.memos.schema import Acknowledgement, DeliveryOut, MemoCaller, MemoOut
 from service.phones import display_for
 
 
@@ -99,12 +98,12 @@ def _shape(
         call_sid=call_sid,
         category=memo.category.value,
         urgency=memo.urgency.value,
-        caller={
-            "name": memo.caller_name,
-            "phone": memo.caller_phone,
-            "phone_display": display_for(memo.caller_phone, country=country),
-            "company": memo.caller_company,
-        },
+        caller=MemoCaller(
+            name=memo.caller_name,
+            phone=memo.caller_phone,
+            phone_display=display_for(memo.caller_phone, country=country),
+            company=memo.caller_company,
+        ),
         subject=memo.subject,
         body=memo.body,
         fields=dict(memo.fields),
@@ -115,22 +114,22 @@ def _shape(
     )
 
 
-def delivery_out(delivery: Delivery, *, country: str) -> dict[str, Any]:
+def delivery_out(delivery: Delivery, *, country: str) -> DeliveryOut:
     """One delivery as CONTRACT §5 shows it; a number it goes to is shown as written in
     `country` (the company's)."""
-    return {
-        "id": delivery.id,
-        "channel": delivery.channel.value,
-        "to": delivery.to,
-        "to_display": to_display(delivery, country=country),
-        "contact": delivery.contact_key,
-        "status": delivery.status.value,
-        "attempts": delivery.attempts,
-        "provider_id": delivery.provider_id,
-        "error": delivery.error,
-        "reason": delivery.reason.value,
-        "due_at": delivery.due_at.isoformat(),
-    }
+    return DeliveryOut(
+        id=delivery.id,
+        channel=delivery.channel.value,
+        to=delivery.to,
+        to_display=to_display(delivery, country=country),
+        contact=delivery.contact_key,
+        status=delivery.status.value,
+        attempts=delivery.attempts,
+        provider_id=delivery.provider_id,
+        error=delivery.error,
+        reason=delivery.reason.value,
+        due_at=delivery.due_at.isoformat(),
+    )
 
 
 def to_display(delivery: Delivery, *, country: str) -> str:

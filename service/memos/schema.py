@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -64,6 +64,33 @@ class Acknowledgement(BaseModel):
     via: str | None
 
 
+class MemoCaller(BaseModel):
+    """Who called, as the operator wrote it down."""
+
+    name: str
+    phone: str | None
+    # `phone` as people in the company's country write it, for display only.
+    phone_display: str
+    company: str | None
+
+
+class DeliveryOut(BaseModel):
+    """One delivery of a memo to one contact on one channel."""
+
+    id: str
+    channel: str
+    to: str
+    # `to` as people read it: an address as is, a number as written in the company's country.
+    to_display: str
+    contact: str
+    status: str
+    attempts: int
+    provider_id: str | None
+    error: str | None
+    reason: str
+    due_at: str
+
+
 class MemoOut(BaseModel):
     """A memo as the API returns it."""
 
@@ -78,13 +105,13 @@ class MemoOut(BaseModel):
     call_sid: str | None
     category: str
     urgency: str
-    caller: dict[str, str | None]
+    caller: MemoCaller
     subject: str
     body: str
-    fields: dict[str, Any]
+    fields: dict[str, str | int | float | bool | None]
     script_version: int
     operator: str
-    deliveries: list[dict[str, Any]]
+    deliveries: list[DeliveryOut]
     skipped: list[dict[str, str]]
 
 
