@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from service.acks.service import AckVia, acknowledge
-from service.auth.models import Role
+from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.intake import service as intake
 from service.memos.models import Memo
-from tests.factories import make_company, make_token, make_user
+from tests.factories import csrf_from, make_company, make_token, make_user
+from tests.people import sign_in
 
 FIELDS = [{"key": "patient_no", "label": "診察券番号", "required": True}]
 
@@ -31,11 +32,6 @@ def sakura(session: Session) -> Company:
 @pytest.fixture
 def aoba(session: Session) -> Company:
     return make_company(session, slug="aoba-property", phone_numbers=["+81312345678"])
-
-
-@pytest.fixture
-def operator(session: Session) -> dict[str, str]:
-    return make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
 
 
 def memo_body(**overrides: Any) -> dict[str, Any]:
@@ -53,9 +49,9 @@ def memo_body(**overrides: Any) -> dict[str, Any]:
 
 
 def test_memo_is_taken_with_japanese_text_and_a_normalised_number(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
-    response = client.post("/api/v1/memos", json=memo_body(), headers=operator)
+    response = client.post("/api/v1/memos", json=memo_body(), headers=operator_headers)
 
     assert response.status_code == 201, response.text
     memo = response.json()
@@ -84,30 +80,30 @@ def test_memo_is_taken_with_japanese_text_and_a_normalised_number(
     assert memo["fields"] == {"patient_no": "12345"}
     assert memo["script_version"] == sakura.version
 
-    again = client.get(f"/api/v1/memos/{memo['id']}", headers=operator).json()
+    again = client.get(f"/api/v1/memos/{memo['id']}", headers=operator_headers).json()
     assert again["body"] == memo_body()["body"]
     stored = session.get(Memo, memo["id"])
     assert stored is not None and stored.subject == "予約時間の行き違い 😢"
 
 
 def test_full_width_phone_typed_with_an_ime_is_accepted(
-    client: TestClient, sakura: Company, operator: dict[str, str]
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
     caller = {"name": "佐藤", "phone": "０９０－１１１１－２２２２"}
-    response = client.post("/api/v1/memos", json=memo_body(caller=caller), headers=operator)
+    response = client.post("/api/v1/memos", json=memo_body(caller=caller), headers=operator_headers)
     assert response.status_code == 201
     assert response.json()["caller"]["phone"] == "+819011112222"
 
 
 def test_line_breaks_and_control_characters_in_header_fields_become_spaces(
-    client: TestClient, sakura: Company, operator: dict[str, str]
+    client: TestClient, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
     caller = {"name": "山田\x1c\x1d\x1e太郎", "phone": None, "company": "山田\u2028商事\x01"}
     body = "一行目\n二行目"
     response = client.post(
         "/api/v1/memos",
         json=memo_body(caller=caller, subject="予約の\r\n件\x85", body=body),
-        headers=operator,
+        headers=operator_headers,
     )
 
     assert response.status_code == 201, response.text
@@ -140,12 +136,12 @@ def test_invalid_memo_is_refused_with_a_readable_422(
     client: TestClient,
     session: Session,
     sakura: Company,
-    operator: dict[str, str],
+    operator_headers: dict[str, str],
     override: dict[str, Any],
     where: str,
     says: str,
 ) -> None:
-    response = client.post("/api/v1/memos", json=memo_body(**override), headers=operator)
+    response = client.post("/api/v1/memos", json=memo_body(**override), headers=operator_headers)
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"][:1]
     assert where in ".".join(str(part) for part in problem["loc"])
@@ -154,18 +150,20 @@ def test_invalid_memo_is_refused_with_a_readable_422(
 
 
 def test_body_over_64_kib_is_refused_with_413(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
-    response = client.post("/api/v1/memos", json=memo_body(body="あ" * 22_000), headers=operator)
+    response = client.post(
+        "/api/v1/memos", json=memo_body(body="あ" * 22_000), headers=operator_headers
+    )
     assert response.status_code == 413
     assert "64" in response.json()["detail"][0]["msg"]
     assert session.exec(select(Memo)).all() == []
 
 
 def test_double_submit_with_one_idempotency_key_makes_one_memo(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
-    headers = {**operator, "Idempotency-Key": "draft-7f3a"}
+    headers = {**operator_headers, "Idempotency-Key": "draft-7f3a"}
     first = client.post("/api/v1/memos", json=memo_body(), headers=headers)
     second = client.post("/api/v1/memos", json=memo_body(), headers=headers)
     assert (first.status_code, second.status_code) == (201, 200)
@@ -174,15 +172,17 @@ def test_double_submit_with_one_idempotency_key_makes_one_memo(
 
 
 def test_a_repeat_that_would_now_be_refused_still_answers_with_the_first_memo(
-    client: TestClient, session: Session, sakura: Company, operator: dict[str, str]
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
-    headers = {**operator, "Idempotency-Key": "draft-9c1e"}
+    headers = {**operator_headers, "Idempotency-Key": "draft-9c1e"}
     first = client.post("/api/v1/memos", json=memo_body(), headers=headers).json()
 
     # Sent again after the company's form changed (here: the required field is now empty).
     again = client.post("/api/v1/memos", json=memo_body(fields={}), headers=headers)
     refused = client.post(
-        "/api/v1/memos", json=memo_body(fields={}), headers={**operator, "Idempotency-Key": "new"}
+        "/api/v1/memos",
+        json=memo_body(fields={}),
+        headers={**operator_headers, "Idempotency-Key": "new"},
     )
 
     assert again.status_code == 200, again.text
@@ -195,14 +195,14 @@ def test_a_code_held_by_an_open_memo_is_drawn_again_until_acknowledged(
     client: TestClient,
     session: Session,
     sakura: Company,
-    operator: dict[str, str],
+    operator_headers: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     draws = iter(["4821", "4821", "0570", "4821"])
     monkeypatch.setattr(intake, "_draw_code", lambda digits: next(draws))
 
     def take() -> dict[str, Any]:
-        response = client.post("/api/v1/memos", json=memo_body(), headers=operator)
+        response = client.post("/api/v1/memos", json=memo_body(), headers=operator_headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -213,47 +213,50 @@ def test_a_code_held_by_an_open_memo_is_drawn_again_until_acknowledged(
     assert take()["ack_code"] == "4821"  # an acknowledged memo gives its code back
 
 
-def test_only_operators_take_memos(client: TestClient, session: Session, sakura: Company) -> None:
-    admin = make_token(session, make_user(session, email="a@relay.example", role=Role.admin))
+def test_only_operators_take_memos(
+    client: TestClient, sakura: Company, admin_headers: dict[str, str]
+) -> None:
     assert client.post("/api/v1/memos", json=memo_body()).status_code == 401
-    assert client.post("/api/v1/memos", json=memo_body(), headers=admin).status_code == 403
+    assert client.post("/api/v1/memos", json=memo_body(), headers=admin_headers).status_code == 403
 
 
 def test_memo_list_is_newest_first_filtered_and_paged(
     client: TestClient,
     sakura: Company,
     aoba: Company,
-    operator: dict[str, str],
+    operator_headers: dict[str, str],
     clock: ManualClock,
 ) -> None:
     ids = []
     for index in range(5):
         clock.advance(timedelta(minutes=1))
         body = memo_body(subject=f"件名{index}", body="水漏れ" if index % 2 else "予約")
-        ids.append(client.post("/api/v1/memos", json=body, headers=operator).json()["id"])
+        ids.append(client.post("/api/v1/memos", json=body, headers=operator_headers).json()["id"])
     other = {"client": "aoba-property", "fields": {}}
-    client.post("/api/v1/memos", json=memo_body(**other), headers=operator)
+    client.post("/api/v1/memos", json=memo_body(**other), headers=operator_headers)
 
     seen: list[str] = []
     cursor = None
     while True:
         params = {"client": "sakura-dental", "limit": "2", **({"cursor": cursor} if cursor else {})}
-        page = client.get("/api/v1/memos", params=params, headers=operator).json()
+        page = client.get("/api/v1/memos", params=params, headers=operator_headers).json()
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
 
-    found = client.get("/api/v1/memos", params={"q": "水漏れ"}, headers=operator).json()
+    found = client.get("/api/v1/memos", params={"q": "水漏れ"}, headers=operator_headers).json()
     assert {item["subject"] for item in found["items"]} == {"件名1", "件名3"}
-    relaying = client.get("/api/v1/memos", params={"status": "relaying"}, headers=operator)
+    relaying = client.get("/api/v1/memos", params={"status": "relaying"}, headers=operator_headers)
     assert len(relaying.json()["items"]) == 6
     assert (
-        client.get("/api/v1/memos", params={"cursor": "%%%"}, headers=operator).status_code == 400
+        client.get("/api/v1/memos", params={"cursor": "%%%"}, headers=operator_headers).status_code
+        == 400
     )
     assert (
-        client.get("/api/v1/memos", params={"status": "lost"}, headers=operator).status_code == 422
+        client.get("/api/v1/memos", params={"status": "lost"}, headers=operator_headers).status_code
+        == 422
     )
 
 
@@ -276,9 +279,9 @@ BAD_CURSORS = [
 
 @pytest.mark.parametrize("cursor", BAD_CURSORS)
 def test_a_cursor_no_list_handed_out_is_a_400(
-    client: TestClient, sakura: Company, operator: dict[str, str], cursor: str
+    client: TestClient, sakura: Company, operator_headers: dict[str, str], cursor: str
 ) -> None:
-    response = client.get("/api/v1/memos", params={"cursor": cursor}, headers=operator)
+    response = client.get("/api/v1/memos", params={"cursor": cursor}, headers=operator_headers)
 
     assert response.status_code == 400
     assert response.json() == {"detail": "invalid cursor"}
@@ -289,11 +292,11 @@ def test_client_user_sees_only_its_own_company(
     session: Session,
     sakura: Company,
     aoba: Company,
-    operator: dict[str, str],
+    operator_headers: dict[str, str],
 ) -> None:
-    mine = client.post("/api/v1/memos", json=memo_body(), headers=operator).json()
+    mine = client.post("/api/v1/memos", json=memo_body(), headers=operator_headers).json()
     theirs = client.post(
-        "/api/v1/memos", json=memo_body(client="aoba-property", fields={}), headers=operator
+        "/api/v1/memos", json=memo_body(client="aoba-property", fields={}), headers=operator_headers
     ).json()
     user = make_user(session, email="sato@example.jp", role=Role.client, company_id=sakura.id)
     as_client = make_token(session, user)
@@ -312,12 +315,9 @@ def test_client_user_sees_only_its_own_company(
 
 
 def test_a_signed_in_browser_needs_the_csrf_token_to_take_a_memo(
-    client: TestClient, session: Session, sakura: Company
+    client: TestClient, session: Session, sakura: Company, operator: User
 ) -> None:
-    from tests.factories import csrf_from, login
-
-    make_user(session, email="browser@relay.example", role=Role.operator, password="pass-word-123")
-    assert login(client, "browser@relay.example", "pass-word-123").status_code == 303
+    sign_in(client, operator)
 
     refused = client.post("/api/v1/memos", json=memo_body())
     assert refused.status_code == 403

@@ -8,19 +8,20 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from service.auth.models import Role
+from service.companies.models import Company
 from service.dispatch.models import Delivery
 from service.memos.models import Memo
 from service.settings import Settings
-from tests.factories import make_company, make_token, make_user
 from tests.live_server import live_server
 
 
 def test_every_201_is_visible_to_another_connection_at_once(
-    engine: Engine, session: Session, settings: Settings, tmp_path: Path
+    engine: Engine,
+    settings: Settings,
+    company: Company,
+    operator_headers: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    make_company(session, hours=None)
-    headers = make_token(session, make_user(session, email="op@relay.example", role=Role.operator))
     env = {
         "RELAY_DATABASE_URL": settings.database_url,
         "RELAY_SECRET_KEY": "durability-secret-0123456789",
@@ -35,7 +36,7 @@ def test_every_201_is_visible_to_another_connection_at_once(
     # The server relays nothing meanwhile, so the rows are exactly as the 201 left them.
     with (
         live_server(env=env, cwd=tmp_path, args=["--no-dispatcher"]) as base,
-        httpx.Client(base_url=base, headers=headers) as http,
+        httpx.Client(base_url=base, headers=operator_headers) as http,
     ):
         for _ in range(40):
             answer = http.post("/api/v1/memos", json=body)
