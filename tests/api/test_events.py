@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from service.companies.models import Company
 from service.settings import Settings
-from tests.calls.test_twilio_voice import INBOUND
+from tests.api.test_twilio_voice import INBOUND
 from tests.live_server import live_server
 from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE, signature
 
