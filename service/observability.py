@@ -8,14 +8,18 @@ import re
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.types import Message, Receive, Scope, Send
 
 from service.asgi import HttpMiddleware
 from service.auth.models import Role
+from service.errors import Forbidden, Unauthenticated
 from service.http_deps import get_optional_user
+from service.i18n import N_
 from service.settings import Settings
 
 router = APIRouter(tags=["health"])
@@ -28,12 +32,18 @@ LATENCY = Histogram(
 )
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> dict[str, str]:
+class Health(BaseModel):
+    """The process answers and its database is reachable."""
+
+    status: str
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(request: Request) -> Health:
     """Liveness: the process answers and the database is reachable."""
     with request.app.state.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -56,16 +66,16 @@ def require_metrics_reader(request: Request) -> None:
         return
     user = get_optional_user(request)
     if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "sign in as staff or send the metrics token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated(N_("Sign in as staff or send the metrics token."))
     if user.role not in (Role.admin, Role.operator):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+        raise Forbidden(N_("Your role may not do this."))
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus metrics in the text exposition format"}},
+)
 def metrics(_: Annotated[None, Depends(require_metrics_reader)]) -> Response:
     """Prometheus metrics in the text exposition format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from service.auth.models import Role
+from service.errors import Forbidden, Unauthenticated
 from service.events import Event, broker
 from service.http_deps import get_optional_user
+from service.i18n import N_
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -34,15 +36,24 @@ async def _stream(request: Request) -> AsyncIterator[str]:
             yield _frame(event)
 
 
-@router.get("/events", response_class=StreamingResponse)
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "server-sent events: an `event:` line and a JSON `data:` line each",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def event_stream(request: Request) -> StreamingResponse:
     """Server-sent events: call.ringing, call.updated, memo.created, memo.updated, task.created."""
     # The user is looked up in a short session of its own: the stream holds no transaction.
     user = get_optional_user(request)
     if user is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in or send an API token")
+        raise Unauthenticated(N_("Sign in or send an API token."))
     if user.role not in (Role.admin, Role.operator):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+        raise Forbidden(N_("Your role may not do this."))
     return StreamingResponse(
         _stream(request),
         media_type="text/event-stream",

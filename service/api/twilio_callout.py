@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from service.acks import voice_replies
 from service.api.twilio_auth import TwilioForm
+from service.api.twiml_response import TwiML
 from service.calls.service import seen_webhook
 from service.dispatch.models import Delivery
 from service.http_deps import SessionDep, SettingsDep
@@ -19,7 +20,7 @@ REPEAT_KEY = "2"
 
 
 def _twiml(body: str) -> Response:
-    return Response(content=body, media_type="application/xml")
+    return TwiML(content=body)
 
 
 def _gather_url(settings: Settings, delivery: Delivery, *, retry: bool = False) -> str:
@@ -38,7 +39,7 @@ def _summary(settings: Settings, delivery: Delivery) -> Response:
     )
 
 
-@router.post("")
+@router.post("", response_class=TwiML)
 def callout_answered(
     form: TwilioForm, session: SessionDep, settings: SettingsDep, d: str | None = None
 ) -> Response:
@@ -54,7 +55,7 @@ def callout_answered(
     return _summary(settings, delivery)
 
 
-@router.post("/gather")
+@router.post("/gather", response_class=TwiML)
 def callout_key(
     form: TwilioForm,
     session: SessionDep,
@@ -86,7 +87,7 @@ def callout_key(
     )
 
 
-@router.post("/status")
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def callout_status(form: TwilioForm, session: SessionDep, d: str | None = None) -> Response:
     """The call ended: answered, busy, not answered or failed; replays change nothing."""
     call_sid = form.get("CallSid", "").strip()

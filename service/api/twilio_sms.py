@@ -7,6 +7,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from service.acks.sms_replies import handle_sms_reply
 from service.api.twilio_auth import TwilioForm
+from service.api.twiml_response import TwiML
 from service.calls.service import seen_webhook
 from service.dispatch.outcomes import advance_status, find_delivery, provider_status
 from service.http_deps import SessionDep
@@ -18,10 +19,10 @@ def _twiml(answer: str | None) -> Response:
     reply = MessagingResponse()
     if answer:
         reply.message(answer)
-    return Response(content=str(reply), media_type="application/xml")
+    return TwiML(content=str(reply))
 
 
-@router.post("")
+@router.post("", response_class=TwiML)
 def sms_inbound(form: TwilioForm, session: SessionDep) -> Response:
     """A reply to a relayed SMS: STOP/START, or an acknowledgement; answered with TwiML."""
     message_sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
@@ -34,7 +35,7 @@ def sms_inbound(form: TwilioForm, session: SessionDep) -> Response:
     return _twiml(outcome.answer)
 
 
-@router.post("/status")
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def sms_status(form: TwilioForm, session: SessionDep, d: str | None = None) -> Response:
     """A relayed SMS moved on; replays and late news change nothing."""
     message_sid = form.get("MessageSid", "").strip()

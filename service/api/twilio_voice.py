@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from service.api.twilio_auth import TwilioForm
+from service.api.twiml_response import TwiML
 from service.calls import service as calls
 from service.companies.service import company_config, find_company_by_phone
+from service.errors import BadRequest
 from service.http_deps import SessionDep, SettingsDep
+from service.i18n import N_
 from service.phones import PhoneNumberError, to_e164
 from service.providers.twilio import twiml
 
@@ -15,13 +18,13 @@ router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
 
 
 def _twiml(body: str) -> Response:
-    return Response(content=body, media_type="application/xml")
+    return TwiML(content=body)
 
 
 def _required(form: dict[str, str], name: str) -> str:
     value = form.get(name, "").strip()
     if not value:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{name} is missing")
+        raise BadRequest(N_("%(name)s is missing."), field=name, code="missing", name=name)
     return value
 
 
@@ -33,7 +36,7 @@ def _caller_number(raw: str, *, country: str) -> str:
         return raw[:32]
 
 
-@router.post("")
+@router.post("", response_class=TwiML)
 def inbound_call(
     form: TwilioForm, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -67,20 +70,15 @@ def inbound_call(
     )
 
 
-@router.post("/status")
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def call_status(form: TwilioForm, session: SessionDep) -> Response:
     """Call progress; a status only moves forward, so replays and late ones change nothing."""
     call_sid = _required(form, "CallSid")
-    try:
-        calls.update_call_status(
-            session=session, call_sid=call_sid, status=form.get("CallStatus", "")
-        )
-    except calls.CallError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    calls.update_call_status(session=session, call_sid=call_sid, status=form.get("CallStatus", ""))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/dial")
+@router.post("/dial", response_class=TwiML)
 def dial_finished(form: TwilioForm, session: SessionDep, settings: SettingsDep) -> Response:
     """No operator answered in time: take a voicemail in the company's language."""
     call_sid = _required(form, "CallSid")
@@ -100,7 +98,7 @@ def dial_finished(form: TwilioForm, session: SessionDep, settings: SettingsDep) 
     )
 
 
-@router.post("/recording")
+@router.post("/recording", response_class=TwiML)
 def voicemail_recorded(form: TwilioForm, session: SessionDep) -> Response:
     """Keep the voicemail's recording on the call and say goodbye."""
     call_sid = _required(form, "CallSid")
