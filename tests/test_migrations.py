@@ -160,3 +160,34 @@ def test_open_memos_sharing_a_code_are_recoded_before_codes_become_unique(
     codes = {memo_id: code for memo_id, code in rows}
     assert codes["older"] == codes["done"] == codes["elsewhere"] == "4821"
     assert len(codes["newer"]) == 8 and codes["newer"].isdigit()
+
+
+def test_users_keep_their_rows_when_they_gain_a_language_and_lose_it_again(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(engine=empty_engine, revision="0005")
+    users = metadata.tables["users"]
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, display_name, role, active, created_at)"
+                " VALUES ('op', 'op@relay.example', 'op', 'operator', :active, :at)"
+            ),
+            {"active": True, "at": moment},
+        )
+
+    migrate.upgrade(engine=empty_engine, revision="0006")
+
+    with empty_engine.begin() as connection:
+        assert connection.execute(select(users.c.email, users.c.locale)).all() == [
+            ("op@relay.example", None)
+        ]
+        connection.execute(users.update().values(locale="en"))
+    downgrade(empty_engine, "0005")
+    columns = {column["name"] for column in inspect(empty_engine).get_columns("users")}
+    assert "locale" not in columns and "email" in columns
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT email FROM users")).scalars().all() == [
+            "op@relay.example"
+        ]
