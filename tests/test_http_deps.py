@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from service.memos.models import Memo
 from tests.factories import make_company
-from tests.memos.test_api import memo_body
+from tests.api.test_memos import memo_body
 
 CLIENTS = 12
 

@@ -13,7 +13,7 @@ from service.companies.models import Company
 from service.memos.models import Memo
 from service.request_text import DETAIL, unstorable
 from tests.factories import make_company
-from tests.memos.test_api import memo_body
+from tests.api.test_memos import memo_body
 
 
 @pytest.fixture

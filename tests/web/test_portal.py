@@ -17,7 +17,7 @@ from service.companies.models import Company
 from service.memos.models import Memo
 from tests.dispatch.conftest import take_memo
 from tests.factories import csrf_from, login, make_client_user, make_company, make_user
-from tests.memos.test_api import BAD_CURSORS
+from tests.api.test_memos import BAD_CURSORS
 from tests.people import sign_in
 
 PASSWORD = "correct horse battery"
