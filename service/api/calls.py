@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -16,7 +16,9 @@ from service.calls.models import Call
 from service.calls.schema import CallDetail, CallerFlagOut, CallerOut, CallList, CallSummary
 from service.companies.models import Company
 from service.companies.service import company_config, get_company
+from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.http_deps import CurrentOperator, CurrentStaff, SessionDep, SettingsDep
+from service.i18n import N_
 from service.phones import PhoneNumberError, to_e164
 from service.web.csrf import verify_csrf
 
@@ -27,13 +29,12 @@ def _phone(raw: str) -> str:
     try:
         return to_e164(raw)
     except PhoneNumberError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        error.field = "phone"
+        raise
 
 
 @router.get("/calls", response_model=CallList)
-def list_calls(
-    session: SessionDep, _user: CurrentStaff, active: bool = False
-) -> dict[str, list[dict[str, Any]]]:
+def list_calls(session: SessionDep, _user: CurrentStaff, active: bool = False) -> CallList:
     """Calls ringing or in progress (`active=true`), else the latest; each says who answered."""
     if active:
         rows = calls.active_calls(session=session)
@@ -45,22 +46,22 @@ def list_calls(
             .limit(50)
         ).all()
         rows = [(call, company) for call, company in found]
-    return {"items": call_summaries(session=session, rows=rows)}
+    return CallList(items=call_summaries(session=session, rows=rows))
 
 
 def _call_or_404(session: SessionDep, call_id: str) -> tuple[Call, Company]:
     call = session.get(Call, call_id)
     if call is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call")
+        raise NotFound(N_("No such call."))
     return call, calls.company_of(session=session, call=call)
 
 
-def _summary(session: SessionDep, call: Call, company: Company) -> dict[str, Any]:
+def _summary(session: SessionDep, call: Call, company: Company) -> CallSummary:
     return call_summaries(session=session, rows=[(call, company)])[0]
 
 
 @router.get("/calls/{call_id}", response_model=CallDetail)
-def read_call(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+def read_call(call_id: str, session: SessionDep, _user: CurrentStaff) -> CallDetail:
     """A call with its company's greeting and script and the caller's history."""
     call, company = _call_or_404(session, call_id)
     return call_detail(session=session, call=call, company=company)
@@ -70,26 +71,16 @@ def read_call(call_id: str, session: SessionDep, _user: CurrentStaff) -> dict[st
     "/calls/{call_id}/answer",
     response_model=CallDetail,
     responses={
-        404: {"description": "no such call"},
-        409: {"description": "another operator has answered this call; `detail` names them"},
+        404: {"description": "`not_found`: no such call"},
+        409: {"description": "`call_taken`: another operator answered it; `detail` names them"},
     },
 )
-def answer_call(call_id: str, session: SessionDep, operator: CurrentOperator) -> dict[str, Any]:
+def answer_call(call_id: str, session: SessionDep, operator: CurrentOperator) -> CallDetail:
     """Pick up a call: it is yours alone, and its memo form opens. Answering again is harmless."""
-    try:
-        call = calls.answer_call(session=session, call_id=call_id, operator_id=operator.id)
-    except calls.CallTaken as taken:
-        raise HTTPException(status.HTTP_409_CONFLICT, _taken_message(taken)) from None
-    except calls.CallNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call") from None
+    call = calls.answer_call(session=session, call_id=call_id, operator_id=operator.id)
     return call_detail(
         session=session, call=call, company=calls.company_of(session=session, call=call)
     )
-
-
-def _taken_message(taken: calls.CallTaken) -> str:
-    name = taken.operator_name
-    return f"{name}さんが応答しています / {name} has answered this call"
 
 
 class SimulatedCall(BaseModel):
@@ -100,18 +91,24 @@ class SimulatedCall(BaseModel):
 @router.post("/calls/simulate", status_code=status.HTTP_201_CREATED, response_model=CallSummary)
 def simulate_call(
     data: SimulatedCall, session: SessionDep, settings: SettingsDep, _user: CurrentStaff
-) -> dict[str, Any]:
+) -> CallSummary:
     """Ring the consoles as if a caller dialled the company (only without Twilio)."""
     if settings.twilio_enabled:
-        raise HTTPException(status.HTTP_409_CONFLICT, "real calls come from Twilio here")
+        raise Conflict(N_("Real calls come from Twilio here."), code="twilio_enabled")
     company = get_company(session=session, slug=data.client)
     if company is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown client: {data.client}")
+        raise Invalid(
+            N_("No client company %(slug)s."),
+            field="client",
+            code="unknown_client",
+            slug=data.client,
+        )
     config = company_config(company)
     try:
         caller = to_e164(data.from_, country=config.country)
     except PhoneNumberError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        error.field = "from"
+        raise
     call, _ = calls.record_inbound_call(
         session=session,
         company=company,
@@ -127,16 +124,16 @@ def simulate_call(
     "/calls/{call_id}/hangup",
     response_model=CallSummary,
     responses={
-        403: {"description": "another operator answered this call: only they or an admin end it"},
-        404: {"description": "no such call"},
-        409: {"description": "a real call ends on the phone"},
+        403: {"description": "`call_taken`: another operator answered it; they or an admin end it"},
+        404: {"description": "`not_found`: no such call"},
+        409: {"description": "`real_call`: a real call ends on the phone"},
     },
 )
-def hang_up(call_id: str, session: SessionDep, user: CurrentStaff) -> dict[str, Any]:
+def hang_up(call_id: str, session: SessionDep, user: CurrentStaff) -> CallSummary:
     """End a simulated call: the operator who answered it, an admin, or anyone if nobody did."""
     call, company = _call_or_404(session, call_id)
     if call.source != "simulated":
-        raise HTTPException(status.HTTP_409_CONFLICT, "a real call ends on the phone")
+        raise Conflict(N_("A real call ends on the phone."), code="real_call")
     try:
         call = calls.end_call(
             session=session,
@@ -145,19 +142,16 @@ def hang_up(call_id: str, session: SessionDep, user: CurrentStaff) -> dict[str, 
             supervisor=user.role == Role.admin,
         )
     except calls.CallTaken as taken:
-        name = taken.operator_name
-        message = (
-            f"{name}さんが応答した着信です。切断できるのは{name}さんか管理者です"
-            f" / {name} has this call: only they or an admin can end it"
-        )
-        raise HTTPException(status.HTTP_403_FORBIDDEN, message) from None
-    except calls.CallNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such call") from None
+        raise Forbidden(
+            N_("%(name)s has this call: only they or an admin can end it."),
+            code="call_taken",
+            name=taken.operator_name,
+        ) from None
     return _summary(session, call, company)
 
 
 @router.get("/callers/{phone}", response_model=CallerOut)
-def read_caller(phone: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+def read_caller(phone: str, session: SessionDep, _user: CurrentStaff) -> CallerOut:
     """A caller's earlier calls, memos and flags."""
     return caller_out(session=session, phone=_phone(phone))
 
@@ -170,24 +164,16 @@ class FlagIn(BaseModel):
 @router.post(
     "/callers/{phone}/flags", status_code=status.HTTP_201_CREATED, response_model=CallerFlagOut
 )
-def flag_caller(
-    phone: str, data: FlagIn, session: SessionDep, user: CurrentStaff
-) -> dict[str, Any]:
+def flag_caller(phone: str, data: FlagIn, session: SessionDep, user: CurrentStaff) -> CallerFlagOut:
     """Warn every operator about this caller from now on."""
-    try:
-        flag = calls.flag_caller(
-            session=session, phone=_phone(phone), kind=data.kind, note=data.note, flagged_by=user.id
-        )
-    except calls.CallError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    flag = calls.flag_caller(
+        session=session, phone=_phone(phone), kind=data.kind, note=data.note, flagged_by=user.id
+    )
     return flag_out(session, flag)
 
 
 @router.delete("/flags/{flag_id}", response_model=CallerFlagOut)
-def clear_flag(flag_id: str, session: SessionDep, _user: CurrentStaff) -> dict[str, Any]:
+def clear_flag(flag_id: str, session: SessionDep, _user: CurrentStaff) -> CallerFlagOut:
     """Lift a flag; it stays on record."""
-    try:
-        flag = calls.clear_flag(session=session, flag_id=flag_id)
-    except calls.CallError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    flag = calls.clear_flag(session=session, flag_id=flag_id)
     return flag_out(session, flag)
