@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, Response, status
+from pydantic import BaseModel, Field, field_serializer
 
 from service.auth.models import Role, User
 from service.companies import service
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.validation import CompanyConfigError, validate_document
+from service.companies.validation import validate_document
+from service.errors import Invalid, NotFound
 from service.http_deps import CurrentAdmin, CurrentUser, SessionDep
+from service.i18n import N_
 from service.routing.optouts import opted_out_numbers
 from service.web.csrf import verify_csrf
 
@@ -24,8 +26,13 @@ class CompanyOut(CompanyConfig):
     """A company as answered: its §4 document, plus its version and when it last changed."""
 
     version: int
-    updated_at: datetime
+    updated_at: datetime = Field(json_schema_extra={"format": "date-time"})
     sms_opted_out: list[str]
+
+    @field_serializer("updated_at", when_used="json")
+    def _as_stored(self, moment: datetime) -> str:
+        # With its offset as written (2026-01-05T00:00:00+00:00), not pydantic's Z.
+        return moment.isoformat()
 
 
 class CompanyList(BaseModel):
@@ -65,7 +72,8 @@ def _visible(user: User, company: Company) -> bool:
     return user.role != Role.client or user.company_id == company.id
 
 
-@router.get("/clients", response_model=None, responses={200: {"model": CompanyList}})
+# Unset parts of a document stay out of the answer, as they are out of the stored document.
+@router.get("/clients", response_model=CompanyList, response_model_exclude_unset=True)
 def list_clients(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """Client companies with greeting, script, fields, contacts and routing."""
     companies = service.list_companies(session=session)
@@ -73,23 +81,24 @@ def list_clients(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     return {"items": [_as_json(c, opted_out) for c in companies if _visible(user, c)]}
 
 
-@router.get("/clients/{slug}", response_model=None, responses={200: {"model": CompanyOut}})
+@router.get("/clients/{slug}", response_model=CompanyOut, response_model_exclude_unset=True)
 def get_client(slug: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """One client company."""
     company = service.get_company(session=session, slug=slug)
     if company is None or not _visible(user, company):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no client company {slug!r}")
+        raise NotFound(N_("No client company %(slug)s."), slug=slug)
     return _as_json(company, opted_out_numbers(session=session))
 
 
 @router.put(
     "/clients/{slug}",
-    response_model=None,
+    response_model=CompanyOut,
+    response_model_exclude_unset=True,
     responses={
-        200: {"model": CompanyOut, "description": "replaced"},
+        200: {"description": "replaced"},
         201: {"model": CompanyOut, "description": "created"},
-        409: {"description": "a phone number belongs to another company"},
-        422: {"description": "the document is refused; `detail` lists field and reason"},
+        409: {"description": "`phone_number_taken`: a number belongs to another company"},
+        422: {"description": "`invalid_company`: `errors` lists each field and reason"},
     },
 )
 def put_client(
@@ -97,7 +106,8 @@ def put_client(
     document: Annotated[
         dict[str, Any],
         Body(
-            description="the company as in CONTRACT §4; `slug` may be left out", examples=[_EXAMPLE]
+            description="the company as docs/clients.md describes it; `slug` may be left out",
+            examples=[_EXAMPLE],
         ),
     ],
     admin: CurrentAdmin,
@@ -109,23 +119,15 @@ def put_client(
         document.pop(key, None)
     body_slug = document.setdefault("slug", slug)
     if body_slug != slug:
-        reason = f"{body_slug!r} differs from the slug in the address ({slug!r})"
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"field": "slug", "loc": ["body", "slug"], "msg": reason}],
+        raise Invalid(
+            N_("%(given)s differs from the slug in the address (%(slug)s)."),
+            field="slug",
+            code="slug_mismatch",
+            given=body_slug,
+            slug=slug,
         )
-    try:
-        config = validate_document(document)
-    except CompanyConfigError as error:
-        detail: list[dict[str, Any]] = [
-            {"field": issue.field, "loc": ["body", *issue.loc], "msg": issue.reason}
-            for issue in error.issues
-        ]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
-    try:
-        outcome = service.save_company(session=session, config=config, changed_by=admin.email)
-    except service.CompanyError as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    config = validate_document(document)
+    outcome = service.save_company(session=session, config=config, changed_by=admin.email)
     if outcome.action == service.SaveAction.created:
         response.status_code = status.HTTP_201_CREATED
     return _as_json(outcome.company, opted_out_numbers(session=session))
