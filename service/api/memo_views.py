@@ -16,7 +16,13 @@ from service.dispatch.delivery_queue import DELIVERY_ORDER
 from service.dispatch.models import Delivery
 from service.intake.service import TakenMemo
 from service.memos.models import Memo
-from service.memos.schema import Acknowledgement, DeliveryOut, MemoCaller, MemoOut
+from service.memos.schema import (
+    Acknowledgement,
+    DeliveryOut,
+    MemoCaller,
+    MemoOut,
+    SkippedContact,
+)
 from service.phones import display_for
 
 
@@ -110,7 +116,7 @@ def _shape(
         script_version=memo.company_version,
         operator=operator_name,
         deliveries=[delivery_out(d, country=country) for d in deliveries],
-        skipped=list(memo.skipped),
+        skipped=[SkippedContact.model_validate(skip) for skip in memo.skipped],
     )
 
 

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from service.errors import Invalid
+from service.i18n import N_
 from service.memos.models import Category, Urgency
 from service.messages.context import fold_header
 
@@ -14,7 +16,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _not_blank(text: str) -> str:
     if not text:
-        raise ValueError("must not be empty")
+        raise Invalid(N_("This field must not be empty."), code="missing")
     return text
 
 
@@ -91,6 +93,14 @@ class DeliveryOut(BaseModel):
     due_at: str
 
 
+class SkippedContact(BaseModel):
+    """A contact the memo did not go to on a channel, and why."""
+
+    contact: str
+    channel: str
+    reason: str
+
+
 class MemoOut(BaseModel):
     """A memo as the API returns it."""
 
@@ -112,7 +122,7 @@ class MemoOut(BaseModel):
     script_version: int
     operator: str
     deliveries: list[DeliveryOut]
-    skipped: list[dict[str, str]]
+    skipped: list[SkippedContact]
 
 
 class MemoPage(BaseModel):
