@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -23,6 +24,7 @@ from service.api import tasks as tasks_api
 from service.api import twilio_callout, twilio_sms, twilio_voice
 from service.db import make_engine, reader
 from service.events import PostgresListener
+from service.http_errors import ERROR_RESPONSES, install_error_handlers, refusals_in_json
 from service.http_limits import RequestLimitsMiddleware
 from service.observability import install_metrics
 from service.observability import router as health_router
@@ -74,6 +76,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 class RelayApp(FastAPI):
     """FastAPI with Relay's edge in front of everything, error handling included."""
 
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = refusals_in_json(super().openapi())
+        return self.openapi_schema
+
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, so that an oversized request is refused before any of FastAPI's own
         # layers reads it, and every answer (a refusal, a 500) carries the security headers.
@@ -98,6 +105,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.run_dispatcher = dispatcher
@@ -105,6 +113,7 @@ def create_app(
     app.state.reader = reader(app.state.engine)
     app.state.templates = make_templates(settings=settings)
     install_metrics(app)
+    install_error_handlers(app)
     for router in (
         health_router,
         clients_api.router,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.errors import RelayError, error_json
+from service.i18n import negotiate
 
 
 class HttpMiddleware:
@@ -28,14 +29,18 @@ class HttpMiddleware:
         raise NotImplementedError
 
 
-def refusal_body(detail: str) -> bytes:
-    """The JSON body `{"detail": detail}` every refusal carries, as UTF-8."""
-    return json.dumps({"detail": detail}, ensure_ascii=False).encode("utf-8")
+def scope_locale(scope: Scope) -> str:
+    """The reader's language from the request's `Accept-Language`, before any route ran."""
+    for name, value in scope["headers"]:
+        if name == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return negotiate(None)
 
 
-async def send_refusal(send: Send, status: int, detail: str, *, close: bool = False) -> None:
-    """Answer `status` with `{"detail": detail}`; `close` asks the server to drop the connection."""
-    body = refusal_body(detail)
+async def send_refusal(send: Send, scope: Scope, error: RelayError, *, close: bool = False) -> None:
+    """Answer `error` in the one error shape; `close` asks the server to drop the connection."""
+    body = error_json(error.body(scope_locale(scope)))
+    status = error.status
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode("ascii")),

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from sqlmodel import Session
 
 from service.auth import service as auth
 from service.auth.models import Role, User
-from service.i18n import LOCALES, negotiate
+from service.errors import Forbidden, Unauthenticated
+from service.i18n import LOCALES, N_, negotiate
 from service.settings import Settings
 
 SESSION_COOKIE = "relay_session"
@@ -86,7 +87,7 @@ def get_optional_user(request: Request) -> User | None:
         if token is not None:
             user = auth.user_for_api_token(session=session, token=token)
             if user is None:
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token")
+                raise Unauthenticated(N_("This API token is not valid."), code="bad_token")
             return _with_reader_locale(request, user)
         assert cookie is not None
         return _with_reader_locale(
@@ -123,11 +124,7 @@ OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 def _signed_in(user: User | None) -> User:
     if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "sign in or send an API token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated(N_("Sign in or send an API token."))
     return user
 
 
@@ -144,7 +141,7 @@ def require_roles(*roles: Role) -> Callable[[User | None], Awaitable[User]]:
     async def check(user: OptionalUser) -> User:
         signed_in = _signed_in(user)
         if signed_in.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+            raise Forbidden(N_("Your role may not do this."))
         return signed_in
 
     return check

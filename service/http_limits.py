@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.asgi import HttpMiddleware, send_refusal
+from service.errors import BadRequest, RelayError, TooLarge
+from service.i18n import N_
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -73,11 +75,11 @@ class RequestBodyTooLarge(HTTPException):
     """
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, _too_large_detail(max_bytes))
+        super().__init__(413, str(_too_large(max_bytes)))
 
 
-def _too_large_detail(max_bytes: int) -> str:
-    return f"the request body is over {_size(max_bytes)}"
+def _too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(N_("The request body is over %(size)s."), size=_size(max_bytes))
 
 
 class RequestLimitsMiddleware(HttpMiddleware):
@@ -95,7 +97,13 @@ class RequestLimitsMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if len(headers) > self.max_header_count:
-            await send_refusal(send, 431, f"more than {self.max_header_count} header fields")
+            refusal = RelayError(
+                N_("The request has more than %(count)s header fields."),
+                status=431,
+                code="headers_too_large",
+                count=self.max_header_count,
+            )
+            await send_refusal(send, scope, refusal)
             return
         max_bytes = body_limit(scope["path"])
         declared = [value for name, value in headers if name == b"content-length"]
@@ -103,10 +111,11 @@ class RequestLimitsMiddleware(HttpMiddleware):
             try:
                 length = int(declared[0])
             except ValueError:
-                await send_refusal(send, 400, "Content-Length is not a number")
+                refusal = BadRequest(N_("Content-Length is not a number."), code="bad_length")
+                await send_refusal(send, scope, refusal)
                 return
             if length > max_bytes:
-                await send_refusal(send, 413, _too_large_detail(max_bytes), close=True)
+                await send_refusal(send, scope, _too_large(max_bytes), close=True)
                 return
         await _CountedRequest(self.app, max_bytes)(scope, receive, send)
 
@@ -140,11 +149,11 @@ class _CountedRequest:
             # The body passed its limit: whatever the app answers to that, the answer is 413.
             if message["type"] == "http.response.start" and not self.response_started:
                 self.response_started = True
-                await send_refusal(send, 413, _too_large_detail(self.max_bytes), close=True)
+                await send_refusal(send, scope, _too_large(self.max_bytes), close=True)
 
         try:
             await self.app(scope, receive_within_limit, send_or_refuse)
         except RequestBodyTooLarge:
             if not self.response_started:
                 self.response_started = True
-                await send_refusal(send, 413, _too_large_detail(self.max_bytes), close=True)
+                await send_refusal(send, scope, _too_large(self.max_bytes), close=True)

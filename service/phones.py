@@ -6,9 +6,14 @@ import unicodedata
 
 import phonenumbers
 
+from service.errors import Invalid
+from service.i18n import N_
 
-class PhoneNumberError(ValueError):
+
+class PhoneNumberError(Invalid):
     """Text that is not a phone number we can dial."""
+
+    code = "bad_phone"
 
 
 def to_e164(raw: str, *, country: str = "JP") -> str:
@@ -18,9 +23,9 @@ def to_e164(raw: str, *, country: str = "JP") -> str:
     try:
         number = phonenumbers.parse(text, country.upper())
     except phonenumbers.NumberParseException:
-        raise PhoneNumberError(f"not a phone number: {raw}") from None
+        raise PhoneNumberError(N_("%(number)s is not a phone number."), number=raw) from None
     if not phonenumbers.is_valid_number(number):
-        raise PhoneNumberError(f"not a valid phone number: {raw}")
+        raise PhoneNumberError(N_("%(number)s is not a phone number in use."), number=raw)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -4,7 +4,7 @@ PostgreSQL refuses a NUL in text, and neither database (nor a UTF-8 answer that 
 input back) can take a lone UTF-16 surrogate, which JSON can carry as `\\ud800`. Either would
 fail deep inside a route as a 500; no person types them. So a request holding one, in its
 path, its query string, or the fields of a JSON or form body, is refused before any route
-with 422 `{"detail": ...}`.
+with 422 in the one error shape.
 """
 
 from __future__ import annotations
@@ -18,8 +18,20 @@ from urllib.parse import parse_qsl
 from starlette.types import Message, Receive, Scope, Send
 
 from service.asgi import HttpMiddleware, send_refusal
+from service.errors import Invalid
+from service.i18n import N_
 
-DETAIL = "the request holds a NUL character or an unpaired surrogate, which Relay does not accept"
+
+def _refusal() -> Invalid:
+    return Invalid(
+        N_(
+            "The request holds a NUL character or an unpaired surrogate,"
+            " which Relay does not accept."
+        ),
+        code="unstorable_text",
+    )
+
+
 # In JSON, such characters can only arrive escaped: \u0000, or a surrogate \ud800-\udfff.
 _JSON_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
@@ -85,7 +97,7 @@ class RequestTextMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if unstorable(scope["path"]) or _unstorable_query(scope["query_string"].decode("latin-1")):
-            await send_refusal(send, 422, DETAIL)
+            await send_refusal(send, scope, _refusal())
             return
         kind = _body_kind(scope)
         if kind is None:
@@ -103,7 +115,7 @@ class RequestTextMiddleware(HttpMiddleware):
                 break
         body = b"".join(chunks)
         if _unstorable_body(kind, body):
-            await send_refusal(send, 422, DETAIL)
+            await send_refusal(send, scope, _refusal())
             return
         sent = False
 

@@ -8,13 +8,21 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.asgi import refusal_body
+from service.errors import RelayError, error_json
 from service.http_limits import MAX_HEAD_BYTES
+from service.i18n import DEFAULT_LOCALE, N_
 from service.observability import RedactPathsFilter
 
 log = logging.getLogger(__name__)
 
-HEAD_TOO_LARGE_DETAIL = f"the request line and headers are over {MAX_HEAD_BYTES // 1024} KiB"
+
+def _head_too_large() -> RelayError:
+    return RelayError(
+        N_("The request line and headers are over %(size)s KiB."),
+        status=431,
+        code="headers_too_large",
+        size=MAX_HEAD_BYTES // 1024,
+    )
 
 
 def log_config() -> dict[str, Any]:
@@ -92,7 +100,8 @@ def http_protocol() -> Any:
         def refuse_head(self) -> None:
             self.refused = True
             log.warning("request head over %d bytes refused with 431", MAX_HEAD_BYTES)
-            body = refusal_body(HEAD_TOO_LARGE_DETAIL)
+            # Refused before its headers are read, so in the default language.
+            body = error_json(_head_too_large().body(DEFAULT_LOCALE))
             lines = [b"HTTP/1.1 431 Request Header Fields Too Large"]
             lines += [name + b": " + value for name, value in self.server_state.default_headers]
             lines += [

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from service.memos.models import Memo
-from tests.factories import make_company
 from tests.api.test_memos import memo_body
+from tests.factories import make_company
 
 CLIENTS = 12
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
+from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from service.acks.service import AckVia, acknowledge
 from service.api.memo_views import memo_out
 from service.auth.models import Role
 from service.companies.models import Company
+from service.errors import Invalid, NotFound
 from service.http_deps import CurrentUser, SessionDep
+from service.i18n import N_
 from service.memos.schema import MemoOut
 from service.memos.service import get_memo
 from service.web.csrf import CsrfProtected
@@ -56,24 +58,16 @@ def ack_memo(
         via = AckVia.portal
     else:
         if given is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                [
-                    {
-                        "loc": ["body", "by"],
-                        "msg": "会社側で確認した方のお名前を入れてください"
-                        " / say who at the company confirmed",
-                        "type": "missing",
-                    }
-                ],
+            raise Invalid(
+                N_("Say who at the company confirmed the memo."), field="by", code="missing"
             )
         scope, by, via = None, given, AckVia.operator
     memo = get_memo(session=session, memo_id=memo_id, company_id=scope)
     if memo is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such memo")
+        raise NotFound(N_("No such memo."))
     result = acknowledge(session=session, memo_id=memo.id, by=by, via=via)
     if result is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such memo")
+        raise NotFound(N_("No such memo."))
     response.headers[ACK_HEADER] = "first" if result.first else "already"
     company = session.get(Company, result.memo.company_id)
     assert company is not None

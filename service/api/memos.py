@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from service.api.memo_views import memo_out, memos_out, taken_memo_out
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.errors import NotFound
 from service.http_deps import CurrentOperator, CurrentUser, SessionDep
+from service.i18n import N_
 from service.intake import service as intake
 from service.memos import service as memos
 from service.memos.models import MemoStatus
@@ -26,17 +28,6 @@ def _scope(user: User) -> str | None:
     return None
 
 
-def _refuse(error: memos.MemoError) -> HTTPException:
-    code = (
-        status.HTTP_413_CONTENT_TOO_LARGE
-        if isinstance(error, memos.MemoTooLarge)
-        else status.HTTP_422_UNPROCESSABLE_CONTENT
-    )
-    return HTTPException(
-        code, [{"loc": ["body", *error.field.split(".")], "msg": error.message, "type": "memo"}]
-    )
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -50,12 +41,9 @@ def take_memo(
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Response:
     """Take a memo. Repeating a request with the same Idempotency-Key returns the first memo."""
-    try:
-        taken = intake.create_memo(
-            session=session, data=data, operator=operator, idempotency_key=idempotency_key
-        )
-    except memos.MemoError as error:
-        raise _refuse(error) from None
+    taken = intake.create_memo(
+        session=session, data=data, operator=operator, idempotency_key=idempotency_key
+    )
     out = taken_memo_out(session=session, taken=taken, operator=operator)
     # Answered as built: MemoOut is already validated, so FastAPI need not validate it again.
     return Response(
@@ -76,18 +64,15 @@ def list_memos(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemoPage:
     """Memos newest first; a client user sees only its own company's."""
-    try:
-        page, next_cursor = memos.list_memos(
-            session=session,
-            company_id=_scope(user),
-            client_slug=client,
-            status=status_filter,
-            query=q,
-            cursor=cursor,
-            limit=limit,
-        )
-    except memos.MemoError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from None
+    page, next_cursor = memos.list_memos(
+        session=session,
+        company_id=_scope(user),
+        client_slug=client,
+        status=status_filter,
+        query=q,
+        cursor=cursor,
+        limit=limit,
+    )
     return MemoPage(items=memos_out(session=session, rows=page), next_cursor=next_cursor)
 
 
@@ -96,7 +81,7 @@ def read_memo(memo_id: str, session: SessionDep, user: CurrentUser) -> MemoOut:
     """One memo; another company's memo is not found."""
     memo = memos.get_memo(session=session, memo_id=memo_id, company_id=_scope(user))
     if memo is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such memo")
+        raise NotFound(N_("No such memo."))
     company = session.get(Company, memo.company_id)
     assert company is not None
     return memo_out(session=session, memo=memo, company=company)

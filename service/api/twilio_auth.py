@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
+from service.errors import BadRequest, Forbidden, NotFound
 from service.http_deps import SettingsDep
+from service.i18n import N_
 from service.providers.twilio.webhooks import field_not_a_sid, signature_is_valid
 
 
@@ -19,7 +21,7 @@ def public_url(request: Request, public_base_url: str) -> str:
 async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]:
     """The webhook's form fields, once its X-Twilio-Signature proved it came from Twilio."""
     if not settings.twilio_enabled or settings.twilio_auth_token is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Twilio is not configured")
+        raise NotFound(N_("Twilio is not configured here."), code="twilio_not_configured")
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
     if not signature_is_valid(
@@ -28,12 +30,12 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         form=form,
         signature=signature,
     ):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid Twilio signature")
+        raise Forbidden(N_("The Twilio signature is not valid."), code="bad_signature")
     fields = {key: str(value) for key, value in form.items()}
     # Ids become keys and columns of fixed size: anything but a SID is refused, not stored.
     bad = field_not_a_sid(fields)
     if bad is not None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{bad} is not a Twilio SID")
+        raise BadRequest(N_("%(name)s is not a Twilio SID."), field=bad, code="bad_sid", name=bad)
     return fields
 
 

@@ -14,25 +14,33 @@ from service import clock, events
 from service.auth.models import User
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company
+from service.errors import Invalid
+from service.i18n import N_
 from service.providers.twilio.statuses import CALL_ACTIVE, CALL_FINAL
 
 # Twilio may deliver progress late or out of order; a call's status only moves forward.
 _RANK = {"queued": 0, "ringing": 1, "in-progress": 2, **{s: 3 for s in CALL_FINAL}}
 
 
-class CallError(ValueError):
+class CallError(Invalid):
     """A call operation that cannot be done as asked."""
 
 
 class CallNotFound(CallError):
-    """No call has this id."""
+    """No call (or flag) has this id."""
+
+    status = 404
+    code = "not_found"
 
 
 class CallTaken(CallError):
     """Another operator has answered this call: it is theirs to handle and to end."""
 
+    status = 409
+    code = "call_taken"
+
     def __init__(self, *, call: Call, operator_name: str) -> None:
-        super().__init__(f"{operator_name} has answered this call")
+        super().__init__(N_("%(name)s has answered this call."), name=operator_name)
         self.call = call
         self.operator_name = operator_name
 
@@ -116,7 +124,12 @@ def record_inbound_call(
 def update_call_status(*, session: Session, call_sid: str, status: str) -> Call | None:
     """Move a call's status forward; an older or unknown status changes nothing."""
     if status not in _RANK:
-        raise CallError(f"unknown call status {status!r}")
+        raise CallError(
+            N_("Unknown call status %(call_status)s."),
+            status=400,
+            code="bad_call_status",
+            call_status=status,
+        )
     call = find_call(session=session, call_sid=call_sid)
     if call is None or _RANK[status] <= _RANK.get(call.status, 0):
         return call
@@ -162,7 +175,7 @@ def answer_call(*, session: Session, call_id: str, operator_id: str) -> Call:
     )
     call = session.get(Call, call_id, populate_existing=True)
     if call is None:
-        raise CallNotFound("no such call")
+        raise CallNotFound(N_("No such call."))
     if cast(CursorResult[Any], claimed).rowcount == 0:
         name = operator_name(session=session, user_id=call.answered_by) or "?"
         raise CallTaken(call=call, operator_name=name)
@@ -178,7 +191,7 @@ def end_call(*, session: Session, call_id: str, operator_id: str, supervisor: bo
     # Locked, so an answer committed meanwhile is seen before deciding whose call it is.
     call = session.get(Call, call_id, with_for_update=True, populate_existing=True)
     if call is None:
-        raise CallNotFound("no such call")
+        raise CallNotFound(N_("No such call."))
     if call.answered_by not in (None, operator_id) and not supervisor:
         name = operator_name(session=session, user_id=call.answered_by) or "?"
         raise CallTaken(call=call, operator_name=name)
@@ -252,7 +265,7 @@ def flag_caller(
     """Warn every operator about a caller from now on."""
     note = note.strip()
     if not note:
-        raise CallError("a flag needs a note saying what happened")
+        raise CallError(N_("Say what happened in the note."), field="note", code="missing")
     flag = CallerFlag(
         phone=phone, kind=kind, note=note, flagged_by=flagged_by, flagged_at=clock.now()
     )
@@ -265,7 +278,7 @@ def clear_flag(*, session: Session, flag_id: str) -> CallerFlag:
     """Lift a flag; it stays on record."""
     flag = session.get(CallerFlag, flag_id)
     if flag is None:
-        raise CallError("no such flag")
+        raise CallNotFound(N_("No such flag."))
     if flag.cleared_at is None:
         flag.cleared_at = clock.now()
         session.add(flag)

@@ -20,18 +20,32 @@ from service.companies.yaml_io import (
     dump_company,
     load_company_file,
 )
+from service.errors import RelayError
+from service.i18n import N_
 
 
-class CompanyError(ValueError):
+class CompanyError(RelayError):
     """A change to the client directory that cannot be made; the message says why."""
+
+    status = 409
+    code = "conflict"
 
 
 class PhoneNumberTaken(CompanyError):
     """A phone number already reaches another company."""
 
+    code = "phone_number_taken"
+
     def __init__(self, *, e164: str, owner: str, claimant: str) -> None:
         super().__init__(
-            f"{e164} already belongs to {owner}; remove it there before giving it to {claimant}"
+            N_(
+                "%(number)s already belongs to %(owner)s;"
+                " remove it there before giving it to %(claimant)s."
+            ),
+            field="phone_numbers",
+            number=e164,
+            owner=owner,
+            claimant=claimant,
         )
         self.e164, self.owner, self.claimant = e164, owner, claimant
 
@@ -144,7 +158,9 @@ def save_company(*, session: Session, config: CompanyConfig, changed_by: str) ->
             _set_numbers(session=session, company=company, numbers=config.phone_numbers)
     except IntegrityError:
         raise CompanyError(
-            f"{config.slug} was changed by someone else at the same time; try again"
+            N_("%(slug)s was changed by someone else at the same time; try again."),
+            code="edit_conflict",
+            slug=config.slug,
         ) from None
     return SaveOutcome(company=company, action=action)
 
@@ -170,9 +186,11 @@ def _company_files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
         if not files:
-            raise CompanyError(f"{path}: no *.yaml or *.yml files in this folder")
+            raise CompanyError(
+                N_("%(path)s: no *.yaml or *.yml files in this folder."), status=400, path=path
+            )
         return files
-    raise CompanyError(f"{path}: no such file or folder")
+    raise CompanyError(N_("%(path)s: no such file or folder."), status=400, path=path)
 
 
 def load_path(*, session: Session, path: Path) -> list[LoadedCompany]:

@@ -11,6 +11,7 @@ from pydantic_core import ErrorDetails
 
 from service.companies.config import TRY_TEMPLATES, CompanyConfig
 from service.companies.values import ISSUE_TYPE
+from service.errors import FieldProblem, Invalid
 
 Loc = tuple[str | int, ...]
 
@@ -33,12 +34,25 @@ class ConfigIssue:
         return f"{self.field}: {self.reason}" if self.loc else self.reason
 
 
-class CompanyConfigError(ValueError):
+class CompanyConfigError(Invalid):
     """A company document that cannot be accepted; `issues` says every reason."""
 
+    code = "invalid_company"
+
     def __init__(self, issues: list[ConfigIssue]) -> None:
-        super().__init__("; ".join(str(issue) for issue in issues))
+        super().__init__("%(issues)s", issues="; ".join(str(issue) for issue in issues))
         self.issues = issues
+
+    def problems(self, locale: str) -> list[FieldProblem]:
+        """Every issue, its field a dotted path in the document (`contacts.1.phone`)."""
+        return [
+            FieldProblem(
+                field=".".join(str(part) for part in issue.loc),
+                code=self.code,
+                message=issue.reason,
+            )
+            for issue in self.issues
+        ]
 
 
 def field_path(loc: Loc) -> str:

@@ -10,26 +10,37 @@ from sqlmodel import Session, col, select
 
 from service import clock, events
 from service.companies.models import Company
+from service.errors import RelayError
 from service.escalation.models import CallbackTask, TaskOutcome, TaskStatus
+from service.i18n import N_
 from service.memos import lifecycle
 from service.memos.lifecycle import AckVia
 from service.memos.models import Memo
 
 
-class TaskError(ValueError):
+class TaskError(RelayError):
     """A callback task operation refused; the message says why."""
 
 
 class TaskNotFound(TaskError):
     """No task with that id."""
 
+    status = 404
+    code = "not_found"
+
 
 class TaskConflict(TaskError):
     """The task is not in the hands it would need to be (taken by another, or not taken)."""
 
+    status = 409
+    code = "task_taken"
+
 
 class TaskIncomplete(TaskError):
     """The outcome lacks something it needs (who confirmed, when to retry)."""
+
+    status = 422
+    code = "missing"
 
 
 @dataclass(frozen=True)
@@ -73,9 +84,9 @@ def take_task(*, session: Session, task_id: str, operator_id: str) -> CallbackTa
     )
     task = session.get(CallbackTask, task_id, populate_existing=True)
     if task is None:
-        raise TaskNotFound("no such task")
+        raise TaskNotFound(N_("No such callback."))
     if result.rowcount != 1 and task.taken_by != operator_id:  # type: ignore[attr-defined]
-        raise TaskConflict("another operator has already taken this callback")
+        raise TaskConflict(N_("Another operator has already taken this callback."))
     _announce(session=session, task=task)
     return task
 
@@ -93,9 +104,11 @@ def record_callback(
     """Record how the call went; if the company was not reached, when to try again."""
     task = session.get(CallbackTask, task_id, with_for_update=True)
     if task is None:
-        raise TaskNotFound("no such task")
+        raise TaskNotFound(N_("No such callback."))
     if task.status != TaskStatus.taken or task.taken_by != operator_id:
-        raise TaskConflict("take the callback before recording its outcome")
+        raise TaskConflict(
+            N_("Take the callback before recording its outcome."), code="task_not_taken"
+        )
     now = clock.now()
     task.attempts += 1
     task.outcome = outcome
@@ -103,7 +116,9 @@ def record_callback(
     task.updated_at = now
     if outcome == TaskOutcome.acknowledged:
         if not confirmed_by or not confirmed_by.strip():
-            raise TaskIncomplete("say who at the company confirmed the memo")
+            raise TaskIncomplete(
+                N_("Say who at the company confirmed the memo."), field="confirmed_by"
+            )
         task.status = TaskStatus.done
         session.add(task)
         session.flush()
@@ -118,10 +133,12 @@ def record_callback(
             )
     else:
         if retry_at is None:
-            raise TaskIncomplete("say when to try again")
+            raise TaskIncomplete(N_("Say when to try again."), field="retry_at")
         retry_at = _in_utc(retry_at)
         if retry_at <= now:
-            raise TaskIncomplete("the next try must be in the future")
+            raise TaskIncomplete(
+                N_("The next try must be in the future."), field="retry_at", code="in_the_past"
+            )
         task.status = TaskStatus.open
         task.taken_by = None
         task.taken_at = None
@@ -153,11 +170,17 @@ def close_callbacks(*, session: Session, memo_id: str, note: str) -> None:
 def _in_utc(moment: datetime) -> datetime:
     """`moment` in UTC; TaskIncomplete if it has no zone or lies past the calendar in UTC."""
     if moment.tzinfo is None:
-        raise TaskIncomplete("say when to try again with a time zone")
+        raise TaskIncomplete(
+            N_("Give the time with its time zone."), field="retry_at", code="not_a_time"
+        )
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise TaskIncomplete("the next try is past the end of the calendar") from None
+        raise TaskIncomplete(
+            N_("The next try is past the end of the calendar."),
+            field="retry_at",
+            code="out_of_range",
+        ) from None
 
 
 def _announce(*, session: Session, task: CallbackTask) -> None:

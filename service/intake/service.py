@@ -23,6 +23,7 @@ from service.companies.models import Company
 from service.companies.service import company_config, get_company
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason
+from service.i18n import N_
 from service.memos.lifecycle import schedule_escalation
 from service.memos.models import MEMOS, Memo, MemoStatus, Urgency
 from service.memos.schema import MAX_BODY_BYTES, MemoIn
@@ -38,16 +39,30 @@ def _custom_fields(*, submitted: dict[str, Any], declared: list[Any]) -> dict[st
     by_key = {field.key: field for field in declared}
     unknown = sorted(set(submitted) - set(by_key))
     if unknown:
-        raise MemoError("fields", f"この会社にない項目です / unknown field: {', '.join(unknown)}")
+        raise MemoError(
+            N_("This company has no field %(keys)s."),
+            field="fields",
+            code="unknown_field",
+            keys=", ".join(unknown),
+        )
     values: dict[str, str | None] = {}
     for key, field in by_key.items():
         raw = submitted.get(key)
         text = "" if raw is None else str(raw).strip()
         if field.required and not text:
-            raise MemoError(f"fields.{key}", f"{field.label}は必須です / {field.label} is required")
+            raise MemoError(
+                N_("%(label)s is required."),
+                field=f"fields.{key}",
+                code="missing",
+                label=field.label,
+            )
         if len(text) > MAX_FIELD_CHARS:
             raise MemoError(
-                f"fields.{key}", f"{field.label}が長すぎます / {field.label} is too long"
+                N_("%(label)s is too long: at most %(max)s characters."),
+                field=f"fields.{key}",
+                code="too_long",
+                label=field.label,
+                max=MAX_FIELD_CHARS,
             )
         if text:
             values[key] = text
@@ -98,11 +113,14 @@ def _take(
 ) -> TakenMemo:
     """A new memo with its deliveries, or the first one this operator's key already took."""
     if len(data.body.encode("utf-8")) > MAX_BODY_BYTES:
-        raise MemoTooLarge("body", "本文が64KiBを超えています / the memo body is over 64 KiB")
+        raise MemoTooLarge(N_("The memo body is over 64 KiB."), field="body")
     company = get_company(session=session, slug=data.client)
     if company is None:
         raise MemoError(
-            "client", f"その会社は登録されていません / unknown client company: {data.client}"
+            N_("No client company %(slug)s."),
+            field="client",
+            code="unknown_client",
+            slug=data.client,
         )
     config = company_config(company)
     call = _call_of(session=session, call_sid=data.call_sid, company=company)
@@ -191,9 +209,7 @@ def _call_of(*, session: Session, call_sid: str | None, company: Company) -> Cal
         return None
     call = session.exec(select(Call).where(Call.call_sid == call_sid)).first()
     if call is None or call.company_id != company.id:
-        raise MemoError(
-            "call_sid", "この会社への通話ではありません / no such call for this company"
-        )
+        raise MemoError(N_("No such call to this company."), field="call_sid", code="unknown_call")
     return call
 
 
@@ -205,7 +221,10 @@ def _caller_phone(*, raw: str | None, config: CompanyConfig) -> str | None:
         return to_e164(raw, country=config.country)
     except PhoneNumberError:
         raise MemoError(
-            "caller.phone", f"電話番号を確認してください / not a valid phone number: {raw}"
+            N_("%(number)s is not a phone number; check it."),
+            field="caller.phone",
+            code="bad_phone",
+            number=raw,
         ) from None
 
 

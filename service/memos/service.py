@@ -9,20 +9,22 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, or_, select
 
 from service.companies.models import Company
+from service.errors import Invalid
+from service.i18n import N_
 from service.memos.models import Memo, MemoStatus
 
 
-class MemoError(ValueError):
+class MemoError(Invalid):
     """A memo refused as submitted; `field` names the part of the form at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    code = "invalid_memo"
 
 
 class MemoTooLarge(MemoError):
     """A memo whose body is over the size bound."""
+
+    status = 413
+    code = "too_large"
 
 
 def get_memo(*, session: Session, memo_id: str, company_id: str | None = None) -> Memo | None:
@@ -40,7 +42,7 @@ def encode_cursor(memo: Memo) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position a cursor names; MemoError("invalid cursor") for anything encode_cursor
+    """The position a cursor names; MemoError for anything encode_cursor
     could not have written, e.g. a time without a zone or one past the year 9999 in UTC."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -50,7 +52,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("not a cursor")
         return parsed.astimezone(UTC), memo_id
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise MemoError("cursor", "invalid cursor") from None
+        raise MemoError(
+            N_("This cursor is not one a page gave."),
+            field="cursor",
+            status=400,
+            code="bad_cursor",
+        ) from None
 
 
 def _like_pattern(text: str) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 
 from service.auth.models import Role, User
+from service.errors import Forbidden, NotFound
 from service.http_deps import CurrentStaff, OptionalUser
+from service.i18n import N_
 from service.web.auth_pages import login_redirect
 from service.web.security import csp_nonce
 
@@ -42,7 +44,7 @@ def _refused(request: Request, user: User | None) -> Response | None:
     if user is None:
         return login_redirect(request)
     if user.role not in STAFF_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+        raise Forbidden(N_("Your role may not do this."))
     return None
 
 
@@ -74,5 +76,5 @@ def swagger_ui_asset(name: str, _: CurrentStaff) -> FileResponse:
     """One of Swagger UI's own files, as its package ships it."""
     media_type = SWAGGER_UI_ASSETS.get(name)
     if media_type is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
+        raise NotFound(N_("Not found."))
     return FileResponse(str(SWAGGER_UI_DIR / name), media_type=media_type)

@@ -46,9 +46,11 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi import Depends, Request, Response
 
+from service.errors import Forbidden
 from service.http_deps import SESSION_COOKIE
+from service.i18n import N_
 from service.settings import Settings
 
 CSRF_COOKIE = "relay_csrf"
@@ -149,7 +151,9 @@ async def verify_csrf(request: Request) -> None:
     if not request.cookies.get(SESSION_COOKIE):
         return
     if not token_is_valid(request, await _submitted_token(request)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or invalid")
+        raise Forbidden(
+            N_("The form's security token is missing or old; reload the page."), code="csrf"
+        )
 
 
 CsrfProtected = Annotated[None, Depends(verify_csrf)]

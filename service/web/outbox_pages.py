@@ -6,12 +6,14 @@ import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from markupsafe import Markup, escape
 
 from service.auth.models import Role
 from service.channels import Channel
+from service.errors import NotFound
 from service.http_deps import CurrentStaff, OptionalUser, SessionDep
+from service.i18n import N_
 from service.messages.sms import count_sms
 from service.providers import outbox, registry
 from service.providers.models import OutboxMessage
@@ -45,7 +47,7 @@ def require_outbox(request: Request) -> None:
     """404 unless some channel's messages go to the dev outbox."""
     settings: Settings = request.app.state.settings
     if not registry.outbox_channels(settings=settings):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+        raise NotFound(N_("Not found."))
 
 
 # Checked before anything else: without an outbox in use the pages do not exist.

@@ -26,6 +26,7 @@ from service.routing.optouts import SmsOptOut
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_company, make_english_company, make_twilio_settings
+from tests.refusals import refused as refusal
 from tests.twilio_signing import ACCOUNT_SID, post_signed
 
 DIRECTOR = "+819012345678"
@@ -435,8 +436,8 @@ def test_a_webhook_whose_ids_are_no_twilio_sids_is_refused_and_changes_nothing(
 
     refused = reply(twilio_client, memo.ack_code, sid=sid)
 
-    assert refused.status_code == 400
-    assert refused.json() == {"detail": "MessageSid is not a Twilio SID"}
+    body = refusal(refused, status=400, code="bad_sid")
+    assert body.field == "MessageSid"
     assert fresh(session, memo).acknowledged_at is None
     assert session.exec(select(WebhookReceipt)).all() == []
 

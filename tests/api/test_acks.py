@@ -15,6 +15,7 @@ from service.memos.models import Memo, MemoStatus
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_client_user, make_company, make_token, make_user
 from tests.people import sign_in
+from tests.refusals import refused
 
 
 def fresh(session: Session, memo: Memo) -> Memo:
@@ -101,8 +102,7 @@ def test_another_company_memo_is_not_found_for_a_client_user(
         f"/api/v1/memos/{memo.id}/ack", json={"by": "x"}, headers=make_token(session, outsider)
     )
 
-    assert answer.status_code == 404
-    assert answer.json() == {"detail": "no such memo"}
+    refused(answer, status=404, code="not_found")
     assert fresh(session, memo).acknowledged_at is None
 
 
@@ -116,9 +116,8 @@ def test_an_operator_must_say_who_at_the_company_confirmed(
         f"/api/v1/memos/{memo.id}/ack", json=body, headers=make_token(session, operator)
     )
 
-    assert answer.status_code == 422
-    [error] = answer.json()["detail"]
-    assert error["loc"] == ["body", "by"]
+    body = refused(answer, status=422, code="missing")
+    assert [error.field for error in body.errors] == ["by"]
     assert fresh(session, memo).acknowledged_at is None
 
 

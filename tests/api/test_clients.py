@@ -12,6 +12,7 @@ from service.clock import ManualClock
 from service.companies import service
 from service.companies.models import Company
 from tests.factories import company_document, make_company
+from tests.refusals import refused
 
 
 def test_without_credentials_the_answer_is_401(client: TestClient, session: Session) -> None:
@@ -103,8 +104,8 @@ def test_an_invalid_document_is_422_with_field_and_reason(
 
     response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
 
-    assert response.status_code == 422
-    detail = {item["field"]: item["msg"] for item in response.json()["detail"]}
+    body = refused(response, status=422, code="invalid_company")
+    detail = {item.field: item.message for item in body.errors}
     assert detail["locale"] == "'fr' is not allowed here: use 'ja' or 'en'"
     assert service.get_company(session=session, slug="sakura-dental") is None
 
@@ -116,11 +117,11 @@ def test_a_routing_problem_names_its_place(
 
     response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
 
-    assert response.status_code == 422
-    [item] = response.json()["detail"]
-    assert item["field"] == "routing[0].notify[0]"
-    assert item["loc"] == ["body", "routing", 0, "notify", 0]
-    assert item["msg"].startswith("unknown contact 'boss'")
+    body = refused(response, status=422, code="invalid_company")
+    [item] = body.errors
+    assert item.field == "routing.0.notify.0"
+    assert item.message.startswith("unknown contact 'boss'")
+    assert body.detail.startswith("routing[0].notify[0]: unknown contact 'boss'")
 
 
 @pytest.mark.parametrize("body", [["not", "a", "company"], "text"])
@@ -139,8 +140,8 @@ def test_a_slug_that_differs_from_the_address_is_422(
 
     response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
 
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "slug"
+    body = refused(response, status=422, code="slug_mismatch")
+    assert body.field == "slug"
 
 
 def test_a_number_of_another_company_is_409(
@@ -151,8 +152,10 @@ def test_a_number_of_another_company_is_409(
 
     response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
 
-    assert response.status_code == 409
-    assert "+81222174410 already belongs to aoba-property" in response.json()["detail"]
+    body = refused(response, status=409, code="phone_number_taken")
+    assert "+81222174410" in body.detail
+    assert "aoba-property" in body.detail
+    assert body.field == "phone_numbers"
     assert service.get_company(session=session, slug="sakura-dental") is None
 
 

@@ -27,7 +27,7 @@ from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -36,6 +36,7 @@ from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.companies.service import company_config
+from service.errors import ErrorBody
 from service.escalation import tasks
 from service.escalation.models import TaskStatus
 from service.escalation.service import fire_due
@@ -96,6 +97,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "AckIn": {"by": "佐藤 院長"},
     "SimulatedCall": {"client": "sakura-dental", "from": "090-1111-2222"},
     "FlagIn": {"kind": "other", "note": "同じ番号から何度も"},
+    "MeChange": {"locale": "en"},
 }
 # A stream that never ends: it is answered, but not walked.
 NOT_WALKED = {"/api/v1/events"}
@@ -312,6 +314,17 @@ def _api_routes(app: FastAPI) -> list[Any]:
     return [rc for rc in iter_route_contexts(app.routes) if hasattr(rc, "dependant")]
 
 
+def _in_error_shape(response: httpx.Response) -> bool:
+    """Whether a refusal carries the one error body (pages may answer HTML instead)."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return not response.url.path.startswith(("/api/", "/twilio/"))
+    try:
+        ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return False
+    return True
+
+
 def _shown(attempt: Attempt) -> str:
     body = (attempt.content or b"")[:300].decode(errors="replace")
     return f"{attempt.method} {attempt.url[:160]} {body}"
@@ -338,6 +351,10 @@ def test_every_route_answers_hostile_values_with_a_4xx_at_worst(
                 walked += 1
                 if response.status_code >= 500:
                     failures.append(f"{response.status_code} {_shown(attempt)}")
+                elif response.status_code >= 400 and not _in_error_shape(response):
+                    failures.append(
+                        f"{response.status_code} not in the error shape {_shown(attempt)}"
+                    )
                 if number == 0 and response.status_code in (401, 403):
                     break  # this caller may not use the route at all
         # The walk did not sign anyone out or lock anyone out on the way.
@@ -397,5 +414,7 @@ def test_every_twilio_webhook_answers_hostile_fields_with_a_4xx_at_worst(
                     failures.append(f"not signed right: POST {route.path} {hostile}")
                 elif response.status_code >= 500:
                     failures.append(f"{response.status_code} POST {route.path} {hostile}")
+                elif response.status_code >= 400 and not _in_error_shape(response):
+                    failures.append(f"{response.status_code} not in the error shape: {hostile}")
 
     assert not failures, "\n".join(failures)

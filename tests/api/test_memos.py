@@ -17,7 +17,9 @@ from service.companies.models import Company
 from service.intake import service as intake
 from service.memos.models import Memo
 from tests.factories import csrf_from, make_company, make_token, make_user
+from tests.i18n.japanese import japanese_in
 from tests.people import sign_in
+from tests.refusals import refused
 
 FIELDS = [{"key": "patient_no", "label": "診察券番号", "required": True}]
 
@@ -119,17 +121,22 @@ def test_line_breaks_and_control_characters_in_header_fields_become_spaces(
 
 
 @pytest.mark.parametrize(
-    ("override", "where", "says"),
+    ("override", "where", "code", "says"),
     [
-        ({"client": "no-such-company"}, "client", "unknown client"),
-        ({"fields": {}}, "patient_no", "診察券番号"),
-        ({"fields": {"patient_no": "1", "shoe_size": "27"}}, "fields", "shoe_size"),
-        ({"category": "praise"}, "category", ""),
-        ({"urgency": "whenever"}, "urgency", ""),
-        ({"caller": {"name": "x", "phone": "12"}}, "phone", "phone number"),
-        ({"subject": "あ" * 201}, "subject", ""),
-        ({"subject": "   "}, "subject", ""),
-        ({"subject": "\x07\u2028\x01"}, "subject", "must not be empty"),
+        ({"client": "no-such-company"}, "client", "unknown_client", "no-such-company"),
+        ({"fields": {}}, "fields.patient_no", "missing", "診察券番号"),
+        (
+            {"fields": {"patient_no": "1", "shoe_size": "27"}},
+            "fields",
+            "unknown_field",
+            "shoe_size",
+        ),
+        ({"category": "praise"}, "category", "not_a_choice", "complaint"),
+        ({"urgency": "whenever"}, "urgency", "not_a_choice", "urgent"),
+        ({"caller": {"name": "x", "phone": "12"}}, "caller.phone", "bad_phone", "12"),
+        ({"subject": "あ" * 201}, "subject", "too_long", "200"),
+        ({"subject": "   "}, "subject", "too_short", "1"),
+        ({"subject": "\x07\u2028\x01"}, "subject", "missing", "空"),
     ],
 )
 def test_invalid_memo_is_refused_with_a_readable_422(
@@ -139,13 +146,17 @@ def test_invalid_memo_is_refused_with_a_readable_422(
     operator_headers: dict[str, str],
     override: dict[str, Any],
     where: str,
+    code: str,
     says: str,
 ) -> None:
     response = client.post("/api/v1/memos", json=memo_body(**override), headers=operator_headers)
-    assert response.status_code == 422, response.text
-    [problem] = response.json()["detail"][:1]
-    assert where in ".".join(str(part) for part in problem["loc"])
-    assert says in problem["msg"]
+    body = refused(response, status=422, code=code)
+    [problem] = body.errors
+    assert problem.field == where
+    assert problem.code == code
+    assert says in problem.message
+    # The reader's language: Japanese unless the request asks for English.
+    assert japanese_in(problem.message)
     assert session.exec(select(Memo)).all() == []
 
 
@@ -155,8 +166,9 @@ def test_body_over_64_kib_is_refused_with_413(
     response = client.post(
         "/api/v1/memos", json=memo_body(body="あ" * 22_000), headers=operator_headers
     )
-    assert response.status_code == 413
-    assert "64" in response.json()["detail"][0]["msg"]
+    body = refused(response, status=413, code="too_large")
+    assert body.field == "body"
+    assert "64" in body.detail
     assert session.exec(select(Memo)).all() == []
 
 
@@ -283,8 +295,8 @@ def test_a_cursor_no_list_handed_out_is_a_400(
 ) -> None:
     response = client.get("/api/v1/memos", params={"cursor": cursor}, headers=operator_headers)
 
-    assert response.status_code == 400
-    assert response.json() == {"detail": "invalid cursor"}
+    body = refused(response, status=400, code="bad_cursor")
+    assert body.field == "cursor"
 
 
 def test_client_user_sees_only_its_own_company(

@@ -50,7 +50,7 @@ def test_a_wrong_bearer_token_is_401(api: TestClient, header: str) -> None:
     response = api.get("/test/me", headers={"Authorization": header})
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "invalid API token"}
+    assert response.json()["code"] == "bad_token"
 
 
 def test_no_credentials_is_401(api: TestClient) -> None:

@@ -14,6 +14,7 @@ from service.auth.models import User
 from service.http_deps import CurrentUser, SessionDep
 from service.web.csrf import CsrfProtected
 from tests.factories import csrf_from, login, make_token, make_user
+from tests.refusals import refused
 
 PASSWORD = "correct horse battery"
 
@@ -76,7 +77,7 @@ def test_form_without_the_right_token_is_refused_and_changes_nothing(
     response = browser.post("/test/rename", data=data)
 
     assert response.status_code == 403
-    assert response.json() == {"detail": "CSRF token missing or invalid"}
+    refused(response, status=403, code="csrf")
     assert _name(session) == "kato"
 
 

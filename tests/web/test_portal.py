@@ -15,9 +15,9 @@ from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.memos.models import Memo
+from tests.api.test_memos import BAD_CURSORS
 from tests.dispatch.conftest import take_memo
 from tests.factories import csrf_from, login, make_client_user, make_company, make_user
-from tests.api.test_memos import BAD_CURSORS
 from tests.people import sign_in
 
 PASSWORD = "correct horse battery"

@@ -810,25 +810,8 @@ function setFieldError(entry, control, message) {
   control.setAttribute('aria-invalid', 'true');
 }
 
-function plainMessage(item) {
-  switch (item.type) {
-    case 'missing':
-    case 'string_too_short':
-      return gettext('Required.');
-    case 'string_too_long':
-      return gettext('Too long.');
-    case 'enum':
-    case 'literal_error':
-      return gettext('Choose one from the list.');
-    case 'extra_forbidden':
-      return gettext('This field is not allowed.');
-    default:
-      return item.msg || gettext('Check this field.');
-  }
-}
-
-function controlFor(entry, loc) {
-  const path = loc[0] === 'body' ? loc.slice(1) : loc;
+function controlFor(entry, field) {
+  const path = field ? field.split('.') : [];
   for (let size = path.length; size > 0; size -= 1) {
     const name = path.slice(0, size).join('.');
     const control = entry.form.elements[name];
@@ -837,18 +820,24 @@ function controlFor(entry, loc) {
   return null;
 }
 
-function showErrors(entry, detail) {
+// The fields a refusal names ({field, message}, worded by the server in the page's
+// language), else its one message.
+function problemsOf(data, fallback) {
+  if (Array.isArray(data?.errors) && data.errors.length) return data.errors;
+  return [{ field: '', message: detailText(data, fallback) }];
+}
+
+function showErrors(entry, problems) {
   clearErrors(entry);
-  const items = Array.isArray(detail) ? detail : [{ loc: [], msg: String(detail ?? gettext('Could not send.')) }];
   let first = null;
   const loose = [];
-  for (const item of items) {
-    const control = controlFor(entry, item.loc ?? []);
+  for (const item of problems) {
+    const control = controlFor(entry, item.field);
     if (control) {
-      setFieldError(entry, control, plainMessage(item));
+      setFieldError(entry, control, item.message);
       first = first ?? control;
     } else {
-      loose.push(plainMessage(item));
+      loose.push(item.message);
     }
   }
   formError(entry, loose.length ? gettext('Could not send: %(reasons)s', { reasons: loose.join(' / ') }) : gettext('Please check the marked fields.'));
@@ -858,13 +847,14 @@ function showErrors(entry, detail) {
 function localProblems(entry) {
   const { draft, form } = entry;
   const problems = [];
-  if (!draft.client) problems.push({ loc: ['client'], type: 'missing' });
-  if (!form.elements.category.value) problems.push({ loc: ['category'], type: 'enum' });
-  if (!form.elements.subject.value.trim()) problems.push({ loc: ['subject'], type: 'missing' });
+  const required = gettext('Required.');
+  if (!draft.client) problems.push({ field: 'client', message: required });
+  if (!form.elements.category.value) problems.push({ field: 'category', message: gettext('Choose one from the list.') });
+  if (!form.elements.subject.value.trim()) problems.push({ field: 'subject', message: required });
   for (const field of draft.company?.fields ?? []) {
     const control = form.elements[`fields.${field.key}`];
     if (field.required && control && !control.value.trim()) {
-      problems.push({ loc: ['fields', field.key], type: 'missing' });
+      problems.push({ field: `fields.${field.key}`, message: required });
     }
   }
   return problems;
@@ -930,7 +920,7 @@ async function submitDraft(entry) {
     formError(entry, gettext('Signed out: sign in again, then send (the draft is saved).'));
   } else {
     setState(entry, 'draft');
-    showErrors(entry, result.data?.detail ?? detailText(result.data, gettext('Could not send (%(status)s).', { status: result.status })));
+    showErrors(entry, problemsOf(result.data, gettext('Could not send (%(status)s).', { status: result.status })));
   }
 }
 

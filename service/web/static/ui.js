@@ -108,11 +108,10 @@ export async function api(method, path, { json } = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
+// What a refusal says (`detail`, in the page's language), or `fallback` when it says nothing.
 export function detailText(data, fallback) {
   const detail = data?.detail;
-  if (typeof detail === 'string') return detail;
-  if (Array.isArray(detail)) return detail.map((item) => item.msg).join(' / ');
-  return fallback;
+  return typeof detail === 'string' && detail ? detail : fallback;
 }
 
 export function eventData(message) {

@@ -1,0 +1,173 @@
+"""Every refusal in one shape, in the reader's language, and described so in the API docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.companies.models import Company
+from service.errors import RelayError
+from service.http_errors import field_path, field_problem
+from tests.i18n.japanese import japanese_in
+from tests.refusals import refused
+
+ENGLISH = {"Accept-Language": "en"}
+JAPANESE = {"Accept-Language": "ja"}
+
+
+def memo_without_subject(company: Company) -> dict[str, Any]:
+    return {"client": company.slug, "category": "inquiry", "caller": {"name": "山田"}, "body": "x"}
+
+
+def test_a_route_that_does_not_exist_is_a_404_in_the_shape(client: TestClient) -> None:
+    japanese = refused(client.get("/api/v1/nothing-here"), status=404, code="not_found")
+    english = refused(
+        client.get("/api/v1/nothing-here", headers=ENGLISH), status=404, code="not_found"
+    )
+
+    assert japanese.detail == "見つかりません。"
+    assert english.detail == "Not found."
+    assert english.errors == []
+    assert english.field is None
+
+
+def test_a_method_a_route_does_not_take_is_a_405_in_the_shape(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    response = client.delete("/api/v1/memos", headers={**operator_headers, **ENGLISH})
+
+    body = refused(response, status=405, code="method_not_allowed")
+    assert body.detail == "This method is not allowed here."
+    assert response.headers["allow"]
+
+
+def test_signed_out_is_a_401_that_names_its_scheme(client: TestClient) -> None:
+    response = client.get("/api/v1/memos", headers=ENGLISH)
+
+    body = refused(response, status=401, code="unauthenticated")
+    assert body.detail == "Sign in or send an API token."
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_request_that_does_not_match_its_model_names_every_field(
+    client: TestClient, company: Company, operator_headers: dict[str, str]
+) -> None:
+    document = {**memo_without_subject(company), "category": "praise"}
+
+    response = client.post("/api/v1/memos", json=document, headers={**operator_headers, **ENGLISH})
+
+    body = refused(response, status=422, code="invalid")
+    problems = {problem.field: problem for problem in body.errors}
+    assert problems["subject"].code == "missing"
+    assert problems["subject"].message == "This field is required."
+    assert problems["category"].code == "not_a_choice"
+    assert problems["category"].message.startswith("Choose one of: complaint")
+    assert body.field == body.errors[0].field
+    assert "subject: This field is required." in body.detail
+
+
+def test_one_field_at_fault_gives_its_own_code(
+    client: TestClient, company: Company, operator_headers: dict[str, str]
+) -> None:
+    response = client.post(
+        "/api/v1/memos", json=memo_without_subject(company), headers=operator_headers
+    )
+
+    body = refused(response, status=422, code="missing")
+    assert body.field == "subject"
+    assert body.errors[0].message == "必須項目です。"
+
+
+def test_a_users_own_language_wins_over_the_browsers(
+    client: TestClient, company: Company, operator_headers: dict[str, str]
+) -> None:
+    chosen = client.patch("/api/v1/me", json={"locale": "en"}, headers=operator_headers)
+    assert chosen.status_code == 200, chosen.text
+
+    response = client.post(
+        "/api/v1/memos",
+        json=memo_without_subject(company),
+        headers={**operator_headers, **JAPANESE},
+    )
+
+    body = refused(response, status=422, code="missing")
+    assert body.errors[0].message == "This field is required."
+    assert not japanese_in(body.model_dump_json())
+
+
+def test_a_domain_refusal_is_worded_in_the_readers_language(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    english = refused(
+        client.get("/api/v1/memos/none", headers={**operator_headers, **ENGLISH}),
+        status=404,
+        code="not_found",
+    )
+    japanese = refused(
+        client.get("/api/v1/memos/none", headers=operator_headers), status=404, code="not_found"
+    )
+
+    assert english.detail == "No such memo."
+    assert japanese.detail == "そのメモはありません。"
+
+
+def test_a_refusal_fills_its_values_after_translating() -> None:
+    error = RelayError("%(name)s is missing.", field="CallSid", code="missing", name="CallSid")
+
+    assert str(error) == "CallSid is missing."
+    assert error.text("ja") == "CallSid がありません。"
+    assert error.body("en").errors[0].field == "CallSid"
+
+
+@pytest.mark.parametrize(
+    ("loc", "field"),
+    [
+        (("body", "caller", "phone"), "caller.phone"),
+        (("body", "fields", "patient_no"), "fields.patient_no"),
+        (("query", "limit"), "limit"),
+        (("body",), ""),
+        (("routing", 0, "notify"), "routing.0.notify"),
+    ],
+)
+def test_a_location_becomes_the_dotted_field_a_form_knows(
+    loc: tuple[int | str, ...], field: str
+) -> None:
+    assert field_path(loc) == field
+
+
+def test_a_rule_without_words_of_its_own_keeps_pydantics() -> None:
+    problem = field_problem(
+        {"type": "string_pattern_mismatch", "loc": ("body", "kind"), "msg": "String should match"},
+        locale="ja",
+    )
+
+    assert (problem.field, problem.code, problem.message) == (
+        "kind",
+        "invalid",
+        "String should match",
+    )
+
+
+def test_the_api_docs_describe_the_one_error_shape_on_every_operation(app: FastAPI) -> None:
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+
+    assert set(schemas["ErrorBody"]["properties"]) == {
+        "status",
+        "code",
+        "detail",
+        "field",
+        "errors",
+    }
+    assert "HTTPValidationError" not in schemas
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if operation["responses"].get("4XX", {}).get("content", {}).get("application/json", {})
+        != {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    ]
+    assert not missing, missing
