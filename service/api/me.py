@@ -9,8 +9,9 @@ from sqlmodel import Session
 from service.auth import service as auth
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.errors import Invalid
 from service.http_deps import CurrentUser, SessionDep
-from service.i18n import LOCALES
+from service.i18n import LOCALES, N_
 from service.web.csrf import verify_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["me"], dependencies=[Depends(verify_csrf)])
@@ -43,7 +44,11 @@ class MeChange(BaseModel):
     @classmethod
     def _known_locale(cls, value: str | None) -> str | None:
         if value is not None and value not in LOCALES:
-            raise ValueError(f"not a language Relay speaks; one of {', '.join(LOCALES)} or null")
+            raise Invalid(
+                N_("Choose one of: %(expected)s."),
+                code="not_a_choice",
+                expected=", ".join((*LOCALES, "null")),
+            )
         return value
 
 
