@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp
 
 from service.api import acks as acks_api
+from service.api import audit as audit_api
 from service.api import calls as calls_api
 from service.api import clients as clients_api
 from service.api import events as events_api
@@ -121,6 +122,7 @@ def create_app(
         memos_api.router,
         tasks_api.router,
         acks_api.router,
+        audit_api.router,
         events_api.router,
         me_api.router,
         twilio_voice.router,

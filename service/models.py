@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from service.acks.models import SmsReplyCount
+from service.audit.models import AuditEntry
 from service.auth.models import ApiToken, LoginFailure, Role, User, WebSession
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
@@ -16,6 +17,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "Call",
     "CallbackTask",
     "CallerFlag",
