@@ -1,0 +1,21 @@
+"""company versions say who and why; saves are compared by version
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01 14:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
