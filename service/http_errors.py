@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from service.errors import ErrorBody, FieldProblem, RelayError, refusal_for_status
@@ -127,15 +127,39 @@ def validation_body(problems: Sequence[dict[str, Any]], *, locale: str) -> Error
     )
 
 
-async def _relay_error(request: Request, error: Exception) -> JSONResponse:
+# Paths answered for programs: their refusals are JSON whoever asks.
+_PROGRAM_PATHS = ("/api/", "/twilio/", "/hooks/", "/static/", "/metrics", "/healthz", "/openapi")
+
+
+def wants_page(request: Request) -> bool:
+    """Whether a browser navigating to a page asked for this, so a refusal should be a page."""
+    if request.method not in ("GET", "HEAD") or request.url.path.startswith(_PROGRAM_PATHS):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _answer(request: Request, error: RelayError) -> Response:
+    locale = reader_locale(request)
+    if wants_page(request) and hasattr(request.app.state, "templates"):
+        page: Response = request.app.state.templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": error.status, "detail": error.text(locale)},
+            status_code=error.status,
+            headers=error.headers or None,
+        )
+        return page
+    return error_response(error, locale=locale)
+
+
+async def _relay_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RelayError)
-    return error_response(error, locale=reader_locale(request))
+    return _answer(request, error)
 
 
-async def _http_exception(request: Request, error: Exception) -> JSONResponse:
+async def _http_exception(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    refusal = refusal_for_status(error.status_code)
-    response = error_response(refusal, locale=reader_locale(request))
+    response = _answer(request, refusal_for_status(error.status_code))
     if error.headers:
         response.headers.update(error.headers)
     return response

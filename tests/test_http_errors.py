@@ -171,3 +171,20 @@ def test_the_api_docs_describe_the_one_error_shape_on_every_operation(app: FastA
         != {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
     ]
     assert not missing, missing
+
+
+def test_a_browser_asking_for_an_unknown_page_gets_a_page(client: TestClient) -> None:
+    response = client.get("/no-such-page", headers={"Accept": "text/html", **ENGLISH})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found.</h1>" in response.text
+    assert 'href="/"' in response.text
+
+
+def test_a_program_asking_for_an_unknown_route_gets_json_even_from_a_browser(
+    client: TestClient,
+) -> None:
+    response = client.get("/api/v1/nothing", headers={"Accept": "text/html,*/*"})
+
+    refused(response, status=404, code="not_found")
