@@ -53,7 +53,7 @@ function company(item) {
 
 function subject(item) {
   return h('td', { className: 'subject' },
-    h('span', { text: item.subject }),
+    h('a', { href: `/memos/${encodeURIComponent(item.memo_id)}`, text: item.subject }),
     h('span', { className: 'muted small', text: ` ${CATEGORY[item.category] ?? item.category}` }));
 }
 

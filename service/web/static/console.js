@@ -269,7 +269,8 @@ function callerHistory(caller) {
   }
   for (const memo of caller.memos.slice(0, 5)) {
     items.push(h('li', {}, h('span', { className: 'muted', text: `${fmtTime(memo.created_at)} ${gettext('memo')} ` }),
-      `${memo.client_name} · ${CATEGORY[memo.category] ?? memo.category} · ${memo.subject} (${MEMO_STATUS[memo.status] ?? memo.status})`));
+      h('a', { href: `/memos/${encodeURIComponent(memo.id)}`, target: '_blank', rel: 'noopener' },
+        `${memo.client_name} · ${CATEGORY[memo.category] ?? memo.category} · ${memo.subject} (${MEMO_STATUS[memo.status] ?? memo.status})`)));
   }
   if (items.length === 0) return null;
   return h('details', { className: 'history', open: true },
@@ -979,7 +980,7 @@ function memoRow(memo) {
     h('td', { text: memo.client_name }),
     h('td', { text: CATEGORY[memo.category] ?? memo.category }),
     h('td', {}, h('span', { className: urgent ? 'badge danger' : 'badge', text: URGENCY[memo.urgency] ?? memo.urgency })),
-    h('td', { className: 'subject', text: memo.subject }),
+    h('td', { className: 'subject' }, h('a', { href: `/memos/${encodeURIComponent(memo.id)}`, text: memo.subject })),
     h('td', {}, h('span', { className: `badge memo-${memo.status}`, text: MEMO_STATUS[memo.status] ?? memo.status })));
 }
 
