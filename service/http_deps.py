@@ -106,13 +106,14 @@ def _with_reader_locale(request: Request, user: User | None) -> User | None:
 def reader_locale(request: Request) -> str:
     """The language to answer this request in; never raises, never reads the database.
 
-    In order: a company's language a route chose (`request.state.locale`, set by
-    service.web.templating.use_locale: the acknowledgement page, a client user's portal), the
-    signed-in user's own setting (`request.state.reader_locale`), the browser's
-    `Accept-Language`.
+    In order: a company's language a route must speak (`request.state.locale`, set by
+    service.web.templating.use_locale: the acknowledgement page), the signed-in user's own
+    setting (`request.state.reader_locale`), a company's language a route offers in its place
+    (`request.state.company_locale`, set by service.web.templating.company_locale: a client
+    user's pages), the browser's `Accept-Language`.
     """
     state = request.state
-    for name in ("locale", "reader_locale"):
+    for name in ("locale", "reader_locale", "company_locale"):
         chosen = getattr(state, name, None)
         if chosen in LOCALES:
             return str(chosen)

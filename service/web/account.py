@@ -25,7 +25,7 @@ def set_language(
     locale: Annotated[str, Form(max_length=8)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    """Keep the language chosen in the page header ("": the browser's) and go back to the page."""
+    """Keep the language chosen in the page header ("": none of their own) and go back."""
     back = safe_next(next)
     if user is None:
         return RedirectResponse(f"/login?next={quote(back, safe='')}", status.HTTP_303_SEE_OTHER)

@@ -1,4 +1,8 @@
-"""A memo as the company reads it: in its language and time zone, in words, not codes."""
+"""A memo as the company reads it: in its time zone, in words, not codes, in a page's language.
+
+A company's language (`CompanyView.locale`) is what its acknowledgement page and messages speak;
+a page for one of its users may speak another, so the functions here take the page's language.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ class CompanyView:
 
     name: str
     slug: str
-    locale: str
+    locale: str  # the company's own language, not necessarily the page's
     zone: ZoneInfo
     country: str = DEFAULT_COUNTRY
     field_labels: dict[str, str] = field(default_factory=dict)
@@ -81,9 +85,11 @@ def label(kind: str, value: str, locale: str) -> str:
     return translate(locale, message) if message else value
 
 
-def local_time(moment: datetime, view: CompanyView, *, weekday: bool = True) -> str:
-    """`moment` in the company's zone, written as its people write it."""
-    return format_moment(moment, locale=view.locale, zone=view.zone, weekday=weekday)
+def local_time(
+    moment: datetime, view: CompanyView, *, locale: str | None = None, weekday: bool = True
+) -> str:
+    """`moment` in the company's zone, written in `locale` (the company's unless given)."""
+    return format_moment(moment, locale=locale or view.locale, zone=view.zone, weekday=weekday)
 
 
 def sortable_time(moment: datetime | None, view: CompanyView) -> str:
@@ -113,12 +119,12 @@ def custom_fields(memo: Memo, view: CompanyView) -> list[tuple[str, str]]:
     return found
 
 
-def memo_view(memo: Memo, view: CompanyView) -> dict[str, Any]:
-    """Everything a page shows of a memo, already in the company's words."""
-    locale = view.locale
+def memo_view(memo: Memo, view: CompanyView, *, locale: str | None = None) -> dict[str, Any]:
+    """Everything a page shows of a memo, in words of `locale` (the company's unless given)."""
+    locale = locale or view.locale
     return {
         "id": memo.id,
-        "received_at": local_time(memo.created_at, view),
+        "received_at": local_time(memo.created_at, view, locale=locale),
         "received_iso": memo.created_at.isoformat(),
         "category": memo.category.value,
         "category_label": label("category", memo.category.value, locale),
@@ -135,7 +141,9 @@ def memo_view(memo: Memo, view: CompanyView) -> dict[str, Any]:
         "status_label": label("status", memo.status.value, locale),
         "acknowledged": memo.acknowledged_at is not None,
         "acknowledged_at": (
-            local_time(memo.acknowledged_at, view) if memo.acknowledged_at is not None else ""
+            local_time(memo.acknowledged_at, view, locale=locale)
+            if memo.acknowledged_at is not None
+            else ""
         ),
         "acknowledged_by": acknowledged_by(memo, view),
         "acknowledged_via": label("via", memo.acknowledged_via or "", locale),

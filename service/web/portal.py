@@ -2,6 +2,9 @@
 
 Only users of role `client` get in, and every query is scoped to the user's own company: a
 memo of any other company is "not found" here, exactly like one that does not exist.
+
+Its pages and exports speak the user's own language, else the company's; the company's own
+words (its name, custom field labels, contacts' names) stay as the company wrote them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from service.web.memo_view import (
     memo_view,
     sortable_time,
 )
-from service.web.templating import use_locale
+from service.web.templating import company_locale, page_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,8 +85,9 @@ def _own_company(
     company = session.get(Company, user.company_id) if user.company_id else None
     if user.role != Role.client or company is None:
         return _notice(request, user, "forbidden", status.HTTP_403_FORBIDDEN)
-    # The portal speaks the company's language, as its memos and messages do.
-    use_locale(request, company_view(company).locale)
+    # The company's language is a better first guess for its staff than the browser's; a
+    # language the user chose for themselves comes first.
+    company_locale(request, company_view(company).locale)
     return user, company
 
 
@@ -125,14 +129,15 @@ def portal(
     except memos.MemoError:
         return _notice(request, me, "bad_cursor", status.HTTP_400_BAD_REQUEST)
     view = company_view(company)
+    locale = page_locale(request)
     filters = {k: v for k, v in {"q": q or "", "status": wanted or ""}.items() if v}
     context = {
         "user": me,
         "company": company,
-        "memos": [memo_view(memo, view) for memo, _ in page],
+        "memos": [memo_view(memo, view, locale=locale) for memo, _ in page],
         "q": q or "",
         "status": wanted.value if wanted else "",
-        "statuses": [(s.value, label("status", s.value, view.locale)) for s in MemoStatus],
+        "statuses": [(s.value, label("status", s.value, locale)) for s in MemoStatus],
         "next_url": (
             f"/portal?{urlencode({**filters, 'cursor': next_cursor})}" if next_cursor else None
         ),
@@ -170,11 +175,12 @@ def portal_memo(
         return found
     me, company, memo = found
     view = company_view(company)
+    locale = page_locale(request)
     context = {
         "user": me,
         "company": company,
-        "m": memo_view(memo, view),
-        "L": fact_labels(view.locale),
+        "m": memo_view(memo, view, locale=locale),
+        "L": fact_labels(locale),
         "done": done if done in ("first", "already") else None,
     }
     return _render(request, "portal_memo.html", context)
@@ -204,8 +210,7 @@ def _cell(value: str) -> str:
     return value
 
 
-def _csv_row(memo: Memo, view: CompanyView, field_keys: list[str]) -> list[str]:
-    locale = view.locale
+def _csv_row(memo: Memo, view: CompanyView, field_keys: list[str], locale: str) -> list[str]:
     row = [
         sortable_time(memo.created_at, view),
         label("category", memo.category.value, locale),
@@ -260,10 +265,11 @@ def portal_export(
     field_keys = list(view.field_labels)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    headers = [translate(view.locale, header) for header in CSV_HEADERS]
+    locale = page_locale(request)
+    headers = [translate(locale, header) for header in CSV_HEADERS]
     writer.writerow(headers + list(view.field_labels.values()))
     for memo in _export_rows(session, company, _status(status_filter), q):
-        writer.writerow(_csv_row(memo, view, field_keys))
+        writer.writerow(_csv_row(memo, view, field_keys, locale))
     stamp = clock.now().astimezone(view.zone).strftime("%Y%m%d-%H%M")
     filename = f"relay-{company.slug}-{stamp}.csv"
     return Response(

@@ -19,13 +19,18 @@ from service.web.security import csp_nonce
 
 
 def page_locale(request: Request) -> str:
-    """The page's language: a company's where it must be, else the reader's (see reader_locale)."""
+    """The page's language, in the order reader_locale gives (the reader's own comes second)."""
     return reader_locale(request)
 
 
 def use_locale(request: Request, locale: str) -> None:
-    """Show this request's page in `locale`, whatever the reader chose (a company's pages)."""
+    """Show the page in `locale`, whatever the reader chose (an acknowledgement page)."""
     request.state.locale = supported(locale)
+
+
+def company_locale(request: Request, locale: str) -> None:
+    """Offer `locale` (a client user's company's) for the page unless the reader chose their own."""
+    request.state.company_locale = supported(locale)
 
 
 def _gettext_callables(locale: str) -> dict[str, Any]:

@@ -138,15 +138,25 @@ def test_signed_out_it_sends_the_browser_to_sign_in(client: TestClient) -> None:
     assert response.headers["location"] == "/login?next=%2Fboard"
 
 
-def test_a_client_users_pages_keep_the_companys_language_and_have_no_switch(
+def test_a_client_user_switches_their_pages_from_the_companys_language_and_back(
     client: TestClient, session: Session, client_user: User, company: Company
 ) -> None:
     sign_in(client, client_user)
-    token = csrf_from(client.get("/").text)
-    client.post("/account/language", data={"locale": "en", "csrf_token": token})
+    english_browser = {"Accept-Language": "en"}
 
-    home = client.get("/", headers={"Accept-Language": "en"}).text
-    portal = client.get("/portal", headers={"Accept-Language": "en"}).text
+    before = client.get("/portal", headers=english_browser).text
+    assert '<html lang="ja">' in before
+    assert 'action="/account/language"' in before
+    assert '<option value="" selected>会社の言語</option>' in before
 
-    assert '<html lang="ja">' in home and '<html lang="ja">' in portal
-    assert 'action="/account/language"' not in home + portal
+    assert _switch(client, "en", next="/portal") == "/portal"
+    assert _stored_locale(session, client_user) == "en"
+    home = client.get("/", headers={"Accept-Language": "ja"}).text
+    portal = client.get("/portal", headers={"Accept-Language": "ja"}).text
+    assert '<html lang="en">' in home and '<html lang="en">' in portal
+    assert '<option value="en" selected>English</option>' in portal
+    assert ">Company's language</option>" in portal and "Browser's language" not in portal
+
+    assert _switch(client, "", next="/portal") == "/portal"
+    assert _stored_locale(session, client_user) is None
+    assert '<html lang="ja">' in client.get("/", headers=english_browser).text

@@ -354,3 +354,23 @@ def test_a_link_naming_no_company_is_read_in_the_readers_language(client: TestCl
     assert english.status_code == japanese.status_code == 404
     assert "This link is not valid." in english.text and japanese_in(english.text) == []
     assert "このリンクは無効です。" in japanese.text and "not valid" not in japanese.text
+
+
+def test_the_page_keeps_the_companys_language_whatever_a_signed_in_reader_chose(
+    client: TestClient, session: Session, operator: User, company: Company, settings: Settings
+) -> None:
+    from service.auth import service as auth
+
+    reader = make_client_user(session, company_id=company.id, email="desk@sakura.example")
+    auth.set_user_locale(session=session, user=reader, locale="en")
+    session.commit()
+    assert login(client, "desk@sakura.example", "correct horse battery").status_code == 303
+    memo = take_memo(session, operator)
+
+    page = client.get(f"/a/{token_for(settings, memo.id)}", headers={"Accept-Language": "en"})
+
+    assert page.status_code == 200
+    assert '<html lang="ja">' in page.text
+    assert "内容を確認しました</button>" in page.text
+    assert "I have read this message" not in page.text
+    assert '<html lang="en">' in client.get("/portal").text

@@ -325,3 +325,78 @@ def test_an_english_company_portal_is_english_only(
     header = export.content.decode("utf-8-sig").splitlines()[0]
     assert header.startswith("Received at,Category,Urgency,Caller name")
     assert japanese_in(export.content.decode("utf-8-sig")) == []
+
+
+# --- the page's language: the user's own, else the company's --------------------------------
+
+
+def test_a_client_user_who_chose_english_reads_a_japanese_company_portal_in_english(
+    client: TestClient,
+    session: Session,
+    operator: User,
+    company: Company,
+    signed_in: User,
+    clock: ManualClock,
+) -> None:
+    from service.auth import service as auth
+    from tests.i18n.japanese import japanese_in
+    from tests.web.test_ack_pages import CALLER_WORDS
+
+    auth.set_user_locale(session=session, user=signed_in, locale="en")
+    session.commit()
+    memo = take_memo(session, operator, fields={"patient_no": "A-77"}, **CALLER_WORDS)
+    clock.advance(timedelta(minutes=30))
+    ja = {"Accept-Language": "ja"}
+    token = csrf_from(client.get(f"/portal/memos/{memo.id}", headers=ja).text)
+    client.post(f"/portal/memos/{memo.id}/ack", data={"csrf_token": token}, headers=ja)
+
+    pages = [
+        client.get("/", headers=ja),
+        client.get("/portal?status=acknowledged", headers=ja),
+        client.get(f"/portal/memos/{memo.id}?done=first", headers=ja),
+        client.get("/portal/memos/" + "0" * 32, headers=ja),
+        client.get("/portal?cursor=nonsense", headers=ja),
+    ]
+    export = client.get("/portal/export.csv", headers=ja)
+
+    # Only the company's own words stay Japanese: its name, its field's label, its user's name.
+    own_words = (company.name, "診察券番号", signed_in.display_name)
+    assert [page.status_code for page in pages] == [200, 200, 200, 404, 400]
+    for page in pages:
+        assert '<html lang="en">' in page.text
+        assert japanese_in(page.text, allowed=own_words) == []
+    listing, detail = pages[1].text, pages[2].text
+    assert "Mon, Jan 5, 2026 09:00" in listing
+    assert '<option value="acknowledged" selected>Confirmed</option>' in listing
+    assert "Export CSV" in listing
+    assert "Confirmed. Thank you." in detail
+    assert "<dt>診察券番号</dt><dd>A-77</dd>" in detail
+    assert "Mon, Jan 5, 2026 09:30 · 受付 鈴木 · portal" in detail
+    assert "Message not found" in pages[3].text
+    text = export.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:4] == ["Received at", "Category", "Urgency", "Caller name"]
+    assert rows[0][-1] == "診察券番号"
+    assert rows[1][1:3] == ["Complaint", "Normal"]
+    assert rows[1][7:11] == ["Confirmed", "2026-01-05 09:30", "受付 鈴木", "portal"]
+    assert japanese_in(text, allowed=own_words) == []
+
+
+def test_without_a_setting_the_portal_follows_the_company_not_the_browser(
+    client: TestClient, session: Session, operator: User, company: Company, signed_in: User
+) -> None:
+    memo = take_memo(session, operator)
+    en = {"Accept-Language": "en"}
+
+    pages = [
+        client.get("/", headers=en),
+        client.get("/portal", headers=en),
+        client.get(f"/portal/memos/{memo.id}", headers=en),
+    ]
+    export = client.get("/portal/export.csv", headers=en)
+
+    for page in pages:
+        assert '<html lang="ja">' in page.text
+        assert ">Change language</button>" not in page.text
+    assert "2026年1月5日(月) 09:00" in pages[1].text
+    assert export.content.decode("utf-8-sig").startswith("受付日時,区分,緊急度")
