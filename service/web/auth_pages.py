@@ -26,7 +26,7 @@ from service.web.csrf import (
     token_is_valid,
 )
 from service.web.memo_view import company_view
-from service.web.templating import page_locale, use_locale
+from service.web.templating import company_locale, page_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -177,8 +177,8 @@ def _home_context(request: Request, session: Session, user: User) -> dict[str, A
     if user.role == Role.client and user.company_id is not None:
         company = session.get(Company, user.company_id)
         if company is not None:
-            # A client's pages speak the company's language, as its portal does.
-            use_locale(request, company_view(company).locale)
+            # As in the portal: the user's own language, else the company's.
+            company_locale(request, company_view(company).locale)
         return {"company": company}
     return {}
 
