@@ -17,12 +17,15 @@ from starlette.types import ASGIApp
 from service.api import acks as acks_api
 from service.api import audit as audit_api
 from service.api import calls as calls_api
+from service.api import client_preview, client_versions
 from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import me as me_api
 from service.api import memos as memos_api
 from service.api import tasks as tasks_api
 from service.api import twilio_callout, twilio_sms, twilio_voice
+from service.api import two_factor as two_factor_api
+from service.api import users as users_api
 from service.db import make_engine, reader
 from service.events import PostgresListener
 from service.http_errors import ERROR_RESPONSES, install_error_handlers, refusals_in_json
@@ -34,12 +37,16 @@ from service.settings import Settings, get_settings
 from service.web import (
     account,
     ack_pages,
+    admin_audit,
+    admin_companies,
     api_docs,
     auth_pages,
     board,
     console,
+    memo_pages,
     outbox_pages,
     portal,
+    two_factor_pages,
 )
 from service.web.security import SecurityHeadersMiddleware
 from service.web.templating import make_templates
@@ -118,6 +125,8 @@ def create_app(
     for router in (
         health_router,
         clients_api.router,
+        client_versions.router,
+        client_preview.router,
         calls_api.router,
         memos_api.router,
         tasks_api.router,
@@ -125,16 +134,21 @@ def create_app(
         audit_api.router,
         events_api.router,
         me_api.router,
+        users_api.router,
+        two_factor_api.router,
         twilio_voice.router,
         twilio_callout.router,
         twilio_sms.router,
         auth_pages.router,
+        two_factor_pages.router,
         account.router,
         outbox_pages.router,
         console.router,
         board.router,
         ack_pages.router,
+        admin_audit.router,
         portal.router,
+        admin_companies.router,
         api_docs.router,
     ):
         app.include_router(router)

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,7 +76,24 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
 
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; none: the peer is.
+    trusted_proxies: list[str] = Field(default_factory=list)
     ack_link_days: int = Field(default=30, ge=1, le=365)
+    # How long an invitation or password-reset link stays usable.
+    invite_hours: int = Field(default=72, ge=1, le=24 * 30)
+
+    # The bureau's own time zone: staff pages that belong to no one company (the audit trail,
+    # the dev outbox) show times in it.
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone, e.g. Asia/Tokyo") from None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +110,16 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
             self.public_base_url = f"http://{host}:{self.port}"
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return [entry.strip() for entry in value]
 
     @field_validator("twilio_api_base")
     @classmethod
