@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from service import clock
+from service.audit.service import Action, Actor, record
 from service.companies.config import CompanyConfig
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
+from service.companies.versions import changed_keys, summary_text
 from service.companies.yaml_io import (
     CompanyFileError,
     InvalidCompanyFiles,
@@ -21,7 +24,7 @@ from service.companies.yaml_io import (
     load_company_file,
 )
 from service.errors import RelayError
-from service.i18n import N_
+from service.i18n import N_, format_moment
 
 
 class CompanyError(RelayError):
@@ -36,18 +39,57 @@ class PhoneNumberTaken(CompanyError):
 
     code = "phone_number_taken"
 
-    def __init__(self, *, e164: str, owner: str, claimant: str) -> None:
+    def __init__(self, *, e164: str, owner: str, claimant: str, index: int = 0) -> None:
         super().__init__(
             N_(
                 "%(number)s already belongs to %(owner)s;"
                 " remove it there before giving it to %(claimant)s."
             ),
-            field="phone_numbers",
+            # The very entry, so a form can mark the number that clashes.
+            field=f"phone_numbers.{index}",
             number=e164,
             owner=owner,
             claimant=claimant,
         )
         self.e164, self.owner, self.claimant = e164, owner, claimant
+
+
+class VersionConflict(CompanyError):
+    """A save based on a version someone else has since replaced: nothing is saved."""
+
+    status = 412
+    code = "version_conflict"
+
+    def __init__(self, *, slug: str, expected: int, current: CompanyVersion | None) -> None:
+        if current is None:
+            super().__init__(
+                N_("%(slug)s has no version %(expected)s; reload it and make your change again."),
+                slug=slug,
+                expected=expected,
+            )
+        else:
+            super().__init__(
+                N_(
+                    "%(slug)s was saved by %(by)s at %(at)s (version %(version)s) after the"
+                    " version %(expected)s you edited; reload it and make your change again."
+                ),
+                slug=slug,
+                by=current.changed_by,
+                at=_utc_moment(current.changed_at, locale="en"),
+                version=current.version,
+                expected=expected,
+            )
+        self.current = current
+
+    def text(self, locale: str) -> str:
+        """The message in `locale`, the time of the newer save written as its readers write it."""
+        if self.current is not None:
+            self.values["at"] = _utc_moment(self.current.changed_at, locale=locale)
+        return super().text(locale)
+
+
+def _utc_moment(moment: datetime, *, locale: str) -> str:
+    return f"{format_moment(moment, locale=locale, zone=UTC)} UTC"
 
 
 class SaveAction(StrEnum):
@@ -62,6 +104,8 @@ class SaveOutcome:
 
     company: Company
     action: SaveAction
+    # The version written; None when nothing changed.
+    version: CompanyVersion | None = None
 
 
 # Built once: every memo looks its company up, and building the query costs more than
@@ -103,12 +147,15 @@ def company_config(company: Company) -> CompanyConfig:
     return config
 
 
-def company_versions(*, session: Session, company: Company) -> list[CompanyVersion]:
-    """Every saved state of a company, oldest first."""
+def company_versions(
+    *, session: Session, company: Company, newest_first: bool = False
+) -> list[CompanyVersion]:
+    """Every saved state of a company, oldest first (or newest first)."""
+    order = col(CompanyVersion.version)
     query = (
         select(CompanyVersion)
         .where(CompanyVersion.company_id == company.id)
-        .order_by(col(CompanyVersion.version))
+        .order_by(order.desc() if newest_first else order)
     )
     return list(session.exec(query).all())
 
@@ -121,18 +168,57 @@ def _owner_slug(*, session: Session, e164: str) -> tuple[str, str] | None:
     return row.company_id, owner.slug if owner is not None else row.company_id
 
 
-def save_company(*, session: Session, config: CompanyConfig, changed_by: str) -> SaveOutcome:
-    """Create or replace a company; a real change is kept as a new version by `changed_by`."""
+def latest_version(*, session: Session, company: Company) -> CompanyVersion | None:
+    """The version row of the company's current state (None for a row saved without one)."""
+    return version_of(session=session, company=company, version=company.version)
+
+
+def version_of(*, session: Session, company: Company, version: int) -> CompanyVersion | None:
+    """One saved state of a company, if it has that version."""
+    query = select(CompanyVersion).where(
+        CompanyVersion.company_id == company.id, CompanyVersion.version == version
+    )
+    return session.exec(query).first()
+
+
+def check_version(*, session: Session, company: Company | None, slug: str, expected: int) -> None:
+    """VersionConflict unless `expected` is the company's current version."""
+    if company is None:
+        raise VersionConflict(slug=slug, expected=expected, current=None)
+    if company.version != expected:
+        current = latest_version(session=session, company=company)
+        raise VersionConflict(slug=slug, expected=expected, current=current)
+
+
+def save_company(
+    *,
+    session: Session,
+    config: CompanyConfig,
+    changed_by: str,
+    expected_version: int | None = None,
+    restored_from: int | None = None,
+    actor: Actor | None = None,
+) -> SaveOutcome:
+    """Create or replace a company; a real change is kept as a new version by `changed_by`.
+
+    With `expected_version`, the save is refused (VersionConflict) unless that is still the
+    company's version. With `actor`, a change is also written to the audit trail.
+    """
     document = config.document()
     company = get_company(session=session, slug=config.slug)
+    if expected_version is not None:
+        check_version(session=session, company=company, slug=config.slug, expected=expected_version)
     if company is not None and company.config == document:
         return SaveOutcome(company=company, action=SaveAction.unchanged)
-    for number in config.phone_numbers:
+    for index, number in enumerate(config.phone_numbers):
         owner = _owner_slug(session=session, e164=number)
         if owner is not None and (company is None or owner[0] != company.id):
-            raise PhoneNumberTaken(e164=number, owner=owner[1], claimant=config.slug)
+            raise PhoneNumberTaken(e164=number, owner=owner[1], claimant=config.slug, index=index)
     now = clock.now()
     action = SaveAction.updated
+    before = company.config if company is not None else None
+    changed = changed_keys(before=before, after=document)
+    summary = summary_text(locale="en", changed=changed, restored_from=restored_from)
     try:
         # A savepoint, so a concurrent save of the same slug or number is refused, not a 500.
         with session.begin_nested():
@@ -146,15 +232,17 @@ def save_company(*, session: Session, config: CompanyConfig, changed_by: str) ->
                 company.version += 1
                 company.name, company.config, company.updated_at = config.name, document, now
             session.flush()
-            session.add(
-                CompanyVersion(
-                    company_id=company.id,
-                    version=company.version,
-                    config=document,
-                    changed_by=changed_by,
-                    changed_at=now,
-                )
+            version = CompanyVersion(
+                company_id=company.id,
+                version=company.version,
+                config=document,
+                changed_by=changed_by,
+                changed_at=now,
+                summary=summary,
+                changed=changed,
+                restored_from=restored_from,
             )
+            session.add(version)
             _set_numbers(session=session, company=company, numbers=config.phone_numbers)
     except IntegrityError:
         raise CompanyError(
@@ -162,7 +250,27 @@ def save_company(*, session: Session, config: CompanyConfig, changed_by: str) ->
             code="edit_conflict",
             slug=config.slug,
         ) from None
-    return SaveOutcome(company=company, action=action)
+    if actor is not None:
+        record(
+            session=session,
+            actor=actor,
+            action=Action.company_restored if restored_from else Action.company_saved,
+            target=f"company:{company.slug}",
+            company_id=company.id,
+            detail=_audit_detail(version),
+        )
+    return SaveOutcome(company=company, action=action, version=version)
+
+
+def _audit_detail(version: CompanyVersion) -> dict[str, str]:
+    detail = {
+        "version": str(version.version),
+        "summary": version.summary,
+        "changed": ",".join(version.changed),
+    }
+    if version.restored_from is not None:
+        detail["restored_from"] = str(version.restored_from)
+    return detail
 
 
 def _set_numbers(*, session: Session, company: Company, numbers: list[str]) -> None:
@@ -236,7 +344,9 @@ def _conflicts(*, session: Session, loaded: list[LoadedCompany]) -> list[Company
     return errors
 
 
-def sync_path(*, session: Session, path: Path, changed_by: str) -> list[SaveOutcome]:
+def sync_path(
+    *, session: Session, path: Path, changed_by: str, actor: Actor | None = None
+) -> list[SaveOutcome]:
     """Create or update the companies of one YAML file or a folder; all of them or none."""
     loaded = load_path(session=session, path=path)
     # Let go of numbers the companies no longer have first, so one can move to another company.
@@ -250,8 +360,14 @@ def sync_path(*, session: Session, path: Path, changed_by: str) -> list[SaveOutc
             ]
             _set_numbers(session=session, company=company, numbers=kept)
     return [
-        save_company(session=session, config=item.config, changed_by=changed_by) for item in loaded
+        save_company(session=session, config=item.config, changed_by=changed_by, actor=actor)
+        for item in loaded
     ]
+
+
+def has_companies(*, session: Session) -> bool:
+    """Whether the directory holds any company at all."""
+    return session.exec(select(Company.id).limit(1)).first() is not None
 
 
 def _numbers_of(*, session: Session, company: Company) -> list[str]:
@@ -265,6 +381,11 @@ def export_all(*, session: Session, directory: Path) -> list[Path]:
     written = []
     for company in list_companies(session=session):
         target = directory / f"{company.slug}.yaml"
-        target.write_text(dump_company(company_config(company)), encoding="utf-8")
+        target.write_text(company_yaml(company), encoding="utf-8")
         written.append(target)
     return written
+
+
+def company_yaml(company: Company) -> str:
+    """The company's current document as the YAML file that `sync` reads back unchanged."""
+    return dump_company(company_config(company))
