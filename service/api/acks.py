@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from service.acks.service import AckVia, acknowledge
@@ -43,6 +43,7 @@ class AckIn(BaseModel):
 )
 def ack_memo(
     memo_id: str,
+    request: Request,
     response: Response,
     session: SessionDep,
     user: CurrentUser,
@@ -65,7 +66,14 @@ def ack_memo(
     memo = get_memo(session=session, memo_id=memo_id, company_id=scope)
     if memo is None:
         raise NotFound(N_("No such memo."))
-    result = acknowledge(session=session, memo_id=memo.id, by=by, via=via)
+    result = acknowledge(
+        session=session,
+        memo_id=memo.id,
+        by=by,
+        via=via,
+        recorded_by=user,
+        ip=request.client.host if request.client else None,
+    )
     if result is None:
         raise NotFound(N_("No such memo."))
     response.headers[ACK_HEADER] = "first" if result.first else "already"

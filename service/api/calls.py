@@ -173,7 +173,7 @@ def flag_caller(phone: str, data: FlagIn, session: SessionDep, user: CurrentStaf
 
 
 @router.delete("/flags/{flag_id}", response_model=CallerFlagOut)
-def clear_flag(flag_id: str, session: SessionDep, _user: CurrentStaff) -> CallerFlagOut:
-    """Lift a flag; it stays on record."""
-    flag = calls.clear_flag(session=session, flag_id=flag_id)
+def clear_flag(flag_id: str, session: SessionDep, user: CurrentStaff) -> CallerFlagOut:
+    """Lift a flag; it stays on record, and so does who lifted it."""
+    flag = calls.clear_flag(session=session, flag_id=flag_id, cleared_by=user.id)
     return flag_out(session, flag)

@@ -90,6 +90,7 @@ def _shape(
             at=memo.acknowledged_at.isoformat(),
             by=memo.acknowledged_by,
             via=memo.acknowledged_via,
+            recorded_by=memo.acknowledged_recorded_by,
         )
     country = company_config(company).country
     return MemoOut(

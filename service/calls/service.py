@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from service import clock, events
+from service.audit import service as audit
+from service.audit.service import Action, Actor
 from service.auth.models import User
 from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company
@@ -271,11 +273,23 @@ def flag_caller(
     )
     session.add(flag)
     session.flush()
+    _audit_flag(session=session, flag=flag, user_id=flagged_by, action=Action.caller_flagged)
     return flag
 
 
-def clear_flag(*, session: Session, flag_id: str) -> CallerFlag:
-    """Lift a flag; it stays on record."""
+def _audit_flag(*, session: Session, flag: CallerFlag, user_id: str, action: Action) -> None:
+    user = session.get(User, user_id)
+    audit.record(
+        session=session,
+        actor=Actor(name=user.email if user else user_id, user_id=user_id),
+        action=action,
+        target=f"caller:{flag.phone}",
+        detail={"flag": flag.id, "kind": flag.kind, "note": flag.note[:200]},
+    )
+
+
+def clear_flag(*, session: Session, flag_id: str, cleared_by: str) -> CallerFlag:
+    """Lift a flag; it stays on record, and so does who lifted it."""
     flag = session.get(CallerFlag, flag_id)
     if flag is None:
         raise CallNotFound(N_("No such flag."))
@@ -283,6 +297,9 @@ def clear_flag(*, session: Session, flag_id: str) -> CallerFlag:
         flag.cleared_at = clock.now()
         session.add(flag)
         session.flush()
+        _audit_flag(
+            session=session, flag=flag, user_id=cleared_by, action=Action.caller_flag_cleared
+        )
     return flag
 
 

@@ -9,6 +9,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from service import clock, events
+from service.audit import service as audit
+from service.audit.service import Action, Actor
+from service.auth.models import User
 from service.companies.models import Company
 from service.errors import RelayError
 from service.escalation.models import CallbackTask, TaskOutcome, TaskStatus
@@ -122,14 +125,31 @@ def record_callback(
         task.status = TaskStatus.done
         session.add(task)
         session.flush()
-        _, first = lifecycle.acknowledge(
-            session=session, memo_id=task.memo_id, by=confirmed_by.strip(), via=AckVia.operator
+        operator = session.get(User, operator_id)
+        memo, first = lifecycle.acknowledge(
+            session=session,
+            memo_id=task.memo_id,
+            by=confirmed_by.strip(),
+            via=AckVia.operator,
+            recorded_by=operator,
         )
         if first:
             close_callbacks(
                 session=session,
                 memo_id=task.memo_id,
                 note=f"acknowledged ({AckVia.operator.value})",
+            )
+            audit.record(
+                session=session,
+                actor=Actor(name=operator.email if operator else operator_id, user_id=operator_id),
+                action=Action.memo_acknowledged_for,
+                target=f"memo:{task.memo_id}",
+                company_id=memo.company_id if memo else None,
+                detail={
+                    "by": confirmed_by.strip(),
+                    "via": AckVia.operator.value,
+                    "callback": task.id,
+                },
             )
     else:
         if retry_at is None:

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from service import clock, events
+from service.auth.models import User
 from service.companies.config import CompanyConfig
 from service.memos.models import Memo, MemoStatus, Urgency
 
@@ -70,9 +71,17 @@ def set_relay_status(*, session: Session, memo: Memo, status: MemoStatus) -> boo
 
 
 def acknowledge(
-    *, session: Session, memo_id: str, by: str, via: AckVia
+    *,
+    session: Session,
+    memo_id: str,
+    by: str,
+    via: AckVia,
+    recorded_by: User | None = None,
 ) -> tuple[Memo | None, bool]:
-    """Mark a memo seen and stop its escalation timer; the memo, and whether this was first."""
+    """Mark a memo seen and stop its escalation timer; the memo, and whether this was first.
+
+    `recorded_by` is the Relay user who entered it, kept beside the person named in `by`.
+    """
     now = clock.now()
     # One conditional UPDATE decides the race: whoever commits it first is the acknowledgement.
     result = session.execute(
@@ -83,6 +92,10 @@ def acknowledge(
             acknowledged_at=now,
             acknowledged_by=by[:200],
             acknowledged_via=via.value,
+            acknowledged_by_user_id=recorded_by.id if recorded_by else None,
+            acknowledged_recorded_by=(
+                (recorded_by.display_name or recorded_by.email)[:320] if recorded_by else None
+            ),
             next_escalation_at=None,
             updated_at=now,
         )

@@ -90,6 +90,10 @@ class Memo(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     acknowledged_by: str | None = Field(default=None, max_length=200)
     acknowledged_via: str | None = Field(default=None, max_length=16)
+    # The Relay user who entered the acknowledgement (staff acting for the company, or a
+    # client user), as well as the person named in `acknowledged_by`; None for a link or reply.
+    acknowledged_by_user_id: str | None = Field(default=None, max_length=32)
+    acknowledged_recorded_by: str | None = Field(default=None, max_length=320)
     # When the next escalation step falls due while unacknowledged; None when none is left.
     next_escalation_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), index=True)

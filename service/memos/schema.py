@@ -62,8 +62,13 @@ class MemoIn(BaseModel):
 
 class Acknowledgement(BaseModel):
     at: str
-    by: str | None
-    via: str | None
+    by: str | None = Field(description="Who at the company saw it, as they or the operator said.")
+    via: str | None = Field(description="link, sms, voice, portal or operator")
+    recorded_by: str | None = Field(
+        default=None,
+        description="The Relay user who entered it (staff for the company, or a client user); "
+        "null for a link or a reply.",
+    )
 
 
 class MemoCaller(BaseModel):

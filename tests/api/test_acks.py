@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from service.audit import service as audit
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
@@ -49,8 +50,11 @@ def test_a_client_user_acknowledges_its_own_memo_by_default_as_itself(
         "at": (memo.created_at + timedelta(minutes=4)).isoformat(),
         "by": "佐藤 院長",
         "via": "portal",
+        "recorded_by": "佐藤 院長",
     }
     assert {"ack_code", "created_at", "deliveries"} <= body.keys()
+    # A company acknowledging its own memo is not an act for the bureau's audit trail.
+    assert audit.list_entries(session=session)[0] == []
 
 
 def test_a_client_user_may_name_who_confirmed(
@@ -177,3 +181,36 @@ def test_a_cookie_session_needs_the_csrf_token(
 
     assert accepted.status_code == 200
     assert accepted.json()["acknowledged"]["by"] == "佐藤 院長"
+
+
+def test_staff_acknowledging_for_the_company_are_recorded_beside_who_they_name(
+    client: TestClient, session: Session, operator: User, company: Company, admin: User
+) -> None:
+    memo = take_memo(session, operator)
+
+    answer = client.post(
+        f"/api/v1/memos/{memo.id}/ack",
+        json={"by": "佐藤 院長（電話で確認）"},
+        headers=make_token(session, admin),
+    )
+
+    assert answer.status_code == 200, answer.text
+    acknowledged = answer.json()["acknowledged"]
+    assert (acknowledged["by"], acknowledged["via"]) == ("佐藤 院長（電話で確認）", "operator")
+    assert acknowledged["recorded_by"] == (admin.display_name or admin.email)
+    stored = fresh(session, memo)
+    assert stored.acknowledged_by_user_id == admin.id
+    [entry], _ = audit.list_entries(session=session, action="memo")
+    assert (entry.actor, entry.action, entry.target) == (
+        admin.email,
+        "memo.acknowledged_for",
+        f"memo:{memo.id}",
+    )
+    assert entry.company_id == company.id
+    assert entry.detail == {"by": "佐藤 院長（電話で確認）", "via": "operator"}
+    # A second acknowledgement changes nothing and records nothing.
+    again = client.post(
+        f"/api/v1/memos/{memo.id}/ack", json={"by": "別の人"}, headers=make_token(session, admin)
+    )
+    assert again.headers["x-relay-ack"] == "already"
+    assert len(audit.list_entries(session=session, action="memo")[0]) == 1

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from service.audit import service as audit
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
@@ -239,3 +240,24 @@ def test_a_call_carries_its_number_as_people_write_it(
         "090-1111-2222",
         "+1 212-555-0100",
     }
+
+
+def test_flagging_a_caller_and_lifting_the_flag_are_both_audited(
+    client: TestClient, session: Session, sakura: Company, operator: User
+) -> None:
+    headers = make_token(session, operator)
+    flag = client.post(
+        "/api/v1/callers/090-1111-2222/flags",
+        json={"kind": "harassment", "note": "大声で威圧的な発言"},
+        headers=headers,
+    ).json()
+
+    lifted = client.delete(f"/api/v1/flags/{flag['id']}", headers=headers)
+
+    assert lifted.status_code == 200
+    entries, _ = audit.list_entries(session=session, action="caller")
+    assert sorted((e.action, e.actor, e.target) for e in entries) == [
+        ("caller.flag_cleared", operator.email, "caller:+819011112222"),
+        ("caller.flagged", operator.email, "caller:+819011112222"),
+    ]
+    assert {e.detail["note"] for e in entries} == {"大声で威圧的な発言"}

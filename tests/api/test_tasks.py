@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from service.audit import service as audit
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
@@ -207,6 +208,11 @@ def test_reaching_the_company_acknowledges_the_memo(
     assert memo["status"] == "acknowledged"
     assert (memo["acknowledged"]["by"], memo["acknowledged"]["via"]) == ("佐藤 院長", "operator")
     assert client.get("/api/v1/tasks", headers=headers).json()["items"] == []
+    # The operator who made the call is kept beside the person they reached, and audited.
+    assert memo["acknowledged"]["recorded_by"] == "op4"
+    [entry], _ = audit.list_entries(session=session, action="memo")
+    assert (entry.actor, entry.target) == ("op4@relay.example", f"memo:{callback_memo.id}")
+    assert entry.detail["callback"] == task_id
 
 
 def test_board_shows_what_is_late_to_admins_only(
