@@ -36,7 +36,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/relay db upgrade
-	$(BIN)/relay clients sync clients/
+	$(BIN)/relay clients sync --if-empty clients/
 	$(BIN)/relay demo
 	exec $(BIN)/relay serve
 

@@ -10,6 +10,7 @@ from typing import NoReturn
 import typer
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from service.audit.service import Actor
 from service.cli_common import engine_or_exit
 from service.companies import service
 from service.companies.yaml_io import InvalidCompanyFiles
@@ -35,12 +36,24 @@ def _database_error(error: DBAPIError) -> NoReturn:
 @clients_app.command("sync")
 def sync(
     path: Path = typer.Argument(..., help="a company YAML file, or a folder of them"),
+    if_empty: bool = typer.Option(
+        False,
+        "--if-empty",
+        help="load only into a database without companies (the examples, on a first start)",
+    ),
 ) -> None:
     """Create or update client companies; invalid files are refused whole and nothing changes."""
     engine = engine_or_exit()
+    changed_by = _changed_by()
     try:
         with transaction(engine) as session:
-            outcomes = service.sync_path(session=session, path=path, changed_by=_changed_by())
+            if if_empty and service.has_companies(session=session):
+                # After the first start the database is the truth: what admins changed stays.
+                typer.echo(f"the database already has client companies; {path} not loaded")
+                return
+            outcomes = service.sync_path(
+                session=session, path=path, changed_by=changed_by, actor=Actor(name=changed_by)
+            )
             lines = [
                 f"{o.action.value:<9} {o.company.slug} (version {o.company.version})"
                 for o in outcomes
@@ -66,12 +79,32 @@ def sync(
 
 
 @clients_app.command("export")
-def export(directory: Path = typer.Argument(..., help="where to write <slug>.yaml files")) -> None:
-    """Write every client company out as YAML, one file per company."""
+def export(
+    directory: Path = typer.Argument(
+        ..., help="where to write <slug>.yaml files; with --client, a file, a folder or -"
+    ),
+    client: str | None = typer.Option(
+        None, "--client", "-c", help="only this company (its slug); `-` as the path prints it"
+    ),
+) -> None:
+    """Write client companies out as YAML, one file per company, as `sync` reads them back."""
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
-            written = service.export_all(session=session, directory=directory)
+            if client is None:
+                written = service.export_all(session=session, directory=directory)
+            else:
+                company = service.get_company(session=session, slug=client)
+                if company is None:
+                    typer.echo(f"relay: no client company {client}", err=True)
+                    raise typer.Exit(1)
+                text = service.company_yaml(company)
+                if str(directory) == "-":
+                    typer.echo(text, nl=False)
+                    return
+                target = directory / f"{client}.yaml" if directory.is_dir() else directory
+                target.write_text(text, encoding="utf-8")
+                written = [target]
     except OSError as error:
         typer.echo(f"relay: cannot write to {directory}: {error.strerror}", err=True)
         raise typer.Exit(1) from None

@@ -140,3 +140,76 @@ def test_a_database_without_tables_gets_one_clear_line(
     assert result.exit_code == 1
     assert "database error: no such table" in result.stderr
     assert "relay db upgrade" in result.stderr
+
+
+def test_if_empty_loads_the_examples_into_an_empty_database_only(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    first = runner.invoke(app, ["clients", "sync", "--if-empty", str(CLIENTS)])
+    # An admin changes a company afterwards; the next start must leave it as it is.
+    edited = tmp_path / "sakura.yaml"
+    text = (CLIENTS / "sakura-dental.yaml").read_text(encoding="utf-8")
+    edited.write_text(
+        text.replace("name: さくら歯科クリニック", "name: さくら歯科"), encoding="utf-8"
+    )
+    runner.invoke(app, ["clients", "sync", str(edited)])
+
+    second = runner.invoke(app, ["clients", "sync", "--if-empty", str(CLIENTS)])
+
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[-1] == "4 companies: 4 created, 0 updated, 0 unchanged"
+    assert second.exit_code == 0, second.output
+    assert "not loaded" in second.stdout
+    with Session(cli_engine) as session:
+        company = service.get_company(session=session, slug="sakura-dental")
+        assert company is not None
+        assert (company.name, company.version) == ("さくら歯科", 2)
+
+
+def test_a_sync_is_a_version_with_a_summary_and_an_audit_entry(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    from sqlmodel import select
+
+    from service.audit.models import AuditEntry
+
+    runner.invoke(app, ["clients", "sync", str(CLIENTS / "sakura-dental.yaml")])
+    edited = tmp_path / "sakura.yaml"
+    text = (CLIENTS / "sakura-dental.yaml").read_text(encoding="utf-8")
+    edited.write_text(text.replace("お電話ありがとうございます。", "お電話ありがとう存じます。"))
+    runner.invoke(app, ["clients", "sync", str(edited)])
+
+    with Session(cli_engine) as session:
+        company = service.get_company(session=session, slug="sakura-dental")
+        assert company is not None
+        versions = service.company_versions(session=session, company=company)
+        entries = session.exec(select(AuditEntry).order_by(AuditEntry.at)).all()
+    assert [(v.version, v.summary, v.changed_by) for v in versions] == [
+        (1, "created", "cli:sato"),
+        (2, "greeting changed", "cli:sato"),
+    ]
+    assert [(e.actor, e.action, e.target, e.detail["version"]) for e in entries] == [
+        ("cli:sato", "company.saved", "company:sakura-dental", "1"),
+        ("cli:sato", "company.saved", "company:sakura-dental", "2"),
+    ]
+
+
+def test_export_of_one_company_reads_back_unchanged(cli_engine: Engine, tmp_path: Path) -> None:
+    runner.invoke(app, ["clients", "sync", str(CLIENTS)])
+
+    printed = runner.invoke(app, ["clients", "export", "--client", "sakura-dental", "-"])
+    to_file = runner.invoke(
+        app, ["clients", "export", "--client", "aoba-property", str(tmp_path / "aoba.yaml")]
+    )
+    (tmp_path / "sakura.yaml").write_text(printed.stdout, encoding="utf-8")
+    again = runner.invoke(app, ["clients", "sync", str(tmp_path / "sakura.yaml")])
+    aoba = runner.invoke(app, ["clients", "sync", str(tmp_path / "aoba.yaml")])
+    unknown = runner.invoke(app, ["clients", "export", "--client", "nobody", "-"])
+
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.startswith("slug: sakura-dental\n")
+    assert to_file.exit_code == 0, to_file.output
+    assert again.stdout.splitlines()[0] == "unchanged sakura-dental (version 1)"
+    assert aoba.stdout.splitlines()[0] == "unchanged aoba-property (version 1)"
+    assert unknown.exit_code == 1
+    assert "nobody" in unknown.output
