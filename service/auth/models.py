@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import String
 from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id, str_enum
@@ -58,3 +59,44 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(index=True, max_length=320)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    # The client address the attempt came from ("" when unknown): failures are counted per
+    # address and email together, and per address across every email.
+    ip: str = Field(
+        default="", sa_column=Column(String(64), nullable=False, server_default="", index=True)
+    )
+
+
+class TwoFactor(SQLModel, table=True):
+    """A user's TOTP secret: pending until its first code is confirmed, then in force."""
+
+    __tablename__ = "two_factor"
+
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=32)
+    # Base32, as authenticator apps take it; shown only while enrolling, never again.
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    enabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The last 30-second step a code was accepted for: a code is good once, not twice.
+    last_step: int | None = Field(default=None)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time code that stands in for a lost authenticator; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class TwoFactorPolicy(SQLModel, table=True):
+    """The bureau-wide switch: one row (id 1), absent until an admin first sets it."""
+
+    __tablename__ = "two_factor_policy"
+
+    id: int = Field(default=1, primary_key=True)
+    required_for_staff: bool = False
+    updated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    updated_by: str | None = Field(default=None, max_length=320)
