@@ -43,6 +43,7 @@ from service.web import (
     auth_pages,
     board,
     console,
+    invite_pages,
     memo_pages,
     outbox_pages,
     portal,
@@ -148,6 +149,7 @@ def create_app(
         ack_pages.router,
         admin_audit.router,
         portal.router,
+        invite_pages.router,
         admin_companies.router,
         api_docs.router,
     ):

@@ -85,10 +85,11 @@ def get_optional_user(request: Request) -> User | None:
         return None
     with Session(request.app.state.reader, expire_on_commit=False) as session:
         if token is not None:
-            user = auth.user_for_api_token(session=session, token=token)
-            if user is None:
+            use = auth.api_token_use(session=session, token=token)
+            if use is None:
                 raise Unauthenticated(N_("This API token is not valid."), code="bad_token")
-            return _with_reader_locale(request, user)
+            auth.note_api_token_use(engine=request.app.state.engine, use=use)
+            return _with_reader_locale(request, use.user)
         assert cookie is not None
         return _with_reader_locale(
             request, auth.user_for_session_token(session=session, token=cookie)

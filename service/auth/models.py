@@ -1,4 +1,4 @@
-"""Tables of the auth domain: users, browser sessions, API tokens, failed logins."""
+"""Tables of the auth domain: users, browser sessions, API tokens, password links, failed logins."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_column=Column(str_enum(Role), nullable=False))
     # A client user belongs to exactly one company; staff belong to none.
     company_id: str | None = Field(default=None, foreign_key="companies.id", index=True)
+    # False: disabled by an admin; they cannot sign in, and their sessions and tokens ended.
     active: bool = True
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # The language the user reads pages in ("ja", "en"); None: whatever their browser asks for.
@@ -51,6 +52,31 @@ class ApiToken(SQLModel, table=True):
     user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # What the token is for, as its creator named it ("" for one made before tokens had names).
+    name: str = Field(default="", sa_column=Column(String(100), nullable=False, server_default=""))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class LinkPurpose(StrEnum):
+    invite = "invite"
+    reset = "reset"
+
+
+class PasswordLink(SQLModel, table=True):
+    """A one-time link to set a password: an invitation or a password reset."""
+
+    __tablename__ = "password_links"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    # Only a hash of the link's token is stored, as for sessions and API tokens.
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    purpose: LinkPurpose = Field(sa_column=Column(str_enum(LinkPurpose), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Set when the link set a password, or when a newer link for the same user replaced it.
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class LoginFailure(SQLModel, table=True):
