@@ -18,9 +18,16 @@ KATO = Actor(name="kato@example.jp", user_id="u1", ip="192.0.2.10")
 
 
 def make_entry(
-    session: Session, *, action: Action = Action.sign_in, actor: Actor = KATO, **kwargs: str
+    session: Session,
+    *,
+    action: Action = Action.sign_in,
+    actor: Actor = KATO,
+    target: str = "",
+    company_id: str | None = None,
 ) -> audit.AuditEntry:
-    return audit.record(session=session, actor=actor, action=action, **kwargs)
+    return audit.record(
+        session=session, actor=actor, action=action, target=target, company_id=company_id
+    )
 
 
 def test_an_act_is_recorded_with_who_when_and_what(session: Session, clock: ManualClock) -> None:
