@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
+from pydantic import AwareDatetime
+from sqlmodel import Session
 
 from service.api.memo_views import memo_out, memos_out, taken_memo_out
 from service.auth.models import Role, User
 from service.companies.models import Company
 from service.errors import NotFound
+from service.escalation.trail import MemoTrail, memo_trail
 from service.http_deps import CurrentOperator, CurrentUser, SessionDep
 from service.i18n import N_
 from service.intake import service as intake
 from service.memos import service as memos
-from service.memos.models import MemoStatus
+from service.memos.models import Category, Memo, MemoStatus, Urgency
 from service.memos.schema import MemoIn, MemoOut, MemoPage
 from service.web.csrf import verify_csrf
 
@@ -59,16 +62,27 @@ def list_memos(
     user: CurrentUser,
     client: str | None = None,
     status_filter: Annotated[MemoStatus | None, Query(alias="status")] = None,
+    category: Category | None = None,
+    urgency: Urgency | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemoPage:
-    """Memos newest first; a client user sees only its own company's."""
+    """Memos newest first, filtered; a client user sees only its own company's.
+
+    `q` finds words in the subject, details, caller's name and company and the custom
+    fields' values, and a phone number in any form it is written (by its digits)."""
     page, next_cursor = memos.list_memos(
         session=session,
         company_id=_scope(user),
         client_slug=client,
         status=status_filter,
+        category=category,
+        urgency=urgency,
+        since=since,
+        until=until,
         query=q,
         cursor=cursor,
         limit=limit,
@@ -76,12 +90,26 @@ def list_memos(
     return MemoPage(items=memos_out(session=session, rows=page), next_cursor=next_cursor)
 
 
-@router.get("/{memo_id}", response_model=MemoOut)
-def read_memo(memo_id: str, session: SessionDep, user: CurrentUser) -> MemoOut:
-    """One memo; another company's memo is not found."""
+def _readable_memo(*, session: Session, memo_id: str, user: User) -> tuple[Memo, Company]:
+    """A memo the user may read and its company; another company's memo is not found."""
     memo = memos.get_memo(session=session, memo_id=memo_id, company_id=_scope(user))
     if memo is None:
         raise NotFound(N_("No such memo."))
     company = session.get(Company, memo.company_id)
     assert company is not None
+    return memo, company
+
+
+@router.get("/{memo_id}", response_model=MemoOut)
+def read_memo(memo_id: str, session: SessionDep, user: CurrentUser) -> MemoOut:
+    """One memo; another company's memo is not found."""
+    memo, company = _readable_memo(session=session, memo_id=memo_id, user=user)
     return memo_out(session=session, memo=memo, company=company)
+
+
+@router.get("/{memo_id}/trail", response_model=MemoTrail)
+def read_memo_trail(memo_id: str, session: SessionDep, user: CurrentUser) -> MemoTrail:
+    """What happened to a memo: deliveries and the provider's answers, escalation steps
+    fired, the acknowledgement and callbacks; another company's memo is not found."""
+    memo, company = _readable_memo(session=session, memo_id=memo_id, user=user)
+    return memo_trail(session=session, memo=memo, company=company)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import String, cast, exists, func, literal
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, or_, select
 
 from service.companies.models import Company
 from service.errors import Invalid
 from service.i18n import N_
-from service.memos.models import Memo, MemoStatus
+from service.memos.models import Category, Memo, MemoStatus, Urgency
 
 
 class MemoError(Invalid):
@@ -65,17 +70,73 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# What people put around the digits of a phone number: spaces, hyphens, dots, brackets.
+_PHONE_PUNCTUATION = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc.()]")
+_PHONE_TEXT = re.compile(r"\+?[0-9]{4,15}")
+
+
+def phone_digits(text: str) -> str | None:
+    """The digits to look for at the end of a stored E.164 number when `text` is written like
+    a phone number (`080-9999-0001`, `+81 80 9999 0001`, full width); None otherwise.
+
+    A domestic form's leading trunk zeros are dropped, so `08099990001` finds `+818099990001`
+    whatever the company's country: the number's last digits are the same in every form."""
+    folded = _PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", text))
+    if not _PHONE_TEXT.fullmatch(folded):
+        return None
+    digits = folded.lstrip("+").lstrip("0")
+    return digits if len(digits) >= 4 else None
+
+
+def _field_values(dialect: str) -> Any:
+    """The values (not the keys) of each memo's custom fields, as text, one row each."""
+    if dialect == "postgresql":
+        return func.json_each_text(col(Memo.fields)).table_valued("value").alias("field")
+    return func.json_each(col(Memo.fields)).table_valued("value").alias("field")
+
+
+def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
+    """Memos whose words, custom field values or caller's number match `query`."""
+    texts = {query, unicodedata.normalize("NFKC", query)}
+    conditions: list[ColumnElement[bool]] = []
+    field = _field_values(dialect)
+    for text in texts:
+        pattern = _like_pattern(text)
+        conditions += [
+            col(Memo.subject).ilike(pattern, escape="\\"),
+            col(Memo.body).ilike(pattern, escape="\\"),
+            col(Memo.caller_name).ilike(pattern, escape="\\"),
+            col(Memo.caller_company).ilike(pattern, escape="\\"),
+            col(Memo.caller_phone).ilike(pattern, escape="\\"),
+            exists(
+                select(literal(1))
+                .select_from(field)
+                .where(cast(field.c.value, String).ilike(pattern, escape="\\"))
+            ),
+        ]
+    digits = phone_digits(query)
+    if digits is not None:
+        conditions.append(col(Memo.caller_phone).like(f"%{digits}"))
+    return or_(*conditions)
+
+
 def list_memos(
     *,
     session: Session,
     company_id: str | None = None,
     client_slug: str | None = None,
     status: MemoStatus | None = None,
+    category: Category | None = None,
+    urgency: Urgency | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     query: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[tuple[Memo, Company]], str | None]:
-    """Memos newest first, filtered; returns a page and the cursor of the next one."""
+    """Memos newest first, filtered; returns a page and the cursor of the next one.
+
+    `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
     statement = select(Memo, Company).join(Company, col(Company.id) == col(Memo.company_id))
     if company_id is not None:
         statement = statement.where(Memo.company_id == company_id)
@@ -83,16 +144,17 @@ def list_memos(
         statement = statement.where(Company.slug == client_slug)
     if status is not None:
         statement = statement.where(Memo.status == status)
+    if category is not None:
+        statement = statement.where(Memo.category == category)
+    if urgency is not None:
+        statement = statement.where(Memo.urgency == urgency)
+    if since is not None:
+        statement = statement.where(col(Memo.created_at) >= since.astimezone(UTC))
+    if until is not None:
+        statement = statement.where(col(Memo.created_at) < until.astimezone(UTC))
     if query and query.strip():
-        pattern = _like_pattern(query.strip())
-        statement = statement.where(
-            or_(
-                col(Memo.subject).ilike(pattern, escape="\\"),
-                col(Memo.body).ilike(pattern, escape="\\"),
-                col(Memo.caller_name).ilike(pattern, escape="\\"),
-                col(Memo.caller_phone).ilike(pattern, escape="\\"),
-            )
-        )
+        dialect = session.get_bind().dialect.name
+        statement = statement.where(_search(query.strip(), dialect=dialect))
     if cursor:
         moment, memo_id = _decode_cursor(cursor)
         statement = statement.where(

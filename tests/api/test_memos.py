@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -339,3 +339,213 @@ def test_a_signed_in_browser_needs_the_csrf_token_to_take_a_memo(
     token = csrf_from(client.get("/").text)
     taken = client.post("/api/v1/memos", json=memo_body(), headers={"X-CSRF-Token": token})
     assert taken.status_code == 201
+
+
+# --- Finding memos: the filters, search by words, custom fields and any form of a number.
+
+
+def take(http: TestClient, headers: dict[str, str], **overrides: Any) -> str:
+    """A memo taken through the API; its id."""
+    response = http.post("/api/v1/memos", json=memo_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    memo_id: str = response.json()["id"]
+    return memo_id
+
+
+def found(http: TestClient, headers: dict[str, str], **params: str) -> list[str]:
+    """The ids `GET /api/v1/memos` answers with `params`, newest first."""
+    response = http.get("/api/v1/memos", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+@pytest.fixture
+def three_memos(
+    client: TestClient,
+    sakura: Company,
+    aoba: Company,
+    operator_headers: dict[str, str],
+    clock: ManualClock,
+) -> dict[str, str]:
+    """A complaint, an urgent inquiry a day later and another company's order a day after."""
+    first = take(
+        client,
+        operator_headers,
+        caller={"name": "山田 太郎", "phone": "080-9999-0001", "company": "山田商事"},
+        fields={"patient_no": "A-77"},
+    )
+    clock.advance(timedelta(days=1))
+    second = take(
+        client,
+        operator_headers,
+        category="inquiry",
+        urgency="urgent",
+        caller={"name": "佐々木 花", "phone": "03-1234-5678"},
+        subject="駐車場について",
+        body="駐車場の場所を知りたい。",
+        fields={"patient_no": "診察券なし"},
+    )
+    clock.advance(timedelta(days=1))
+    third = take(
+        client,
+        operator_headers,
+        client="aoba-property",
+        category="order",
+        caller={"name": "Ken Ito", "phone": "+1 212-555-0100"},
+        subject="鍵の交換",
+        body="玄関の鍵を交換してほしい。",
+        fields={},
+    )
+    return {"first": first, "second": second, "third": third}
+
+
+def test_each_filter_narrows_the_list(
+    client: TestClient, operator_headers: dict[str, str], three_memos: dict[str, str]
+) -> None:
+    first, second, third = three_memos["first"], three_memos["second"], three_memos["third"]
+
+    assert found(client, operator_headers) == [third, second, first]
+    assert found(client, operator_headers, client="sakura-dental") == [second, first]
+    assert found(client, operator_headers, category="inquiry") == [second]
+    assert found(client, operator_headers, urgency="urgent") == [second]
+    assert found(client, operator_headers, status="relaying") == [third, second, first]
+    assert found(client, operator_headers, status="acknowledged") == []
+    assert found(client, operator_headers, category="order", client="sakura-dental") == []
+
+
+def test_since_is_inclusive_and_until_exclusive_on_the_time_taken(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    three_memos: dict[str, str],
+) -> None:
+    second_at = client.get(
+        f"/api/v1/memos/{three_memos['second']}", headers=operator_headers
+    ).json()["created_at"]
+    moment = datetime.fromisoformat(second_at).astimezone(timezone(timedelta(hours=9)))
+
+    assert found(client, operator_headers, since=moment.isoformat()) == [
+        three_memos["third"],
+        three_memos["second"],
+    ]
+    assert found(client, operator_headers, until=moment.isoformat()) == [three_memos["first"]]
+    window = {"since": moment.isoformat(), "until": (moment + timedelta(hours=1)).isoformat()}
+    assert found(client, operator_headers, **window) == [three_memos["second"]]
+
+
+def test_a_time_without_an_offset_is_refused(
+    client: TestClient, operator_headers: dict[str, str], sakura: Company
+) -> None:
+    response = client.get(
+        "/api/v1/memos", params={"since": "2026-04-01T09:00:00"}, headers=operator_headers
+    )
+
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "080-9999-0001",
+        "08099990001",
+        "+818099990001",
+        "+81 80-9999-0001",
+        "０８０－９９９９－０００１",
+        "(080) 9999 0001",
+        "9999-0001",
+    ],
+)
+def test_a_phone_number_is_found_in_any_form_it_is_written(
+    client: TestClient, operator_headers: dict[str, str], three_memos: dict[str, str], typed: str
+) -> None:
+    assert found(client, operator_headers, q=typed) == [three_memos["first"]]
+
+
+def test_a_number_abroad_is_found_as_its_country_writes_it(
+    client: TestClient, operator_headers: dict[str, str], three_memos: dict[str, str]
+) -> None:
+    assert found(client, operator_headers, q="+1 (212) 555-0100") == [three_memos["third"]]
+    assert found(client, operator_headers, q="212-555-0100") == [three_memos["third"]]
+    assert found(client, operator_headers, q="03-1234-5678") == [three_memos["second"]]
+
+
+@pytest.mark.parametrize(
+    ("typed", "which"),
+    [
+        ("駐車場", "second"),  # the subject and the details
+        ("山田商事", "first"),  # the caller's company
+        ("佐々木", "second"),  # the caller's name
+        ("玄関の鍵", "third"),  # the details
+        ("診察券なし", "second"),  # a custom field's value, in Japanese
+        ("a-77", "first"),  # a custom field's value, either case
+        ("ken ito", "third"),
+    ],
+)
+def test_words_are_found_in_text_caller_and_custom_fields(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    three_memos: dict[str, str],
+    typed: str,
+    which: str,
+) -> None:
+    assert found(client, operator_headers, q=typed) == [three_memos[which]]
+
+
+def test_search_treats_like_wildcards_as_plain_text(
+    client: TestClient, operator_headers: dict[str, str], three_memos: dict[str, str]
+) -> None:
+    assert found(client, operator_headers, q="%") == []
+    assert found(client, operator_headers, q="_") == []
+
+
+def test_paging_keeps_the_filters_and_loses_no_memo(
+    client: TestClient,
+    sakura: Company,
+    aoba: Company,
+    operator_headers: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    wanted = []
+    for index in range(7):
+        # Several memos share one moment, so the id breaks the tie.
+        if index % 3 == 0:
+            clock.advance(timedelta(minutes=1))
+        wanted.append(take(client, operator_headers, body=f"水漏れ {index}", urgency="urgent"))
+        take(client, operator_headers, body=f"水漏れ {index}")  # normal: filtered out
+        take(client, operator_headers, client="aoba-property", fields={}, body="水漏れ")
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"q": "水漏れ", "urgency": "urgent", "client": "sakura-dental", "limit": "3"}
+        page = client.get(
+            "/api/v1/memos",
+            params={**params, **({"cursor": cursor} if cursor else {})},
+            headers=operator_headers,
+        ).json()
+        seen += [item["id"] for item in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(wanted)
+    assert len(seen) == len(set(seen)) == 7
+    assert pages == 3
+
+
+def test_a_client_user_never_finds_another_companys_memo(
+    client: TestClient,
+    session: Session,
+    sakura: Company,
+    operator_headers: dict[str, str],
+    three_memos: dict[str, str],
+) -> None:
+    user = make_user(session, email="kanri@aoba.example", role=Role.client, company_id=sakura.id)
+    as_client = make_token(session, user)
+
+    assert found(client, as_client, q="鍵の交換") == []
+    assert found(client, as_client, q="+12125550100") == []
+    assert found(client, as_client, q="鍵", client="aoba-property") == []
+    assert found(client, as_client, q="080-9999-0001") == [three_memos["first"]]
+    trail = client.get(f"/api/v1/memos/{three_memos['third']}/trail", headers=as_client)
+    refused(trail, status=404)

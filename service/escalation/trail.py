@@ -1,0 +1,300 @@
+"""A memo's whole trail: what was sent to whom and what the provider said, the escalation steps
+that fired, the acknowledgement, and the callbacks operators made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, col, select
+
+from service.audit.models import AuditEntry
+from service.audit.service import Action
+from service.auth.models import User
+from service.channels import Channel
+from service.companies.config import EscalationStep
+from service.companies.models import Company
+from service.companies.service import company_config
+from service.dispatch.models import Delivery, DeliveryReason
+from service.escalation.models import CallbackTask, EscalationFiring
+from service.memos.models import Memo
+from service.memos.schema import SkippedContact
+from service.phones import display_for
+
+DEFAULT_COUNTRY = "JP"
+
+
+class TrailDelivery(BaseModel):
+    """One delivery to one contact on one channel: its attempts and the provider's answer.
+
+    Relay keeps the latest answer of each delivery, not one row per attempt: `attempts` says
+    how many were made, `attempted_at` when the latest began, and `error`/`error_code` what
+    the provider said to it. A failed channel's fallback is a delivery of its own."""
+
+    id: str
+    channel: str
+    to: str
+    to_display: str
+    contact: str
+    contact_name: str
+    reason: str
+    status: str
+    attempts: int
+    provider_id: str | None
+    error: str | None
+    error_code: str | None
+    created_at: str
+    due_at: str
+    attempted_at: str | None
+    sent_at: str | None
+    delivered_at: str | None
+    updated_at: str
+
+
+class TrailRecipient(BaseModel):
+    """Whom an escalation step sent the memo to, and on which channel."""
+
+    delivery_id: str
+    contact: str
+    contact_name: str
+    channel: str
+    to_display: str
+    status: str
+
+
+class TrailEscalation(BaseModel):
+    """An escalation step that fired for the memo."""
+
+    # 1 for the company's first step.
+    step: int
+    action: str
+    due_at: str
+    fired_at: str
+    fired_by: str
+    recipients: list[TrailRecipient]
+    # The callback an `operator_callback` step opened.
+    callback_id: str | None
+
+
+class TrailAcknowledgement(BaseModel):
+    """Who confirmed the memo, how, and when."""
+
+    at: str
+    by: str | None
+    # `by` as people know them: the contact's name when it is a contact's key.
+    by_name: str
+    via: str | None
+    # The staff member who recorded an acknowledgement made by phone, when one did.
+    recorded_by: str | None
+
+
+class TrailCallback(BaseModel):
+    """A callback an operator owed the company about the memo, and how it ended."""
+
+    id: str
+    status: str
+    contact: str | None
+    contact_name: str
+    phone: str | None
+    phone_display: str
+    due_at: str
+    created_at: str
+    taken_by: str | None
+    taken_at: str | None
+    outcome: str | None
+    note: str | None
+    attempts: int
+    updated_at: str
+
+
+class MemoTrail(BaseModel):
+    """Everything that happened to a memo after it was taken, in order."""
+
+    memo_id: str
+    client: str
+    status: str
+    created_at: str
+    deliveries: list[TrailDelivery]
+    skipped: list[SkippedContact]
+    escalations: list[TrailEscalation]
+    acknowledgement: TrailAcknowledgement | None
+    callbacks: list[TrailCallback]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _within(moment: datetime, start: datetime, end: datetime | None) -> bool:
+    return moment >= start and (end is None or moment < end)
+
+
+def _company_terms(company: Company) -> tuple[str, dict[str, str], list[EscalationStep]]:
+    """The company's country, its contacts' names and its escalation steps; defaults if its
+    configuration is off."""
+    try:
+        config = company_config(company)
+    except ValidationError:
+        return DEFAULT_COUNTRY, {}, []
+    names = {contact.key: contact.name for contact in config.contacts}
+    return config.country, names, list(config.escalation)
+
+
+def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
+    """The memo's trail, read in five queries."""
+    country, names, steps = _company_terms(company)
+    deliveries = session.exec(
+        select(Delivery)
+        .where(Delivery.memo_id == memo.id)
+        .order_by(col(Delivery.created_at), col(Delivery.contact_key), col(Delivery.id))
+    ).all()
+    firings = session.exec(
+        select(EscalationFiring)
+        .where(EscalationFiring.memo_id == memo.id)
+        .order_by(col(EscalationFiring.step))
+    ).all()
+    tasks = session.exec(
+        select(CallbackTask)
+        .where(CallbackTask.memo_id == memo.id)
+        .order_by(col(CallbackTask.created_at), col(CallbackTask.id))
+    ).all()
+    takers = {t.taken_by for t in tasks if t.taken_by}
+    people: dict[str, str] = {}
+    if takers:
+        for user in session.exec(select(User).where(col(User.id).in_(takers))):
+            people[user.id] = user.display_name or user.email
+
+    def to_display(delivery: Delivery) -> str:
+        if delivery.channel == Channel.email:
+            return delivery.to
+        return display_for(delivery.to, country=country)
+
+    escalations = []
+    claimed: set[str] = set()
+    for firing in firings:
+        # A step's deliveries and callback are written in the step's own transaction, at its
+        # firing and before the next step of its kind fires later; steps that fired together
+        # (a worker catching up) are told apart by the contacts and channels each names.
+        later = [
+            f.fired_at
+            for f in firings
+            if f.action == firing.action and f.fired_at > firing.fired_at
+        ]
+        end = min(later) if later else None
+        step = steps[firing.step] if firing.step < len(steps) else None
+        recipients = []
+        for d in deliveries:
+            if d.reason != DeliveryReason.escalation or d.id in claimed:
+                continue
+            if not _within(d.created_at, firing.fired_at, end) or firing.action != "notify":
+                continue
+            if step is not None and (
+                d.contact_key not in (step.notify or []) or d.channel not in (step.channels or [])
+            ):
+                continue
+            claimed.add(d.id)
+            recipients.append(
+                TrailRecipient(
+                    delivery_id=d.id,
+                    contact=d.contact_key,
+                    contact_name=names.get(d.contact_key, d.contact_key),
+                    channel=d.channel.value,
+                    to_display=to_display(d),
+                    status=d.status.value,
+                )
+            )
+        callback = None
+        if firing.action == "operator_callback":
+            callback = next(
+                (
+                    t.id
+                    for t in tasks
+                    if t.id not in claimed and _within(t.created_at, firing.fired_at, end)
+                ),
+                None,
+            )
+            if callback is not None:
+                claimed.add(callback)
+        escalations.append(
+            TrailEscalation(
+                step=firing.step + 1,
+                action=firing.action,
+                due_at=firing.due_at.isoformat(),
+                fired_at=firing.fired_at.isoformat(),
+                fired_by=firing.fired_by,
+                recipients=recipients,
+                callback_id=callback,
+            )
+        )
+
+    acknowledgement = None
+    if memo.acknowledged_at is not None:
+        recorded = session.exec(
+            select(AuditEntry.actor)
+            .where(
+                AuditEntry.action == Action.memo_acknowledged_for.value,
+                AuditEntry.target == f"memo:{memo.id}",
+            )
+            .order_by(col(AuditEntry.at))
+            .limit(1)
+        ).first()
+        by = memo.acknowledged_by
+        acknowledgement = TrailAcknowledgement(
+            at=memo.acknowledged_at.isoformat(),
+            by=by,
+            by_name=names.get(by, by) if by else "",
+            via=memo.acknowledged_via,
+            recorded_by=recorded,
+        )
+
+    return MemoTrail(
+        memo_id=memo.id,
+        client=company.slug,
+        status=memo.status.value,
+        created_at=memo.created_at.isoformat(),
+        deliveries=[
+            TrailDelivery(
+                id=d.id,
+                channel=d.channel.value,
+                to=d.to,
+                to_display=to_display(d),
+                contact=d.contact_key,
+                contact_name=names.get(d.contact_key, d.contact_key),
+                reason=d.reason.value,
+                status=d.status.value,
+                attempts=d.attempts,
+                provider_id=d.provider_id,
+                error=d.error,
+                error_code=d.error_code,
+                created_at=d.created_at.isoformat(),
+                due_at=d.due_at.isoformat(),
+                attempted_at=_iso(d.attempted_at),
+                sent_at=_iso(d.sent_at),
+                delivered_at=_iso(d.delivered_at),
+                updated_at=d.updated_at.isoformat(),
+            )
+            for d in deliveries
+        ],
+        skipped=[SkippedContact.model_validate(skip) for skip in memo.skipped],
+        escalations=escalations,
+        acknowledgement=acknowledgement,
+        callbacks=[
+            TrailCallback(
+                id=t.id,
+                status=t.status.value,
+                contact=t.contact_key,
+                contact_name=names.get(t.contact_key, t.contact_key) if t.contact_key else "",
+                phone=t.phone,
+                phone_display=display_for(t.phone, country=country),
+                due_at=t.due_at.isoformat(),
+                created_at=t.created_at.isoformat(),
+                taken_by=people.get(t.taken_by) if t.taken_by else None,
+                taken_at=_iso(t.taken_at),
+                outcome=t.outcome.value if t.outcome else None,
+                note=t.note,
+                attempts=t.attempts,
+                updated_at=t.updated_at.isoformat(),
+            )
+            for t in tasks
+        ],
+    )
