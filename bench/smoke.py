@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import console_latency, escalation, memo_intake, relay
+from bench import admin_workspace, console_latency, escalation, memo_intake, relay
 from bench.report import Report
 
 
@@ -65,6 +65,12 @@ def main() -> None:
                 quiet_rate=2,
                 delay_ms=80,
                 postgres_url=postgres_url,
+            ),
+        ),
+        (
+            "admin_workspace",
+            lambda: admin_workspace.run(
+                backends=backends, companies=20, versions=3, requests=5, postgres_url=postgres_url
             ),
         ),
     ]
