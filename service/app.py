@@ -149,6 +149,7 @@ def create_app(
         ack_pages.router,
         admin_audit.router,
         portal.router,
+        memo_pages.router,
         invite_pages.router,
         admin_companies.router,
         api_docs.router,
