@@ -1,0 +1,225 @@
+"""The admin's company pages in a real browser: a company made from nothing in the forms takes
+its first memo on the console, and a reordered script is restored from its versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.auth.models import Role
+from service.auth.service import create_user
+from service.companies.service import get_company, sync_path
+from service.db import make_engine
+from service.models import metadata
+from tests.e2e.conftest import PASSWORD, REPO
+from tests.live_server import live_server
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 375, "height": 812}
+DESK = {"width": 1280, "height": 900}
+
+
+def _expect() -> Any:
+    from playwright.sync_api import expect
+
+    return expect
+
+
+@dataclass(frozen=True)
+class Bureau:
+    """A running Relay with an admin and an operator, and the companies it was given."""
+
+    base_url: str
+    engine: Engine
+
+
+def _serve(tmp_path: Path, *, companies: list[str]) -> Iterator[Bureau]:
+    url = f"sqlite:///{tmp_path / 'relay.db'}"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    with Session(engine) as session:
+        for name in companies:
+            sync_path(session=session, path=REPO / "clients" / name, changed_by="e2e")
+        for email, role in (
+            ("kanri@relay.example", Role.admin),
+            ("suzuki@relay.example", Role.operator),
+        ):
+            create_user(session=session, email=email, role=role, password=PASSWORD)
+        session.commit()
+    env = {"RELAY_DATABASE_URL": url, "RELAY_SECRET_KEY": "e2e-secret-key-0123456789"}
+    with live_server(env=env, cwd=tmp_path) as base_url:
+        yield Bureau(base_url, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_bureau(tmp_path: Path) -> Iterator[Bureau]:
+    """No company at all: the admin makes the first one."""
+    yield from _serve(tmp_path, companies=[])
+
+
+@pytest.fixture
+def sakura_bureau(tmp_path: Path) -> Iterator[Bureau]:
+    """さくら歯科クリニック as the example file has it (version 1)."""
+    yield from _serve(tmp_path, companies=["sakura-dental.yaml"])
+
+
+def _signed_in(
+    browser: Any, bureau: Bureau, email: str, *, viewport: dict[str, int], path: str
+) -> tuple[Any, Any]:
+    context = browser.new_context(
+        base_url=bureau.base_url, viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo"
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(path)
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(f"**{path}")
+    return context, page
+
+
+def _labelled(page: Any, label: str) -> Any:
+    return page.get_by_label(label, exact=True)
+
+
+def test_a_company_made_in_the_forms_takes_a_memo_that_is_relayed(
+    browser: Any, empty_bureau: Bureau, screenshots: Path | None
+) -> None:
+    expect = _expect()
+    admin_context, admin = _signed_in(
+        browser, empty_bureau, "kanri@relay.example", viewport=PHONE, path="/admin/companies"
+    )
+    expect(admin.locator("#company-count")).to_contain_text("0")
+    admin.get_by_role("link", name="新しい会社").click()
+    admin.wait_for_url("**/admin/companies/new")
+
+    admin.locator("#cf-slug").fill("aozora-tax")
+    admin.locator("#cf-name").fill("あおぞら税理士事務所")
+    admin.locator("#cf-greeting").fill(
+        "お電話ありがとうございます。あおぞら税理士事務所でございます。"
+    )
+    admin.get_by_role("button", name="番号を追加").click()
+    expect(admin.locator("#cf-phone_numbers-0")).to_be_focused()
+    admin.keyboard.type("+81 3-6457-2210")
+    admin.get_by_role("button", name="ステップを追加").first.click()
+    admin.locator("#cf-script-0-ask").fill("お名前とご連絡先をお伺いできますか。")
+    admin.locator("#cf-script-0-field-add").click()
+    admin.locator("#cf-script-0-field-0").select_option("caller.name")
+    admin.locator("#cf-contacts-0-key").fill("office")
+    admin.locator("#cf-contacts-0-name").fill("事務所")
+    admin.locator("#cf-contacts-0-email").fill("office@aozora.example")
+
+    # Saving before the rule names a contact: the refusal sits beside the rule's contacts.
+    admin.get_by_role("button", name="保存").click()
+    notify = admin.locator("#cf-routing-0-notify")
+    expect(notify).to_have_attribute("aria-invalid", "true")
+    expect(admin.locator("#cf-routing-0-notify-error")).to_be_visible()
+    expect(admin.locator("#form-alert")).to_be_visible()
+    expect(admin.locator("#cf-routing-0-notify-office")).to_be_focused()
+    if screenshots:
+        admin.screenshot(path=str(screenshots / "admin-company-refused-phone.png"), full_page=True)
+    admin.locator("#cf-routing-0-notify-office").check()
+    expect(admin.locator("#cf-routing-0-notify-error")).to_have_count(0)
+
+    admin.get_by_role("button", name="保存").click()
+    admin.wait_for_url("**/admin/companies/aozora-tax")
+    expect(admin.locator("#save-status")).to_contain_text("1")
+    expect(admin.locator("#cf-name")).to_have_value("あおぞら税理士事務所")
+    # The page fits a phone: nothing is wider than the screen.
+    assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    with Session(empty_bureau.engine) as session:
+        company = get_company(session=session, slug="aozora-tax")
+        assert company is not None
+        assert company.config["phone_numbers"] == ["+81364572210"]
+        assert company.config["script"] == [
+            {"ask": "お名前とご連絡先をお伺いできますか。", "field": "caller.name"}
+        ]
+
+    # The list finds it by the number as it shows it.
+    admin.goto("/admin/companies?q=03-6457-2210")
+    expect(admin.locator(".company-list > li")).to_have_count(1)
+    expect(admin.locator(".company-list .number")).to_have_text("03-6457-2210")
+
+    # An operator, in a browser of their own, takes a memo for it on the console.
+    op_context, console = _signed_in(
+        browser, empty_bureau, "suzuki@relay.example", viewport=DESK, path="/console"
+    )
+    expect(console.locator("#live")).to_have_attribute("data-state", "live")
+    console.keyboard.press("Alt+n")
+    draft = console.locator(".draft")
+    draft.locator('[name="client"]').select_option("aozora-tax")
+    draft.locator('[name="caller.name"]').fill("山田 太郎")
+    draft.locator('[name="caller.phone"]').fill("090-1111-2222")
+    draft.locator('[name="category"]').select_option("inquiry")
+    draft.locator('[name="subject"]').fill("決算書類の件")
+    draft.locator('[name="body"]').fill("決算書類の提出期限について折り返しがほしい。")
+    console.keyboard.press("Control+Enter")
+    expect(draft.locator(".send-state")).to_have_text("送信済み")
+
+    # Relayed: the email to the new contact is in the dev outbox.
+    outbox = op_context.new_page()
+    for _ in range(30):
+        outbox.goto("/dev/outbox")
+        if outbox.locator(".outbox-message .to", has_text="office@aozora.example").count():
+            break
+        outbox.wait_for_timeout(500)
+    message = outbox.locator(
+        ".outbox-message", has=outbox.locator(".to", has_text="office@aozora.example")
+    )
+    expect(message.locator(".subject")).to_contain_text("決算書類の件")
+    op_context.close()
+    admin_context.close()
+
+
+def test_a_reordered_script_is_restored_from_its_versions(
+    browser: Any, sakura_bureau: Bureau, screenshots: Path | None
+) -> None:
+    expect = _expect()
+    context, page = _signed_in(
+        browser,
+        sakura_bureau,
+        "kanri@relay.example",
+        viewport=PHONE,
+        path="/admin/companies/sakura-dental",
+    )
+    first = page.locator("#cf-script-0-say, #cf-script-0-ask")
+    second = page.locator("#cf-script-1-say, #cf-script-1-ask")
+    expect(first).to_be_visible()
+    before = [first.input_value(), second.input_value()]
+
+    # Step 2 moves up with its button, and the focus follows it.
+    page.locator("#cf-script-1-up").click()
+    expect(page.locator("#cf-script-0-down")).to_be_focused()
+    expect(first).to_have_value(before[1])
+    expect(second).to_have_value(before[0])
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#save-status")).to_contain_text("2")
+    if screenshots:
+        page.screenshot(path=str(screenshots / "admin-company-phone.png"), full_page=True)
+
+    page.get_by_role("link", name="履歴", exact=True).click()
+    page.wait_for_url("**/versions")
+    rows = page.locator("#version-rows tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("kanri@relay.example")
+    page.locator("#version-rows tr[data-version='1'] button.compare").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#version-rows tr[data-version='1'] button.restore").click()
+    expect(rows).to_have_count(3)
+    expect(page.locator("#versions-status")).to_contain_text("3")
+    if screenshots:
+        page.screenshot(path=str(screenshots / "admin-company-versions-phone.png"), full_page=True)
+
+    page.get_by_role("link", name="フォーム", exact=True).click()
+    expect(first).to_have_value(before[0])
+    expect(second).to_have_value(before[1])
+    context.close()
