@@ -39,6 +39,7 @@ from service.web import (
     ack_pages,
     admin_audit,
     admin_companies,
+    admin_users,
     api_docs,
     auth_pages,
     board,
@@ -151,6 +152,7 @@ def create_app(
         portal.router,
         memo_pages.router,
         invite_pages.router,
+        admin_users.router,
         admin_companies.router,
         api_docs.router,
     ):

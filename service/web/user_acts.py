@@ -32,9 +32,6 @@ from service.settings import Settings
 
 UserStatus = Literal["active", "invited", "disabled"]
 
-# The bureau's own time, in which the link's expiry is written.
-BUREAU_ZONE = ZoneInfo("Asia/Tokyo")
-
 SUBJECTS = {
     LinkPurpose.invite: N_("You are invited to Relay"),
     LinkPurpose.reset: N_("Choose a new Relay password"),
@@ -97,7 +94,9 @@ def deliver_link(
         "name": user.display_name or user.email,
         "email": user.email,
         "url": url,
-        "expires": format_moment(issued.link.expires_at, locale=language, zone=BUREAU_ZONE),
+        "expires": format_moment(
+            issued.link.expires_at, locale=language, zone=ZoneInfo(settings.timezone)
+        ),
     }
     result = anyio.from_thread.run(
         lambda: send_email(
