@@ -1,4 +1,9 @@
-"""Sign-in, sign-out and the signed-in home page."""
+"""Sign-in, sign-out and the signed-in home page.
+
+A right password signs in at once, or, for a user with two-factor sign-in (or staff who must
+enrol first), leads to a second step (service/web/two_factor_pages.py) carried by a short-lived
+signed `relay_pending` cookie; the browser session is only opened once that step is done.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,19 @@ from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session, col, select
 
+from service.audit.service import Action, Actor
+from service.audit.service import record as audit_record
 from service.auth import service as auth
-from service.auth.login import LoginFailed, LoginThrottled, authenticate
+from service.auth.login import (
+    NEXT_SIGNED_IN,
+    PENDING_LIFETIME,
+    LoginFailed,
+    LoginThrottled,
+    authenticate,
+    client_ip,
+    pending_token,
+    second_step,
+)
 from service.auth.models import Role, User
 from service.companies.models import Company
 from service.http_deps import SESSION_COOKIE, OptionalUser, SessionDep, SettingsDep
@@ -32,6 +48,36 @@ router = APIRouter(include_in_schema=False)
 
 FAILED_MESSAGE = N_("Wrong email or password.")
 EXPIRED_MESSAGE = N_("The form expired; please try again.")
+THROTTLED_MESSAGE = N_("Too many failed sign-ins: please try again in %(wait)s.")
+PENDING_COOKIE = "relay_pending"
+SECOND_STEP_PATHS = {"code": "/login/code", "enrol": "/login/two-factor"}
+
+
+def request_ip(request: Request) -> str | None:
+    """The client's address: the socket peer, or behind RELAY_TRUSTED_PROXIES the forwarded one."""
+    settings: Settings = request.app.state.settings
+    return client_ip(
+        peer=request.client.host if request.client else None,
+        forwarded_for=request.headers.get("x-forwarded-for"),
+        trusted=settings.trusted_proxies,
+    )
+
+
+def audit_sign_in_failed(request: Request, session: Session, email: str, reason: str) -> None:
+    """Put a refused sign-in on the audit trail, under the address that was tried."""
+    audit_record(
+        session=session,
+        actor=Actor(name=auth.normalise_email(email)[:320], ip=request_ip(request)),
+        action=Action.sign_in_failed,
+        detail={"reason": reason},
+    )
+
+
+def throttled_answer(throttled: LoginThrottled, locale: str) -> tuple[str, dict[str, str]]:
+    """The message and headers of a 429: how long to wait, in the reader's language."""
+    seconds = max(1, math.ceil(throttled.retry_after.total_seconds()))
+    message = translate(locale, THROTTLED_MESSAGE) % {"wait": _wait_text(seconds, locale)}
+    return message, {"Retry-After": str(seconds)}
 
 
 def safe_next(value: str | None) -> str:
@@ -119,22 +165,20 @@ def login_submit(
             status_code=403,
         )
     try:
-        user = authenticate(session=session, email=email, password=password)
+        user = authenticate(session=session, email=email, password=password, ip=request_ip(request))
     except LoginThrottled as throttled:
-        seconds = max(1, math.ceil(throttled.retry_after.total_seconds()))
-        locale = page_locale(request)
-        message = translate(locale, "Too many failed sign-ins: please try again in %(wait)s.") % {
-            "wait": _wait_text(seconds, locale)
-        }
+        audit_sign_in_failed(request, session, email, "throttled")
+        message, headers = throttled_answer(throttled, page_locale(request))
         return _login_page(
             request,
             next_path=next_path,
             email=email,
             error=message,
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(seconds)},
+            headers=headers,
         )
     except LoginFailed:
+        audit_sign_in_failed(request, session, email, "password")
         return _login_page(
             request,
             next_path=next_path,
@@ -142,6 +186,47 @@ def login_submit(
             error=translate(page_locale(request), FAILED_MESSAGE),
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    step = second_step(session=session, user=user)
+    if step != NEXT_SIGNED_IN:
+        # Only now, with the password right, does the answer show that a code is needed.
+        location = f"{SECOND_STEP_PATHS[step]}?next={quote(next_path, safe='')}"
+        response = RedirectResponse(location, status.HTTP_303_SEE_OTHER)
+        response.set_cookie(
+            PENDING_COOKIE,
+            pending_token(secret=settings.secret(), user=user, step=step),
+            max_age=int(PENDING_LIFETIME.total_seconds()),
+            path="/login",
+            httponly=True,
+            samesite="lax",
+            secure=cookies_secure(settings),
+        )
+        return response
+    return open_session(
+        request, session, settings, user, RedirectResponse(next_path, status.HTTP_303_SEE_OTHER)
+    )
+
+
+def clear_pending_cookie(response: Response, settings: Settings) -> None:
+    """Drop the note of a half-finished sign-in."""
+    response.delete_cookie(
+        PENDING_COOKIE,
+        path="/login",
+        httponly=True,
+        samesite="lax",
+        secure=cookies_secure(settings),
+    )
+
+
+def open_session(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    user: User,
+    response: Response,
+    *,
+    method: str = "password",
+) -> Response:
+    """Sign `user` in on `response`: a new browser session, and the act on the audit trail."""
     # A fresh token at every sign-in, and the old session (if any) closed: no session fixation.
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
@@ -149,9 +234,16 @@ def login_submit(
     token = auth.create_web_session(
         session=session, user=user, lifetime=timedelta(hours=settings.session_hours)
     )
-    response = RedirectResponse(next_path, status.HTTP_303_SEE_OTHER)
+    audit_record(
+        session=session,
+        actor=Actor(name=user.email, user_id=user.id, ip=request_ip(request)),
+        action=Action.sign_in,
+        detail={"method": method},
+    )
     _set_session_cookie(response, token, settings)
     clear_csrf_cookie(request, response)
+    if PENDING_COOKIE in request.cookies:
+        clear_pending_cookie(response, settings)
     return response
 
 
@@ -162,6 +254,13 @@ def logout(
     """Close the browser session and go back to the login page."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        user = auth.user_for_session_token(session=session, token=token)
+        if user is not None:
+            audit_record(
+                session=session,
+                actor=Actor(name=user.email, user_id=user.id, ip=request_ip(request)),
+                action=Action.sign_out,
+            )
         auth.end_web_session(session=session, token=token)
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(

@@ -413,3 +413,124 @@ def test_the_staff_home_page_is_in_the_readers_language_only(
     assert japanese_in(english.text) == []
     assert "Operator console" in english.text
     assert "オペレーター コンソール" in japanese.text and "Operator console" not in japanese.text
+
+
+ATTACKER = ("203.0.113.66", 50000)
+OWNER = ("198.51.100.7", 50000)
+
+
+def _trail(session: Session, action: str) -> list[tuple[str, str | None, dict[str, str]]]:
+    from service.audit.models import AuditEntry
+
+    session.expire_all()
+    rows = session.exec(
+        select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.at)
+    ).all()
+    session.commit()
+    return [(row.actor, row.ip, row.detail) for row in rows]
+
+
+def test_the_owner_signs_in_from_another_address_while_an_attacker_is_throttled(
+    app: FastAPI, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="kato@example.jp", password=PASSWORD)
+    with TestClient(app, client=ATTACKER) as attacker, TestClient(app, client=OWNER) as owner:
+        for _ in range(5):
+            assert login(attacker, "kato@example.jp", "guess").status_code == 401
+        assert login(attacker, "kato@example.jp", PASSWORD).status_code == 429
+
+        assert login(owner, "kato@example.jp", PASSWORD).status_code == 303
+
+        assert owner.get("/", follow_redirects=False).status_code == 200
+        assert login(attacker, "kato@example.jp", "guess").status_code == 429
+
+
+def test_one_address_trying_many_accounts_is_throttled(
+    app: FastAPI, session: Session, clock: ManualClock
+) -> None:
+    from service.auth.login import ADDRESS_FREE_FAILURES
+
+    make_user(session, email="mori@example.jp", password=PASSWORD)
+    with TestClient(app, client=ATTACKER) as attacker, TestClient(app, client=OWNER) as owner:
+        for number in range(ADDRESS_FREE_FAILURES):
+            assert login(attacker, f"user{number}@example.jp", PASSWORD).status_code == 401
+
+        assert login(attacker, "mori@example.jp", PASSWORD).status_code == 429
+        assert login(owner, "mori@example.jp", PASSWORD).status_code == 303
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_clients(
+    settings: Settings, engine: Engine, session: Session, clock: ManualClock
+) -> None:
+    from service.app import create_app
+
+    make_user(session, email="kato@example.jp", password=PASSWORD)
+    proxied = settings.model_copy(update={"trusted_proxies": ["10.0.0.0/8"]})
+    with TestClient(create_app(settings=proxied, engine=engine), client=("10.0.0.2", 443)) as c:
+        for _ in range(5):
+            c.headers["X-Forwarded-For"] = "203.0.113.66"
+            assert login(c, "kato@example.jp", "guess").status_code == 401
+        assert login(c, "kato@example.jp", PASSWORD).status_code == 429
+
+        # The same proxy, another client behind it: not held back.
+        c.headers["X-Forwarded-For"] = "198.51.100.7"
+        assert login(c, "kato@example.jp", PASSWORD).status_code == 303
+
+    ips = {ip for _, ip, _ in _trail(session, "sign_in_failed")}
+    assert ips == {"203.0.113.66"}
+    assert [ip for _, ip, _ in _trail(session, "sign_in")] == ["198.51.100.7"]
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(
+    app: FastAPI, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="kato@example.jp", password=PASSWORD)
+    with TestClient(app, client=ATTACKER) as attacker:
+        for number in range(6):
+            attacker.headers["X-Forwarded-For"] = f"192.0.2.{number}"
+            login(attacker, "kato@example.jp", "guess")
+
+        assert login(attacker, "kato@example.jp", PASSWORD).status_code == 429
+    assert {ip for _, ip, _ in _trail(session, "sign_in_failed")} == {ATTACKER[0]}
+
+
+def test_a_throttled_sign_in_says_how_long_to_wait_in_english(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="kato@example.jp", password=PASSWORD)
+    client.headers["Accept-Language"] = "en"
+    for _ in range(5):
+        login(client, "kato@example.jp", "guess")
+    clock.advance(timedelta(seconds=1))
+    login(client, "kato@example.jp", "guess")  # the sixth: two seconds from now
+
+    refused = login(client, "kato@example.jp", PASSWORD)
+
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "2"
+    assert _alert(refused.text) == "Too many failed sign-ins: please try again in 2 seconds."
+
+
+def test_sign_ins_failed_sign_ins_and_sign_outs_are_on_the_audit_trail(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    user = make_user(session, email="kato@example.jp", password=PASSWORD)
+    login(client, " Kato@Example.jp", "guess")
+    login(client, "nobody@example.jp", "guess")
+    for _ in range(4):
+        login(client, "kato@example.jp", "guess")
+    login(client, "kato@example.jp", PASSWORD)  # throttled
+    clock.advance(timedelta(minutes=15))
+    login(client, "kato@example.jp", PASSWORD)
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/").text)})
+
+    failed = _trail(session, "sign_in_failed")
+    # All at one moment of the test clock: compared in order of kind, not of time.
+    assert sorted((actor, detail["reason"]) for actor, _, detail in failed) == [
+        *[("kato@example.jp", "password")] * 5,
+        ("kato@example.jp", "throttled"),
+        ("nobody@example.jp", "password"),
+    ]
+    assert {ip for _, ip, _ in failed} == {"testclient"}
+    assert _trail(session, "sign_in") == [(user.email, "testclient", {"method": "password"})]
+    assert _trail(session, "sign_out") == [(user.email, "testclient", {})]
