@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
 from pydantic import BaseModel, Field, field_serializer
+from sqlmodel import Session
 
+from service.audit.service import Actor
 from service.auth.models import Role, User
 from service.companies import service
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
 from service.companies.validation import validate_document
-from service.errors import Invalid, NotFound
+from service.errors import Invalid, NotFound, RelayError
 from service.http_deps import CurrentAdmin, CurrentUser, SessionDep
 from service.i18n import N_
 from service.routing.optouts import opted_out_numbers
@@ -67,6 +69,44 @@ def _as_json(company: Company, opted_out: frozenset[str] = frozenset()) -> dict[
     }
 
 
+def etag(company: Company) -> str:
+    """The entity tag of a company's current version, e.g. `"v7"`."""
+    return f'"v{company.version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an `If-Match` header names (`"v7"`, `W/"v7"`, `v7` or `7`); None if absent.
+
+    A value that names no version of this form can never match: it is version 0.
+    """
+    if if_match is None or not if_match.strip() or if_match.strip() == "*":
+        return None
+    value = if_match.split(",")[0].strip().removeprefix("W/").strip('"').strip()
+    value = value.removeprefix("v")
+    return int(value) if value.isdecimal() and len(value) < 10 else 0
+
+
+def actor_of(request: Request, user: User) -> Actor:
+    """The audit trail's name for the user making this request."""
+    return Actor(
+        name=user.email, user_id=user.id, ip=request.client.host if request.client else None
+    )
+
+
+def company_for(*, session: Session, slug: str, user: User) -> Company:
+    """The company at `slug` as `user` may see it, else 404."""
+    company = service.get_company(session=session, slug=slug)
+    if company is None or not _visible(user, company):
+        raise NotFound(N_("No client company %(slug)s."), slug=slug)
+    return company
+
+
+def answer(company: Company, response: Response, *, session: Session) -> dict[str, Any]:
+    """The company as answered, its version's ETag set on `response`."""
+    response.headers["ETag"] = etag(company)
+    return _as_json(company, opted_out_numbers(session=session))
+
+
 def _visible(user: User, company: Company) -> bool:
     # A client user sees its own company only; staff see every company.
     return user.role != Role.client or user.company_id == company.id
@@ -82,12 +122,12 @@ def list_clients(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/clients/{slug}", response_model=CompanyOut, response_model_exclude_unset=True)
-def get_client(slug: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    """One client company."""
-    company = service.get_company(session=session, slug=slug)
-    if company is None or not _visible(user, company):
-        raise NotFound(N_("No client company %(slug)s."), slug=slug)
-    return _as_json(company, opted_out_numbers(session=session))
+def get_client(
+    slug: str, user: CurrentUser, session: SessionDep, response: Response
+) -> dict[str, Any]:
+    """One client company; its `ETag` names its version, for `If-Match` on a later PUT."""
+    company = company_for(session=session, slug=slug, user=user)
+    return answer(company, response, session=session)
 
 
 @router.put(
@@ -98,6 +138,7 @@ def get_client(slug: str, user: CurrentUser, session: SessionDep) -> dict[str, A
         200: {"description": "replaced"},
         201: {"model": CompanyOut, "description": "created"},
         409: {"description": "`phone_number_taken`: a number belongs to another company"},
+        412: {"description": "`version_conflict`: `If-Match` names a version since replaced"},
         422: {"description": "`invalid_company`: `errors` lists each field and reason"},
     },
 )
@@ -112,9 +153,21 @@ def put_client(
     ],
     admin: CurrentAdmin,
     session: SessionDep,
+    request: Request,
     response: Response,
+    if_match: Annotated[
+        str | None,
+        Header(description='the ETag of the version edited (`"v7"`); a newer one is 412'),
+    ] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: create only; 412 if the company exists")
+    ] = None,
 ) -> dict[str, Any]:
-    """Create or replace a client company; a change is kept as a new version."""
+    """Create or replace a client company; a change is kept as a new version.
+
+    With `If-Match`, nothing is saved unless it names the current version (else 412
+    `version_conflict`, naming who saved the newer one and when).
+    """
     for key in READ_ONLY_KEYS:
         document.pop(key, None)
     body_slug = document.setdefault("slug", slug)
@@ -126,8 +179,24 @@ def put_client(
             given=body_slug,
             slug=slug,
         )
+    if if_none_match is not None and if_none_match.strip() == "*":
+        existing = service.get_company(session=session, slug=slug)
+        if existing is not None:
+            raise RelayError(
+                N_("%(slug)s already exists; open it and edit it instead."),
+                status=412,
+                code="company_exists",
+                field="slug",
+                slug=slug,
+            )
     config = validate_document(document)
-    outcome = service.save_company(session=session, config=config, changed_by=admin.email)
+    outcome = service.save_company(
+        session=session,
+        config=config,
+        changed_by=admin.email,
+        expected_version=expected_version(if_match),
+        actor=actor_of(request, admin),
+    )
     if outcome.action == service.SaveAction.created:
         response.status_code = status.HTTP_201_CREATED
-    return _as_json(outcome.company, opted_out_numbers(session=session))
+    return answer(outcome.company, response, session=session)

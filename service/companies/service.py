@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from service import clock
 from service.audit.service import Action, Actor, record
 from service.companies.config import CompanyConfig
-from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
+from service.companies.models import Company, CompanyPhoneNumber, CompanyTestSend, CompanyVersion
 from service.companies.versions import changed_keys, summary_text
 from service.companies.yaml_io import (
     CompanyFileError,
@@ -61,6 +61,8 @@ class VersionConflict(CompanyError):
     code = "version_conflict"
 
     def __init__(self, *, slug: str, expected: int, current: CompanyVersion | None) -> None:
+        # Plain values: the message is written after the session that read them has closed.
+        self.saved_at = current.changed_at if current is not None else None
         if current is None:
             super().__init__(
                 N_("%(slug)s has no version %(expected)s; reload it and make your change again."),
@@ -79,12 +81,11 @@ class VersionConflict(CompanyError):
                 version=current.version,
                 expected=expected,
             )
-        self.current = current
 
     def text(self, locale: str) -> str:
         """The message in `locale`, the time of the newer save written as its readers write it."""
-        if self.current is not None:
-            self.values["at"] = _utc_moment(self.current.changed_at, locale=locale)
+        if self.saved_at is not None:
+            self.values["at"] = _utc_moment(self.saved_at, locale=locale)
         return super().text(locale)
 
 
@@ -111,6 +112,11 @@ class SaveOutcome:
 # Built once: every memo looks its company up, and building the query costs more than
 # running it on a warm connection.
 _COMPANY_BY_SLUG = select(Company).where(Company.slug == bindparam("slug"))
+
+
+# The memos that were test sends: lists of memos and the board leave them out with
+# `col(Memo.id).not_in(TEST_MEMO_IDS)`.
+TEST_MEMO_IDS = select(CompanyTestSend.memo_id)
 
 
 def get_company(*, session: Session, slug: str) -> Company | None:

@@ -13,7 +13,7 @@ from service.i18n import N_, translate
 # The top-level keys of a company document (CONTRACT §4) as a summary names them, in order.
 KEY_LABELS = {
     "slug": N_("slug"),
-    "name": N_("name"),
+    "name": N_("company name"),
     "phone_numbers": N_("phone numbers"),
     "locale": N_("language"),
     "greeting": N_("greeting"),

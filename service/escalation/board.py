@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 from service import clock
 from service.channels import Channel
 from service.companies.models import Company
-from service.companies.service import company_config
+from service.companies.service import TEST_MEMO_IDS, company_config
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.escalation.models import CallbackTask, EscalationFiring, TaskStatus
 from service.escalation.schema import (
@@ -32,14 +32,14 @@ def board(*, session: Session, limit: int = 100) -> Board:
     waiting = session.exec(
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
-        .where(col(Memo.status) != MemoStatus.acknowledged)
+        .where(col(Memo.status) != MemoStatus.acknowledged, col(Memo.id).not_in(TEST_MEMO_IDS))
         .order_by(col(Memo.created_at))
         .limit(limit)
     ).all()
     unreached = session.exec(
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
-        .where(col(Memo.status) == MemoStatus.failed)
+        .where(col(Memo.status) == MemoStatus.failed, col(Memo.id).not_in(TEST_MEMO_IDS))
         .order_by(col(Memo.updated_at).desc(), col(Memo.id))
         .limit(limit)
     ).all()
@@ -51,7 +51,7 @@ def board(*, session: Session, limit: int = 100) -> Board:
         select(Delivery, Memo, Company)
         .join(Memo, col(Memo.id) == col(Delivery.memo_id))
         .join(Company, col(Company.id) == col(Memo.company_id))
-        .where(Delivery.status == DeliveryStatus.failed)
+        .where(Delivery.status == DeliveryStatus.failed, col(Memo.id).not_in(TEST_MEMO_IDS))
         .order_by(col(Delivery.updated_at).desc())
         .limit(limit)
     ).all()

@@ -148,14 +148,16 @@ def test_a_number_of_another_company_is_409(
     client: TestClient, session: Session, admin_headers: dict[str, str]
 ) -> None:
     make_company(session, slug="aoba-property", phone_numbers=["+81222174410"])
-    document = company_document(phone_numbers=["+81222174410"])
+    document = company_document(phone_numbers=["+815012345678", "+81222174410"])
 
     response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
 
     body = refused(response, status=409, code="phone_number_taken")
     assert "+81222174410" in body.detail
     assert "aoba-property" in body.detail
-    assert body.field == "phone_numbers"
+    # The very entry, so a form marks the number that clashes.
+    assert body.field == "phone_numbers.1"
+    assert [problem.field for problem in body.errors] == ["phone_numbers.1"]
     assert service.get_company(session=session, slug="sakura-dental") is None
 
 
