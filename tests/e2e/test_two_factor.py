@@ -9,7 +9,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.audit.models import AuditEntry
 from tests.e2e.conftest import PASSWORD, Site
@@ -72,7 +72,7 @@ def test_enrol_sign_out_and_sign_in_with_a_code(browser: Any, site: Site) -> Non
     with Session(site.engine) as session:
         acts = [
             (entry.action, entry.detail.get("method"))
-            for entry in session.exec(select(AuditEntry).order_by(AuditEntry.at)).all()
+            for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.at))).all()
         ]
     assert acts == [
         ("sign_in", "password"),

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.auth.models import LoginFailure, Role, WebSession
 from service.clock import ManualClock
@@ -424,7 +424,7 @@ def _trail(session: Session, action: str) -> list[tuple[str, str | None, dict[st
 
     session.expire_all()
     rows = session.exec(
-        select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.at)
+        select(AuditEntry).where(AuditEntry.action == action).order_by(col(AuditEntry.at))
     ).all()
     session.commit()
     return [(row.actor, row.ip, row.detail) for row in rows]

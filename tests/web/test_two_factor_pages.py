@@ -9,7 +9,7 @@ from datetime import timedelta
 import pyotp
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.audit.models import AuditEntry
 from service.auth import totp
@@ -48,7 +48,9 @@ def _sessions(session: Session) -> int:
 
 def _actions(session: Session) -> list[tuple[str, dict[str, str]]]:
     session.expire_all()
-    rows = session.exec(select(AuditEntry).order_by(AuditEntry.at, AuditEntry.action)).all()
+    rows = session.exec(
+        select(AuditEntry).order_by(col(AuditEntry.at), col(AuditEntry.action))
+    ).all()
     session.commit()
     return [(row.action, row.detail) for row in rows]
 
