@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import secrets
 import sys
+from datetime import UTC, datetime, timedelta
 
 import typer
 from sqlmodel import Session, select
 
+from service import clock
 from service.auth import service as auth
 from service.auth.models import Role
 from service.cli_common import engine_or_exit, settings_or_exit
 from service.companies.models import Company
 from service.db import transaction
+from service.errors import RelayError
 from service.i18n import LOCALES
 from service.settings import Settings
 
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = auth.MIN_PASSWORD_LENGTH
 DEMO_USERS = (
     ("admin@relay.example", Role.admin, "デモ管理者"),
     ("operator@relay.example", Role.operator, "デモオペレーター"),
@@ -51,8 +54,9 @@ def _company_id(session: Session, slug: str) -> str:
     help=(
         "Add a user. An existing email is refused (exit 1). A client user belongs to the "
         "client company given by --client SLUG. Without --password-stdin the user has no "
-        "password: they cannot sign in to the web pages and reach Relay only with API tokens "
-        "(relay tokens create EMAIL)."
+        "password: they reach Relay with API tokens (relay tokens create EMAIL) until an admin "
+        "invites them from /admin/users (or POST /api/v1/users), which emails them a link to "
+        "choose one."
     ),
 )
 def users_add(
@@ -105,16 +109,52 @@ def users_add(
     typer.echo(f"added {user.role} {user.email} {how}")
 
 
+def _expiry(text: str | None) -> datetime | None:
+    """`90d`, `12h` from now, or a date (the token works to the end of that day, UTC)."""
+    if not text:
+        return None
+    value = text.strip().lower()
+    try:
+        if value[-1:] in ("d", "h") and value[:-1].isdigit():
+            amount = int(value[:-1])
+            return clock.now() + (
+                timedelta(days=amount) if value[-1] == "d" else timedelta(hours=amount)
+            )
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(
+            f"--expires takes 90d, 12h or a date such as 2027-03-31, not {text!r}"
+        ) from None
+    if len(value) == 10:
+        moment += timedelta(days=1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @tokens_app.command("create")
-def tokens_create(email: str = typer.Argument(..., help="the user the token acts as")) -> None:
+def tokens_create(
+    email: str = typer.Argument(..., help="the user the token acts as"),
+    name: str = typer.Option("", "--name", help="what the token is for (shown in /admin/users)"),
+    expires: str | None = typer.Option(
+        None,
+        "--expires",
+        metavar="90d|12h|YYYY-MM-DD",
+        help="when the token stops working (default: never; revoke it from /admin/users)",
+    ),
+) -> None:
     """Print a new API token for the user, alone on one line; it is stored hashed, shown once."""
+    expires_at = _expiry(expires)
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
             user = auth.get_user_by_email(session=session, email=email)
             if user is None:
                 raise _fail(f"no user with email {auth.normalise_email(email)}")
-            token = auth.create_api_token(session=session, user=user)
+            try:
+                token = auth.create_api_token(
+                    session=session, user=user, name=name, expires_at=expires_at
+                )
+            except RelayError as error:
+                raise _fail(str(error)) from None
     finally:
         engine.dispose()
     typer.echo(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from service.auth import service as auth
 from service.auth.login import authenticate
 from service.auth.models import Role
 from service.cli import app as cli_app
+from service.clock import ManualClock
 from service.http_deps import CurrentUser
 from service.settings import Settings, get_settings
 from tests.factories import make_bare_company, make_user
@@ -175,6 +177,35 @@ def test_tokens_create_for_an_unknown_email_fails(relay: CliRunner) -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "no user" in result.stderr
+
+
+def test_tokens_create_takes_a_name_and_an_expiry(
+    relay: CliRunner, session: Session, clock: ManualClock
+) -> None:
+    user = make_user(session, email="api@example.jp", password=None)
+
+    in_days = run(relay, "tokens", "create", "api@example.jp", "--name", "CRM", "--expires", "90d")
+    on_a_day = run(relay, "tokens", "create", "api@example.jp", "--expires", "2099-03-31")
+
+    assert in_days.exit_code == 0 and on_a_day.exit_code == 0, in_days.output + on_a_day.output
+    session.expire_all()
+    tokens = auth.list_api_tokens(session=session, user=user)
+    by_name = {token.name: token for token in tokens}
+    assert by_name["CRM"].expires_at == clock.now() + timedelta(days=90)
+    assert by_name[""].expires_at == datetime(2099, 4, 1, tzinfo=UTC)
+    session.commit()
+
+
+def test_tokens_create_refuses_an_expiry_it_cannot_read_or_in_the_past(
+    relay: CliRunner, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="api@example.jp", password=None)
+
+    unreadable = run(relay, "tokens", "create", "api@example.jp", "--expires", "soon")
+    past = run(relay, "tokens", "create", "api@example.jp", "--expires", "2000-01-01")
+
+    assert unreadable.exit_code == 1 and "--expires" in unreadable.stderr
+    assert past.exit_code == 1 and past.stdout == ""
 
 
 def _demo_passwords(output: str) -> dict[str, str]:
