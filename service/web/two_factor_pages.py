@@ -160,7 +160,8 @@ def sign_in_enrol_form(
 ) -> Response:
     """The enrolment a staff member must finish before anything else."""
     user = _pending(request, session, settings, NEXT_ENROL)
-    if user is None:
+    if user is None or totp.is_enabled(session=session, user=user):
+        # Enrolled meanwhile (another tab): the password again, then the code.
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     context = _enrol_context(session, user, "/login/two-factor", safe_next(next))
     return _page(request, "two_factor_enrol.html", context)
@@ -178,7 +179,8 @@ def sign_in_enrol_submit(
     """Confirm the first code: two-factor is on, the session opens, recovery codes show once."""
     next_path = safe_next(next)
     user = _pending(request, session, settings, NEXT_ENROL)
-    if user is None:
+    if user is None or totp.is_enabled(session=session, user=user):
+        # Enrolled meanwhile (another tab): the password again, then the code.
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     locale = page_locale(request)
     context = _enrol_context(session, user, "/login/two-factor", next_path)

@@ -295,3 +295,25 @@ def test_the_two_factor_pages_speak_the_readers_language_only(
     assert "Code from your authenticator app" in page.text
     assert "That code is not right" in wrong.text
     assert "Two-factor sign-in is on" in own.text
+
+
+def test_an_enrolment_finished_elsewhere_sends_the_other_tab_back_to_sign_in(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    admin = make_user(session, email="admin@example.jp", role=Role.admin, password=PASSWORD)
+    operator = make_user(session, email="op@example.jp", role=Role.operator, password=PASSWORD)
+    totp.set_required_for_staff(session=session, required=True, by=admin)
+    session.commit()
+    login(client, "op@example.jp", PASSWORD)
+    page = client.get("/login/two-factor")
+
+    _enrol(session, operator, clock)
+
+    assert client.get("/login/two-factor", follow_redirects=False).headers["location"] == "/login"
+    late = client.post(
+        "/login/two-factor",
+        data={"code": "000000", "csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert late.headers["location"] == "/login"
+    assert _sessions(session) == 0
