@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, exists, func, literal
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, and_, col, or_, select
 
 from service.companies.models import Company
 from service.errors import Invalid
@@ -100,18 +101,38 @@ def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
     texts = {query, unicodedata.normalize("NFKC", query)}
     conditions: list[ColumnElement[bool]] = []
     field = _field_values(dialect)
+    fields_text = cast(col(Memo.fields), String)
+
+    def contains(column: Any, pattern: str) -> ColumnElement[bool]:
+        # SQLite's LIKE already ignores ASCII case; its ILIKE would lower() every row first.
+        found: ColumnElement[bool] = (
+            column.like(pattern, escape="\\")
+            if dialect == "sqlite"
+            else column.ilike(pattern, escape="\\")
+        )
+        return found
+
     for text in texts:
         pattern = _like_pattern(text)
+        # The stored JSON writes non-ASCII characters as \\uXXXX: a row whose JSON text holds
+        # neither form cannot match, so only the others are taken apart value by value.
+        escaped = json.dumps(text)[1:-1]
+        may_hold = [contains(fields_text, pattern)]
+        if escaped != text:
+            may_hold.append(contains(fields_text, _like_pattern(escaped)))
         conditions += [
-            col(Memo.subject).ilike(pattern, escape="\\"),
-            col(Memo.body).ilike(pattern, escape="\\"),
-            col(Memo.caller_name).ilike(pattern, escape="\\"),
-            col(Memo.caller_company).ilike(pattern, escape="\\"),
-            col(Memo.caller_phone).ilike(pattern, escape="\\"),
-            exists(
-                select(literal(1))
-                .select_from(field)
-                .where(cast(field.c.value, String).ilike(pattern, escape="\\"))
+            contains(col(Memo.subject), pattern),
+            contains(col(Memo.body), pattern),
+            contains(col(Memo.caller_name), pattern),
+            contains(col(Memo.caller_company), pattern),
+            contains(col(Memo.caller_phone), pattern),
+            and_(
+                or_(*may_hold),
+                exists(
+                    select(literal(1))
+                    .select_from(field)
+                    .where(contains(cast(field.c.value, String), pattern))
+                ),
             ),
         ]
     digits = phone_digits(query)
