@@ -24,6 +24,7 @@ from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
 from service.settings import Settings
 from tests.factories import company_document, make_english_company
+from tests.providers.smtp_server import RecordingHandler, smtp_server
 from tests.refusals import refused
 
 URL = "/api/v1/clients/sakura-dental"
@@ -226,6 +227,37 @@ async def test_a_test_send_reaches_the_contact_through_the_dispatcher(
         1,
     )
     assert client.get(answer["trail_url"], headers=admin_headers).status_code == 200
+
+
+async def test_a_test_email_reaches_an_smtp_server(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    company: Company,
+    admin_headers: dict[str, str],
+) -> None:
+    handler = RecordingHandler()
+    with smtp_server(handler) as server:
+        smtp_settings = settings.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": server.port, "smtp_tls": "none"}
+        )
+        dispatcher = Dispatcher(
+            engine=engine,
+            settings=smtp_settings,
+            providers=build_providers(settings=smtp_settings, engine=engine),
+            name="test-dispatcher",
+        )
+        response = client.post(f"{URL}/test", json={"contact": "office"}, headers=admin_headers)
+        await dispatcher.run_once()
+
+    assert response.status_code == 201, response.text
+    [message] = handler.messages()
+    assert message["To"] == "uketsuke@example.jp"
+    assert "予約時間の行き違い" in str(message["Subject"])
+    delivery = session.get(Delivery, response.json()["delivery_id"])
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.sent, 1)
 
 
 async def test_a_test_sms_goes_to_the_contacts_phone(

@@ -266,3 +266,25 @@ def test_only_admins_read_versions_and_restore(
         assert client.get(f"{URL}/diff", headers=headers).status_code == 403
         assert client.post(f"{URL}/versions/1/restore", headers=headers).status_code == 403
     assert client.get(f"{URL}/versions").status_code == 401
+
+
+def test_if_match_on_a_company_that_does_not_exist_is_412(
+    client: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    response = client.put(
+        URL, json=company_document(), headers={**admin_headers, "If-Match": '"v1"'}
+    )
+
+    refused(response, status=412, code="version_conflict")
+    assert service.get_company(session=session, slug="sakura-dental") is None
+
+
+def test_a_restore_naming_the_current_version_is_made(
+    client: TestClient, company: Company, admin_headers: dict[str, str]
+) -> None:
+    etag = str(_edit(client, admin_headers, greeting=NEW_GREETING)["etag"])
+
+    response = client.post(f"{URL}/versions/1/restore", headers={**admin_headers, "If-Match": etag})
+
+    assert response.status_code == 201, response.text
+    assert response.headers["ETag"] == '"v3"'
