@@ -200,3 +200,16 @@ def set_required_for_staff(*, session: Session, required: bool, by: User) -> boo
         for member in staff:
             auth.end_user_sessions(session=session, user=member)
     return changed
+
+
+def staff_enrolment(*, session: Session) -> list[tuple[User, bool]]:
+    """Every active admin and operator, by email, with whether two-factor sign-in is on."""
+    enrolled = set(
+        session.exec(select(TwoFactor.user_id).where(col(TwoFactor.enabled_at).is_not(None))).all()
+    )
+    staff = session.exec(
+        select(User)
+        .where(col(User.role).in_(list(STAFF)), col(User.active).is_(True))
+        .order_by(col(User.email))
+    ).all()
+    return [(member, member.id in enrolled) for member in staff]

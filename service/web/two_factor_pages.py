@@ -7,6 +7,7 @@ Routes:
   not enrolled, enrol here right after the password; they have no session until they do.
 - `/account/two-factor`: a signed-in user turns two-factor sign-in on (secret, QR code, one
   code to confirm, recovery codes shown once) or off (with a current code).
+- `/admin/two-factor`: an admin sees which staff have enrolled and requires it for staff.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from service.auth.login import (
     check_second_factor,
     pending_user,
 )
-from service.auth.models import User
+from service.auth.models import Role, User
 from service.http_deps import OptionalUser, SessionDep, SettingsDep
 from service.i18n import N_, translate
 from service.settings import Settings
@@ -43,7 +44,7 @@ from service.web.auth_pages import (
     throttled_answer,
 )
 from service.web.csrf import CsrfProtected, issue_csrf_cookie, token_is_valid
-from service.web.pages import render
+from service.web.pages import ADMIN_ROLES, refusal_page, render
 from service.web.templating import page_locale
 
 router = APIRouter(include_in_schema=False)
@@ -299,3 +300,45 @@ def account_disable(
     totp.remove(session=session, user=user)
     _audit(request, session, user, Action.two_factor_removed)
     return RedirectResponse(ENROL_PATH, status.HTTP_303_SEE_OTHER)
+
+
+# The bureau's switch, for admins.
+
+
+@router.get("/admin/two-factor")
+def admin_page(request: Request, session: SessionDep, user: OptionalUser) -> Response:
+    """Which staff sign in with a code, and the switch that requires it of all of them."""
+    refused = refusal_page(request, user, ADMIN_ROLES)
+    if refused is not None:
+        return refused
+    context = {
+        "user": user,
+        "required": totp.required_for_staff(session=session),
+        "staff": totp.staff_enrolment(session=session),
+    }
+    return render(request, "admin_two_factor.html", context)
+
+
+@router.post("/admin/two-factor")
+def admin_set(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    _: CsrfProtected,
+    required_for_staff: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Require (a ticked box) or stop requiring two-factor sign-in for staff."""
+    refused = refusal_page(request, user, ADMIN_ROLES)
+    if refused is not None:
+        return refused
+    assert user is not None and user.role == Role.admin
+    required = required_for_staff == "on"
+    if totp.set_required_for_staff(session=session, required=required, by=user):
+        audit_record(
+            session=session,
+            actor=Actor(name=user.email, user_id=user.id, ip=request_ip(request)),
+            action=Action.two_factor_policy_changed,
+            target="settings:two-factor",
+            detail={"required_for_staff": "true" if required else "false"},
+        )
+    return RedirectResponse("/admin/two-factor", status.HTTP_303_SEE_OTHER)

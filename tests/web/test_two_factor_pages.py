@@ -317,3 +317,60 @@ def test_an_enrolment_finished_elsewhere_sends_the_other_tab_back_to_sign_in(
     )
     assert late.headers["location"] == "/login"
     assert _sessions(session) == 0
+
+
+def test_an_admin_sees_who_has_enrolled_and_requires_it_from_a_page(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="admin@example.jp", role=Role.admin, password=PASSWORD)
+    ready = make_user(session, email="ready@example.jp", role=Role.operator, password=PASSWORD)
+    _enrol(session, ready, clock)
+    make_user(session, email="late@example.jp", role=Role.operator, password=PASSWORD)
+    login(client, "admin@example.jp", PASSWORD)
+
+    page = client.get("/admin/two-factor")
+
+    assert page.status_code == 200
+    rows = re.findall(r"<td>([^<]+@example\.jp)</td>\s*<td>([^<]+)</td>", page.text)
+    assert rows == [
+        ("admin@example.jp", "未設定"),
+        ("late@example.jp", "未設定"),
+        ("ready@example.jp", "設定済み"),
+    ]
+    assert 'name="required_for_staff" value="on" aria-describedby="required-help">' in page.text
+    assert client.post("/admin/two-factor", data={"required_for_staff": "on"}).status_code == 403
+
+    saved = client.post(
+        "/admin/two-factor",
+        data={"required_for_staff": "on", "csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+
+    assert saved.status_code == 303
+    session.expire_all()
+    assert totp.required_for_staff(session=session)
+    session.commit()
+    assert " checked>" in client.get("/admin/two-factor").text
+    assert ("settings.two_factor", {"required_for_staff": "true"}) in _actions(session)
+    client.post("/admin/two-factor", data={"csrf_token": csrf_from(page.text)})
+    session.expire_all()
+    assert not totp.required_for_staff(session=session)
+    session.commit()
+
+
+def test_only_admins_open_the_staff_switch(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    make_user(session, email="op@example.jp", role=Role.operator, password=PASSWORD)
+
+    assert client.get("/admin/two-factor", follow_redirects=False).status_code == 303
+    login(client, "op@example.jp", PASSWORD)
+    token = csrf_from(client.get("/").text)
+    assert client.get("/admin/two-factor").status_code == 403
+    refused = client.post(
+        "/admin/two-factor", data={"required_for_staff": "on", "csrf_token": token}
+    )
+    assert refused.status_code == 403
+    session.expire_all()
+    assert not totp.required_for_staff(session=session)
+    session.commit()
