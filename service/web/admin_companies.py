@@ -253,11 +253,11 @@ def save_yaml(
         loaded = load_company(text, file="yaml")
     except InvalidCompanyFiles as error:
         problems = [_problem(issue.line, issue.field, issue.reason) for issue in error.errors]
-        return again(code=status.HTTP_422_UNPROCESSABLE_ENTITY, problems=problems)
+        return again(code=status.HTTP_422_UNPROCESSABLE_CONTENT, problems=problems)
     if loaded.config.slug != slug:
         reason = f"{loaded.config.slug!r} differs from this company's slug {slug!r}"
         return again(
-            code=status.HTTP_422_UNPROCESSABLE_ENTITY, problems=[_problem(1, "slug", reason)]
+            code=status.HTTP_422_UNPROCESSABLE_CONTENT, problems=[_problem(1, "slug", reason)]
         )
     actor = Actor(
         name=user.email, user_id=user.id, ip=request.client.host if request.client else None

@@ -191,6 +191,9 @@ def test_a_reordered_script_is_restored_from_its_versions(
         viewport=PHONE,
         path="/admin/companies/sakura-dental",
     )
+    # The preview shows what the SMS costs: Japanese text is UCS-2.
+    expect(page.locator("#preview-sms-cost")).to_contain_text("UCS-2")
+    expect(page.locator("#preview-subject")).not_to_be_empty()
     first = page.locator("#cf-script-0-say, #cf-script-0-ask")
     second = page.locator("#cf-script-1-say, #cf-script-1-ask")
     expect(first).to_be_visible()
@@ -211,7 +214,11 @@ def test_a_reordered_script_is_restored_from_its_versions(
     rows = page.locator("#version-rows tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("kanri@relay.example")
-    page.locator("#version-rows tr[data-version='1'] button.compare").click()
+    # What version 2 changed: one step taken out of its place and put back one line up.
+    page.locator("#version-rows tr[data-version='2'] button.compare").click()
+    expect(page.locator("#diff-result del")).to_have_count(1)
+    expect(page.locator("#diff-result ins")).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#version-rows tr[data-version='1'] button.restore").click()
     expect(rows).to_have_count(3)

@@ -165,6 +165,19 @@ def test_the_editor_page_names_its_company_and_loads_its_script(
     assert 'id="test-send"' in page.text
 
 
+def test_the_editor_lets_the_email_preview_keep_its_inline_styles_and_nothing_more(
+    client: TestClient, admin: User, company: Company
+) -> None:
+    sign_in(client, admin)
+
+    editor = client.get("/admin/companies/sakura-dental").headers["content-security-policy"]
+    listing = client.get("/admin/companies").headers["content-security-policy"]
+
+    assert "style-src 'self' 'unsafe-inline'" in editor
+    assert "script-src 'self' 'nonce-" in editor
+    assert "'unsafe-inline'" not in listing
+
+
 def test_a_new_company_page_has_no_slug_yet_and_no_test_send(
     client: TestClient, admin: User
 ) -> None:

@@ -1,7 +1,7 @@
 // A client company's versions: who saved each and when, what changed between any two, and
 // restoring one (after a confirmation) as a new version.
 
-import { api, detailText, fmtTime, gettext, h, put } from './ui.js';
+import { api, detailText, fmtTime, gettext, h, ngettext, put } from './ui.js';
 
 const DATA = JSON.parse(document.getElementById('versions-data')?.textContent ?? '{}');
 const BASE = `/api/v1/clients/${encodeURIComponent(DATA.slug)}`;
@@ -13,6 +13,7 @@ const toSelect = document.getElementById('diff-to');
 const result = document.getElementById('diff-result');
 
 let versions = [];
+const CONTEXT = 2; // unchanged lines shown around a change
 
 function fail(text) {
   put(alertBox, h('p', { text }));
@@ -71,34 +72,35 @@ async function load() {
   drawRows();
 }
 
-function value(text) {
-  if (text === undefined) return gettext('(none)');
-  return typeof text === 'string' ? text : JSON.stringify(text, null, 1);
-}
-
-// The changes as the API writes them: the lines of both versions' YAML (or a list of
-// {path, before, after}).
+// What changed between two versions, as GET …/diff writes it: both versions' YAML line by line.
 function drawDiff(data) {
-  const changes = data.changes ?? data.items;
-  if (Array.isArray(changes)) {
-    if (!changes.length) return h('p', { text: gettext('No differences.') });
-    return h('ul', { className: 'diff' }, ...changes.map((change) => {
-      const before = change.before ?? change.old ?? change.from;
-      const after = change.after ?? change.new ?? change.to;
-      return h('li', {},
-        h('span', { className: 'path', text: change.path ?? change.field ?? '' }),
-        before === undefined ? null : h('pre', {}, h('del', { text: value(before) })),
-        after === undefined ? null : h('pre', {}, h('ins', { text: value(after) })));
-    }));
-  }
-  // The YAML of both, line by line: {op: same | add | remove, text}.
+  // The YAML of both, line by line: {op: same | add | remove, text}; long runs of unchanged
+  // lines fold to a count, keeping a little context around each change.
   const lines = Array.isArray(data.lines) ? data.lines : [];
   if (!lines.some((line) => line.op !== 'same')) return h('p', { text: gettext('No differences.') });
-  return h('pre', { className: 'diff-text' }, ...lines.map((line) => {
-    if (line.op === 'add') return h('ins', {}, h('span', { className: 'visually-hidden', text: gettext('added:') }), `+ ${line.text}\n`);
-    if (line.op === 'remove') return h('del', {}, h('span', { className: 'visually-hidden', text: gettext('removed:') }), `- ${line.text}\n`);
-    return `  ${line.text}\n`;
-  }));
+  const near = lines.map(() => false);
+  lines.forEach((line, index) => {
+    if (line.op === 'same') return;
+    for (let k = Math.max(0, index - CONTEXT); k <= Math.min(lines.length - 1, index + CONTEXT); k += 1) near[k] = true;
+  });
+  const out = [];
+  let folded = 0;
+  const fold = () => {
+    if (folded) out.push(h('span', { className: 'muted', text: `⋯ ${ngettext('%(num)d unchanged line', '%(num)d unchanged lines', folded)}` }));
+    folded = 0;
+  };
+  lines.forEach((line, index) => {
+    if (!near[index]) {
+      folded += 1;
+      return;
+    }
+    fold();
+    if (line.op === 'add') out.push(h('ins', {}, h('span', { className: 'visually-hidden', text: gettext('added:') }), `+ ${line.text}`));
+    else if (line.op === 'remove') out.push(h('del', {}, h('span', { className: 'visually-hidden', text: gettext('removed:') }), `- ${line.text}`));
+    else out.push(h('span', { text: `  ${line.text}` }));
+  });
+  fold();
+  return h('pre', { className: 'diff-text' }, ...out);
 }
 
 async function showDiff(event) {
