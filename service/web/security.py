@@ -7,6 +7,7 @@ Scripts and stylesheets otherwise come from this site only.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from starlette.requests import Request
@@ -18,6 +19,8 @@ NONCE_KEY = "csp_nonce"
 # (no scripts) that inherits this page's policy: email HTML is styled inline.
 _EMAIL_PREVIEW_SOURCES = {"style-src": "'unsafe-inline'"}
 EMAIL_PREVIEW_PATHS = frozenset({"/dev/outbox"})
+# The admin's company editor previews the company's email the same way.
+_EMAIL_PREVIEW_PAGES = re.compile(r"/admin/companies/[^/]+")
 
 HSTS_MAX_AGE = 365 * 24 * 3600
 
@@ -38,7 +41,7 @@ def content_security_policy(path: str, nonce: str) -> str:
         "frame-ancestors": "'none'",
     }
     extra: dict[str, str] = {}
-    if path in EMAIL_PREVIEW_PATHS:
+    if path in EMAIL_PREVIEW_PATHS or _EMAIL_PREVIEW_PAGES.fullmatch(path):
         extra = _EMAIL_PREVIEW_SOURCES
     for name, sources in extra.items():
         if "'unsafe-inline'" in sources:
