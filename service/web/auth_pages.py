@@ -186,6 +186,17 @@ def login_submit(
             error=translate(page_locale(request), FAILED_MESSAGE),
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    return continue_sign_in(request, session, settings, user, next_path)
+
+
+def continue_sign_in(
+    request: Request, session: Session, settings: Settings, user: User, next_path: str
+) -> Response:
+    """What follows a right password: the session, or first the two-factor step it needs.
+
+    Any page that proves a password (the sign-in form, a password set from a link) goes on
+    through here, so none of them skips a second factor.
+    """
     step = second_step(session=session, user=user)
     if step != NEXT_SIGNED_IN:
         # Only now, with the password right, does the answer show that a code is needed.
