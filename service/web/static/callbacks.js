@@ -238,7 +238,10 @@ function memoDetail(memo) {
     [gettext('Deliveries'), h('ul', { className: 'cb-deliveries' }, memo.deliveries.map((d) => h('li', {},
       `${CHANNEL[d.channel] ?? d.channel} → ${d.to_display ?? d.to}: ${DELIVERY_STATUS[d.status] ?? d.status}`)))],
   ];
-  return h('dl', { className: 'cb-facts' }, rows.map(([label, value]) => h('div', {}, h('dt', { text: label }), h('dd', {}, value))));
+  return [
+    h('dl', { className: 'cb-facts' }, rows.map(([label, value]) => h('div', {}, h('dt', { text: label }), h('dd', {}, value)))),
+    h('p', {}, h('a', { href: `/memos/${encodeURIComponent(memo.id)}`, target: '_blank', rel: 'noopener', text: gettext('The memo and its whole trail') })),
+  ];
 }
 
 // ---------------------------------------------------------------- taking and recording
