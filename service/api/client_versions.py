@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_serializer
 from sqlmodel import Session
 
@@ -27,6 +27,9 @@ from service.i18n import N_
 from service.web.csrf import verify_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["clients"], dependencies=[Depends(verify_csrf)])
+
+# A version number as the database holds it (a 32-bit integer).
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="a version of the company")]
 
 
 class VersionItem(BaseModel):
@@ -122,7 +125,7 @@ def list_versions(
     response_model_exclude_unset=True,
 )
 def read_version(
-    slug: str, version: int, admin: CurrentAdmin, session: SessionDep, request: Request
+    slug: str, version: VersionNumber, admin: CurrentAdmin, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     """The company's document as it was saved at one version."""
     company = company_for(session=session, slug=slug, user=admin)
@@ -151,7 +154,7 @@ def read_version(
 )
 def restore_version(
     slug: str,
-    version: int,
+    version: VersionNumber,
     admin: CurrentAdmin,
     session: SessionDep,
     request: Request,
@@ -185,10 +188,16 @@ def diff_versions(
     session: SessionDep,
     from_: Annotated[
         int | None,
-        Query(alias="from", description="the older version; by default the one before `to`"),
+        Query(
+            alias="from",
+            ge=1,
+            le=2**31 - 1,
+            description="the older version; by default the one before `to`",
+        ),
     ] = None,
     to: Annotated[
-        int | None, Query(description="the newer version; by default the current")
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="the newer version; by default the current"),
     ] = None,
 ) -> VersionDiff:
     """The YAML of two versions line by line: `same`, `add` (only in `to`), `remove`."""

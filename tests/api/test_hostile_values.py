@@ -98,6 +98,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "SimulatedCall": {"client": "sakura-dental", "from": "090-1111-2222"},
     "FlagIn": {"kind": "other", "note": "同じ番号から何度も"},
     "MeChange": {"locale": "en"},
+    "TestSendIn": {"contact": "director"},
 }
 # A stream that never ends: it is answered, but not walked.
 NOT_WALKED = {"/api/v1/events"}
@@ -197,6 +198,7 @@ def world(
     return World(
         path_values={
             "slug": company.slug,
+            "version": "1",
             "memo_id": memo.id,
             "task_id": row.task.id,
             "call_id": call["id"],
