@@ -1,16 +1,19 @@
-"""The bureau's two-factor switch: whether admins and operators must sign in with a code."""
+"""The bureau's two-factor switch (whether admins and operators must sign in with a code), and
+an admin removing a user's two-factor sign-in when they have lost both phone and recovery codes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from service.audit.service import Action, Actor
 from service.audit.service import record as audit_record
 from service.auth import totp
-from service.auth.models import TwoFactorPolicy
+from service.auth.models import TwoFactorPolicy, User
+from service.errors import NotFound
 from service.http_deps import CurrentAdmin, SessionDep
+from service.i18n import N_
 from service.web.auth_pages import request_ip
 from service.web.csrf import verify_csrf
 
@@ -68,3 +71,28 @@ def put_two_factor_setting(
             detail={"required_for_staff": "true" if body.required_for_staff else "false"},
         )
     return _setting(session)
+
+
+@router.delete(
+    "/users/{user_id}/two-factor",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+def delete_user_two_factor(
+    user_id: str, request: Request, admin: CurrentAdmin, session: SessionDep
+) -> Response:
+    """Turn off a user's two-factor sign-in (phone and codes lost): they may enrol again."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(N_("No such user."))
+    if totp.is_enabled(session=session, user=user):
+        totp.remove(session=session, user=user)
+        audit_record(
+            session=session,
+            actor=Actor(name=admin.email, user_id=admin.id, ip=request_ip(request)),
+            action=Action.two_factor_removed,
+            target=f"user:{user.email}",
+            company_id=user.company_id,
+            detail={"by": "admin"},
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

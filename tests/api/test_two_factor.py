@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -70,3 +71,33 @@ def test_a_body_of_another_shape_is_refused(
         client.put(URL, json={"required_for_staff": True, "extra": 1}, headers=admin_headers),
         status=422,
     )
+
+
+def test_an_admin_removes_a_users_two_factor_so_they_can_enrol_again(
+    client: TestClient,
+    session: Session,
+    clock: ManualClock,
+    operator: User,
+    admin_headers: dict[str, str],
+    operator_headers: dict[str, str],
+) -> None:
+
+    secret = totp.start_enrolment(session=session, user=operator).secret
+    totp.confirm_enrolment(session=session, user=operator, code=pyotp.TOTP(secret).at(clock.now()))
+    session.commit()
+    url = f"/api/v1/users/{operator.id}/two-factor"
+
+    refused(client.delete(url, headers=operator_headers), status=403)
+    refused(client.delete("/api/v1/users/nobody/two-factor", headers=admin_headers), status=404)
+    assert client.delete(url, headers=admin_headers).status_code == 204
+
+    session.expire_all()
+    assert not totp.is_enabled(session=session, user=operator)
+    entries = session.exec(select(AuditEntry).where(AuditEntry.action == "two_factor.removed"))
+    assert [(e.actor, e.target, e.detail) for e in entries] == [
+        ("admin@relay.example", "user:op@relay.example", {"by": "admin"})
+    ]
+    session.commit()
+    # Nothing left to remove: still 204, nothing more recorded.
+    assert client.delete(url, headers=admin_headers).status_code == 204
+    assert len(list(session.exec(select(AuditEntry)))) == 1
