@@ -62,10 +62,13 @@ def test_an_admin_disables_a_user_whose_open_session_is_then_refused(
 
     admin = _signed_in(browser, site, ADMIN_EMAIL, viewport=PHONE)
     admin.goto("/admin/users")
+    assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     admin.fill("#users-q", "suzuki")
     admin.click("form[role=search] button[type=submit]")
     admin.get_by_role("link", name=site.operator_email).click()
     _expect()(admin.get_by_role("heading", level=1)).to_contain_text(site.operator_name)
+    # At phone width the user's page fits: nothing to scroll sideways.
+    assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     admin.click("form[action$='/disable'] button")
     _expect()(admin.locator("#user-status")).to_have_text("無効")
     _expect()(admin.locator(".notice[role=status]")).to_be_visible()
