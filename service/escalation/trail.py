@@ -84,7 +84,8 @@ class TrailAcknowledgement(BaseModel):
     # `by` as people know them: the contact's name when it is a contact's key.
     by_name: str
     via: str | None
-    # The staff member who recorded an acknowledgement made by phone, when one did.
+    # The Relay user who entered the acknowledgement (an operator recording a phone call,
+    # a client user on the portal), when one did; None for a link, SMS or key press.
     recorded_by: str | None
 
 
@@ -229,15 +230,19 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
 
     acknowledgement = None
     if memo.acknowledged_at is not None:
-        recorded = session.exec(
-            select(AuditEntry.actor)
-            .where(
-                AuditEntry.action == Action.memo_acknowledged_for.value,
-                AuditEntry.target == f"memo:{memo.id}",
-            )
-            .order_by(col(AuditEntry.at))
-            .limit(1)
-        ).first()
+        # Who entered it: kept on the memo; for memos acknowledged before it was, the trail.
+        recorded = (
+            memo.acknowledged_recorded_by
+            or session.exec(
+                select(AuditEntry.actor)
+                .where(
+                    AuditEntry.action == Action.memo_acknowledged_for.value,
+                    AuditEntry.target == f"memo:{memo.id}",
+                )
+                .order_by(col(AuditEntry.at))
+                .limit(1)
+            ).first()
+        )
         by = memo.acknowledged_by
         acknowledgement = TrailAcknowledgement(
             at=memo.acknowledged_at.isoformat(),

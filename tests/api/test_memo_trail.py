@@ -108,17 +108,6 @@ def test_a_callback_taken_and_confirmed_shows_who_took_it_and_the_acknowledgemen
         f"/api/v1/tasks/{task_id}/outcome", json=outcome, headers=operator_headers
     )
     assert recorded.status_code == 200, recorded.text
-    # The operator who acknowledged on the company's behalf, as the audit trail keeps it.
-    record(
-        session=session,
-        actor=Actor(name=operator.email, user_id=operator.id),
-        action=Action.memo_acknowledged_for,
-        target=f"memo:{escalated.id}",
-        company_id=escalated.company_id,
-        detail={"by": "受付 山本"},
-    )
-    session.commit()
-
     trail = client.get(f"/api/v1/memos/{escalated.id}/trail", headers=operator_headers).json()
 
     [callback] = trail["callbacks"]
@@ -134,7 +123,7 @@ def test_a_callback_taken_and_confirmed_shows_who_took_it_and_the_acknowledgemen
         "受付 山本",
         "受付 山本",
         "operator",
-        operator.email,
+        operator.display_name,
     )
 
 
@@ -174,3 +163,26 @@ def test_another_companys_trail_is_not_found_for_a_client_user(
     refused(client.get(f"/api/v1/memos/{theirs.id}/trail", headers=client_headers), status=404)
     refused(client.get("/api/v1/memos/nope/trail", headers=client_headers), status=404)
     assert client.get(f"/api/v1/memos/{mine.id}/trail").status_code == 401
+
+
+def test_an_older_acknowledgement_finds_who_recorded_it_in_the_audit_trail(
+    client: TestClient, session: Session, operator: User, company: Company
+) -> None:
+    memo = take_memo(session, operator)
+    memo.acknowledged_by = "受付 山本"
+    memo.acknowledged_via = "operator"
+    memo.acknowledged_at = clock_module.now()
+    session.add(memo)
+    record(
+        session=session,
+        actor=Actor(name="suzuki@relay.example"),
+        action=Action.memo_acknowledged_for,
+        target=f"memo:{memo.id}",
+        company_id=memo.company_id,
+    )
+    session.commit()
+    headers = make_token(session, make_user(session, email="a@relay.example", role=Role.admin))
+
+    ack = client.get(f"/api/v1/memos/{memo.id}/trail", headers=headers).json()["acknowledgement"]
+
+    assert ack["recorded_by"] == "suzuki@relay.example"
