@@ -10,16 +10,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Form, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
 from service.audit.service import Actor
 from service.auth.models import User
 from service.companies import service as companies
-from service.companies.models import Company
+from service.companies.models import Company, CompanyPhoneNumber
 from service.companies.values import region_of
 from service.companies.yaml_io import InvalidCompanyFiles, dump_company, load_company
 from service.errors import NotFound, RelayError
@@ -32,11 +35,10 @@ from service.web.templating import page_locale
 
 router = APIRouter(include_in_schema=False)
 
-# Where a company without numbers is, by its locale (as the companies' own rule).
-_COUNTRY_BY_LOCALE = {"ja": "JP", "en": "US"}
 # Separators people write inside a phone number, in any width (NFKC has folded them first).
 _NUMBER_PUNCTUATION = re.compile(r"[\s\-‐‑‒–—―ー()+.]")
 YAML_MAX_CHARS = 200_000
+PAGE_SIZE = 100
 TIMEZONES = sorted(available_timezones())
 
 
@@ -46,19 +48,20 @@ class CompanyRow:
 
     slug: str
     name: str
-    locale: str
     numbers: list[tuple[str, str]]  # (E.164, as written for readers in its country)
     version: int
-    contacts: int
+    # What a search looks in: the name folded, and every number's digits as written.
+    folded_name: str = ""
+    number_digits: tuple[str, ...] = ()
 
     def matches(self, query: str) -> bool:
         """Whether `query` (already folded) is in the name, the slug or one of the numbers."""
-        if query in _fold(self.name) or query in self.slug:
+        if query in self.folded_name or query in self.slug:
             return True
         digits = _NUMBER_PUNCTUATION.sub("", query)
         if len(digits) < 2 or not digits.isdigit():
             return False
-        return any(digits in _digits(written) for pair in self.numbers for written in pair)
+        return any(digits in written for written in self.number_digits)
 
 
 def _fold(text: str) -> str:
@@ -70,29 +73,76 @@ def _digits(text: str) -> str:
     return "".join(character for character in text if character.isdigit())
 
 
-def _row(company: Company) -> CompanyRow:
-    config = company.config
-    numbers: list[str] = list(config.get("phone_numbers", []))
-    # The stored document, not the parsed one: a list of every company must stay cheap.
-    country = next(
-        (region for region in (region_of(n) for n in numbers) if region),
-        _COUNTRY_BY_LOCALE.get(str(config.get("locale", "ja")), "JP"),
-    )
+# A number's region and its written forms never change: the list of a thousand companies
+# must not parse every number again on every request.
+@lru_cache(maxsize=16_384)
+def _region(e164: str) -> str:
+    return region_of(e164) or ""
+
+
+@lru_cache(maxsize=16_384)
+def _shown(e164: str, country: str) -> str:
+    return display_for(e164, country=country)
+
+
+def _row(slug: str, name: str, version: int, numbers: list[str]) -> CompanyRow:
+    # Written as at home in the country of the company's first number (as its pages do).
+    country = next((_region(n) for n in numbers if _region(n)), "")
+    shown = [(n, _shown(n, country) if country else n) for n in numbers]
     return CompanyRow(
-        slug=company.slug,
-        name=company.name,
-        locale=str(config.get("locale", "ja")),
-        numbers=[(number, display_for(number, country=country)) for number in numbers],
-        version=company.version,
-        contacts=len(config.get("contacts", [])),
+        slug=slug,
+        name=name,
+        numbers=shown,
+        version=version,
+        folded_name=_fold(name),
+        number_digits=tuple(_digits(written) for pair in shown for written in pair),
     )
 
 
-def company_rows(*, companies_found: list[Company], query: str) -> list[CompanyRow]:
-    """The rows of the list, only those matching `query` when it is given."""
-    rows = [_row(company) for company in companies_found]
+# The rows as last read, by the state of the directory they were read in: any save adds a
+# company (at version 1) or raises a version, and ids are random, so (sum of versions, latest
+# change, lowest and highest id) names that state.
+_rows_cache: dict[str, tuple[tuple[Any, ...], list[CompanyRow]]] = {}
+
+
+def _all_rows(session: Session) -> list[CompanyRow]:
+    state = tuple(
+        session.exec(
+            select(
+                func.sum(Company.version),
+                func.max(Company.updated_at),
+                func.min(Company.id),
+                func.max(Company.id),
+            )
+        ).one()
+    )
+    bind = session.get_bind()
+    key = str(bind.url) if isinstance(bind, Engine) else str(id(bind))
+    cached = _rows_cache.get(key)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    # Only the columns the list shows: a company's whole document is large, and the list
+    # holds every company of the bureau.
+    numbers: dict[str, list[str]] = {}
+    for company_id, e164 in session.exec(
+        select(CompanyPhoneNumber.company_id, CompanyPhoneNumber.e164).order_by(
+            col(CompanyPhoneNumber.e164)
+        )
+    ):
+        numbers.setdefault(company_id, []).append(e164)
+    found = session.exec(
+        select(Company.id, Company.slug, Company.name, Company.version).order_by(col(Company.slug))
+    ).all()
+    rows = [_row(slug, name, version, numbers.get(key, [])) for key, slug, name, version in found]
+    _rows_cache[key] = (state, rows)
+    return rows
+
+
+def company_rows(*, session: Session, query: str) -> tuple[list[CompanyRow], int]:
+    """The rows of the list (only those matching `query` when given), and how many in all."""
+    rows = _all_rows(session)
     folded = _fold(query)
-    return [row for row in rows if row.matches(folded)] if folded else rows
+    return ([row for row in rows if row.matches(folded)] if folded else rows), len(rows)
 
 
 def _refused(request: Request, user: User | None) -> Response | None:
@@ -110,15 +160,30 @@ def admin_home(request: Request, user: OptionalUser) -> Response:
 
 @router.get("/admin/companies")
 def companies_page(
-    request: Request, session: SessionDep, user: OptionalUser, q: str = ""
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    q: str = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Every client company, searchable by name, slug or number."""
+    """Every client company, searchable by name, slug or number, a page at a time."""
     refused = _refused(request, user)
     if refused is not None:
         return refused
-    found = companies.list_companies(session=session)
-    rows = company_rows(companies_found=found, query=q[:200])
-    context = {"user": user, "section": "companies", "rows": rows, "q": q, "total": len(found)}
+    rows, total = company_rows(session=session, query=q[:200])
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(page, pages)
+    context = {
+        "user": user,
+        "section": "companies",
+        "rows": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "found": len(rows),
+        "first": (page - 1) * PAGE_SIZE + 1,
+        "page": page,
+        "pages": pages,
+        "q": q,
+        "total": total,
+    }
     return render(request, "admin_companies.html", context)
 
 

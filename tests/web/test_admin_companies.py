@@ -15,6 +15,7 @@ from service.auth.models import User
 from service.companies.models import Company
 from service.companies.service import company_config, get_company
 from service.companies.yaml_io import dump_company
+from service.web import admin_companies
 from tests.factories import csrf_from, make_company
 from tests.people import sign_in
 
@@ -127,6 +128,38 @@ def test_search_finds_by_name_slug_or_number_in_any_format(
     assert _listed(page.text) == found
     if query:
         assert f'value="{query}"' in page.text
+
+
+def test_a_long_list_comes_a_page_at_a_time(
+    client: TestClient, admin: User, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin_companies, "PAGE_SIZE", 2)
+    for slug in ("aoba", "maple", "sakura"):
+        make_company(session, slug=slug, phone_numbers=[])
+    sign_in(client, admin)
+
+    first = client.get("/admin/companies", headers={"Accept-Language": "en"})
+    second = client.get("/admin/companies", params={"page": 2})
+    beyond = client.get("/admin/companies", params={"page": 9})
+
+    assert _listed(first.text) == ["aoba", "maple"]
+    assert "Page 1 of 2" in first.text
+    assert 'href="/admin/companies?q=&amp;page=2"' in first.text
+    assert _listed(second.text) == ["sakura"]
+    assert _listed(beyond.text) == ["sakura"]
+
+
+def test_the_list_follows_every_save(client: TestClient, admin: User, session: Session) -> None:
+    make_company(session, phone_numbers=["+81358204182"])
+    sign_in(client, admin)
+    assert "03-5820-4182" in client.get("/admin/companies").text
+
+    make_company(session, name="さくら歯科", phone_numbers=["+815031716620"])
+    page = client.get("/admin/companies").text
+
+    assert "050-3171-6620" in page
+    assert "03-5820-4182" not in page
+    assert "さくら歯科<" in page
 
 
 def test_the_list_speaks_english_to_an_english_reader(
