@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.paths import var_dir
 
@@ -77,7 +78,8 @@ class Settings(BaseSettings):
 
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     # Proxies (addresses or networks) whose X-Forwarded-For names the client; none: the peer is.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Read as a JSON list or as comma-separated entries.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ack_link_days: int = Field(default=30, ge=1, le=365)
     # How long an invitation or password-reset link stays usable.
     invite_hours: int = Field(default=72, ge=1, le=24 * 30)
@@ -110,6 +112,16 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
             self.public_base_url = f"http://{host}:{self.port}"
         return self
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [entry for entry in text.split(",") if entry.strip()]
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -62,6 +62,15 @@ def test_a_metrics_token_is_read_and_must_be_long_enough(monkeypatch: pytest.Mon
     assert "prometheus-scraper" not in repr(load_settings())
 
 
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxies == []
+    monkeypatch.setenv("RELAY_TRUSTED_PROXIES", '["127.0.0.1", " 10.0.0.0/8", "::1"]')
+
+    assert load_settings().trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    monkeypatch.setenv("RELAY_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")
+    assert load_settings().trusted_proxies == ["127.0.0.1", "10.0.0.0/8"]
+
+
 def test_variables_and_dotenv_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("RELAY_PORT=9001\nRELAY_MAIL_FROM=受付 <desk@example.jp>\n")
     monkeypatch.setenv("RELAY_HOST", "0.0.0.0")  # noqa: S104
@@ -94,6 +103,8 @@ def test_a_plain_postgresql_url_uses_psycopg(monkeypatch: pytest.MonkeyPatch) ->
         ("RELAY_SESSION_HOURS", "0"),
         ("RELAY_ACK_LINK_DAYS", "lots"),
         ("RELAY_SECRET_KEY", "short"),
+        ("RELAY_TRUSTED_PROXIES", '["proxy.internal"]'),
+        ("RELAY_TRUSTED_PROXIES", '["10.0.0.1"'),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
