@@ -8,8 +8,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from service import clock
 from service.audit.service import Action, Actor, record
@@ -127,6 +128,45 @@ def get_company(*, session: Session, slug: str) -> Company | None:
 def list_companies(*, session: Session) -> list[Company]:
     """Every company, by slug."""
     return list(session.exec(select(Company).order_by(col(Company.slug))).all())
+
+
+@dataclass(frozen=True)
+class CompanySummary:
+    """What a list of companies shows, read without their documents."""
+
+    id: str
+    slug: str
+    name: str
+    version: int
+    updated_at: datetime
+    phone_numbers: list[str]
+
+
+def company_summaries(*, session: Session) -> list[CompanySummary]:
+    """Every company by slug with its numbers, in two light queries (no documents parsed)."""
+    numbers: dict[str, list[str]] = {}
+    for e164, company_id in session.exec(
+        select(CompanyPhoneNumber.e164, CompanyPhoneNumber.company_id).order_by(
+            col(CompanyPhoneNumber.e164)
+        )
+    ):
+        numbers.setdefault(company_id, []).append(e164)
+    table = SQLModel.metadata.tables[Company.__tablename__]
+    columns = sa_select(
+        table.c.id, table.c.slug, table.c.name, table.c.version, table.c.updated_at
+    ).order_by(table.c.slug)
+    rows = session.execute(columns).all()
+    return [
+        CompanySummary(
+            id=row[0],
+            slug=row[1],
+            name=row[2],
+            version=row[3],
+            updated_at=row[4],
+            phone_numbers=numbers.get(row[0], []),
+        )
+        for row in rows
+    ]
 
 
 def find_company_by_phone(*, session: Session, e164: str) -> Company | None:

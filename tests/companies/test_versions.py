@@ -105,3 +105,16 @@ def test_save_export_sync_is_the_same_version(session: Session, tmp_path: Path) 
     assert outcome.action == service.SaveAction.unchanged
     assert outcome.company.version == 1
     assert len(service.company_versions(session=session, company=company)) == 1
+
+
+def test_company_summaries_list_slugs_names_versions_and_numbers(session: Session) -> None:
+    for slug in ("sakura-dental", "aoba-dental"):
+        config = validate_document(company_document(slug=slug))
+        service.save_company(session=session, config=config, changed_by="test")
+    session.commit()
+
+    summaries = service.company_summaries(session=session)
+
+    assert [(s.slug, s.version) for s in summaries] == [("aoba-dental", 1), ("sakura-dental", 1)]
+    expected = company_document(slug="aoba-dental")["phone_numbers"]
+    assert summaries[0].phone_numbers == expected
