@@ -9,6 +9,7 @@ accounts from one place (spraying) is slowed down too, and the owner signing in 
 address is not locked out by either. Refused attempts are not checked and not counted. An
 unknown email and a wrong password fail alike and both count, so the answer never tells
 whether an account exists. A wrong second-factor code counts as a failure like a password.
+An IPv6 client is counted by its /64 network, which one subscriber usually holds whole.
 """
 
 from __future__ import annotations
@@ -68,7 +69,16 @@ def _key(email: str) -> str:
 
 
 def _ip(ip: str | None) -> str:
-    return (ip or "")[:64]
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return (ip or "")[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # One subscriber usually holds a whole /64: counted per address, each would be free.
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def client_ip(

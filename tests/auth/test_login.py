@@ -308,3 +308,21 @@ def test_a_new_password_voids_a_pending_note(session: Session, clock: ManualCloc
     auth.set_password(session=session, user=user, password="新しいパスワード 2026")
 
     assert pending_user(session=session, secret=secret, token=note, step=NEXT_CODE) is None
+
+
+def test_ipv6_clients_are_counted_by_their_64_network(session: Session, clock: ManualClock) -> None:
+    for number in range(5):
+        _fail_times(session, "kato@example.jp", 1, ip=f"2001:db8:1:2::{number + 1:x}")
+
+    assert login_wait(session=session, email="kato@example.jp", ip="2001:db8:1:2:ffff::9")
+    assert login_wait(session=session, email="kato@example.jp", ip="2001:db8:1:3::1") is None
+    stored = {row.ip for row in session.exec(select(LoginFailure)).all()}
+    assert stored == {"2001:db8:1:2::/64"}
+
+
+def test_an_ipv4_mapped_address_counts_as_the_ipv4_one(
+    session: Session, clock: ManualClock
+) -> None:
+    _fail_times(session, "kato@example.jp", 5, ip="::ffff:203.0.113.66")
+
+    assert login_wait(session=session, email="kato@example.jp", ip=ATTACKER) is not None
