@@ -105,9 +105,17 @@ function outgoing() {
 
 const idOf = (path) => `cf-${path.join('-')}`;
 
+// Whether the form holds changes not saved yet: leaving the page then asks first.
+let dirty = false;
+
 function changed() {
+  dirty = true;
   schedulePreview();
 }
+
+window.addEventListener('beforeunload', (event) => {
+  if (dirty) event.preventDefault();
+});
 
 function hint(id, text) {
   return text ? h('p', { className: 'hint', id: `${id}-hint`, text }) : null;
@@ -741,12 +749,14 @@ async function save(event) {
   saveStatus.textContent = '';
   if (answer.ok) {
     if (!SLUG) {
+      dirty = false;
       sessionStorage.setItem(SAVED_KEY, String(answer.data?.version ?? 1));
       window.location.assign(`/admin/companies/${encodeURIComponent(slug)}`);
       return;
     }
     took(answer.data, answer.etag);
     redraw(null);
+    dirty = false;
     saveStatus.textContent = String(answer.data.version) === before
       ? gettext('Nothing changed: still version %(version)s.', { version: answer.data.version })
       : gettext('Saved as version %(version)s.', { version: answer.data.version });
@@ -782,6 +792,7 @@ function showConflict() {
     if (answer.ok) {
       took(answer.data, answer.etag);
       redraw('cf-name');
+      dirty = false;
       saveStatus.textContent = gettext('Loaded version %(version)s.', { version: answer.data.version });
     }
   });
