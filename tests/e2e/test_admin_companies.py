@@ -230,3 +230,63 @@ def test_a_reordered_script_is_restored_from_its_versions(
     expect(first).to_have_value(before[0])
     expect(second).to_have_value(before[1])
     context.close()
+
+
+@pytest.fixture
+def bureau_of_four(tmp_path: Path) -> Iterator[Bureau]:
+    """Every example company of `clients/`."""
+    yield from _serve(
+        tmp_path,
+        companies=[
+            "sakura-dental.yaml",
+            "northwind-shop.yaml",
+            "aoba-property.yaml",
+            "michinori-road-service.yaml",
+        ],
+    )
+
+
+def test_a_newer_save_and_a_taken_number_are_refused_where_they_are_typed(
+    browser: Any, bureau_of_four: Bureau
+) -> None:
+    expect = _expect()
+    context, page = _signed_in(
+        browser,
+        bureau_of_four,
+        "kanri@relay.example",
+        viewport=PHONE,
+        path="/admin/companies/sakura-dental",
+    )
+    greeting = page.locator("#cf-greeting")
+    expect(greeting).not_to_have_value("")
+    greeting.fill("はい、さくら歯科です。")
+
+    # Meanwhile the same company is saved from another tab.
+    other = context.new_page()
+    other.goto("/admin/companies/sakura-dental")
+    other.locator("#cf-name").fill("さくら歯科")
+    other.get_by_role("button", name="保存").click()
+    expect(other.locator("#save-status")).to_contain_text("2")
+    other.close()
+
+    page.get_by_role("button", name="保存").click()
+    alert = page.locator("#form-alert")
+    expect(alert).to_contain_text("新しいバージョン")
+    expect(alert).to_be_focused()
+    expect(greeting).to_have_value("はい、さくら歯科です。")  # nothing typed is lost
+    expect(alert.get_by_role("link")).to_have_attribute(
+        "href", "/admin/companies/sakura-dental/versions"
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    alert.get_by_role("button").click()
+    expect(page.locator("#cf-name")).to_have_value("さくら歯科")
+
+    # A number of Northwind's, typed in another form, is marked where it was typed.
+    number = page.locator("#cf-phone_numbers-1")
+    number.fill("+1 415-555-0142")
+    page.get_by_role("button", name="保存").click()
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(number).to_be_focused()
+    expect(page.locator("#cf-phone_numbers-1-error")).to_contain_text("northwind-shop")
+    assert "cf-phone_numbers-1-error" in (number.get_attribute("aria-describedby") or "")
+    context.close()
