@@ -187,7 +187,7 @@ def test_a_memo_whose_answer_is_lost_is_sent_again_and_stored_once(
     phone = draft.locator('[name="caller.phone"]')
     expect(phone).to_have_attribute("aria-invalid", "true")
     error = console.locator(f"#{phone.get_attribute('id')}-error")
-    expect(error).to_contain_text("電話番号を確認してください")
+    expect(error).to_contain_text("電話番号として読めません")
     expect(phone).to_be_focused()
     phone.fill("03-5820-0000")
     expect(error).to_be_hidden()
