@@ -52,18 +52,22 @@ def test_operators_and_client_users_get_a_403_page(
         assert "admin_company.js" not in page.text
 
 
-def test_saving_yaml_is_refused_to_an_operator(
-    client: TestClient, operator: User, company: Company
+def test_saving_yaml_is_refused_to_operators_and_client_users(
+    client: TestClient, operator: User, client_user: User, session: Session
 ) -> None:
-    sign_in(client, operator)
-    token = csrf_from(client.get("/console").text)
+    for person, own_page in ((operator, "/console"), (client_user, "/portal")):
+        client.cookies.clear()
+        sign_in(client, person)
+        token = csrf_from(client.get(own_page).text)
 
-    answer = client.post(
-        "/admin/companies/sakura-dental/yaml",
-        data={"text": "slug: sakura-dental", "version": "1", "csrf_token": token},
-    )
+        answer = client.post(
+            "/admin/companies/sakura-dental/yaml",
+            data={"text": "slug: sakura-dental\nname: x", "version": "1", "csrf_token": token},
+        )
 
-    assert answer.status_code == 403
+        assert answer.status_code == 403
+    session.expire_all()
+    assert get_company(session=session, slug="sakura-dental").name == "さくら歯科クリニック"  # type: ignore[union-attr]
 
 
 def test_admin_home_is_the_company_list(client: TestClient, admin: User) -> None:
