@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,6 +117,16 @@ def issue_api_token(
         raise Invalid(
             N_("At most %(max)d characters."), field="name", code="too_long", max=TOKEN_NAME_MAX
         )
+    if expires_at is not None:
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise Invalid(
+                N_("Enter less than %(lt)s."),
+                field="expires_at",
+                code="out_of_range",
+                lt="9999-12-31",
+            ) from None
     if expires_at is not None and expires_at <= clock.now():
         raise Invalid(N_("Choose a time in the future."), field="expires_at", code="in_the_past")
     if not user.active:

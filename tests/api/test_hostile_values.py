@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.app import create_app
+from service.auth import service as auth
 from service.auth.models import User
 from service.clock import ManualClock
 from service.companies.models import Company
@@ -99,6 +100,10 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "FlagIn": {"kind": "other", "note": "同じ番号から何度も"},
     "MeChange": {"locale": "en"},
     "TestSendIn": {"contact": "director"},
+    "UserCreate": {"email": "shinjin@relay.example", "role": "operator"},
+    "UserChange": {"name": "新しい名前"},
+    "TokenCreate": {"name": "CRM"},
+    "TwoFactorSettingChange": {"required_for_staff": False},
 }
 # A stream that never ends: it is answered, but not walked.
 NOT_WALKED = {"/api/v1/events"}
@@ -195,6 +200,8 @@ def world(
             headers=callers["operator"],
         ).json()
     token = make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="director")
+    _, spare_token = auth.issue_api_token(session=session, user=operator, name="spare")
+    session.commit()
     return World(
         path_values={
             "slug": company.slug,
@@ -206,6 +213,8 @@ def world(
             "flag_id": flag["id"],
             "token": token,
             "name": next(iter(SWAGGER_UI_ASSETS)),
+            "user_id": operator.id,
+            "token_id": spare_token.id,
         },
         callers=callers,
         company_number=company_config(company).phone_numbers[0],

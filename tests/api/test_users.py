@@ -415,3 +415,14 @@ def test_a_token_cannot_expire_in_the_past_or_go_to_a_disabled_user(
         code="user_disabled",
     )
     make_token(session, make_user(session, email="other@relay.example"))
+
+
+def test_a_token_expiry_beyond_the_calendar_is_refused(
+    client: TestClient, admin_headers: dict[str, str], operator: User
+) -> None:
+    answer = client.post(
+        f"/api/v1/users/{operator.id}/tokens",
+        json={"name": "far", "expires_at": "9999-12-31T23:59:59-14:00"},
+        headers=admin_headers,
+    )
+    assert refused(answer, status=422, code="out_of_range").field == "expires_at"
