@@ -21,7 +21,7 @@ from service.acks.reply_limits import Counted, within_limit
 from service.acks.service import AckVia, acknowledge
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
-from service.companies.service import company_config, list_companies
+from service.companies.service import TEST_MEMO_IDS, company_config, list_companies
 from service.dispatch.models import Delivery
 from service.i18n import N_, translate
 from service.memos.models import Memo
@@ -130,6 +130,9 @@ def _candidates(
     conditions: list[ColumnElement[bool]] = [ack.is_not(None) if acknowledged else ack.is_(None)]
     if code is not None:
         conditions.append(col(Memo.ack_code) == code)
+    else:
+        # A bare "OK" is for a real memo: a company's test send is confirmed by its code.
+        conditions.append(col(Memo.id).not_in(TEST_MEMO_IDS))
     found: dict[str, _Waiting] = {}
     relayed = session.exec(
         select(Memo, Delivery.contact_key)

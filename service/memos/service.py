@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, and_, col, or_, select
 
 from service.companies.models import Company
+from service.companies.service import TEST_MEMO_IDS
 from service.errors import Invalid
 from service.i18n import N_
 from service.memos.models import Category, Memo, MemoStatus, Urgency
@@ -158,7 +159,12 @@ def list_memos(
     """Memos newest first, filtered; returns a page and the cursor of the next one.
 
     `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
-    statement = select(Memo, Company).join(Company, col(Company.id) == col(Memo.company_id))
+    statement = (
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        # A company's test send is not a memo anyone has to read.
+        .where(col(Memo.id).not_in(TEST_MEMO_IDS))
+    )
     if company_id is not None:
         statement = statement.where(Memo.company_id == company_id)
     if client_slug:
@@ -199,7 +205,7 @@ def memos_from_caller(
     rows = session.exec(
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
-        .where(Memo.caller_phone == phone)
+        .where(Memo.caller_phone == phone, col(Memo.id).not_in(TEST_MEMO_IDS))
         .order_by(col(Memo.created_at).desc())
         .limit(limit)
     ).all()

@@ -26,7 +26,7 @@ from service.companies.models import Company, CompanyPhoneNumber
 from service.companies.values import region_of
 from service.companies.yaml_io import InvalidCompanyFiles, dump_company, load_company
 from service.errors import NotFound, RelayError
-from service.http_deps import OptionalUser, SessionDep
+from service.http_deps import CurrentAdmin, OptionalUser, SessionDep
 from service.i18n import N_
 from service.phones import display_for
 from service.web.csrf import CsrfProtected
@@ -284,16 +284,13 @@ def save_yaml(
     request: Request,
     slug: str,
     session: SessionDep,
-    user: OptionalUser,
+    # A dependency, so that whoever may not save is refused before the form is even read.
+    user: CurrentAdmin,
     _: CsrfProtected,
     text: Annotated[str, Form(max_length=YAML_MAX_CHARS)],
     version: Annotated[int, Form()],
 ) -> Response:
     """Read the YAML as `relay clients sync` does and save it as a new version."""
-    refused = _refused(request, user)
-    if refused is not None:
-        return refused
-    assert user is not None
     company = _company_or_404(session, slug)
 
     def again(
