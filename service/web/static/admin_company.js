@@ -833,6 +833,12 @@ async function preview() {
   }
   previewStatus.textContent = '';
   const { email = {}, sms = {}, voice = {} } = answer.data ?? {};
+  // What the company receives is in the company's language, whatever the page's: said so
+  // for screen readers (and their pronunciation).
+  const language = outgoing().locale === 'en' ? 'en' : 'ja';
+  for (const id of ['preview-subject', 'preview-email-text', 'preview-email-html', 'preview-sms-text', 'preview-voice-text']) {
+    document.getElementById(id).lang = language;
+  }
   document.getElementById('preview-subject').textContent = email.subject ?? '';
   document.getElementById('preview-email-text').textContent = email.text ?? '';
   // A frame with no permissions at all: the HTML is shown, nothing in it runs or navigates.
