@@ -10,7 +10,9 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from service.audit.service import Actor
 from service.auth import service as auth
+from service.auth.login import client_ip
 from service.auth.models import Role, User
 from service.errors import Forbidden, Unauthenticated
 from service.i18n import LOCALES, N_, negotiate
@@ -152,3 +154,18 @@ def require_roles(*roles: Role) -> Callable[[User | None], Awaitable[User]]:
 CurrentAdmin = Annotated[User, Depends(require_roles(Role.admin))]
 CurrentStaff = Annotated[User, Depends(require_roles(Role.admin, Role.operator))]
 CurrentOperator = Annotated[User, Depends(require_roles(Role.operator))]
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address: the socket peer, or behind RELAY_TRUSTED_PROXIES the forwarded one."""
+    settings: Settings = request.app.state.settings
+    return client_ip(
+        peer=request.client.host if request.client else None,
+        forwarded_for=request.headers.get("x-forwarded-for"),
+        trusted=settings.trusted_proxies,
+    )
+
+
+def actor_of(request: Request, user: User) -> Actor:
+    """`user` as the audit trail names whoever acts through this request."""
+    return Actor(name=user.email, user_id=user.id, ip=client_address(request))

@@ -12,7 +12,7 @@ from service.api.memo_views import memo_out
 from service.auth.models import Role
 from service.companies.models import Company
 from service.errors import Invalid, NotFound
-from service.http_deps import CurrentUser, SessionDep
+from service.http_deps import CurrentUser, SessionDep, client_address
 from service.i18n import N_
 from service.memos.schema import MemoOut
 from service.memos.service import get_memo
@@ -72,7 +72,7 @@ def ack_memo(
         by=by,
         via=via,
         recorded_by=user,
-        ip=request.client.host if request.client else None,
+        ip=client_address(request),
     )
     if result is None:
         raise NotFound(N_("No such memo."))

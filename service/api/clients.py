@@ -10,14 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_serializer
 from sqlmodel import Session
 
-from service.audit.service import Actor
 from service.auth.models import Role, User
 from service.companies import service
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
 from service.companies.validation import validate_document
 from service.errors import Invalid, NotFound, RelayError
-from service.http_deps import CurrentAdmin, CurrentUser, SessionDep
+from service.http_deps import CurrentAdmin, CurrentUser, SessionDep, actor_of
 from service.i18n import N_
 from service.routing.optouts import opted_out_numbers
 from service.web.csrf import verify_csrf
@@ -85,13 +84,6 @@ def expected_version(if_match: str | None) -> int | None:
     value = if_match.split(",")[0].strip().removeprefix("W/").strip('"').strip()
     value = value.removeprefix("v")
     return int(value) if value.isdecimal() and len(value) < 10 else 0
-
-
-def actor_of(request: Request, user: User) -> Actor:
-    """The audit trail's name for the user making this request."""
-    return Actor(
-        name=user.email, user_id=user.id, ip=request.client.host if request.client else None
-    )
 
 
 def company_for(*, session: Session, slug: str, user: User) -> Company:

@@ -19,14 +19,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from service.audit.service import Actor
 from service.auth.models import User
 from service.companies import service as companies
 from service.companies.models import Company, CompanyPhoneNumber
 from service.companies.values import region_of
 from service.companies.yaml_io import InvalidCompanyFiles, dump_company, load_company
 from service.errors import NotFound, RelayError
-from service.http_deps import CurrentAdmin, OptionalUser, SessionDep
+from service.http_deps import CurrentAdmin, OptionalUser, SessionDep, actor_of
 from service.i18n import N_
 from service.phones import display_for
 from service.web.csrf import CsrfProtected
@@ -321,9 +320,7 @@ def save_yaml(
         return again(
             code=status.HTTP_422_UNPROCESSABLE_CONTENT, problems=[_problem(1, "slug", reason)]
         )
-    actor = Actor(
-        name=user.email, user_id=user.id, ip=request.client.host if request.client else None
-    )
+    actor = actor_of(request, user)
     try:
         # The same save as the API's: a version, its audit entry, and If-Match's refusal.
         outcome = companies.save_company(

@@ -25,13 +25,18 @@ from service.auth.login import (
     LoginFailed,
     LoginThrottled,
     authenticate,
-    client_ip,
     pending_token,
     second_step,
 )
 from service.auth.models import Role, User
 from service.companies.models import Company
-from service.http_deps import SESSION_COOKIE, OptionalUser, SessionDep, SettingsDep
+from service.http_deps import (
+    SESSION_COOKIE,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+    client_address,
+)
 from service.i18n import N_, translate, translate_plural
 from service.settings import Settings
 from service.web.csrf import (
@@ -55,12 +60,7 @@ SECOND_STEP_PATHS = {"code": "/login/code", "enrol": "/login/two-factor"}
 
 def request_ip(request: Request) -> str | None:
     """The client's address: the socket peer, or behind RELAY_TRUSTED_PROXIES the forwarded one."""
-    settings: Settings = request.app.state.settings
-    return client_ip(
-        peer=request.client.host if request.client else None,
-        forwarded_for=request.headers.get("x-forwarded-for"),
-        trusted=settings.trusted_proxies,
-    )
+    return client_address(request)
 
 
 def audit_sign_in_failed(request: Request, session: Session, email: str, reason: str) -> None:
