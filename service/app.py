@@ -17,13 +17,12 @@ from starlette.types import ASGIApp
 from service.api import acks as acks_api
 from service.api import audit as audit_api
 from service.api import calls as calls_api
-from service.api import client_preview, client_versions
+from service.api import client_preview, client_versions, twilio_callout, twilio_sms, twilio_voice
 from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import me as me_api
 from service.api import memos as memos_api
 from service.api import tasks as tasks_api
-from service.api import twilio_callout, twilio_sms, twilio_voice
 from service.api import two_factor as two_factor_api
 from service.api import users as users_api
 from service.db import make_engine, reader

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from sqlmodel import col, select
 
+from service.api.values import ZonedTime
 from service.audit import service as audit
 from service.audit.schema import AuditItem, AuditPage
 from service.companies.models import Company
@@ -26,8 +26,8 @@ def read_audit(
     actor: Annotated[str | None, Query(max_length=320)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     company: Annotated[str | None, Query(max_length=64, description="a company's slug")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: ZonedTime | None = None,
+    until: ZonedTime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from pydantic import AwareDatetime
 from sqlmodel import Session
 
 from service.api.memo_views import memo_out, memos_out, taken_memo_out
+from service.api.values import ZonedTime
 from service.auth.models import Role, User
 from service.companies.models import Company
 from service.errors import NotFound
@@ -64,8 +64,8 @@ def list_memos(
     status_filter: Annotated[MemoStatus | None, Query(alias="status")] = None,
     category: Category | None = None,
     urgency: Urgency | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: ZonedTime | None = None,
+    until: ZonedTime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from service.audit import service as audit
 from service.companies.service import get_company, list_companies
-from service.errors import RelayError
+from service.errors import Invalid, RelayError
 from service.http_deps import OptionalUser, SessionDep, reader_locale
-from service.i18n import format_moment
+from service.i18n import N_, format_moment
 from service.settings import Settings
 from service.web.pages import ADMIN_ROLES, refusal_page, render
 
@@ -35,14 +35,15 @@ class AuditRow(BaseModel):
     ip: str
 
 
-def _day(text: str | None, *, zone: ZoneInfo) -> datetime | None:
-    # A date typed in the form means the bureau's day, from its first moment.
+def _day(text: str | None, *, zone: ZoneInfo, field: str) -> datetime | None:
+    """The first moment of the bureau's day `text` (YYYY-MM-DD), in UTC."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=zone)
-    except ValueError:
-        return None
+        return datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Not a date, or one whose first moment lies outside the calendar in UTC.
+        raise Invalid(N_("Enter a date and time."), field=field, code="not_a_time") from None
 
 
 @router.get("/admin/audit")
@@ -70,13 +71,15 @@ def audit_page(
     rows: list[audit.AuditEntry] = []
     next_cursor = None
     try:
+        since_at = _day(since, zone=zone, field="since")
+        until_at = _day(until, zone=zone, field="until")
         rows, next_cursor = audit.list_entries(
             session=session,
             actor=actor.strip() or None,
             action=action or None,
             company_id=chosen.id if chosen is not None else ("-" if company else None),
-            since=_day(since, zone=zone),
-            until=_day(until, zone=zone),
+            since=since_at,
+            until=until_at,
             cursor=cursor or None,
             limit=PAGE_SIZE,
         )

@@ -4,7 +4,7 @@ whole trail. Times are in the memo's company's zone, words in the reader's langu
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -22,6 +22,7 @@ from service.http_deps import OptionalUser, SessionDep
 from service.i18n import N_, format_moment, translate
 from service.memos import service as memos
 from service.memos.models import Category, Memo, MemoStatus, Urgency
+from service.settings import Settings
 from service.web.memo_view import CompanyView, company_view, fact_labels, label, memo_view
 from service.web.pages import STAFF_ROLES, refusal_page, render
 from service.web.templating import page_locale
@@ -31,7 +32,6 @@ E = TypeVar("E", bound=StrEnum)
 
 PAGE_SIZE = 30
 # Dates typed in the search form are days in this zone unless one company is chosen.
-BUREAU_ZONE = ZoneInfo("Asia/Tokyo")
 
 # The words of a trail's codes; a code without words is shown as it is.
 TRAIL_WORDS: dict[str, dict[str, str]] = {
@@ -87,6 +87,17 @@ def _day(value: str | None) -> date | str | None:
         return value
 
 
+def _moment(day: date | str | None, *, zone: ZoneInfo, days: int = 0) -> datetime | None:
+    """The first moment of `day` (plus `days`) in `zone`, in UTC; None for no date, or one
+    whose moment lies outside the calendar."""
+    if not isinstance(day, date):
+        return None
+    try:
+        return datetime.combine(day + timedelta(days=days), time(), zone).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def _views(companies: list[Company], locale: str) -> dict[str, CompanyView]:
     """Each company's zone and names, with its labels in the reader's language."""
     return {c.id: dataclasses.replace(company_view(c), locale=locale) for c in companies}
@@ -117,21 +128,19 @@ def memo_search(
     locale = page_locale(request)
     companies = list(session.exec(select(Company).order_by(col(Company.name))).all())
     chosen = next((c for c in companies if c.slug == client), None)
-    zone = company_view(chosen).zone if chosen else BUREAU_ZONE
+    settings: Settings = request.app.state.settings
+    zone = company_view(chosen).zone if chosen else ZoneInfo(settings.timezone)
     wanted_status = _choice(MemoStatus, status_filter)
     wanted_category = _choice(Category, category)
     wanted_urgency = _choice(Urgency, urgency)
     first, last = _day(since), _day(until)
+    # The last day counts whole: up to the start of the next.
+    start, end = _moment(first, zone=zone), _moment(last, zone=zone, days=1)
     errors = {
         name: translate(locale, N_("Write a date as 2026-04-01."))
-        for name, value in (("since", first), ("until", last))
-        if isinstance(value, str)
+        for name, value, moment in (("since", first, start), ("until", last, end))
+        if value is not None and moment is None
     }
-    start = datetime.combine(first, time(), zone) if isinstance(first, date) else None
-    # The last day counts whole: up to the start of the next.
-    end = (
-        datetime.combine(last + timedelta(days=1), time(), zone) if isinstance(last, date) else None
-    )
     filters = {
         "q": (q or "").strip(),
         "client": chosen.slug if chosen else "",

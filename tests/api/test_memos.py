@@ -549,3 +549,15 @@ def test_a_client_user_never_finds_another_companys_memo(
     assert found(client, as_client, q="080-9999-0001") == [three_memos["first"]]
     trail = client.get(f"/api/v1/memos/{three_memos['third']}/trail", headers=as_client)
     refused(trail, status=404)
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00"]
+)
+def test_a_time_filter_past_the_calendar_or_without_a_zone_is_a_422(
+    client: TestClient, sakura: Company, operator_headers: dict[str, str], moment: str
+) -> None:
+    for name in ("since", "until"):
+        response = client.get("/api/v1/memos", params={name: moment}, headers=operator_headers)
+        body = refused(response, status=422)
+        assert body.field == name

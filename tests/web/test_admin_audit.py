@@ -91,3 +91,18 @@ def test_operators_and_client_users_are_turned_away(
     client.cookies.clear()
     sign_in(client, client_user)
     assert client.get("/admin/audit").status_code == 403
+
+
+def test_a_date_outside_the_calendar_is_said_beside_the_trail_not_a_500(
+    client: TestClient, admin: User
+) -> None:
+    sign_in(client, admin)
+
+    page = client.get(
+        "/admin/audit",
+        params={"since": "9999-12-31", "until": "x"},
+        headers={"Accept-Language": "en"},
+    )
+
+    assert page.status_code == 200
+    assert "Enter a date and time." in page.text

@@ -97,6 +97,10 @@ def test_dates_are_days_in_the_companys_zone_and_a_bad_one_is_told_beside_its_fi
     assert bad.status_code == 200
     assert 'aria-invalid="true" aria-describedby="memo-since-error"' in bad.text
     assert 'id="memo-since-error"' in bad.text
+    # A real date whose day lies past the calendar's end once in UTC is told the same way.
+    far = client.get("/memos", params={"since": "0001-01-01", "until": "9999-12-31"})
+    assert far.status_code == 200
+    assert 'id="memo-until-error"' in far.text
 
 
 def test_paging_keeps_the_search(
