@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service import clock
-from service.api.clients import actor_of, company_for
+from service.api.clients import company_for
 from service.api.memo_views import memo_out
 from service.audit.service import Action, record
 from service.auth.models import User
@@ -31,7 +31,7 @@ from service.companies.validation import validate_document
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import DeliveryReason
 from service.errors import Invalid
-from service.http_deps import CurrentAdmin, SessionDep, SettingsDep
+from service.http_deps import CurrentAdmin, SessionDep, SettingsDep, actor_of
 from service.i18n import N_
 from service.memos.ack_links import ack_link, make_ack_token
 from service.memos.models import Category, Memo, MemoStatus, Urgency

@@ -6,22 +6,20 @@ user. An unknown link is a 404 page, an expired or used one a 410 page saying wh
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
-from fastapi.responses import RedirectResponse
 
 from service.audit import service as audit
 from service.auth import service as auth
 from service.auth.invitations import FoundLink, LinkState, find_link, use_link
 from service.auth.models import LinkPurpose
 from service.errors import Invalid
-from service.http_deps import SESSION_COOKIE, SessionDep, SettingsDep
+from service.http_deps import SessionDep, SettingsDep, actor_of
 from service.i18n import N_, translate
-from service.web.csrf import clear_csrf_cookie, cookies_secure, issue_csrf_cookie, token_is_valid
+from service.web.auth_pages import continue_sign_in
+from service.web.csrf import issue_csrf_cookie, token_is_valid
 from service.web.templating import page_locale, use_locale
-from service.web.user_acts import actor_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -125,23 +123,9 @@ def _submit(
         company_id=user.company_id,
         detail={"via": purpose.value},
     )
-    previous = request.cookies.get(SESSION_COOKIE)
-    if previous:
-        auth.end_web_session(session=session, token=previous)
-    session_token = auth.create_web_session(
-        session=session, user=user, lifetime=timedelta(hours=settings.session_hours)
-    )
-    response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_token,
-        max_age=settings.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=cookies_secure(settings),
-    )
-    clear_csrf_cookie(request, response)
-    return response
+    # On as from the sign-in form: a user with two-factor sign-in (or who must enrol) gives
+    # a code first, so a link read from someone's mailbox is not enough to get in.
+    return continue_sign_in(request, session, settings, user, "/")
 
 
 PasswordField = Annotated[str, Form(max_length=FORM_FIELD_MAX)]

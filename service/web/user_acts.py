@@ -23,7 +23,7 @@ from service.auth.models import ApiToken, LinkPurpose, Role, User
 from service.channels import Channel
 from service.companies.service import get_company
 from service.errors import Conflict, Invalid, NotFound
-from service.http_deps import reader_locale
+from service.http_deps import actor_of, reader_locale
 from service.i18n import N_, format_moment, supported, translate
 from service.providers import registry
 from service.providers.base import Outcome
@@ -113,15 +113,6 @@ def deliver_link(
     outbox = Channel.email in registry.outbox_channels(settings=settings)
     return LinkDelivery(
         sent=sent, outbox=outbox, expires_at=issued.link.expires_at, url=None if sent else url
-    )
-
-
-def actor_of(request: Request, user: User) -> audit.Actor:
-    """The audit trail's actor for `user` acting through `request`."""
-    return audit.Actor(
-        name=user.email,
-        user_id=user.id,
-        ip=request.client.host if request.client else None,
     )
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from service.audit.models import AuditEntry
 from service.auth.invitations import invite_user, issue_link
 from service.auth.models import LinkPurpose, Role, User
+from service.auth.totp import set_required_for_staff
 from service.clock import ManualClock
 from tests.factories import csrf_from, login, make_user
 
@@ -149,3 +150,18 @@ def test_a_forged_form_is_refused(client: TestClient, session: Session, clock: M
     )
     assert answer.status_code == 403
     assert client.get(f"/invite/{token}").status_code == 200
+
+
+def test_a_password_set_from_a_link_still_asks_for_what_two_factor_sign_in_needs(
+    client: TestClient, session: Session, clock: ManualClock
+) -> None:
+    admin = make_user(session, email="boss@relay.example", role=Role.admin)
+    set_required_for_staff(session=session, required=True, by=admin)
+    token = _invited(session)
+
+    answer = _submit(client, f"/invite/{token}", NEW_PASSWORD)
+
+    # Staff who must use two-factor sign-in enrol first: the link alone opens no session.
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/login/two-factor")
+    assert client.get("/api/v1/me").status_code == 401
