@@ -24,12 +24,21 @@ PAGES = [
     "/admin/companies/new",
     "/admin/companies/sakura-dental",
     "/admin/users",
+    "/admin/two-factor",
     "/memos",
     "/admin/audit",
     "/board",
     "/console",
 ]
-NAVIGATION = ["/admin/companies", "/admin/users", "/memos", "/admin/audit", "/board", "/console"]
+NAVIGATION = [
+    "/admin/companies",
+    "/admin/users",
+    "/admin/two-factor",
+    "/memos",
+    "/admin/audit",
+    "/board",
+    "/console",
+]
 
 # A control no one can name to a screen reader: visible, and neither labelled nor titled.
 UNNAMED_CONTROLS = """
