@@ -21,9 +21,10 @@ from sqlmodel import Session
 
 from service import clock
 from service.acks.service import AckVia, acknowledge
+from service.audit import service as audit
 from service.auth.models import Role, User
 from service.companies.models import Company
-from service.http_deps import OptionalUser, SessionDep
+from service.http_deps import OptionalUser, SessionDep, actor_of
 from service.i18n import N_, translate
 from service.memos import service as memos
 from service.memos.models import Memo, MemoStatus
@@ -268,8 +269,24 @@ def portal_export(
     locale = page_locale(request)
     headers = [translate(locale, header) for header in CSV_HEADERS]
     writer.writerow(headers + list(view.field_labels.values()))
+    rows = 0
     for memo in _export_rows(session, company, _status(status_filter), q):
         writer.writerow(_csv_row(memo, view, field_keys, locale))
+        rows += 1
+    assert user is not None
+    audit.record(
+        session=session,
+        actor=actor_of(request, user),
+        action=audit.Action.exported,
+        target=f"company:{company.slug}",
+        company_id=company.id,
+        detail={
+            "format": "csv",
+            "rows": str(rows),
+            "q": q or "",
+            "status": status_filter or "",
+        },
+    )
     stamp = clock.now().astimezone(view.zone).strftime("%Y%m%d-%H%M")
     filename = f"relay-{company.slug}-{stamp}.csv"
     return Response(

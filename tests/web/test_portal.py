@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from service.audit import service as audit
 from service.auth.models import Role, User
 from service.clock import ManualClock
 from service.companies.models import Company
@@ -286,6 +287,14 @@ def test_the_csv_opens_right_in_excel_and_holds_every_column(
         "12345",
     ]
     assert len(rows) == 3
+    # Who took the company's memos away, and how many, is on the audit trail.
+    [entry], _ = audit.list_entries(session=session, action="export")
+    assert (entry.target, entry.detail["rows"], entry.detail["format"]) == (
+        "company:sakura-dental",
+        "2",
+        "csv",
+    )
+    session.commit()
 
 
 def test_the_client_home_page_links_to_the_portal(
