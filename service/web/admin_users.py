@@ -247,13 +247,7 @@ def invite_submit(
     form = {"email": email, "role": role, "client": client, "name": name, "locale": locale}
     page_locale = reader_locale(request)
     try:
-        if role not in Role.__members__:
-            raise Invalid(
-                N_("Choose one of: %(expected)s."),
-                field="role",
-                code="not_a_choice",
-                expected=", ".join(Role.__members__),
-            )
+        _check_role(role)
         chosen_role = Role(role)
         invitation, delivery = invite(
             request=request,
@@ -287,6 +281,17 @@ def invite_submit(
         notice=_delivery_notice(page_locale, delivery, DONE["invited"]),
         link=delivery.url,
     )
+
+
+def _check_role(role: str) -> None:
+    """Refuse a role the form's choices do not hold (a form can be sent by hand)."""
+    if role not in Role.__members__:
+        raise Invalid(
+            N_("Choose one of: %(expected)s."),
+            field="role",
+            code="not_a_choice",
+            expected=", ".join(Role.__members__),
+        )
 
 
 def _subject(session: Session, user_id: str) -> User:
@@ -331,13 +336,7 @@ def user_submit(
     subject = _subject(session, user_id)
     form = {"name": name, "role": role, "client": client, "locale": locale}
     try:
-        if role not in Role.__members__:
-            raise Invalid(
-                N_("Choose one of: %(expected)s."),
-                field="role",
-                code="not_a_choice",
-                expected=", ".join(Role.__members__),
-            )
+        _check_role(role)
         chosen_role = Role(role)
         change(
             request=request,
