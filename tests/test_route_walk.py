@@ -40,7 +40,7 @@ STAFF_ROUTES = documented("staff")
 
 def _ask(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
     url = PARAMETER.sub("x1", path)
-    body = {} if method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, str] | None = {} if method in ("POST", "PUT", "PATCH") else None
     answer = client.request(method, url, json=body, headers=headers, follow_redirects=False)
     return answer.status_code
 

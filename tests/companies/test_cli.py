@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from service.cli import app
@@ -169,7 +169,6 @@ def test_if_empty_loads_the_examples_into_an_empty_database_only(
 def test_a_sync_is_a_version_with_a_summary_and_an_audit_entry(
     cli_engine: Engine, tmp_path: Path
 ) -> None:
-    from sqlmodel import select
 
     from service.audit.models import AuditEntry
 
@@ -183,7 +182,7 @@ def test_a_sync_is_a_version_with_a_summary_and_an_audit_entry(
         company = service.get_company(session=session, slug="sakura-dental")
         assert company is not None
         versions = service.company_versions(session=session, company=company)
-        entries = session.exec(select(AuditEntry).order_by(AuditEntry.at)).all()
+        entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.at))).all()
     assert [(v.version, v.summary, v.changed_by) for v in versions] == [
         (1, "created", "cli:sato"),
         (2, "greeting changed", "cli:sato"),
