@@ -142,7 +142,8 @@ def test_every_admin_page_holds_up_on_a_phone_in_one_language(
                 problems.append(f"{path}: English on a Japanese page")
         page.goto("/admin/companies")
         links = page.locator("nav a").evaluate_all("(links) => links.map((a) => a.pathname)")
-        missing = [path for path in NAVIGATION if path not in links]
+        # This server has no real provider, so the dev outbox is in use and in the navigation.
+        missing = [path for path in [*NAVIGATION, "/dev/outbox"] if path not in links]
         assert not missing, f"the navigation does not reach {missing}"
         unknown = page.goto("/admin/no-such-page")
         assert unknown is not None and unknown.status == 404
