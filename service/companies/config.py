@@ -35,6 +35,7 @@ from service.companies.values import (
     parse_duration,
     region_of,
 )
+from service.i18n import N_
 from service.messages.check import check_override
 from service.messages.sandbox import TemplateError
 
@@ -57,6 +58,8 @@ Channel = Literal["email", "sms", "voice"]
 Urgency = Literal["normal", "urgent"]
 Category = Literal["complaint", "inquiry", "callback", "order", "other"]
 Loc = tuple[str | int, ...]
+# One refusal found across the document: where, the catalogue message, its values.
+Issue = tuple[Loc, str, dict[str, Any]]
 
 TEMPLATE_MAX_CHARS = 20_000
 # Validation context key set by `validate_document`, which every save goes through.
@@ -97,22 +100,27 @@ class ScriptStep(_Model):
             return None
         names = value if isinstance(value, list) else [value]
         if not names:
-            fail("list at least one field, or leave out `field:`")
+            fail(N_("list at least one field, or leave out `field:`"))
         for index, name in enumerate(names):
             loc = (index,) if isinstance(value, list) else ()
             if not isinstance(name, str) or not _is_field_name(name):
                 standard = ", ".join(STANDARD_FIELDS)
-                fail(f"{name!r} is not a field key (e.g. patient_no) nor {standard}", loc=loc)
+                fail(
+                    N_("'%(name)s' is not a field key (e.g. patient_no) nor %(standard)s"),
+                    loc=loc,
+                    name=name,
+                    standard=standard,
+                )
             if name in names[:index]:
-                fail(f"field {name!r} is listed twice", loc=loc)
+                fail(N_("field '%(name)s' is listed twice"), loc=loc, name=name)
         return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScriptStep:
         if (self.say is None) == (self.ask is None):
-            fail("a script step has exactly one of `say:` (read out) or `ask:` (a question)")
+            fail(N_("a script step has exactly one of `say:` (read out) or `ask:` (a question)"))
         if self.say is not None and self.field is not None:
-            fail("a `say` step has no answer to keep: use `ask:` with `field:`", loc=("field",))
+            fail(N_("a `say` step has no answer to keep: use `ask:` with `field:`"), loc=("field",))
         return self
 
     @property
@@ -152,7 +160,7 @@ class Contact(_Model):
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
         if self.email is None and self.phone is None:
-            fail("a contact needs an `email:` or a `phone:` to be reached")
+            fail(N_("a contact needs an `email:` or a `phone:` to be reached"))
         return self
 
 
@@ -165,17 +173,20 @@ class When(_Model):
     @model_validator(mode="after")
     def _not_empty(self) -> When:
         if self.urgency is None and self.category is None:
-            fail("give `urgency:` or `category:`, or leave out `when:` for the default rule")
+            fail(N_("give `urgency:` or `category:`, or leave out `when:` for the default rule"))
         return self
 
 
-_ITEM = {"notify": "contact", "channels": "channel"}
+_LISTED_TWICE = {
+    "notify": N_("contact '%(value)s' is listed twice"),
+    "channels": N_("channel '%(value)s' is listed twice"),
+}
 
 
-def _distinct(values: list[str], what: str) -> list[str]:
+def _distinct(values: list[str], message: str) -> list[str]:
     repeated = [value for value, count in Counter(values).items() if count > 1]
     if repeated:
-        fail(f"{what} {repeated[0]!r} is listed twice")
+        fail(message, value=repeated[0])
     return values
 
 
@@ -189,7 +200,7 @@ class RoutingRule(_Model):
     @field_validator("notify", "channels")
     @classmethod
     def _no_repeats(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        return _distinct(value, _ITEM[str(info.field_name)])
+        return _distinct(value, _LISTED_TWICE[str(info.field_name)])
 
 
 class EscalationStep(_Model):
@@ -205,7 +216,7 @@ class EscalationStep(_Model):
     @field_validator("notify", "channels")
     @classmethod
     def _no_repeats(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        return None if value is None else _distinct(value, _ITEM[str(info.field_name)])
+        return None if value is None else _distinct(value, _LISTED_TWICE[str(info.field_name)])
 
     def delay(self, *, urgent: bool) -> timedelta:
         """How long after a memo's creation this step fires."""
@@ -215,11 +226,11 @@ class EscalationStep(_Model):
     def _one_kind(self) -> EscalationStep:
         notifies = self.notify is not None or self.channels is not None
         if self.action is not None and notifies:
-            fail("a step either notifies (`notify:` + `channels:`) or has `action:`, not both")
+            fail(N_("a step either notifies (`notify:` + `channels:`) or has `action:`, not both"))
         if self.action is None and (self.notify is None or self.channels is None):
-            fail("a step needs `notify:` and `channels:`, or `action: operator_callback`")
+            fail(N_("a step needs `notify:` and `channels:`, or `action: operator_callback`"))
         if self.urgent_after is not None and self.urgent_after > self.after:
-            fail("`urgent_after:` is the shorter delay for urgent memos: at most `after:`")
+            fail(N_("`urgent_after:` is the shorter delay for urgent memos: at most `after:`"))
         return self
 
 
@@ -237,7 +248,10 @@ class Templates(_Model):
         if source is None:
             return None
         if len(source) > TEMPLATE_MAX_CHARS:
-            fail(f"the template is too long (at most {TEMPLATE_MAX_CHARS} characters)")
+            fail(
+                N_("the template is too long (at most %(max_length)s characters)"),
+                max_length=TEMPLATE_MAX_CHARS,
+            )
         # Tried when a company is saved, not each time a stored one is read: a rule added later
         # must not make a stored company unreadable (an override that fails when a memo is
         # sent gives way to the default format).
@@ -247,14 +261,22 @@ class Templates(_Model):
         try:
             check_override(part=str(info.field_name), source=source)
         except TemplateError as error:
-            fail(str(error), template_line=error.line)
+            # The sandbox says what is wrong in its own (English) words: kept as a value.
+            if error.line:
+                fail(
+                    N_("line %(line)s of the template: %(reason)s"),
+                    template_line=error.line,
+                    line=error.line,
+                    reason=error.reason,
+                )
+            fail(N_("the template cannot be used: %(reason)s"), reason=error.reason)
         return source
 
     @field_validator("email_subject")
     @classmethod
     def _one_line(cls, source: str | None) -> str | None:
         if source is not None and "\n" in source.strip():
-            fail("an email subject is one line")
+            fail(N_("an email subject is one line"))
         return source.strip() if source is not None else None
 
 
@@ -278,9 +300,18 @@ class CompanyConfig(_Model):
     def _consistent(self) -> CompanyConfig:
         issues = _cross_check(self)
         if issues:
-            loc, reason = issues[0]
+            loc, message, values = issues[0]
+            reason = message % values if values else message
             raise PydanticCustomError(
-                ISSUE_TYPE, "{reason}", {"reason": reason, "loc": loc, "issues": issues}
+                ISSUE_TYPE,
+                "{reason}",
+                {
+                    "reason": reason,
+                    "message": message,
+                    "values": values,
+                    "loc": loc,
+                    "issues": issues,
+                },
             )
         return self
 
@@ -319,68 +350,87 @@ class CompanyConfig(_Model):
         return data
 
 
-def _cross_check(config: CompanyConfig) -> list[tuple[Loc, str]]:
-    issues: list[tuple[Loc, str]] = []
-    issues += _repeats("phone_numbers", config.phone_numbers, "number")
-    issues += _repeats("fields", [field.key for field in config.fields], "field key", "key")
-    issues += _repeats("contacts", [c.key for c in config.contacts], "contact key", "key")
+def _cross_check(config: CompanyConfig) -> list[Issue]:
+    issues: list[Issue] = []
+    issues += _repeats(
+        "phone_numbers", config.phone_numbers, N_("number '%(value)s' is listed twice")
+    )
+    issues += _repeats(
+        "fields",
+        [field.key for field in config.fields],
+        N_("field key '%(value)s' is listed twice"),
+        "key",
+    )
+    issues += _repeats(
+        "contacts",
+        [c.key for c in config.contacts],
+        N_("contact key '%(value)s' is listed twice"),
+        "key",
+    )
     declared = [field.key for field in config.fields]
     for index, script_step in enumerate(config.script):
         for name in script_step.field_names:
             if name not in declared and name not in STANDARD_FIELDS:
-                known = ", ".join(declared) or "none declared"
-                reason = f"field {name!r} is not declared under `fields:` ({known})"
-                issues.append((("script", index, "field"), reason))
+                loc: Loc = ("script", index, "field")
+                if declared:
+                    message = N_("field '%(name)s' is not declared under `fields:` (%(known)s)")
+                    issues.append((loc, message, {"name": name, "known": ", ".join(declared)}))
+                else:
+                    message = N_("field '%(name)s' is not declared under `fields:` (none declared)")
+                    issues.append((loc, message, {"name": name}))
     for index, rule in enumerate(config.routing):
         issues += _audience(config, ("routing", index), rule.notify, rule.channels)
         last = index == len(config.routing) - 1
         if rule.when is None and not last:
-            reason = "only the last rule may leave out `when:` (the rules after it never apply)"
-            issues.append((("routing", index), reason))
+            message = N_(
+                "only the last rule may leave out `when:` (the rules after it never apply)"
+            )
+            issues.append((("routing", index), message, {}))
         if rule.when is not None and last:
-            reason = "the last rule is the default: leave out `when:` so every memo reaches someone"
-            issues.append((("routing", index, "when"), reason))
+            message = N_(
+                "the last rule is the default: leave out `when:` so every memo reaches someone"
+            )
+            issues.append((("routing", index, "when"), message, {}))
     previous = None
     for index, step in enumerate(config.escalation):
         if step.notify is not None and step.channels is not None:
             issues += _audience(config, ("escalation", index), step.notify, step.channels)
         if previous is not None and step.after < previous:
-            later, earlier = format_duration(step.after), format_duration(previous)
-            reason = f"steps go in order of `after:`, but {later} comes after {earlier}"
-            issues.append((("escalation", index, "after"), reason))
+            message = N_("steps go in order of `after:`, but %(later)s comes after %(earlier)s")
+            values = {"later": format_duration(step.after), "earlier": format_duration(previous)}
+            issues.append((("escalation", index, "after"), message, values))
         previous = step.after
     return issues
 
 
-def _repeats(
-    section: str, values: list[str], what: str, key: str | None = None
-) -> list[tuple[Loc, str]]:
+def _repeats(section: str, values: list[str], message: str, key: str | None = None) -> list[Issue]:
     seen: set[str] = set()
-    issues: list[tuple[Loc, str]] = []
+    issues: list[Issue] = []
     for index, value in enumerate(values):
         if value in seen:
             loc: Loc = (section, index, key) if key else (section, index)
-            issues.append((loc, f"{what} {value!r} is listed twice"))
+            issues.append((loc, message, {"value": value}))
         seen.add(value)
     return issues
 
 
 def _audience(
     config: CompanyConfig, loc: Loc, notify: Sequence[str], channels: Sequence[str]
-) -> list[tuple[Loc, str]]:
-    issues: list[tuple[Loc, str]] = []
+) -> list[Issue]:
+    issues: list[Issue] = []
     known = [contact.key for contact in config.contacts]
     for index, key in enumerate(notify):
+        at: Loc = (*loc, "notify", index)
         if key not in known:
-            reason = f"unknown contact {key!r} (contacts are: {', '.join(known)})"
-            issues.append(((*loc, "notify", index), reason))
+            message = N_("unknown contact '%(key)s' (contacts are: %(known)s)")
+            issues.append((at, message, {"key": key, "known": ", ".join(known)}))
             continue
         contact = config.contact(key)
         for channel in channels:
             if channel == "email" and contact.email is None:
-                reason = f"contact {key!r} has no email, so cannot be notified by email"
-                issues.append(((*loc, "notify", index), reason))
+                message = N_("contact '%(key)s' has no email, so cannot be notified by email")
+                issues.append((at, message, {"key": key}))
             if channel in ("sms", "voice") and contact.phone is None:
-                reason = f"contact {key!r} has no phone, so cannot be notified by {channel}"
-                issues.append(((*loc, "notify", index), reason))
+                message = N_("contact '%(key)s' has no phone, so cannot be notified by %(channel)s")
+                issues.append((at, message, {"key": key, "channel": channel}))
     return issues

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.companies.values import fail
+from service.i18n import N_
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -38,7 +39,10 @@ class Hours(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            fail(f"{value!r} is not an IANA time zone, e.g. Asia/Tokyo or America/New_York")
+            fail(
+                N_("'%(value)s' is not an IANA time zone, e.g. Asia/Tokyo or America/New_York"),
+                value=value,
+            )
         return value
 
     @field_validator("open", "close", mode="before")
@@ -46,16 +50,19 @@ class Hours(BaseModel):
     def _clock_time(cls, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60).
-            fail('write the time in quotes, e.g. "18:00"')
+            fail(N_('write the time in quotes, e.g. "18:00"'))
         if not isinstance(value, str) or not _CLOCK.fullmatch(value.strip()):
-            fail(f'{value!r} is not a time of day: write HH:MM, e.g. "09:00" (or "24:00")')
+            fail(
+                N_('\'%(value)s\' is not a time of day: write HH:MM, e.g. "09:00" (or "24:00")'),
+                value=value,
+            )
         return value.strip()
 
     @field_validator("days")
     @classmethod
     def _distinct_days(cls, value: list[Weekday]) -> list[Weekday]:
         if len(set(value)) != len(value):
-            fail("a day is listed twice")
+            fail(N_("a day is listed twice"))
         return value
 
     @field_validator("holidays")
@@ -66,11 +73,13 @@ class Hours(BaseModel):
     @model_validator(mode="after")
     def _open_before_close(self) -> Hours:
         if self.open == "24:00":
-            fail('"open" cannot be 24:00', loc=("open",))
+            fail(N_('"open" cannot be 24:00'), loc=("open",))
         if _minutes(self.open) >= _minutes(self.close):
             fail(
-                f"opens at {self.open} but closes at {self.close}: open must be before close",
+                N_("opens at %(open)s but closes at %(close)s: open must be before close"),
                 loc=("close",),
+                open=self.open,
+                close=self.close,
             )
         return self
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -12,18 +14,32 @@ from pydantic_core import ErrorDetails
 from service.companies.config import TRY_TEMPLATES, CompanyConfig
 from service.companies.values import ISSUE_TYPE
 from service.errors import FieldProblem, Invalid
+from service.i18n import N_, translate
 
 Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One reason a company document is refused; `loc` is the path to the offending value."""
+    """One reason a company document is refused; `loc` is the path to the offending value.
+
+    `message` is a catalogue id (English, `%(name)s` placeholders) filled with `values` only
+    after it is translated, so each reader gets the reason in their own language."""
 
     loc: Loc
-    reason: str
+    message: str
+    values: Mapping[str, object] = dataclass_field(default_factory=dict)
     # For a template that does not compile: the line within the template.
     template_line: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """The reason in English, as the command line and the logs say it."""
+        return _fill(self.message, self.values)
+
+    def text(self, locale: str) -> str:
+        """The reason in `locale`, its values filled in."""
+        return _fill(translate(locale, self.message), self.values)
 
     @property
     def field(self) -> str:
@@ -49,10 +65,21 @@ class CompanyConfigError(Invalid):
             FieldProblem(
                 field=".".join(str(part) for part in issue.loc),
                 code=self.code,
-                message=issue.reason,
+                message=issue.text(locale),
             )
             for issue in self.issues
         ]
+
+    def text(self, locale: str) -> str:
+        """Every issue in `locale`, as `field: reason; …`."""
+        return "; ".join(
+            f"{issue.field}: {issue.text(locale)}" if issue.loc else issue.text(locale)
+            for issue in self.issues
+        )
+
+
+def _fill(message: str, values: Mapping[str, object]) -> str:
+    return message % dict(values) if values else message
 
 
 def field_path(loc: Loc) -> str:
@@ -66,8 +93,8 @@ def field_path(loc: Loc) -> str:
 def validate_document(data: Any) -> CompanyConfig:
     """The CompanyConfig of a §4 document, or CompanyConfigError listing every problem."""
     if not isinstance(data, dict):
-        reason = "a company is a mapping of keys (slug, name, greeting, contacts, routing, …)"
-        raise CompanyConfigError([ConfigIssue((), reason)])
+        message = N_("a company is a mapping of keys (slug, name, greeting, contacts, routing, …)")
+        raise CompanyConfigError([ConfigIssue((), message)])
     try:
         return CompanyConfig.model_validate(data, context={TRY_TEMPLATES: True})
     except ValidationError as error:
@@ -80,34 +107,48 @@ def _issues(detail: ErrorDetails) -> list[ConfigIssue]:
     ctx = detail.get("ctx") or {}
     if detail["type"] == ISSUE_TYPE:
         if "issues" in ctx:
-            return [ConfigIssue((*loc, *sub), reason) for sub, reason in ctx["issues"]]
-        return [ConfigIssue((*loc, *ctx.get("loc", ())), ctx["reason"], ctx.get("template_line"))]
-    return [ConfigIssue(loc, _reason(detail, loc))]
+            return [
+                ConfigIssue((*loc, *sub), message, values) for sub, message, values in ctx["issues"]
+            ]
+        return [
+            ConfigIssue(
+                (*loc, *ctx.get("loc", ())),
+                ctx["message"],
+                ctx.get("values") or {},
+                ctx.get("template_line"),
+            )
+        ]
+    message, values = _reason(detail, loc)
+    return [ConfigIssue(loc, message, values)]
 
 
-def _reason(detail: ErrorDetails, loc: Loc) -> str:
+def _reason(detail: ErrorDetails, loc: Loc) -> tuple[str, dict[str, object]]:
     kind, ctx, given = detail["type"], detail.get("ctx") or {}, detail.get("input")
     if kind == "missing":
-        return "required, but missing"
+        return N_("required, but missing"), {}
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
-        return f"unknown key {loc[-1]!r}{hint}"
+        if allowed:
+            message = N_("unknown key '%(key)s' (expected one of: %(allowed)s)")
+            return message, {"key": loc[-1], "allowed": ", ".join(allowed)}
+        return N_("unknown key '%(key)s'"), {"key": loc[-1]}
     if kind == "literal_error":
-        return f"{given!r} is not allowed here: use {ctx.get('expected')}"
+        message = N_("'%(value)s' is not allowed here: use %(expected)s")
+        return message, {"value": given, "expected": ctx.get("expected")}
     if kind == "too_short":
-        return f"must list at least {ctx.get('min_length', 1)}"
+        return N_("must list at least %(min_length)s"), {"min_length": ctx.get("min_length", 1)}
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "must be a mapping of keys and values"
+        return N_("must be a mapping of keys and values"), {}
     if kind == "list_type":
-        return "must be a list"
+        return N_("must be a list"), {}
     if kind == "string_type":
-        return "must be text"
+        return N_("must be text"), {}
     if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
+        return N_("must be true or false"), {}
     if kind.startswith("date"):
-        return f"{given!r} is not a date: write it like 2026-01-01"
-    return str(detail["msg"])
+        return N_("'%(value)s' is not a date: write it like 2026-01-01"), {"value": given}
+    # Pydantic's own words for a case not named above: kept as a value.
+    return N_("not accepted: %(detail)s"), {"detail": str(detail["msg"])}
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

@@ -11,6 +11,8 @@ import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from service.i18n import N_
+
 # The error type every refusal of this package carries, so readers can tell it from pydantic's own.
 ISSUE_TYPE = "company_config"
 
@@ -23,18 +25,34 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 _MAX_DURATION = timedelta(days=7)
 
 
-def fail(reason: str, **context: Any) -> NoReturn:
-    """Refuse a value with a reason an admin understands."""
-    raise PydanticCustomError(ISSUE_TYPE, "{reason}", {"reason": reason, **context})
+def fail(
+    message: str,
+    *,
+    loc: tuple[str | int, ...] = (),
+    template_line: int | None = None,
+    **values: Any,
+) -> NoReturn:
+    """Refuse a value with a reason an admin understands: a catalogue message (`N_`) with
+    `%(name)s` placeholders for `values`, translated where it is shown."""
+    context = {"reason": message % values if values else message, "message": message}
+    raise PydanticCustomError(
+        ISSUE_TYPE,
+        "{reason}",
+        {**context, "values": values, "loc": loc, "template_line": template_line},
+    )
 
 
 def _text(max_length: int) -> Any:
     def check(value: str) -> str:
         value = value.strip()
         if not value:
-            fail("must not be empty")
+            fail(N_("must not be empty"))
         if len(value) > max_length:
-            fail(f"is too long ({len(value)} characters; at most {max_length})")
+            fail(
+                N_("is too long (%(length)s characters; at most %(max_length)s)"),
+                length=len(value),
+                max_length=max_length,
+            )
         return value
 
     return AfterValidator(check)
@@ -44,10 +62,10 @@ ShortText = Annotated[str, _text(200)]
 Text = Annotated[str, _text(2000)]
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> Any:
+def _matching(pattern: re.Pattern[str], message: str) -> Any:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            fail(f"{value!r} is not a valid {what}")
+            fail(message, value=value)
         return value
 
     return AfterValidator(check)
@@ -56,37 +74,40 @@ def _matching(pattern: re.Pattern[str], what: str) -> Any:
 Slug = Annotated[
     str,
     _matching(
-        _SLUG, "slug: use lower-case letters a-z, digits and '-', at most 64, e.g. sakura-dental"
+        _SLUG,
+        N_(
+            "'%(value)s' is not a valid slug: use lower-case letters a-z, digits and '-', "
+            "at most 64, e.g. sakura-dental"
+        ),
     ),
 ]
 ContactKey = Annotated[
-    str, _matching(_CONTACT_KEY, "contact key: use a-z, 0-9, '-' and '_', e.g. director")
+    str,
+    _matching(
+        _CONTACT_KEY,
+        N_("'%(value)s' is not a valid contact key: use a-z, 0-9, '-' and '_', e.g. director"),
+    ),
 ]
 FieldKey = Annotated[
     str,
-    _matching(_FIELD_KEY, "field key: start with a-z, then a-z, 0-9 and '_', e.g. patient_no"),
+    _matching(
+        _FIELD_KEY,
+        N_(
+            "'%(value)s' is not a valid field key: start with a-z, then a-z, 0-9 and '_', "
+            "e.g. patient_no"
+        ),
+    ),
 ]
 
 
 def _check_email(value: str) -> str:
     value = value.strip()
     if not _EMAIL.fullmatch(value) or len(value) > 320:
-        fail(f"{value!r} is not an email address")
+        fail(N_("'%(value)s' is not an email address"), value=value)
     return value
 
 
 Email = Annotated[str, AfterValidator(_check_email)]
-
-
-def _international_e164(raw: str) -> str:
-    """`raw`, written with its country code, as an E.164 number."""
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{raw!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{raw!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def region_of(e164: str) -> str | None:
@@ -97,15 +118,21 @@ def region_of(e164: str) -> str | None:
 
 def _check_phone(value: Any) -> str:
     if not isinstance(value, str):
-        fail('write the phone number as text in quotes, e.g. "+815012345678"')
+        fail(N_('write the phone number as text in quotes, e.g. "+815012345678"'))
     # NFKC folds full-width digits and signs (＋８１…) typed with a Japanese input method.
     value = unicodedata.normalize("NFKC", value).strip()
     if not value.startswith("+"):
-        fail(f"{value!r} is not an E.164 number: start with + and the country code, e.g. +81")
+        fail(
+            N_("'%(value)s' is not an E.164 number: start with + and the country code, e.g. +81"),
+            value=value,
+        )
     try:
-        return _international_e164(value)
-    except ValueError as error:
-        fail(f"not a valid E.164 number: {error}")
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        fail(N_("not a valid E.164 number: '%(value)s' is not a phone number"), value=value)
+    if not phonenumbers.is_valid_number(number):
+        fail(N_("not a valid E.164 number: '%(value)s' is not a valid phone number"), value=value)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # Accepts separators ("+81 50-1234-5678") and always keeps the E.164 form ("+815012345678").
@@ -139,14 +166,14 @@ def _to_duration(value: Any) -> timedelta:
     elif isinstance(value, str):
         try:
             duration = parse_duration(value)
-        except ValueError as error:
-            fail(str(error))
+        except ValueError:
+            fail(N_("'%(value)s' is not a duration: write it like 90s, 15m or 2h"), value=value)
     else:
-        fail(f"{value!r} is not a duration: write it like 90s, 15m or 2h")
+        fail(N_("'%(value)s' is not a duration: write it like 90s, 15m or 2h"), value=value)
     if duration <= timedelta(0):
-        fail("must be longer than zero")
+        fail(N_("must be longer than zero"))
     if duration > _MAX_DURATION:
-        fail("must be at most 7 days (168h)")
+        fail(N_("must be at most 7 days (168h)"))
     return duration
 
 

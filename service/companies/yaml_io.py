@@ -9,16 +9,30 @@ from typing import Any
 import yaml
 
 from service.companies.config import CompanyConfig
-from service.companies.validation import CompanyConfigError, Loc, field_path, validate_document
+from service.companies.validation import (
+    CompanyConfigError,
+    ConfigIssue,
+    Loc,
+    field_path,
+    validate_document,
+)
 
 
 class CompanyFileError(Exception):
     """One reason a company file is refused, with where it is."""
 
-    def __init__(self, *, file: str, line: int, field: str, reason: str) -> None:
+    def __init__(
+        self, *, file: str, line: int, field: str, reason: str, issue: ConfigIssue | None = None
+    ) -> None:
         self.file, self.line, self.field, self.reason = file, line, field, reason
+        # A refusal of the document itself, which a page can say in its reader's language.
+        self.issue = issue
         where = f"{field}: " if field else ""
         super().__init__(f"{file}:{line}: {where}{reason}")
+
+    def text(self, locale: str) -> str:
+        """The reason in `locale` where the catalogues have it, else as `reason` says it."""
+        return self.issue.text(locale) if self.issue is not None else self.reason
 
 
 class InvalidCompanyFiles(ValueError):
@@ -56,6 +70,7 @@ def load_company(text: str, *, file: str = "<text>") -> LoadedCompany:
                 line=line_of(root, issue.loc, template_line=issue.template_line),
                 field=issue.field if issue.loc else "",
                 reason=issue.reason,
+                issue=issue,
             )
             for issue in error.issues
         ]

@@ -313,7 +313,8 @@ def save_yaml(
     try:
         loaded = load_company(text, file="yaml")
     except InvalidCompanyFiles as error:
-        problems = [_problem(issue.line, issue.field, issue.reason) for issue in error.errors]
+        locale = page_locale(request)
+        problems = [_problem(issue.line, issue.field, issue.text(locale)) for issue in error.errors]
         return again(code=status.HTTP_422_UNPROCESSABLE_CONTENT, problems=problems)
     if loaded.config.slug != slug:
         reason = f"{loaded.config.slug!r} differs from this company's slug {slug!r}"

@@ -102,7 +102,11 @@ def test_an_invalid_document_is_422_with_field_and_reason(
 ) -> None:
     document = company_document(routing=[{"notify": ["boss"], "channels": ["email"]}], locale="fr")
 
-    response = client.put("/api/v1/clients/sakura-dental", json=document, headers=admin_headers)
+    response = client.put(
+        "/api/v1/clients/sakura-dental",
+        json=document,
+        headers={**admin_headers, "Accept-Language": "en"},
+    )
 
     body = refused(response, status=422, code="invalid_company")
     detail = {item.field: item.message for item in body.errors}
@@ -120,8 +124,34 @@ def test_a_routing_problem_names_its_place(
     body = refused(response, status=422, code="invalid_company")
     [item] = body.errors
     assert item.field == "routing.0.notify.0"
-    assert item.message.startswith("unknown contact 'boss'")
-    assert body.detail.startswith("routing[0].notify[0]: unknown contact 'boss'")
+    assert item.message == "連絡先 'boss' はありません（連絡先: director, office）"
+    assert (
+        body.detail
+        == "routing[0].notify[0]: 連絡先 'boss' はありません（連絡先: director, office）"
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("ja", "連絡先 'office' には電話番号がないため、sms で通知できません"),
+        ("en", "contact 'office' has no phone, so cannot be notified by sms"),
+    ],
+)
+def test_a_refused_document_is_explained_in_the_readers_language(
+    client: TestClient, admin_headers: dict[str, str], language: str, message: str
+) -> None:
+    document = company_document(routing=[{"notify": ["office"], "channels": ["sms"]}])
+
+    response = client.put(
+        "/api/v1/clients/sakura-dental",
+        json=document,
+        headers={**admin_headers, "Accept-Language": language},
+    )
+
+    body = refused(response, status=422, code="invalid_company")
+    assert [(item.field, item.message) for item in body.errors] == [("routing.0.notify.0", message)]
+    assert body.detail == f"routing[0].notify[0]: {message}"
 
 
 @pytest.mark.parametrize("body", [["not", "a", "company"], "text"])

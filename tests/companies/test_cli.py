@@ -122,6 +122,24 @@ def test_an_invalid_file_is_refused_with_file_line_reason_and_nothing_changes(
     assert slugs(cli_engine) == []
 
 
+def test_a_refusal_is_printed_in_english_whatever_the_companys_language(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    broken = folder / "sakura-dental.yaml"
+    text = (CLIENTS / "sakura-dental.yaml").read_text(encoding="utf-8")
+    assert "locale: ja" in text
+    broken.write_text(text.replace("key: director", "key: boss", 1), encoding="utf-8")
+
+    result = runner.invoke(app, ["clients", "sync", str(folder)])
+
+    assert result.exit_code == 1
+    assert "unknown contact 'director' (contacts are: boss" in result.stderr
+    assert "連絡先" not in result.stderr
+    assert slugs(cli_engine) == []
+
+
 def test_a_missing_path_is_refused(cli_engine: Engine, tmp_path: Path) -> None:
     result = runner.invoke(app, ["clients", "sync", str(tmp_path / "nowhere")])
 

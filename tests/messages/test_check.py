@@ -95,7 +95,10 @@ def test_reaching_into_python_is_refused() -> None:
 def test_a_subject_that_renders_a_line_break_is_refused() -> None:
     issue = refused("email_subject", '{{ subject }}{{ "\\n" }}Bcc: x@example.com')
 
-    assert issue.reason == "an email subject is one line, but this one has a line break (U+000A)"
+    assert issue.reason == (
+        "the template cannot be used: "
+        "an email subject is one line, but this one has a line break (U+000A)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,7 +117,9 @@ def test_a_subject_with_any_break_the_mail_library_refuses_is_refused(
 ) -> None:
     issue = refused("email_subject", source)
 
-    assert issue.reason == f"an email subject is one line, but this one {reason}"
+    assert issue.reason == (
+        f"the template cannot be used: an email subject is one line, but this one {reason}"
+    )
 
 
 def test_chained_powers_are_refused_with_their_line() -> None:

@@ -320,6 +320,24 @@ def test_a_refused_yaml_keeps_the_text_and_says_each_line(
     assert get_company(session=session, slug="sakura-dental").version == 1  # type: ignore[union-attr]
 
 
+def test_a_refused_yaml_says_the_reason_in_the_readers_language(
+    client: TestClient, admin: User, company: Company
+) -> None:
+    sign_in(client, admin)
+    text, version, token = _yaml_form(client)
+    broken = text.replace("name: さくら歯科クリニック", "name: さくら歯科クリニック\nextra: 1")
+
+    answer = client.post(
+        "/admin/companies/sakura-dental/yaml",
+        data={"text": broken, "version": version, "csrf_token": token},
+        headers={"Accept-Language": "ja"},
+    )
+
+    assert answer.status_code == 422
+    assert "キー &#39;extra&#39; は使えません（使えるキー: slug, name," in answer.text
+    assert "unknown key" not in answer.text
+
+
 def test_a_yaml_saved_over_a_newer_version_is_refused_and_kept(
     client: TestClient, admin: User, company: Company, session: Session
 ) -> None:
