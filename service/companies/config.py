@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.companies.destinations import Destination
 from service.companies.hours import Hours
 from service.companies.values import (
     E164,
@@ -42,6 +43,7 @@ from service.messages.sandbox import TemplateError
 __all__ = [
     "CompanyConfig",
     "Contact",
+    "Destination",
     "EscalationStep",
     "Hours",
     "MemoField",
@@ -54,7 +56,10 @@ __all__ = [
 ]
 
 Locale = Literal["ja", "en"]
-Channel = Literal["email", "sms", "voice"]
+Channel = Literal[
+    "email", "sms", "voice", "slack", "chatwork", "lineworks", "line", "teams", "webhook"
+]
+_CONTACT_CHANNELS = ("email", "sms", "voice")
 Urgency = Literal["normal", "urgent"]
 Category = Literal["complaint", "inquiry", "callback", "order", "other"]
 Loc = tuple[str | int, ...]
@@ -178,7 +183,7 @@ class When(_Model):
 
 
 _LISTED_TWICE = {
-    "notify": N_("contact '%(value)s' is listed twice"),
+    "notify": N_("'%(value)s' is listed twice"),
     "channels": N_("channel '%(value)s' is listed twice"),
 }
 
@@ -291,6 +296,7 @@ class CompanyConfig(_Model):
     script: list[ScriptStep] = Field(default_factory=list)
     fields: list[MemoField] = Field(default_factory=list)
     contacts: list[Contact] = Field(min_length=1)
+    destinations: list[Destination] = Field(default_factory=list)
     routing: list[RoutingRule] = Field(min_length=1)
     escalation: list[EscalationStep] = Field(default_factory=list)
     hours: Hours | None = None
@@ -331,6 +337,17 @@ class CompanyConfig(_Model):
                 return contact
         raise KeyError(key)
 
+    def destination(self, key: str) -> Destination:
+        """The destination with this key; KeyError if there is none."""
+        for destination in self.destinations:
+            if destination.key == key:
+                return destination
+        raise KeyError(key)
+
+    def secret_names(self) -> set[str]:
+        """Every stored secret this company's destinations name."""
+        return {name for d in self.destinations for name in d.secret_names()}
+
     def is_open(self, moment: datetime) -> bool:
         """Whether the company takes non-urgent memos at `moment`; no hours means always."""
         return self.hours is None or self.hours.is_open(moment)
@@ -342,7 +359,7 @@ class CompanyConfig(_Model):
     def document(self) -> dict[str, Any]:
         """The JSON document as stored and exported: unset optional parts left out."""
         data = self.model_dump(mode="json", exclude_none=True)
-        for key in ("fields", "escalation", "templates"):
+        for key in ("fields", "destinations", "escalation", "templates"):
             if not data[key]:
                 del data[key]
         if "hours" in data and not data["hours"]["holidays"]:
@@ -365,6 +382,21 @@ def _cross_check(config: CompanyConfig) -> list[Issue]:
         "contacts",
         [c.key for c in config.contacts],
         N_("contact key '%(value)s' is listed twice"),
+        "key",
+    )
+    contact_keys = {c.key for c in config.contacts}
+    for index, destination in enumerate(config.destinations):
+        if destination.key in contact_keys:
+            message = N_("'%(value)s' is already a contact's key: a destination needs its own")
+            issues.append((("destinations", index, "key"), message, {"value": destination.key}))
+        fallback = destination.fallback
+        if fallback is not None and (fallback == destination.key or not _known(config, fallback)):
+            message = N_("`fallback:` names '%(value)s', which is no other contact or destination")
+            issues.append((("destinations", index, "fallback"), message, {"value": fallback}))
+    issues += _repeats(
+        "destinations",
+        [d.key for d in config.destinations],
+        N_("destination key '%(value)s' is listed twice"),
         "key",
     )
     declared = [field.key for field in config.fields]
@@ -414,18 +446,44 @@ def _repeats(section: str, values: list[str], message: str, key: str | None = No
     return issues
 
 
+def _known(config: CompanyConfig, key: str) -> bool:
+    return any(c.key == key for c in config.contacts) or any(
+        d.key == key for d in config.destinations
+    )
+
+
 def _audience(
     config: CompanyConfig, loc: Loc, notify: Sequence[str], channels: Sequence[str]
 ) -> list[Issue]:
     issues: list[Issue] = []
     known = [contact.key for contact in config.contacts]
+    known += [destination.key for destination in config.destinations]
+    reached: set[str] = set()
     for index, key in enumerate(notify):
         at: Loc = (*loc, "notify", index)
         if key not in known:
             message = N_("unknown contact '%(key)s' (contacts are: %(known)s)")
+            if config.destinations:
+                message = N_("unknown contact or destination '%(key)s' (known: %(known)s)")
             issues.append((at, message, {"key": key, "known": ", ".join(known)}))
             continue
+        try:
+            destination = config.destination(key)
+        except KeyError:
+            pass
+        else:
+            reached.add(destination.kind)
+            if destination.kind not in channels:
+                message = N_("'%(key)s' is a %(kind)s destination: add %(kind)s to `channels:`")
+                issues.append((at, message, {"key": key, "kind": destination.kind}))
+            continue
         contact = config.contact(key)
+        if not any(channel in _CONTACT_CHANNELS for channel in channels):
+            message = N_(
+                "contact '%(key)s' is reached by email, sms or voice: add one to `channels:`"
+            )
+            issues.append((at, message, {"key": key}))
+        reached.update(channel for channel in channels if channel in _CONTACT_CHANNELS)
         for channel in channels:
             if channel == "email" and contact.email is None:
                 message = N_("contact '%(key)s' has no email, so cannot be notified by email")
@@ -433,4 +491,8 @@ def _audience(
             if channel in ("sms", "voice") and contact.phone is None:
                 message = N_("contact '%(key)s' has no phone, so cannot be notified by %(channel)s")
                 issues.append((at, message, {"key": key, "channel": channel}))
+    for index, channel in enumerate(channels):
+        if channel not in _CONTACT_CHANNELS and channel not in reached:
+            message = N_("no destination in `notify:` is a %(kind)s destination")
+            issues.append(((*loc, "channels", index), message, {"kind": channel}))
     return issues

@@ -114,7 +114,8 @@ def _notify(*, session: Session, memo: Memo, config: CompanyConfig, step: Escala
 def _callee(*, memo: Memo, config: CompanyConfig) -> tuple[str | None, str | None]:
     """Whom the operator should phone: the first routed contact with a phone, else anyone's."""
     rule = matching_rule(config=config, category=memo.category.value, urgency=memo.urgency.value)
-    ordered = [config.contact(key) for key in rule.notify] + list(config.contacts)
+    routed = {contact.key: contact for contact in config.contacts}
+    ordered = [routed[key] for key in rule.notify if key in routed] + list(config.contacts)
     for contact in ordered:
         if contact.phone:
             return contact.key, contact.phone

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from service.channels import Channel
+from service.channels import Channel, is_chat
 from service.companies.config import CompanyConfig, RoutingRule
 
 
@@ -47,9 +47,16 @@ def matching_rule(*, config: CompanyConfig, category: str, urgency: str) -> Rout
 
 
 def address_of(*, config: CompanyConfig, contact_key: str, channel: Channel) -> str | None:
-    """Where a contact is reached on a channel, if it can be."""
+    """Where a contact or destination is reached on a channel, if it can be; KeyError if gone."""
+    if is_chat(channel):
+        destination = config.destination(contact_key)
+        return destination.address if destination.kind == channel else None
     contact = config.contact(contact_key)
     return contact.email if channel == Channel.email else contact.phone
+
+
+def _is_destination(config: CompanyConfig, key: str) -> bool:
+    return any(destination.key == key for destination in config.destinations)
 
 
 def _sms_numbers(
@@ -91,13 +98,18 @@ def plan_recipients(
     recipients: list[Recipient] = []
     skipped: list[Skipped] = []
     for key in contact_keys:
+        destination = _is_destination(config, key)
         for name in channels:
             channel = Channel(name)
+            if destination != is_chat(channel):
+                continue  # a contact is not reached by chat, nor a destination by email
             try:
                 address = address_of(config=config, contact_key=key, channel=channel)
             except KeyError:
                 skipped.append(Skipped(key, channel, "no such contact any more"))
                 continue
+            if address is None and destination:
+                continue  # another platform's channel: this destination is not on it
             if address is None:
                 what = "email address" if channel == Channel.email else "phone number"
                 skipped.append(Skipped(key, channel, f"no {what} for {channel.value}"))

@@ -238,7 +238,7 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "unknown channel",
         _base(routing=[{"notify": ["office"], "channels": ["fax"]}]),
         "routing[0].channels[0]",
-        "'email', 'sms' or 'voice'",
+        "'email', 'sms', 'voice'",
     ),
     (
         "unknown category",
