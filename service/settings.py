@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     # How long an invitation or password-reset link stays usable.
     invite_hours: int = Field(default=72, ge=1, le=24 * 30)
 
+    # Chat delivery (CONTRACT §8). Unset, chat messages go out when links do (a public
+    # RELAY_PUBLIC_BASE_URL) and to the dev outbox on a local install.
+    chat_delivery: Literal["live", "outbox"] | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api"
+    chatwork_api_base: str = "https://api.chatwork.com/v2"
+    line_api_base: str = "https://api.line.me"
+    lineworks_api_base: str = "https://www.worksapis.com/v1.0"
+    lineworks_auth_url: str = "https://auth.worksmobile.com/oauth2/v2.0/token"
+
     # The bureau's own time zone: staff pages that belong to no one company (the audit trail,
     # the dev outbox) show times in it.
     timezone: str = "Asia/Tokyo"
@@ -133,7 +143,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IP address or network: {entry!r}") from None
         return [entry.strip() for entry in value]
 
-    @field_validator("twilio_api_base")
+    @field_validator(
+        "twilio_api_base",
+        "slack_api_base",
+        "chatwork_api_base",
+        "line_api_base",
+        "lineworks_api_base",
+        "lineworks_auth_url",
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _checked_url(value)
@@ -162,6 +179,13 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         """True when links go out to a public address, so unsafe defaults are refused."""
         return not _is_loopback_url(self.public_base_url)
+
+    @property
+    def chat_live(self) -> bool:
+        """Whether chat messages go to their platforms (else to the dev outbox)."""
+        if self.chat_delivery is not None:
+            return self.chat_delivery == "live"
+        return self.production
 
     @property
     def twilio_enabled(self) -> bool:

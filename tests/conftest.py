@@ -116,6 +116,8 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         public_base_url="http://testserver",
+        # Chat platforms are reached only by the tests that point them at a stand-in.
+        chat_delivery="outbox",
         _env_file=None,
     )
 

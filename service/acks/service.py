@@ -9,6 +9,7 @@ from sqlmodel import Session
 from service.audit import service as audit
 from service.audit.service import Action, Actor
 from service.auth.models import Role, User
+from service.dispatch.chat_updates import enqueue_acknowledged
 from service.escalation.tasks import close_callbacks
 from service.memos import lifecycle
 from service.memos.lifecycle import AckVia
@@ -43,6 +44,7 @@ def acknowledge(
         return None
     if first:
         close_callbacks(session=session, memo_id=memo_id, note=f"acknowledged ({via.value})")
+        enqueue_acknowledged(session=session, memo=memo)
         if recorded_by is not None and recorded_by.role != Role.client:
             audit.record(
                 session=session,

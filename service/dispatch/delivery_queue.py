@@ -41,8 +41,13 @@ def enqueue(
     recipients: Sequence[Recipient],
     reason: DeliveryReason,
     due_at: datetime,
+    words: Sequence[dict[str, str | None]] | None = None,
 ) -> list[Delivery]:
-    """Add one pending delivery per recipient, in the caller's transaction."""
+    """Add one pending delivery per recipient, in the caller's transaction.
+
+    `words`, one per recipient, are their rendered words when known already (a chat
+    message updated after acknowledgement); the others are rendered at their first attempt.
+    """
     now = clock.now()
     rows = [
         Delivery(
@@ -59,6 +64,9 @@ def enqueue(
         )
         for r in recipients
     ]
+    for row, values in zip(rows, words or [], strict=False):
+        for column, value in values.items():
+            setattr(row, column, value)
     if rows:
         # One INSERT of plain rows, without the unit of work: new deliveries are only ever
         # written here, and the objects returned are what was written.
@@ -173,6 +181,7 @@ def store_words(
             subject=bindparam("new_subject"),
             text=bindparam("new_text"),
             html=bindparam("new_html"),
+            payload=bindparam("new_payload"),
         ),
         [
             {
@@ -180,6 +189,7 @@ def store_words(
                 "new_locale": values["locale"],
                 "new_subject": values["subject"],
                 "new_text": values["text"],
+                "new_payload": values.get("payload"),
                 "new_html": values["html"],
             }
             for delivery_id, values in words.items()

@@ -25,6 +25,10 @@ class DeliveryReason(StrEnum):
     routing = "routing"
     escalation = "escalation"
     fallback = "fallback"
+    # A destination told the memo was acknowledged: its chat message updated, or an event.
+    acknowledged = "acknowledged"
+    # A webhook destination told the memo reached no one.
+    memo_failed = "memo_failed"
 
 
 # A status only moves forward: a late "sent" never overwrites "delivered".
@@ -69,6 +73,8 @@ class Delivery(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     text: str | None = Field(default=None, sa_column=Column(Text))
     html: str | None = Field(default=None, sa_column=Column(Text))
+    # Chat and webhook deliveries: the card, options and event as JSON (providers.base.ChatPayload).
+    payload: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class DispatcherHeartbeat(SQLModel, table=True):

@@ -25,6 +25,11 @@ class AckVia(StrEnum):
     voice = "voice"
     portal = "portal"
     operator = "operator"
+    # Where a chat message was seen (CONTRACT §8): its button, postback or reply.
+    slack = "slack"
+    chatwork = "chatwork"
+    line = "line"
+    lineworks = "lineworks"
 
 
 def step_due(*, memo: Memo, config: CompanyConfig, index: int) -> datetime | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.channels import Channel
+from service.messages.chat import ChatCard
 
 
 class Outcome(StrEnum):
@@ -19,6 +21,54 @@ class Outcome(StrEnum):
     unknown = (
         "unknown"  # may or may not have gone out (timeout, provider 5xx): never re-send blindly
     )
+
+
+class ChatEvent(StrEnum):
+    """What a chat or webhook message tells its destination (a webhook event's `type`)."""
+
+    created = "memo.created"
+    escalated = "memo.escalated"
+    acknowledged = "memo.acknowledged"
+    failed = "memo.failed"
+
+
+@dataclass(frozen=True)
+class ChatPayload:
+    """What a chat platform's message is made of, kept on its delivery."""
+
+    event: ChatEvent
+    card: ChatCard
+    # The destination's settings besides its address: names of its secrets, mentions, ids.
+    options: dict[str, Any]
+    # The memo as a webhook event carries it (ids, caller, category, status, times).
+    memo: dict[str, Any]
+    # For an update: the platform's id of the message it replaces (a Slack ts, a Chatwork id).
+    replaces: str | None = None
+
+    def to_json(self) -> str:
+        """As a delivery's `payload` column keeps it."""
+        return json.dumps(
+            {
+                "event": self.event.value,
+                "card": self.card.to_dict(),
+                "options": self.options,
+                "memo": self.memo,
+                "replaces": self.replaces,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ChatPayload:
+        """Read back what `to_json` kept."""
+        data = json.loads(text)
+        return cls(
+            event=ChatEvent(data["event"]),
+            card=ChatCard.from_dict(data["card"]),
+            options=data.get("options") or {},
+            memo=data.get("memo") or {},
+            replaces=data.get("replaces"),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +87,8 @@ class OutgoingMessage:
     headers: dict[str, str] = field(default_factory=dict)
     # When this attempt began: a look-up searches the provider's records from here.
     attempted_at: datetime | None = None
+    # Chat and webhook deliveries only: the card, the destination's options, the event.
+    chat: ChatPayload | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +138,14 @@ class LookupResult:
     @classmethod
     def unclear(cls, detail: str) -> LookupResult:
         return cls(Found.unclear, detail=detail)
+
+
+class Secrets(Protocol):
+    """Reads a stored secret's current value by name; None when it is not set."""
+
+    async def get(self, name: str) -> str | None:
+        """The secret's value now (a rotated one is seen at once)."""
+        ...
 
 
 class Provider(Protocol):

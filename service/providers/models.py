@@ -21,4 +21,6 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(default="", max_length=500)
     text: str = Field(sa_column=Column(Text, nullable=False))
     html: str | None = Field(default=None, sa_column=Column(Text))
+    # A chat message: its card and the request its platform would have been sent, as JSON.
+    payload: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

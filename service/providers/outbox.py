@@ -36,6 +36,7 @@ def store_message(*, session: Session, message: OutgoingMessage) -> OutboxMessag
         subject=message.subject[:SUBJECT_MAX],
         text=message.text,
         html=message.html,
+        payload=message.chat.to_json() if message.chat else None,
         created_at=clock.now(),
     )
     session.add(row)
