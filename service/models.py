@@ -12,6 +12,7 @@ from service.escalation.models import CallbackTask, EscalationFiring
 from service.memos.models import Memo
 from service.providers.models import OutboxMessage
 from service.routing.optouts import SmsOptOut
+from service.secrets.models import Secret
 
 metadata = SQLModel.metadata
 
@@ -31,6 +32,7 @@ __all__ = [
     "Memo",
     "OutboxMessage",
     "Role",
+    "Secret",
     "SmsOptOut",
     "SmsReplyCount",
     "User",
