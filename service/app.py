@@ -22,6 +22,7 @@ from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import me as me_api
 from service.api import memos as memos_api
+from service.api import secrets as secrets_api
 from service.api import tasks as tasks_api
 from service.api import two_factor as two_factor_api
 from service.api import users as users_api
@@ -38,6 +39,7 @@ from service.web import (
     ack_pages,
     admin_audit,
     admin_companies,
+    admin_secrets,
     admin_users,
     api_docs,
     auth_pages,
@@ -136,6 +138,7 @@ def create_app(
         events_api.router,
         me_api.router,
         users_api.router,
+        secrets_api.router,
         two_factor_api.router,
         twilio_voice.router,
         twilio_callout.router,
@@ -153,6 +156,7 @@ def create_app(
         invite_pages.router,
         admin_users.router,
         admin_companies.router,
+        admin_secrets.router,
         api_docs.router,
     ):
         app.include_router(router)

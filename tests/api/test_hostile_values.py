@@ -104,6 +104,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "UserChange": {"name": "新しい名前"},
     "TokenCreate": {"name": "CRM"},
     "TwoFactorSettingChange": {"required_for_staff": False},
+    "SecretValue": {"value": "cw-token-0123456789"},
 }
 # A stream that never ends: it is answered, but not walked.
 NOT_WALKED = {"/api/v1/events"}
