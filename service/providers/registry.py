@@ -8,12 +8,14 @@ from enum import StrEnum
 import httpx
 from sqlalchemy import Engine
 
-from service.channels import Channel
-from service.providers.base import Provider
+from service.channels import CHAT_CHANNELS, Channel
+from service.providers.base import Provider, Secrets
+from service.providers.chat import CHAT_PROVIDERS
 from service.providers.outbox import OutboxProvider
 from service.providers.smtp import SmtpEmailProvider
 from service.providers.twilio.sms import TwilioSmsProvider
 from service.providers.twilio.voice import TwilioVoiceProvider
+from service.secrets.service import SecretReader
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ class Backend(StrEnum):
     twilio = "twilio"
     smtp = "smtp"
     outbox = "outbox"
+    platform = "platform"  # a chat platform's own API
 
 
 def _sms_backend(settings: Settings) -> Backend:
@@ -42,10 +45,12 @@ def _voice_backend(settings: Settings) -> Backend:
 
 def channel_backends(*, settings: Settings) -> dict[Channel, Backend]:
     """The backend each channel uses under `settings`."""
+    chat = Backend.platform if settings.chat_live else Backend.outbox
     return {
         Channel.sms: _sms_backend(settings),
         Channel.email: _email_backend(settings),
         Channel.voice: _voice_backend(settings),
+        **dict.fromkeys(sorted(CHAT_CHANNELS), chat),
     }
 
 
@@ -56,8 +61,14 @@ def outbox_channels(*, settings: Settings) -> frozenset[Channel]:
 
 
 def _real_provider(
-    channel: Channel, backend: Backend, settings: Settings, http_client: httpx.AsyncClient | None
+    channel: Channel,
+    backend: Backend,
+    settings: Settings,
+    http_client: httpx.AsyncClient | None,
+    secrets: Secrets,
 ) -> Provider:
+    if backend == Backend.platform:
+        return CHAT_PROVIDERS[channel](settings=settings, secrets=secrets, http_client=http_client)
     if channel == Channel.sms and backend == Backend.twilio:
         return TwilioSmsProvider.from_settings(settings=settings, http_client=http_client)
     if channel == Channel.voice and backend == Backend.twilio:
@@ -68,9 +79,18 @@ def _real_provider(
 
 
 def build_providers(
-    *, settings: Settings, engine: Engine, http_client: httpx.AsyncClient | None = None
+    *,
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets | None = None,
+    http_client: httpx.AsyncClient | None = None,
 ) -> dict[Channel, Provider]:
-    """One provider per channel; `http_client` (if given) is shared and stays the caller's."""
+    """One provider per channel; `http_client` (if given) is shared and stays the caller's.
+
+    Chat providers read their credentials from `secrets` at each send, so a rotated one
+    is used from the next message on (by default, the secret store in `engine`).
+    """
+    secrets = secrets if secrets is not None else SecretReader(engine, settings)
     if settings.twilio_enabled and _sms_backend(settings) == Backend.outbox:
         log.warning(
             "Twilio is configured but no SMS sender is: set RELAY_TWILIO_SMS_FROM or "
@@ -86,7 +106,7 @@ def build_providers(
         if backend == Backend.outbox:
             providers[channel] = OutboxProvider(channel=channel, engine=engine)
         else:
-            providers[channel] = _real_provider(channel, backend, settings, http_client)
+            providers[channel] = _real_provider(channel, backend, settings, http_client, secrets)
         log.info("channel %s goes to %s", channel, backend)
     return providers
 

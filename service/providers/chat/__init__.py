@@ -1,0 +1,19 @@
+"""Chat platforms as providers: each takes a memo's card to its platform (CONTRACT §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from service.channels import Channel
+from service.providers.base import OutgoingMessage, Provider
+
+ChatProviderFactory = Callable[..., Provider]
+
+# Each platform's provider, built with (settings=, secrets=, http_client=).
+CHAT_PROVIDERS: dict[Channel, ChatProviderFactory] = {}
+
+# Each platform's request as it would be sent (JSON, no credentials), for the dev outbox
+# and the admin preview: built from an OutgoingMessage whose `chat` is set.
+ChatPreview = Callable[[OutgoingMessage], dict[str, Any]]
+CHAT_PREVIEWS: dict[Channel, ChatPreview] = {}
