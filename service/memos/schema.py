@@ -63,7 +63,9 @@ class MemoIn(BaseModel):
 class Acknowledgement(BaseModel):
     at: str
     by: str | None = Field(description="Who at the company saw it, as they or the operator said.")
-    via: str | None = Field(description="link, sms, voice, portal or operator")
+    via: str | None = Field(
+        description="link, sms, voice, portal, operator, slack, chatwork, line or lineworks"
+    )
     recorded_by: str | None = Field(
         default=None,
         description="The Relay user who entered it (staff for the company, or a client user); "

@@ -41,6 +41,10 @@ LABELS: dict[str, dict[str, str]] = {
         "voice": N_("phone call (key press)"),
         "portal": N_("portal"),
         "operator": N_("operator, by phone"),
+        "slack": N_("Slack button"),
+        "chatwork": N_("Chatwork reply"),
+        "line": N_("LINE button"),
+        "lineworks": N_("LINE WORKS button"),
     },
 }
 
