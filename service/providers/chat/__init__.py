@@ -17,3 +17,9 @@ CHAT_PROVIDERS: dict[Channel, ChatProviderFactory] = {}
 # and the admin preview: built from an OutgoingMessage whose `chat` is set.
 ChatPreview = Callable[[OutgoingMessage], dict[str, Any]]
 CHAT_PREVIEWS: dict[Channel, ChatPreview] = {}
+
+# Each platform registers itself here (imported last: they use the names above).
+from service.providers.chat.slack import SlackProvider, slack_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.slack] = SlackProvider.from_settings
+CHAT_PREVIEWS[Channel.slack] = slack_preview
