@@ -23,3 +23,8 @@ from service.providers.chat.slack import SlackProvider, slack_preview  # noqa: E
 
 CHAT_PROVIDERS[Channel.slack] = SlackProvider.from_settings
 CHAT_PREVIEWS[Channel.slack] = slack_preview
+
+from service.providers.chat.lineworks import LineWorksProvider, lineworks_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.lineworks] = LineWorksProvider.from_settings
+CHAT_PREVIEWS[Channel.lineworks] = lineworks_preview
