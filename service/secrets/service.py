@@ -14,12 +14,14 @@ import anyio.to_thread
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from service import clock
 from service.audit.service import Action, Actor, record
-from service.companies.service import company_config, list_companies
+from service.companies.destinations import Destination
+from service.companies.service import list_companies
 from service.db import reader
 from service.errors import Invalid, NotFound
 from service.i18n import N_
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # As a company's document names a secret (service/companies/destinations.py).
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_VALUE_LENGTH = 16384
+_DESTINATIONS: TypeAdapter[list[Destination]] = TypeAdapter(list[Destination])
 # Changing it makes every stored value unreadable: it names this derivation, for good.
 _KEY_INFO = b"relay.secrets.v1"
 
@@ -167,7 +170,12 @@ def secret_uses(*, session: Session) -> dict[str, list[SecretUse]]:
     """For every secret a company's destination names, which destinations name it."""
     uses: dict[str, list[SecretUse]] = {}
     for company in list_companies(session=session):
-        for destination in company_config(company).destinations:
+        # Only the destinations are read, not the whole document: a page listing every
+        # company's must not push the memos' companies out of company_config's cache.
+        stored = company.config.get("destinations")
+        if not stored:
+            continue
+        for destination in _DESTINATIONS.validate_python(stored):
             for name in dict.fromkeys(destination.secret_names()):
                 uses.setdefault(name, []).append(
                     SecretUse(
