@@ -20,7 +20,7 @@ class SecretOut(BaseModel):
 
     name: str = Field(examples=["acme-chatwork"])
     set_at: datetime = Field(description="When its value was last set.")
-    set_by: str = Field(description="Who set it: an email, or `cli:<login>`.")
+    set_by: str = Field(description="Who set it: the admin's email.")
 
 
 class SecretList(BaseModel):

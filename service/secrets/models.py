@@ -19,7 +19,7 @@ class Secret(SQLModel, table=True):
     # Fernet, keyed from the settings' secret: a copy of the database alone reveals no value.
     ciphertext: str = Field(sa_column=Column(Text, nullable=False))
     set_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    # Who set it, as people know them (an email; "cli:<login>" from the command line), and
-    # their user id when there is one; as the audit trail names actors.
+    # Who set it, as people know them (an email; "system" for Relay itself), and their user
+    # id when there is one; as the audit trail names actors.
     set_by: str = Field(max_length=320)
     set_by_id: str | None = Field(default=None, max_length=32)
