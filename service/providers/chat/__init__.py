@@ -28,3 +28,8 @@ from service.providers.chat.lineworks import LineWorksProvider, lineworks_previe
 
 CHAT_PROVIDERS[Channel.lineworks] = LineWorksProvider.from_settings
 CHAT_PREVIEWS[Channel.lineworks] = lineworks_preview
+
+from service.providers.chat.chatwork import ChatworkProvider, chatwork_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.chatwork] = ChatworkProvider.from_settings
+CHAT_PREVIEWS[Channel.chatwork] = chatwork_preview

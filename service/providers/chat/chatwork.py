@@ -1,0 +1,346 @@
+"""Chatwork: a memo posted to a room as an `[info]` block; a reply carrying its code acknowledges.
+
+Chatwork has no buttons, so the message carries the memo's code and link. Relay posts with the
+API token of the account the company named (`secret:`), `X-ChatWorkToken`, form-encoded.
+Chatwork allows about 300 requests per 5 minutes per token: its `x-ratelimit-*` headers are
+remembered per token, and while a token has nothing left Relay waits for the reset instead of
+asking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from service import clock
+from service.channels import Channel
+from service.i18n import N_, translate
+from service.messages.chat import ChatCard
+from service.providers.base import (
+    Found,
+    LookupResult,
+    Outcome,
+    OutgoingMessage,
+    Secrets,
+    SendResult,
+)
+from service.providers.twilio.rest import retry_after_seconds
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0)
+# What `GET /rooms/{id}/messages?force=1` lists at most: the room's newest messages.
+LIST_LIMIT = 100
+# Chatwork's clock and ours may disagree a little about when the message was posted.
+CLOCK_SKEW = timedelta(minutes=1)
+# How many hex digits of the delivery id mark a message as that delivery's (and Relay's own).
+MARKER_DIGITS = 16
+MARKER = re.compile(r"#relay-[0-9a-f]{16}")
+# Chatwork has no buttons: the message says how to acknowledge from the room.
+REPLY_HINT = N_("Reply in this room with the code to acknowledge.")
+
+
+def marker_of(delivery_id: str) -> str:
+    """The tag that lets a look-up find one delivery's message among a room's messages."""
+    return f"#relay-{delivery_id[:MARKER_DIGITS]}"
+
+
+def _plain(text: str) -> str:
+    """Text from a memo with Chatwork's tag brackets made harmless (no `[toall]`, no `[/info]`)."""
+    return text.replace("[", "［").replace("]", "］")
+
+
+def message_body(*, card: ChatCard, delivery_id: str) -> str:
+    """The message as Chatwork is sent it: mentions, an `[info]` block and the marker."""
+    lines: list[str] = []
+    if card.mentions:
+        lines.append("".join(f"[To:{account}]" for account in card.mentions))
+    facts = "\n".join(f"{_plain(label)}: {_plain(value)}" for label, value in card.facts)
+    parts = [f"[info][title]{_plain(card.title)}[/title]{facts}"]
+    if card.summary:
+        parts.append(f"[hr]{_plain(card.summary)}")
+    if card.acknowledged:
+        ending = _plain(card.acknowledged)
+    else:
+        hint = translate(card.locale, REPLY_HINT)
+        ending = f"{_plain(card.code_label)}: {card.code}\n{hint}"
+    ending += f"\n{_plain(card.link_label)}: {card.ack_url}"
+    parts.append(f"[hr]{ending}[/info]")
+    lines.append("".join(parts))
+    lines.append(marker_of(delivery_id))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ChatworkRequest:
+    """One call to Chatwork's API, without its token."""
+
+    method: str
+    path: str
+    form: dict[str, str]
+
+
+def chatwork_request(message: OutgoingMessage) -> ChatworkRequest:
+    """The request that posts `message` to its room, or edits the message it replaces."""
+    assert message.chat is not None, "a Chatwork message is made from its chat card"
+    body = message_body(card=message.chat.card, delivery_id=message.delivery_id)
+    room = message.to
+    if message.chat.replaces:
+        return ChatworkRequest(
+            "PUT", f"/rooms/{room}/messages/{message.chat.replaces}", {"body": body}
+        )
+    return ChatworkRequest("POST", f"/rooms/{room}/messages", {"body": body, "self_unread": "0"})
+
+
+def chatwork_preview(message: OutgoingMessage) -> dict[str, Any]:
+    """The request Chatwork would be sent for `message`, for the dev outbox and the preview."""
+    request = chatwork_request(message)
+    return {"method": request.method, "path": request.path, "form": request.form}
+
+
+@dataclass
+class _Allowance:
+    """What Chatwork last said of a token's requests: how many are left until when."""
+
+    remaining: int
+    reset_at: float  # seconds since the epoch
+
+
+def _header_number(headers: httpx.Headers, name: str) -> float | None:
+    try:
+        return float(headers.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _errors(response: httpx.Response) -> str:
+    """Chatwork's own words for a refusal (`{"errors": [...]}`), else the HTTP status."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    found = data.get("errors") if isinstance(data, dict) else None
+    if isinstance(found, list) and found:
+        return "Chatwork: " + "; ".join(str(item) for item in found)[:300]
+    return f"Chatwork answered HTTP {response.status_code}"
+
+
+def _network_detail(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class ChatworkProvider:
+    """Posts each memo to a Chatwork room, edits it once acknowledged, finds it by its marker."""
+
+    channel = Channel.chatwork
+
+    def __init__(
+        self,
+        *,
+        secrets: Secrets,
+        api_base: str = "https://api.chatwork.com/v2",
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.secrets = secrets
+        self.api_base = api_base.rstrip("/")
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        # Per token (by its digest): the allowance Chatwork's latest answer reported.
+        self._allowances: dict[str, _Allowance] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        settings: Settings,
+        secrets: Secrets,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> ChatworkProvider:
+        """The provider reaching `RELAY_CHATWORK_API_BASE` with each destination's own token."""
+        return cls(secrets=secrets, api_base=settings.chatwork_api_base, http_client=http_client)
+
+    async def _token(self, message: OutgoingMessage) -> tuple[str | None, str | None]:
+        """The destination's API token, or why there is none."""
+        name = (message.chat.options.get("secret") if message.chat else None) or ""
+        if not name:
+            return None, "the Chatwork destination names no API token (`secret:`)"
+        token = await self.secrets.get(name)
+        if not token:
+            return None, f"secret '{name}' is not set"
+        return token, None
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    def _wait_for(self, token: str) -> float | None:
+        """Seconds until the token may ask again, when its allowance is used up."""
+        allowance = self._allowances.get(self._key(token))
+        if allowance is None or allowance.remaining > 0:
+            return None
+        wait = allowance.reset_at - clock.now().timestamp()
+        return wait if wait > 0 else None
+
+    def _note(self, token: str, response: httpx.Response) -> None:
+        remaining = _header_number(response.headers, "x-ratelimit-remaining")
+        reset_at = _header_number(response.headers, "x-ratelimit-reset")
+        if remaining is not None and reset_at is not None:
+            self._allowances[self._key(token)] = _Allowance(int(remaining), reset_at)
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        said = retry_after_seconds(response.headers.get("retry-after"))
+        if said is not None:
+            return said
+        reset_at = _header_number(response.headers, "x-ratelimit-reset")
+        if reset_at is None:
+            return None
+        return max(0.0, reset_at - clock.now().timestamp())
+
+    async def _call(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self._client.request(
+            method, self.api_base + path, headers={"X-ChatWorkToken": token}, **kwargs
+        )
+        self._note(token, response)
+        return response
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Post (or edit) the message once; never raises for Chatwork or network errors."""
+        if message.chat is None:
+            return SendResult(Outcome.permanent, error="a Chatwork message needs its chat card")
+        token, why = await self._token(message)
+        if token is None:
+            return SendResult(Outcome.permanent, error=why)
+        wait = self._wait_for(token)
+        if wait is not None:
+            return SendResult(
+                Outcome.retryable,
+                error="Chatwork's request allowance for this token is used up until its reset",
+                error_code="429",
+                retry_after=wait,
+            )
+        request = chatwork_request(message)
+        try:
+            response = await self._call(token, request.method, request.path, data=request.form)
+        except httpx.HTTPError as error:
+            result = _network_outcome(error)
+        else:
+            result = self._outcome(response, replaces=message.chat.replaces)
+        log.info(
+            "chatwork %s delivery=%s outcome=%s code=%s",
+            request.method,
+            message.delivery_id,
+            result.outcome,
+            result.error_code,
+        )
+        return result
+
+    def _outcome(self, response: httpx.Response, *, replaces: str | None) -> SendResult:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            found = data.get("message_id") if isinstance(data, dict) else None
+            if isinstance(found, str | int) and str(found):
+                return SendResult.sent(str(found))
+            if replaces:
+                return SendResult.sent(replaces)  # the edited message keeps its id
+            # Taken, but with no id to edit it by later: the look-up finds it by its marker.
+            return SendResult(
+                Outcome.unknown, error=f"Chatwork answered HTTP {status} without a message_id"
+            )
+        if status == 429:
+            return SendResult(
+                Outcome.retryable,
+                error=_errors(response),
+                error_code="429",
+                retry_after=self._retry_after(response),
+            )
+        if 400 <= status < 500:
+            # A token refused (401), no right to post in the room (403), no such room or
+            # message (404), a body Chatwork will not take (400): the same request fails again.
+            return SendResult(Outcome.permanent, error=_errors(response), error_code=str(status))
+        # A 5xx may come after Chatwork posted the message.
+        return SendResult(Outcome.unknown, error=_errors(response), error_code=str(status))
+
+    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+        """Find the message by its marker: among the room's newest messages, or (an edit)
+        in the message it edits. Never raises for Chatwork or network errors."""
+        if message.chat is None:
+            return LookupResult.unclear("a Chatwork message needs its chat card")
+        token, why = await self._token(message)
+        if token is None:
+            return LookupResult.unreachable(why or "no API token")
+        wait = self._wait_for(token)
+        if wait is not None:
+            return LookupResult.unreachable(
+                f"Chatwork's request allowance for this token is used up for {wait:.0f} s"
+            )
+        replaces = message.chat.replaces
+        if replaces:
+            path, params = f"/rooms/{message.to}/messages/{replaces}", {}
+        else:
+            path, params = f"/rooms/{message.to}/messages", {"force": "1"}
+        try:
+            response = await self._call(token, "GET", path, params=params)
+        except httpx.HTTPError as error:
+            return LookupResult.unreachable(f"could not reach Chatwork ({_network_detail(error)})")
+        if replaces and response.status_code == 404:
+            return LookupResult.absent()  # the edit is sent again, and Chatwork says why not
+        if response.status_code == 204:
+            return LookupResult.absent()  # a room with no messages at all
+        if response.status_code != 200:
+            return LookupResult.unreachable(_errors(response))
+        try:
+            data = response.json()
+        except ValueError:
+            return LookupResult.unreachable("Chatwork answered without JSON")
+        items = [data] if replaces else data
+        if not isinstance(items, list):
+            return LookupResult.unreachable("Chatwork answered without a list of messages")
+        messages = [item for item in items if isinstance(item, dict)]
+        marker = marker_of(message.delivery_id)
+        for item in messages:
+            if marker in str(item.get("body", "")):
+                return LookupResult(
+                    Found.found, provider_id=str(item.get("message_id") or replaces), status="sent"
+                )
+        if not replaces and self._list_too_short(messages, message):
+            return LookupResult.unclear(
+                f"room {message.to} has more than {LIST_LIMIT} messages since the attempt"
+            )
+        return LookupResult.absent()
+
+    @staticmethod
+    def _list_too_short(messages: list[dict[str, Any]], message: OutgoingMessage) -> bool:
+        """Whether the room's list is full and all newer than the attempt, so it could be
+        older than the list reaches."""
+        if len(messages) < LIST_LIMIT:
+            return False
+        if message.attempted_at is None:
+            return True
+        since = (message.attempted_at - CLOCK_SKEW).timestamp()
+        times = [item.get("send_time") for item in messages]
+        return all(isinstance(time, int | float) and time >= since for time in times)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the provider made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _network_outcome(error: httpx.HTTPError) -> SendResult:
+    detail = _network_detail(error)
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        # No connection to Chatwork was made (or none was free): nothing went out.
+        return SendResult(Outcome.retryable, error=f"could not reach Chatwork ({detail})")
+    # The request may have reached Chatwork (read/write timeout, connection dropped).
+    return SendResult(Outcome.unknown, error=f"no answer from Chatwork ({detail})")
