@@ -18,10 +18,13 @@ from service.providers.twilio.statuses import DELIVERY_OUTCOMES
 
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
-# Channels whose copies a receiver drops by themselves: email, by its Message-ID. One whose
-# outcome is unknown is sent again, as an email lost is worse than one seen twice. A text
-# or a call has no such key, so it is looked up at the provider instead.
-SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email})
+# Channels whose copies a receiver drops by themselves: email, by its Message-ID; LINE, by
+# the X-Line-Retry-Key every push of one delivery carries (LINE answers a second one 409).
+# One whose outcome is unknown is sent again, as a message lost is worse than one seen twice.
+# A text or a call has no such key, so it is looked up at the provider instead.
+SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email, Channel.line})
+# What lets the receiver drop the copy, as a delivery's error names it.
+_SAME_KEY = {Channel.line: "X-Line-Retry-Key"}
 
 
 def record_outcome(
@@ -56,7 +59,7 @@ def record_outcome(
         if result.outcome == Outcome.unknown:
             delivery.error = error_text(
                 f"outcome unknown ({result.error or 'no answer'}); "
-                "sending it again with the same Message-ID"
+                f"sending it again with the same {_SAME_KEY.get(delivery.channel, 'Message-ID')}"
             )
     elif send_again:
         delivery.error = error_text(

@@ -33,3 +33,8 @@ from service.providers.chat.chatwork import ChatworkProvider, chatwork_preview  
 
 CHAT_PROVIDERS[Channel.chatwork] = ChatworkProvider.from_settings
 CHAT_PREVIEWS[Channel.chatwork] = chatwork_preview
+
+from service.providers.chat.line import LineProvider, line_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.line] = LineProvider.from_settings
+CHAT_PREVIEWS[Channel.line] = line_preview
