@@ -21,6 +21,7 @@ from service.api import client_preview, client_versions, twilio_callout, twilio_
 from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import hooks_lineworks as lineworks_hook
+from service.api import hooks_slack as slack_hook
 from service.api import me as me_api
 from service.api import memos as memos_api
 from service.api import secrets as secrets_api
@@ -145,6 +146,7 @@ def create_app(
         twilio_callout.router,
         twilio_sms.router,
         lineworks_hook.router,
+        slack_hook.router,
         auth_pages.router,
         two_factor_pages.router,
         account.router,
