@@ -67,6 +67,20 @@ def _https_url(value: str) -> str:
 
 
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+_LOOPBACK_HOSTS = r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])"
+
+
+def _webhook_url(value: str) -> str:
+    # A receiver on the same machine (a local automation tool, a test's stand-in) may take
+    # plain http; anything that leaves the machine goes over https.
+    value = value.strip()
+    local = rf"http://{_LOOPBACK_HOSTS}(?::[0-9]{{1,5}})?(?:[/?#][^\s]*)?"
+    if len(value) <= 320 and re.fullmatch(local, value):
+        return value
+    return _https_url(value)
+
+
+WebhookUrl = Annotated[str, AfterValidator(_webhook_url)]
 # The fields of a destination that name a stored secret.
 _SECRET_FIELDS = ("secret", "webhook_secret", "signing_secret", "client_secret", "bot_secret")
 
@@ -178,12 +192,16 @@ class WebhookDestination(_Destination):
     """An endpoint of the company's own (a CRM, an automation tool) that takes signed events."""
 
     kind: Literal["webhook"]
-    url: HttpsUrl
+    url: WebhookUrl
     secret: SecretName  # a Standard Webhooks key, whsec_…
 
     @property
     def address(self) -> str:
         return self.url
+
+    def options(self) -> dict[str, Any]:
+        # Each event names the destination it is for, so one endpoint can serve several.
+        return {**super().options(), "key": self.key}
 
 
 Destination = Annotated[

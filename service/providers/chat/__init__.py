@@ -38,3 +38,13 @@ from service.providers.chat.line import LineProvider, line_preview  # noqa: E402
 
 CHAT_PROVIDERS[Channel.line] = LineProvider.from_settings
 CHAT_PREVIEWS[Channel.line] = line_preview
+
+from service.providers.chat.teams import TeamsProvider, teams_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.teams] = TeamsProvider.from_settings
+CHAT_PREVIEWS[Channel.teams] = teams_preview
+
+from service.providers.chat.webhook import WebhookProvider, webhook_preview  # noqa: E402
+
+CHAT_PROVIDERS[Channel.webhook] = WebhookProvider.from_settings
+CHAT_PREVIEWS[Channel.webhook] = webhook_preview
