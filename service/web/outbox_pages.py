@@ -1,24 +1,44 @@
-"""The dev outbox: what Relay would have sent, for staff, while a channel has no real provider."""
+"""The dev outbox: what Relay would have sent, for staff, while a channel has no real provider.
+
+A chat message is shown as its platform shows it, with the request the platform would have
+been sent; a dev-only action does what the platform's user would (press the button, reply
+with the code), so a memo's whole chat flow runs with no account anywhere.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 from markupsafe import Markup, escape
+from sqlmodel import Session, col, select
 
+from service.acks.chat import (
+    ChatTarget,
+    acknowledge_from_chat,
+    target_of_code,
+    target_of_token,
+)
+from service.acks.service import AckVia
 from service.auth.models import Role
-from service.channels import Channel
+from service.channels import Channel, is_chat
+from service.dispatch.models import Delivery
 from service.errors import NotFound
 from service.http_deps import CurrentStaff, OptionalUser, SessionDep
 from service.i18n import N_
 from service.messages.sms import count_sms
 from service.providers import outbox, registry
+from service.providers.base import ChatPayload, OutgoingMessage
+from service.providers.chat import CHAT_PREVIEWS
 from service.providers.models import OutboxMessage
 from service.settings import Settings
 from service.web.auth_pages import login_redirect
+from service.web.csrf import CsrfProtected
+from service.web.pages import refusal_page
 
 STAFF_ROLES = (Role.admin, Role.operator)
 PAGE_LIMIT = 100
@@ -27,6 +47,17 @@ DISPLAY_ZONE = ZoneInfo("Asia/Tokyo")
 # Links in Relay's messages are ASCII URLs; stop before Japanese text or closing punctuation.
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _TRAILING = ".,;:!?'()[]"
+# What the platform's user does to acknowledge a chat message: press its button (or
+# postback), or reply with the memo's code. Teams Workflows and webhooks take no answer.
+CHAT_ACTIONS = {
+    Channel.slack: "press",
+    Channel.line: "press",
+    Channel.lineworks: "press",
+    Channel.chatwork: "reply",
+}
+# Who acknowledged, when the person trying the flow types no name.
+DEFAULT_BY = "dev outbox"
+BY_MAX = 100
 
 
 def linkify(text: str) -> Markup:
@@ -54,7 +85,88 @@ def require_outbox(request: Request) -> None:
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_outbox)])
 
 
-def _view(message: OutboxMessage) -> dict[str, Any]:
+def _payload(message: OutboxMessage) -> ChatPayload | None:
+    if not is_chat(message.channel) or not message.payload:
+        return None
+    try:
+        return ChatPayload.from_json(message.payload)
+    except (ValueError, KeyError, TypeError):
+        return None  # an older row, or one kept before its payload's shape settled
+
+
+def _outgoing(message: OutboxMessage, payload: ChatPayload) -> OutgoingMessage:
+    """The message as its provider would have been given it."""
+    return OutgoingMessage(
+        delivery_id=message.delivery_id,
+        channel=message.channel,
+        to=message.to,
+        text=message.text,
+        subject=message.subject,
+        html=message.html,
+        locale=payload.card.locale,
+        chat=payload,
+    )
+
+
+def _platform_request(message: OutboxMessage, payload: ChatPayload) -> str | None:
+    """The JSON request the platform would have been sent, when its platform can say."""
+    preview = CHAT_PREVIEWS.get(message.channel)
+    if preview is None:
+        return None
+    return json.dumps(preview(_outgoing(message, payload)), ensure_ascii=False, indent=2)
+
+
+def _destination_keys(session: Session, messages: list[OutboxMessage]) -> dict[str, str]:
+    """Each chat message's destination key, by delivery id."""
+    ids = [m.delivery_id for m in messages if is_chat(m.channel)]
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Delivery.id, Delivery.contact_key).where(col(Delivery.id).in_(ids))
+    ).all()
+    return dict(rows)
+
+
+def _chat_view(
+    message: OutboxMessage, *, destination: str | None, actionable: frozenset[Channel]
+) -> dict[str, Any] | None:
+    payload = _payload(message)
+    if payload is None:
+        return None
+    card = payload.card
+    action = CHAT_ACTIONS.get(message.channel)
+    return {
+        "event": payload.event.value,
+        "destination": destination,
+        "title": card.title,
+        "urgent": card.urgent,
+        "facts": [list(pair) for pair in card.facts],
+        "summary": card.summary,
+        "code": card.code,
+        "code_label": card.code_label,
+        "ack_url": card.ack_url,
+        "ack_label": card.ack_label,
+        "link_label": card.link_label,
+        "acknowledged": card.acknowledged,
+        "mentions": list(card.mentions),
+        "replaces": payload.replaces,
+        "request": _platform_request(message, payload),
+        # Only a message not yet acknowledged can be answered, and only while its channel
+        # goes to the outbox (a live platform answers through its own hook).
+        "action": (
+            action
+            if action and card.acknowledged is None and message.channel in actionable
+            else None
+        ),
+    }
+
+
+def _view(
+    message: OutboxMessage,
+    *,
+    destination: str | None = None,
+    actionable: frozenset[Channel] = frozenset(),
+) -> dict[str, Any]:
     local = message.created_at.astimezone(DISPLAY_ZONE)
     count = count_sms(text=message.text) if message.channel == Channel.sms else None
     return {
@@ -71,7 +183,14 @@ def _view(message: OutboxMessage) -> dict[str, Any]:
         "characters": len(message.text),
         "segments": count.segments if count else None,
         "encoding": count.encoding if count else None,
+        "chat": _chat_view(message, destination=destination, actionable=actionable),
     }
+
+
+def _views(session: Session, settings: Settings, messages: list[OutboxMessage]) -> list[Any]:
+    keys = _destination_keys(session, messages)
+    actionable = registry.outbox_channels(settings=settings)
+    return [_view(m, destination=keys.get(m.delivery_id), actionable=actionable) for m in messages]
 
 
 @router.get("/dev/outbox")
@@ -93,7 +212,7 @@ def outbox_page(request: Request, session: SessionDep, user: OptionalUser) -> Re
     context = {
         "user": user,
         "forbidden": False,
-        "messages": [_view(message) for message in messages],
+        "messages": _views(session, settings, messages),
         "outbox_channels": sorted(registry.outbox_channels(settings=settings)),
     }
     response: Response = templates.TemplateResponse(request, "outbox.html", context)
@@ -102,6 +221,7 @@ def outbox_page(request: Request, session: SessionDep, user: OptionalUser) -> Re
 
 @router.get("/dev/outbox.json")
 def outbox_json(
+    request: Request,
     session: SessionDep,
     _: CurrentStaff,
     limit: Annotated[int, Query(ge=1, le=JSON_LIMIT_MAX)] = 50,
@@ -113,9 +233,61 @@ def outbox_json(
     messages = outbox.latest_messages(
         session=session, limit=limit, channel=channel, to=to, delivery_id=delivery_id
     )
+    settings: Settings = request.app.state.settings
     items = []
-    for message in messages:
-        view = _view(message)
+    for view in _views(session, settings, messages):
         del view["text_html"], view["created_local"]
         items.append(view)
     return {"items": items}
+
+
+def _chat_target(
+    *, session: Session, settings: Settings, message: OutboxMessage, payload: ChatPayload
+) -> ChatTarget | None:
+    """What the platform's hook would find for this message's button or reply."""
+    if CHAT_ACTIONS[message.channel] == "reply":
+        return target_of_code(
+            session=session, code=payload.card.code, kind=message.channel, address=message.to
+        )
+    return target_of_token(
+        session=session, settings=settings, token=payload.card.ack_value, kind=message.channel
+    )
+
+
+@router.post("/dev/outbox/{message_id}/acknowledge")
+def acknowledge_chat(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    _: CsrfProtected,
+    message_id: str,
+    by: Annotated[str, Form(max_length=BY_MAX)] = "",
+) -> Response:
+    """Answer a chat message as its platform's user would: press its button or reply the code.
+
+    Only while the message's channel goes to the outbox; the memo is acknowledged through
+    the platform's own path, so the dispatcher then sends the update as it would live.
+    """
+    refused = refusal_page(request, user, STAFF_ROLES)
+    if refused is not None:
+        return refused
+    settings: Settings = request.app.state.settings
+    message = session.get(OutboxMessage, message_id)
+    payload = _payload(message) if message is not None else None
+    if (
+        message is None
+        or payload is None
+        or message.channel not in CHAT_ACTIONS
+        or message.channel not in registry.outbox_channels(settings=settings)
+    ):
+        raise NotFound(N_("Not found."))
+    target = _chat_target(session=session, settings=settings, message=message, payload=payload)
+    if target is None:
+        raise NotFound(N_("Not found."))
+    acknowledge_from_chat(
+        session=session,
+        target=target,
+        by=by.strip() or DEFAULT_BY,
+        via=AckVia(message.channel.value),
+    )
+    return RedirectResponse(f"/dev/outbox#m-{message.id}", status.HTTP_303_SEE_OTHER)

@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +17,18 @@ from service.app import create_app
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
+from service.dispatch.delivery_queue import QueuePolicy
+from service.dispatch.dispatcher import Dispatcher
+from service.memos.models import Memo, MemoStatus
 from service.providers import outbox, registry
+from service.providers.base import OutgoingMessage
+from service.providers.chat import CHAT_PREVIEWS
+from service.providers.registry import build_providers
 from service.settings import Settings
 from service.web.outbox_pages import linkify
-from tests.factories import make_outgoing_message
+from tests.chat import make_chat_company
+from tests.dispatch.conftest import take_memo
+from tests.factories import csrf_from, make_outgoing_message
 from tests.people import sign_in
 
 ACK_LINK = "http://testserver/a/eyJtIjoiMTIzIn0.sig-_x"
@@ -159,13 +168,15 @@ def test_json_lists_the_latest_messages_for_tools(
 
 @pytest.fixture
 def real_client(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    """An app with Twilio (a Messaging Service, so no caller ID for voice) and SMTP configured."""
+    """An app with Twilio (a Messaging Service, so no caller ID for voice), SMTP and the chat
+    platforms configured."""
     real = settings.model_copy(
         update={
             "twilio_account_sid": "AC" + "0" * 32,
             "twilio_auth_token": "token",
             "twilio_messaging_service_sid": "MG" + "0" * 32,
             "smtp_host": "mail.example.jp",
+            "chat_delivery": "live",
         }
     )
     with TestClient(create_app(settings=real, engine=engine)) as test_client:
@@ -222,3 +233,207 @@ def test_an_english_reader_gets_english_counts_with_plurals(
     assert "<h1>Dev outbox</h1>" in page and "開発用送信箱" not in page
     assert "14 characters · 1 segment (GSM-7)" in words
     assert "200 characters · 2 segments (GSM-7)" in words
+
+
+# Chat messages: cards as their platform shows them, and the flow with no account anywhere.
+
+
+def _dispatcher(engine: Engine, settings: Settings) -> Dispatcher:
+    return Dispatcher(
+        engine=engine,
+        settings=settings,
+        providers=build_providers(settings=settings, engine=engine),
+        policy=QueuePolicy(per_destination_per_minute=10),
+        name="test-outbox-dispatcher",
+    )
+
+
+def _card(page: str, channel: str, *, index: int = 0) -> str:
+    """The HTML of the `index`-th outbox row of `channel`, newest first."""
+    rows = page.split('<li class="card outbox-message')[1:]
+    mine = [row for row in rows if f'data-channel="{channel}"' in row]
+    return mine[index]
+
+
+def _memo(session: Session, memo_id: str) -> Memo:
+    session.expire_all()
+    memo = session.get(Memo, memo_id)
+    session.commit()
+    assert memo is not None
+    return memo
+
+
+async def test_a_slack_card_pressed_in_the_outbox_acknowledges_and_the_update_lands_there(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    operator: User,
+) -> None:
+    make_chat_company(session, "slack", "chatwork")
+    memo = take_memo(session, operator)
+    dispatcher = _dispatcher(engine, settings)
+    await dispatcher.run_once()
+    sign_in(client, operator)
+
+    page = client.get("/dev/outbox").text
+    slack = _card(page, "slack")
+
+    assert "予約時間の行き違い" in slack and "山田 太郎" in slack
+    assert f"<strong>{memo.ack_code}</strong>" in slack
+    assert 'class="destination">ops</strong>' in slack
+    assert '<span class="button ack-button" aria-hidden="true">確認しました</span>' in slack
+    action = re.search(r'<form class="dev-action" method="post" action="([^"]+)"', slack)
+    assert action is not None
+    # Chatwork has no button: its card shows the code and the link, and one replies the code.
+    chatwork = _card(page, "chatwork")
+    assert "ack-button" not in chatwork
+    assert f"<strong>{memo.ack_code}</strong>" in chatwork and "/a/" in chatwork
+    assert "[To:1234567]" in chatwork
+    clock.advance(timedelta(minutes=2))  # the updates come later than the messages
+
+    pressed = client.post(
+        action.group(1),
+        data={"by": "佐藤", "csrf_token": csrf_from(page)},
+        follow_redirects=False,
+    )
+
+    assert pressed.status_code == 303
+    seen = _memo(session, memo.id)
+    assert seen.status == MemoStatus.acknowledged
+    assert seen.acknowledged_by == "佐藤"
+    assert seen.acknowledged_via == "slack"
+
+    await dispatcher.run_once()
+    after = client.get("/dev/outbox").text
+    update = _card(after, "slack", index=0)
+    original = _card(after, "slack", index=1)
+    assert 'data-event="memo.acknowledged"' in update
+    assert '<p class="seen">確認済み 佐藤 09:02</p>' in update
+    assert "dev-action" not in update  # nothing left to answer
+    assert "ack-button" not in update
+    assert 'data-event="memo.created"' in original
+    # Chatwork's message is edited too; the original Chatwork card can no longer be answered
+    # once the memo is acknowledged, so pressing it again changes nothing.
+    assert '<p class="seen">確認済み 佐藤 09:02</p>' in _card(after, "chatwork", index=0)
+    again = client.post(
+        action.group(1), data={"by": "鈴木", "csrf_token": csrf_from(after)}, follow_redirects=False
+    )
+    assert again.status_code == 303
+    assert _memo(session, memo.id).acknowledged_by == "佐藤"
+
+
+async def test_replying_the_code_acknowledges_as_chatwork_by_the_dev_outbox(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    admin: User,
+    operator: User,
+) -> None:
+    make_chat_company(session, "chatwork", "line", "teams")
+    memo = take_memo(session, operator)
+    await _dispatcher(engine, settings).run_once()
+    sign_in(client, admin)
+    page = client.get("/dev/outbox").text
+    chatwork = _card(page, "chatwork")
+    line = _card(page, "line")
+    assert "dev-action" in line  # LINE's button is a postback
+    assert "dev-action" not in _card(page, "teams")  # a Teams Workflow takes no answer
+    action = re.search(r'action="(/dev/outbox/[^"]+/acknowledge)"', chatwork)
+    assert action is not None
+
+    replied = client.post(
+        action.group(1), data={"csrf_token": csrf_from(page)}, follow_redirects=False
+    )
+
+    assert replied.status_code == 303
+    seen = _memo(session, memo.id)
+    assert (seen.acknowledged_by, seen.acknowledged_via) == ("dev outbox", "chatwork")
+
+
+async def test_the_platform_request_is_shown_when_the_platform_gives_one(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    operator: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def preview(message: OutgoingMessage) -> dict[str, Any]:
+        assert message.chat is not None
+        return {"channel": message.to, "text": message.chat.card.title, "token": "<none>"}
+
+    monkeypatch.setitem(CHAT_PREVIEWS, Channel.slack, preview)
+    monkeypatch.delitem(CHAT_PREVIEWS, Channel.webhook, raising=False)
+    make_chat_company(session, "slack", "webhook")
+    take_memo(session, operator)
+    await _dispatcher(engine, settings).run_once()
+    sign_in(client, operator)
+
+    page = client.get("/dev/outbox", headers={"Accept-Language": "en"}).text
+    listing = client.get("/dev/outbox.json?channel=slack").json()["items"]
+
+    slack = _card(page, "slack")
+    assert "<summary>Request to the platform</summary>" in slack
+    assert "&#34;channel&#34;: &#34;C0123ABCD&#34;" in slack
+    assert "&lt;none&gt;" in slack  # the request is escaped, never markup
+    assert "<summary>" not in _card(page, "webhook")
+    [item] = listing
+    assert item["chat"]["destination"] == "ops"
+    assert item["chat"]["action"] == "press"
+    assert '"channel": "C0123ABCD"' in item["chat"]["request"]
+
+
+async def test_the_action_is_refused_when_the_channel_goes_to_its_platform(
+    settings: Settings,
+    engine: Engine,
+    session: Session,
+    clock: ManualClock,
+    operator: User,
+) -> None:
+    make_chat_company(session, "slack")
+    memo = take_memo(session, operator)
+    await _dispatcher(engine, settings).run_once()  # kept while Slack went to the outbox
+    [row] = outbox.latest_messages(session=session, channel=Channel.slack)
+    session.commit()
+    # Now Slack is live; SMS and email still go to the outbox, so the page exists.
+    live = settings.model_copy(update={"chat_delivery": "live"})
+    with TestClient(create_app(settings=live, engine=engine)) as http:
+        sign_in(http, operator)
+        page = http.get("/dev/outbox").text
+        pressed = http.post(
+            f"/dev/outbox/{row.id}/acknowledge",
+            data={"csrf_token": csrf_from(page)},
+            follow_redirects=False,
+        )
+
+    assert "確認しました" in _card(page, "slack")  # still shown as it was sent
+    assert "dev-action" not in _card(page, "slack")
+    assert pressed.status_code == 404
+    assert _memo(session, memo.id).status != MemoStatus.acknowledged
+
+
+def test_the_action_needs_staff_and_the_csrf_token(
+    client: TestClient, session: Session, clock: ManualClock, operator: User, client_user: User
+) -> None:
+    store(session, delivery_id="5" * 32, text="x")
+    [sms] = outbox.latest_messages(session=session)
+    session.commit()
+    signed_out = client.post(f"/dev/outbox/{sms.id}/acknowledge", follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
+    sign_in(client, client_user)
+    token = csrf_from(client.get("/").text)
+    refused = client.post(f"/dev/outbox/{sms.id}/acknowledge", data={"csrf_token": token})
+    assert refused.status_code == 403
+    sign_in(client, operator)
+    no_token = client.post(f"/dev/outbox/{sms.id}/acknowledge", data={})
+    assert no_token.status_code == 403
+    token = csrf_from(client.get("/dev/outbox").text)
+    for missing in ("0" * 32, sms.id):  # no such message; an SMS has nothing to press
+        answer = client.post(f"/dev/outbox/{missing}/acknowledge", data={"csrf_token": token})
+        assert answer.status_code == 404
+        assert answer.json()["code"] == "not_found"
