@@ -21,6 +21,7 @@ from service.api import client_preview, client_versions, twilio_callout, twilio_
 from service.api import clients as clients_api
 from service.api import events as events_api
 from service.api import hooks_chatwork as chatwork_hook
+from service.api import hooks_line as line_hook
 from service.api import hooks_lineworks as lineworks_hook
 from service.api import hooks_slack as slack_hook
 from service.api import me as me_api
@@ -147,6 +148,7 @@ def create_app(
         twilio_callout.router,
         twilio_sms.router,
         chatwork_hook.router,
+        line_hook.router,
         lineworks_hook.router,
         slack_hook.router,
         auth_pages.router,
