@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -42,7 +44,7 @@ LIST_LIMIT = 100
 CLOCK_SKEW = timedelta(minutes=1)
 # How many hex digits of the delivery id mark a message as that delivery's (and Relay's own).
 MARKER_DIGITS = 16
-MARKER = re.compile(r"#relay-[0-9a-f]{16}")
+MARKER = re.compile(rf"#relay-[0-9a-f]{{{MARKER_DIGITS}}}")
 # Chatwork has no buttons: the message says how to acknowledge from the room.
 REPLY_HINT = N_("Reply in this room with the code to acknowledge.")
 
@@ -50,6 +52,11 @@ REPLY_HINT = N_("Reply in this room with the code to acknowledge.")
 def marker_of(delivery_id: str) -> str:
     """The tag that lets a look-up find one delivery's message among a room's messages."""
     return f"#relay-{delivery_id[:MARKER_DIGITS]}"
+
+
+def _segment(value: str) -> str:
+    """An id as one segment of a path, whatever it holds."""
+    return quote(value, safe="")
 
 
 def _plain(text: str) -> str:
@@ -91,11 +98,10 @@ def chatwork_request(message: OutgoingMessage) -> ChatworkRequest:
     """The request that posts `message` to its room, or edits the message it replaces."""
     assert message.chat is not None, "a Chatwork message is made from its chat card"
     body = message_body(card=message.chat.card, delivery_id=message.delivery_id)
-    room = message.to
+    room = _segment(message.to)
     if message.chat.replaces:
-        return ChatworkRequest(
-            "PUT", f"/rooms/{room}/messages/{message.chat.replaces}", {"body": body}
-        )
+        edited = _segment(message.chat.replaces)
+        return ChatworkRequest("PUT", f"/rooms/{room}/messages/{edited}", {"body": body})
     return ChatworkRequest("POST", f"/rooms/{room}/messages", {"body": body, "self_unread": "0"})
 
 
@@ -115,9 +121,10 @@ class _Allowance:
 
 def _header_number(headers: httpx.Headers, name: str) -> float | None:
     try:
-        return float(headers.get(name, ""))
+        number = float(headers.get(name, ""))
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def _errors(response: httpx.Response) -> str:
@@ -285,10 +292,11 @@ class ChatworkProvider:
                 f"Chatwork's request allowance for this token is used up for {wait:.0f} s"
             )
         replaces = message.chat.replaces
+        room = _segment(message.to)
         if replaces:
-            path, params = f"/rooms/{message.to}/messages/{replaces}", {}
+            path, params = f"/rooms/{room}/messages/{_segment(replaces)}", {}
         else:
-            path, params = f"/rooms/{message.to}/messages", {"force": "1"}
+            path, params = f"/rooms/{room}/messages", {"force": "1"}
         try:
             response = await self._call(token, "GET", path, params=params)
         except httpx.HTTPError as error:

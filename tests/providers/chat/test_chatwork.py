@@ -338,6 +338,17 @@ async def test_the_allowance_is_kept_per_token(
     assert other.outcome == Outcome.sent
 
 
+async def test_rate_limit_headers_that_are_no_numbers_are_ignored(
+    api: respx.MockRouter, provider: ChatworkProvider
+) -> None:
+    garbled = {"x-ratelimit-remaining": "nan", "x-ratelimit-reset": "inf"}
+    route = api.post(POST_URL).respond(200, json={"message_id": MESSAGE_ID}, headers=garbled)
+
+    assert (await provider.send(make_message())).outcome == Outcome.sent
+    assert (await provider.send(make_message())).outcome == Outcome.sent
+    assert route.call_count == 2
+
+
 @pytest.mark.parametrize(
     ("error", "outcome"),
     [
