@@ -36,7 +36,7 @@ from service.i18n import N_
 from service.memos.ack_links import ack_link, make_ack_token
 from service.memos.models import Category, Memo, MemoStatus, Urgency
 from service.memos.schema import MemoOut
-from service.messages.preview import Preview, SampleMemo, preview_messages, sample_memo
+from service.messages.preview import ChatTo, Preview, SampleMemo, preview_messages, sample_memo
 from service.phones import PhoneNumberError, to_e164
 from service.routing.optouts import opted_out_among
 from service.routing.service import Recipient
@@ -99,12 +99,38 @@ class VoiceOut(BaseModel):
     text: str = Field(description="what the call-out reads before asking for a key")
 
 
+class FactOut(BaseModel):
+    label: str
+    value: str
+
+
+class ChatOut(BaseModel):
+    """The card one chat destination would get (CONTRACT §8)."""
+
+    destination: str = Field(description="the destination's key")
+    name: str = Field(description="what people call the destination")
+    kind: str = Field(description="its platform: slack, chatwork, lineworks, line, teams, webhook")
+    title: str
+    facts: list[FactOut]
+    summary: str
+    code: str
+    code_label: str
+    ack_label: str = Field(description="the button's words, where the platform has a button")
+    link_label: str
+    ack_url: str
+    mentions: list[str]
+    text: str = Field(description="the card as plain text, as text-only platforms show it")
+
+
 class PreviewOut(BaseModel):
-    """The sample memo as each channel would send it to the contact."""
+    """The sample memo as each channel would send it to the contact, and each destination's card."""
 
     email: EmailOut
     sms: SmsOut
     voice: VoiceOut
+    chat: list[ChatOut] = Field(
+        default_factory=list, description="one card per chat destination, in the document's order"
+    )
 
 
 class TestSendIn(BaseModel):
@@ -192,6 +218,21 @@ def _preview(
     *, config: CompanyConfig, memo: SampleMemo, contact_key: str, settings: Settings, operator: str
 ) -> Preview:
     token = make_ack_token(secret=settings.secret(), memo_id=_NO_MEMO, contact_key=contact_key)
+    destinations = []
+    for destination in config.destinations:
+        value = make_ack_token(
+            secret=settings.secret(), memo_id=_NO_MEMO, contact_key=destination.key
+        )
+        destinations.append(
+            ChatTo(
+                key=destination.key,
+                label=destination.label,
+                kind=destination.kind,
+                ack_url=ack_link(public_base_url=settings.public_base_url, token=value),
+                ack_value=value,
+                mentions=list(destination.options().get("mention") or []),
+            )
+        )
     return preview_messages(
         memo=memo,
         company_name=config.name,
@@ -200,6 +241,7 @@ def _preview(
         ack_url=ack_link(public_base_url=settings.public_base_url, token=token),
         received_at_local=clock.now().astimezone(_local_zone(config)),
         operator_name=operator,
+        destinations=destinations,
     )
 
 
@@ -224,7 +266,8 @@ def preview_client(
         ),
     ] = None,
 ) -> PreviewOut:
-    """A sample memo as email, SMS (with encoding and segments) and voice call-out; saves nothing.
+    """A sample memo as email, SMS (with encoding and segments), voice call-out and each chat
+    destination's card; saves nothing.
 
     Slug `_new` previews a company not saved yet from its `config`.
     """
@@ -257,6 +300,24 @@ def preview_client(
             budget=preview.sms.budget,
         ),
         voice=VoiceOut(text=preview.voice.text),
+        chat=[
+            ChatOut(
+                destination=chat.key,
+                name=chat.label,
+                kind=chat.kind,
+                title=chat.card.title,
+                facts=[FactOut(label=label, value=value) for label, value in chat.card.facts],
+                summary=chat.card.summary,
+                code=chat.card.code,
+                code_label=chat.card.code_label,
+                ack_label=chat.card.ack_label,
+                link_label=chat.card.link_label,
+                ack_url=chat.card.ack_url,
+                mentions=chat.card.mentions,
+                text=chat.card.text,
+            )
+            for chat in preview.chat
+        ],
     )
 
 

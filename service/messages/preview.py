@@ -2,19 +2,21 @@
 
 The words come from `render_memo_message`, the very function that writes each delivery, so
 a preview is what a contact would get; the SMS is counted as carriers count it (encoding and
-segments, hence its cost).
+segments, hence its cost). Each chat destination's card comes from `chat_card`, as its
+delivery's does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from service.channels import Channel
 from service.i18n import N_, translate
-from service.messages.context import CompanyFormat, MemoFacts
+from service.messages.chat import ChatCard, chat_card
+from service.messages.context import CompanyFormat, MemoFacts, memo_context
 from service.messages.render import DEFAULT_SMS_SEGMENTS, render_memo_message
 from service.messages.sms import Encoding, count_sms
 
@@ -98,12 +100,35 @@ class VoicePreview:
 
 
 @dataclass(frozen=True)
+class ChatTo:
+    """One chat destination a preview writes a card for, with its own acknowledgement."""
+
+    key: str
+    label: str
+    kind: str
+    ack_url: str
+    ack_value: str  # the signed token its button or postback would carry
+    mentions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatPreview:
+    """One destination's card, as its delivery would carry it."""
+
+    key: str
+    label: str
+    kind: str
+    card: ChatCard
+
+
+@dataclass(frozen=True)
 class Preview:
-    """One memo as each channel would send it to one contact."""
+    """One memo as each channel would send it to one contact, and as each destination's card."""
 
     email: EmailPreview
     sms: SmsPreview
     voice: VoicePreview
+    chat: list[ChatPreview] = field(default_factory=list)
 
 
 def preview_messages(
@@ -115,8 +140,9 @@ def preview_messages(
     ack_url: str,
     received_at_local: datetime,
     operator_name: str,
+    destinations: Sequence[ChatTo] = (),
 ) -> Preview:
-    """`memo` rendered for email, SMS and a voice call-out, exactly as a delivery would be."""
+    """`memo` rendered for email, SMS, a voice call-out and each destination, as deliveries are."""
 
     def render(channel: Channel) -> tuple[str, str, str | None]:
         message = render_memo_message(
@@ -135,6 +161,25 @@ def preview_messages(
     _, sms_text, _ = render(Channel.sms)
     _, spoken, _ = render(Channel.voice)
     counted = count_sms(text=sms_text)
+    chat = []
+    for destination in destinations:
+        context = memo_context(
+            memo=memo,
+            company_name=company_name,
+            config=config,
+            contact_name=destination.label,
+            ack_url=destination.ack_url,
+            received_at_local=received_at_local,
+            operator_name=operator_name,
+        )
+        card = chat_card(
+            context=context, ack_value=destination.ack_value, mentions=destination.mentions
+        )
+        chat.append(
+            ChatPreview(
+                key=destination.key, label=destination.label, kind=destination.kind, card=card
+            )
+        )
     return Preview(
         email=EmailPreview(subject=subject, text=text, html=html or ""),
         sms=SmsPreview(
@@ -145,4 +190,5 @@ def preview_messages(
             budget=DEFAULT_SMS_SEGMENTS,
         ),
         voice=VoicePreview(text=spoken),
+        chat=chat,
     )

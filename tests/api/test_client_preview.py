@@ -18,12 +18,14 @@ from service.dispatch.models import Delivery, DeliveryStatus
 from service.escalation.board import board
 from service.escalation.models import EscalationFiring
 from service.escalation.service import fire_due
+from service.memos.ack_links import read_ack_token
 from service.memos.models import Memo
 from service.memos.service import memos_from_caller
 from service.messages.sms import count_sms
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
 from service.settings import Settings
+from tests.chat import destination
 from tests.factories import company_document, make_english_company
 from tests.providers.smtp_server import RecordingHandler, smtp_server
 from tests.refusals import refused
@@ -380,3 +382,43 @@ def test_a_test_memo_stays_out_of_the_list_of_memos_and_the_callers_history(
     assert test_memo is not None and test_memo.caller_phone
     assert memos_from_caller(session=session, phone=test_memo.caller_phone) == []
     session.commit()
+
+
+def test_each_chat_destination_is_previewed_as_its_card(
+    client: TestClient, company: Company, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    document = company_document(
+        slug="hinode-clinic",
+        name="ひので内科",
+        destinations=[
+            destination("chatwork", name="サポート室"),
+            destination("slack"),
+        ],
+    )
+
+    saved = client.post(f"{URL}/preview", headers=admin_headers).json()
+    previewed = client.post(
+        "/api/v1/clients/_new/preview", json={"config": document}, headers=admin_headers
+    )
+
+    # A company without destinations keeps the shape it had, with no cards.
+    assert saved["chat"] == [] and {"email", "sms", "voice"} <= saved.keys()
+    assert previewed.status_code == 200, previewed.text
+    room, ops = previewed.json()["chat"]
+    assert (room["destination"], room["name"], room["kind"]) == (
+        "support-room",
+        "サポート室",
+        "chatwork",
+    )
+    assert (ops["destination"], ops["name"], ops["kind"]) == ("ops", "ops", "slack")
+    assert room["title"] == "【至急】ひので内科: 予約時間の行き違い"
+    assert {"label": "お客様", "value": "山田 太郎"} in room["facts"]
+    assert room["code"] == "4821" and room["ack_label"] == "確認しました"
+    assert room["mentions"] == ["1234567"] and ops["mentions"] == []
+    assert "山田 太郎" in room["text"] and room["ack_url"] in room["text"]
+    # Each card's link names its own destination, and no memo.
+    for card in (room, ops):
+        token = card["ack_url"].removeprefix("http://testserver/a/")
+        claim = read_ack_token(secret=settings.secret(), token=token)
+        assert claim is not None
+        assert (claim.memo_id, claim.contact_key) == ("0" * 32, card["destination"])

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from service.companies.config import CompanyConfig
 from service.companies.validation import validate_document
-from service.messages.preview import Preview, preview_messages, sample_memo
+from service.messages.preview import ChatTo, Preview, preview_messages, sample_memo
 from service.messages.sms import count_sms
 from tests.factories import company_document
 
@@ -85,3 +85,42 @@ def test_an_english_memo_in_plain_letters_is_gsm7() -> None:
 
     assert preview.sms.encoding == "GSM-7"
     assert preview.sms.segments == count_sms(text=preview.sms.text).segments
+
+
+def test_each_chat_destination_gets_its_card_from_the_same_sample() -> None:
+    config = _config()
+    destinations = [
+        ChatTo(
+            key="support-room",
+            label="サポート室",
+            kind="chatwork",
+            ack_url=ACK_URL + "-room",
+            ack_value="token-room",
+            mentions=["1234567"],
+        ),
+        ChatTo(key="ops", label="ops", kind="slack", ack_url=ACK_URL, ack_value="token-ops"),
+    ]
+
+    preview = preview_messages(
+        memo=sample_memo(config=config, given={"body": "折り返し希望。"}),
+        company_name=config.name,
+        config=config,
+        contact_name="佐藤 院長",
+        ack_url=ACK_URL,
+        received_at_local=MOMENT,
+        operator_name="鈴木",
+        destinations=destinations,
+    )
+
+    room, ops = preview.chat
+    assert (room.key, room.label, room.kind) == ("support-room", "サポート室", "chatwork")
+    assert room.card.title == "【至急】さくら歯科クリニック: 予約時間の行き違い"
+    assert ("お客様", "山田 太郎") in room.card.facts
+    assert ("診察券番号", "（例）") in room.card.facts
+    assert room.card.summary == "折り返し希望。"
+    assert (room.card.code, room.card.ack_label) == ("4821", "確認しました")
+    assert room.card.ack_url == ACK_URL + "-room" and room.card.ack_value == "token-room"
+    assert room.card.mentions == ["1234567"]
+    assert (ops.card.ack_value, ops.card.mentions) == ("token-ops", [])
+    # Without destinations the preview has no cards.
+    assert _preview(config).chat == []

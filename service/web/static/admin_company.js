@@ -848,6 +848,19 @@ async function preview() {
     ? `${sms.encoding} · ${ngettext('%(num)d segment', '%(num)d segments', sms.segments ?? 0)}`
     : '';
   document.getElementById('preview-voice-text').textContent = voice.text ?? '';
+  drawChatPreview(answer.data?.chat ?? [], language);
+}
+
+// Each chat destination's card, as its message would carry it; the words come translated.
+function drawChatPreview(cards, language) {
+  const section = document.getElementById('preview-chat');
+  section.hidden = cards.length === 0;
+  put(document.getElementById('preview-chat-cards'), cards.map((card) => h('article', { className: 'chat-preview', 'data-kind': card.kind, lang: language },
+    h('p', {}, h('strong', { text: card.name }), ` · ${card.kind}`),
+    h('pre', { className: 'message-text', tabindex: '0', text: card.text }),
+    // Chatwork has no button: its readers reply with the code.
+    card.kind === 'chatwork' ? null : h('p', {}, h('span', { className: 'button', text: card.ack_label })),
+  )));
 }
 
 const schedulePreview = debounce(preview, 400);
