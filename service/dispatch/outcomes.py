@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from service import clock
 from service.channels import Channel
+from service.dispatch.chat_events import enqueue_failed
 from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.fallback import add_fallback
 from service.dispatch.memo_status import refresh_memo_status
@@ -19,12 +20,13 @@ from service.providers.twilio.statuses import DELIVERY_OUTCOMES
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
 # Channels whose copies a receiver drops by themselves: email, by its Message-ID; LINE, by
-# the X-Line-Retry-Key every push of one delivery carries (LINE answers a second one 409).
+# the X-Line-Retry-Key every push of one delivery carries (LINE answers a second one 409);
+# a signed webhook, by the webhook-id every attempt of one delivery carries.
 # One whose outcome is unknown is sent again, as a message lost is worse than one seen twice.
 # A text or a call has no such key, so it is looked up at the provider instead.
-SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email, Channel.line})
+SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email, Channel.line, Channel.webhook})
 # What lets the receiver drop the copy, as a delivery's error names it.
-_SAME_KEY = {Channel.line: "X-Line-Retry-Key"}
+_SAME_KEY = {Channel.line: "X-Line-Retry-Key", Channel.webhook: "webhook-id"}
 
 
 def record_outcome(
@@ -95,13 +97,14 @@ def error_text(text: str) -> str:
 
 
 def fail(*, session: Session, delivery: Delivery) -> None:
-    """Fail a delivery for good, and queue its contact's other channel if there is one."""
+    """Fail a delivery for good; queue whoever is next in line, and tell the memo's webhooks."""
     delivery.status = DeliveryStatus.failed
     delivery.deadline = None
     delivery.claimed_by = None
     session.add(delivery)
     session.flush()
     add_fallback(session=session, failed=delivery)
+    enqueue_failed(session=session, failed=delivery)
 
 
 def advance_status(
