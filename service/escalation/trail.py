@@ -1,8 +1,12 @@
 """A memo's whole trail: what was sent to whom and what the provider said, the escalation steps
-that fired, the acknowledgement, and the callbacks operators made."""
+that fired, the acknowledgement (and which path it came by), and the callbacks operators made.
+
+A chat destination's delivery is named by the destination's label and platform; an update of
+a chat message once the memo was acknowledged is a delivery of its own, naming what it updates."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
@@ -11,7 +15,7 @@ from sqlmodel import Session, col, select
 from service.audit.models import AuditEntry
 from service.audit.service import Action
 from service.auth.models import User
-from service.channels import Channel
+from service.channels import Channel, is_chat
 from service.companies.config import EscalationStep
 from service.companies.models import Company
 from service.companies.service import company_config
@@ -25,18 +29,23 @@ DEFAULT_COUNTRY = "JP"
 
 
 class TrailDelivery(BaseModel):
-    """One delivery to one contact on one channel: its attempts and the provider's answer.
+    """One delivery to one contact on one channel, or to one chat destination: its attempts and
+    the provider's answer.
 
     Relay keeps the latest answer of each delivery, not one row per attempt: `attempts` says
     how many were made, `attempted_at` when the latest began, and `error`/`error_code` what
-    the provider said to it. A failed channel's fallback is a delivery of its own."""
+    the provider said to it. A failed channel's fallback is a delivery of its own, and so is
+    the update of a chat message once the memo was acknowledged (reason `acknowledged`)."""
 
     id: str
     channel: str
     to: str
     to_display: str
+    # The contact's key, or the chat destination's.
     contact: str
     contact_name: str
+    # The chat platform (slack, chatwork, …) when this went to a destination; None for a contact.
+    platform: str | None = None
     reason: str
     status: str
     attempts: int
@@ -49,6 +58,9 @@ class TrailDelivery(BaseModel):
     sent_at: str | None
     delivered_at: str | None
     updated_at: str
+    # An update: the platform's id of the message it edits, and the delivery that posted it.
+    replaces: str | None = None
+    update_of: str | None = None
 
 
 class TrailRecipient(BaseModel):
@@ -60,6 +72,7 @@ class TrailRecipient(BaseModel):
     channel: str
     to_display: str
     status: str
+    platform: str | None = None
 
 
 class TrailEscalation(BaseModel):
@@ -83,6 +96,8 @@ class TrailAcknowledgement(BaseModel):
     by: str | None
     # `by` as people know them: the contact's name when it is a contact's key.
     by_name: str
+    # The path that won: link, sms, voice, portal, operator, or a chat platform (slack,
+    # chatwork, line, lineworks) whose button, postback or reply was answered first.
     via: str | None
     # The Relay user who entered the acknowledgement (an operator recording a phone call,
     # a client user on the portal), when one did; None for a link, SMS or key press.
@@ -131,24 +146,56 @@ def _within(moment: datetime, start: datetime, end: datetime | None) -> bool:
 
 
 def _company_terms(company: Company) -> tuple[str, dict[str, str], list[EscalationStep]]:
-    """The company's country, its contacts' names and its escalation steps; defaults if its
-    configuration is off."""
+    """The company's country, its contacts' and destinations' names and its escalation steps;
+    defaults if its configuration is off."""
     try:
         config = company_config(company)
     except ValidationError:
         return DEFAULT_COUNTRY, {}, []
-    names = {contact.key: contact.name for contact in config.contacts}
+    names = {destination.key: destination.label for destination in config.destinations}
+    names.update({contact.key: contact.name for contact in config.contacts})
     return config.country, names, list(config.escalation)
+
+
+def _replaces(delivery: Delivery) -> str | None:
+    """The platform's id of the message an update delivery edits."""
+    if delivery.reason != DeliveryReason.acknowledged or not delivery.payload:
+        return None
+    try:
+        found = json.loads(delivery.payload).get("replaces")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _update_of(delivery: Delivery, deliveries: list[Delivery]) -> str | None:
+    """The delivery that posted the message an update edits."""
+    replaces = _replaces(delivery)
+    if replaces is None:
+        return None
+    return next(
+        (
+            d.id
+            for d in deliveries
+            if d.provider_id == replaces
+            and d.contact_key == delivery.contact_key
+            and d.channel == delivery.channel
+            and d.id != delivery.id
+        ),
+        None,
+    )
 
 
 def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
     """The memo's trail, read in five queries."""
     country, names, steps = _company_terms(company)
-    deliveries = session.exec(
-        select(Delivery)
-        .where(Delivery.memo_id == memo.id)
-        .order_by(col(Delivery.created_at), col(Delivery.contact_key), col(Delivery.id))
-    ).all()
+    deliveries = list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.memo_id == memo.id)
+            .order_by(col(Delivery.created_at), col(Delivery.contact_key), col(Delivery.id))
+        ).all()
+    )
     firings = session.exec(
         select(EscalationFiring)
         .where(EscalationFiring.memo_id == memo.id)
@@ -166,9 +213,13 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
             people[user.id] = user.display_name or user.email
 
     def to_display(delivery: Delivery) -> str:
-        if delivery.channel == Channel.email:
+        # A mailbox, a room or a channel id is shown as it is; a phone number as people write it.
+        if delivery.channel == Channel.email or is_chat(delivery.channel):
             return delivery.to
         return display_for(delivery.to, country=country)
+
+    def platform(delivery: Delivery) -> str | None:
+        return delivery.channel.value if is_chat(delivery.channel) else None
 
     escalations = []
     claimed: set[str] = set()
@@ -202,6 +253,7 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
                     channel=d.channel.value,
                     to_display=to_display(d),
                     status=d.status.value,
+                    platform=platform(d),
                 )
             )
         callback = None
@@ -265,6 +317,7 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
                 to_display=to_display(d),
                 contact=d.contact_key,
                 contact_name=names.get(d.contact_key, d.contact_key),
+                platform=platform(d),
                 reason=d.reason.value,
                 status=d.status.value,
                 attempts=d.attempts,
@@ -277,6 +330,8 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
                 sent_at=_iso(d.sent_at),
                 delivered_at=_iso(d.delivered_at),
                 updated_at=d.updated_at.isoformat(),
+                replaces=_replaces(d),
+                update_of=_update_of(d, deliveries),
             )
             for d in deliveries
         ],

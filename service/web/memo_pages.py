@@ -35,7 +35,17 @@ PAGE_SIZE = 30
 
 # The words of a trail's codes; a code without words is shown as it is.
 TRAIL_WORDS: dict[str, dict[str, str]] = {
-    "channel": {"email": N_("Email"), "sms": N_("SMS"), "voice": N_("Phone call")},
+    "channel": {
+        "email": N_("Email"),
+        "sms": N_("SMS"),
+        "voice": N_("Phone call"),
+        "slack": N_("Slack"),
+        "chatwork": N_("Chatwork"),
+        "lineworks": N_("LINE WORKS"),
+        "line": N_("LINE"),
+        "teams": N_("Microsoft Teams"),
+        "webhook": N_("Webhook"),
+    },
     "delivery": {
         "pending": N_("Waiting to be sent"),
         "sending": N_("Sending"),
@@ -48,6 +58,8 @@ TRAIL_WORDS: dict[str, dict[str, str]] = {
         "routing": N_("First message"),
         "escalation": N_("Escalation"),
         "fallback": N_("Other channel after a failure"),
+        "acknowledged": N_("Update: marked acknowledged"),
+        "memo_failed": N_("Event: the memo reached no one"),
     },
     "action": {
         "notify": N_("Notify contacts"),

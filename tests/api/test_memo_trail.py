@@ -7,16 +7,26 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from service import clock as clock_module
+from service.acks.chat import acknowledge_from_chat, target_of_token
+from service.acks.service import AckVia
 from service.audit.service import Action, Actor, record
 from service.auth.models import Role, User
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
+from service.dispatch.delivery_queue import QueuePolicy
+from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.escalation.service import fire_due
+from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo
+from service.providers.registry import build_providers
+from service.settings import Settings
+from tests.chat import destination, make_chat_company
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_company, make_token, make_user
 from tests.refusals import refused
@@ -186,3 +196,81 @@ def test_an_older_acknowledgement_finds_who_recorded_it_in_the_audit_trail(
     ack = client.get(f"/api/v1/memos/{memo.id}/trail", headers=headers).json()["acknowledgement"]
 
     assert ack["recorded_by"] == "suzuki@relay.example"
+
+
+async def _chat_memo_acknowledged_on_slack(
+    session: Session, engine: Engine, settings: Settings, clock: ManualClock, operator: User
+) -> Memo:
+    """A memo posted to Slack, Chatwork and LINE (the dev outbox), then acknowledged by
+    Slack's button, and the updates sent."""
+    make_chat_company(
+        session,
+        "slack",
+        "line",
+        extra=[destination("chatwork", name="サポート室")],
+    )
+    memo = take_memo(session, operator)
+    dispatcher = Dispatcher(
+        engine=engine,
+        settings=settings,
+        providers=build_providers(settings=settings, engine=engine),
+        policy=QueuePolicy(per_destination_per_minute=10),
+        name="test-trail-dispatcher",
+    )
+    await dispatcher.run_once()
+    clock.advance(timedelta(minutes=3))
+    target = target_of_token(
+        session=session,
+        settings=settings,
+        token=make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="ops"),
+        kind=Channel.slack,
+    )
+    assert target is not None
+    acknowledge_from_chat(session=session, target=target, by="佐藤", via=AckVia.slack)
+    session.commit()
+    await dispatcher.run_once()
+    return memo
+
+
+async def test_chat_deliveries_their_updates_and_the_path_that_won(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    operator: User,
+    operator_headers: dict[str, str],
+) -> None:
+    memo = await _chat_memo_acknowledged_on_slack(session, engine, settings, clock, operator)
+
+    trail = client.get(f"/api/v1/memos/{memo.id}/trail", headers=operator_headers).json()
+
+    rows = {(d["channel"], d["reason"]): d for d in trail["deliveries"]}
+    assert set(rows) == {
+        ("email", "routing"),
+        ("slack", "routing"),
+        ("chatwork", "routing"),
+        ("line", "routing"),
+        # LINE cannot edit a posted message; Slack and Chatwork are updated.
+        ("slack", "acknowledged"),
+        ("chatwork", "acknowledged"),
+    }
+    room = rows[("chatwork", "routing")]
+    assert (room["contact"], room["contact_name"], room["platform"]) == (
+        "support-room",
+        "サポート室",
+        "chatwork",
+    )
+    assert room["to_display"] == "123456789"  # a room id, not a phone number
+    assert rows[("slack", "routing")]["contact_name"] == "ops"
+    assert rows[("email", "routing")]["platform"] is None
+    for kind in ("slack", "chatwork"):
+        original, update = rows[(kind, "routing")], rows[(kind, "acknowledged")]
+        assert original["provider_id"] is not None
+        assert update["replaces"] == original["provider_id"]
+        assert update["update_of"] == original["id"]
+        assert update["status"] == "sent"
+        assert original["replaces"] is None and original["update_of"] is None
+    acknowledgement = trail["acknowledgement"]
+    assert (acknowledgement["via"], acknowledgement["by"]) == ("slack", "佐藤")
+    assert acknowledgement["recorded_by"] is None

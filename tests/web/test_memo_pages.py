@@ -8,14 +8,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
-from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.delivery_queue import QueuePolicy
+from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.escalation.service import fire_due
 from service.memos.models import Memo
+from service.providers.registry import build_providers
+from service.settings import Settings
+from tests.chat import destination, make_chat_company
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_english_company
 from tests.people import sign_in
@@ -181,3 +189,47 @@ def test_an_unknown_memo_is_a_404_page(client: TestClient, operator: User) -> No
 
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_the_trail_names_chat_destinations_their_updates_and_the_path_that_won(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    admin: User,
+    operator: User,
+) -> None:
+    make_chat_company(session, "slack", extra=[destination("chatwork", name="サポート室")])
+    memo = take_memo(session, operator)
+    dispatcher = Dispatcher(
+        engine=engine,
+        settings=settings,
+        providers=build_providers(settings=settings, engine=engine),
+        policy=QueuePolicy(per_destination_per_minute=10),
+        name="test-memo-page-dispatcher",
+    )
+    await dispatcher.run_once()
+    clock.advance(timedelta(minutes=3))
+    acknowledge(session=session, memo_id=memo.id, by="佐藤", via=AckVia.chatwork)
+    session.commit()
+    await dispatcher.run_once()
+    update = session.exec(
+        select(Delivery).where(
+            Delivery.memo_id == memo.id,
+            Delivery.channel == Channel.chatwork,
+            Delivery.reason == DeliveryReason.acknowledged,
+        )
+    ).one()
+    session.commit()
+    sign_in(client, admin)
+
+    page = client.get(f"/memos/{memo.id}", headers={"Accept-Language": "en"}).text
+    row = page[page.index(f'data-delivery-id="{update.id}"') :]
+    row = row[: row.index("</tr>")]
+
+    assert "サポート室" in row and "123456789" in row
+    assert ">Chatwork</td>" in row
+    assert "Update: marked acknowledged" in row
+    assert "Updates message outbox-" in row
+    assert "Confirmed by 佐藤 (Chatwork reply)" in " ".join(page.split())
