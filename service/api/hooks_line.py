@@ -76,7 +76,7 @@ def _events(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     try:
         text = body.decode("utf-8")
         data = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested past reason
         raise _not_a_webhook() from error
     events = data.get("events") if isinstance(data, dict) else None
     if not isinstance(events, list):

@@ -318,7 +318,16 @@ def test_an_event_without_a_user_is_acknowledged_as_line(
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b'{"events": {}}', b'{"destination": "U1"}'],
+    [
+        b"{not json",
+        b"",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'{"events": {}}',
+        b'{"destination": "U1"}',
+        b"[" * 100_000,
+    ],
+    ids=["not-json", "empty", "not-utf8", "a-list", "events-not-a-list", "no-events", "deep"],
 )
 def test_a_body_that_is_not_a_webhook_is_never_a_server_error(
     body: bytes, client: TestClient, session: Session, memo: Memo
