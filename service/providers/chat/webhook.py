@@ -19,7 +19,14 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from service import clock
 from service.channels import Channel
-from service.providers.base import LookupResult, Outcome, OutgoingMessage, Secrets, SendResult
+from service.providers.base import (
+    ChatEvent,
+    LookupResult,
+    Outcome,
+    OutgoingMessage,
+    Secrets,
+    SendResult,
+)
 from service.providers.twilio.rest import retry_after_seconds
 from service.settings import Settings
 
@@ -70,7 +77,7 @@ def event_body(message: OutgoingMessage, *, at: datetime) -> dict[str, Any]:
     memo = dict(chat.memo)
     failed = memo.pop(FAILED_KEY, None)
     data: dict[str, Any] = {"memo": memo, "destination": chat.options.get("key")}
-    if failed is not None:
+    if failed is not None and chat.event == ChatEvent.failed:
         data["failed"] = failed
     return {"type": chat.event.value, "timestamp": _moment(at), "data": data}
 

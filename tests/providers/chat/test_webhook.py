@@ -199,6 +199,20 @@ async def test_a_memo_failed_event_names_the_delivery_that_failed_beside_the_mem
     assert event["data"] == {"memo": MEMO, "destination": "crm", "failed": failure}
 
 
+async def test_only_a_memo_failed_event_says_which_delivery_failed(
+    receiver: respx.MockRouter, provider: WebhookProvider, now: datetime
+) -> None:
+    route = receiver.post(URL).respond(200)
+    failure = {"contact": "office", "channel": "email", "error": "refused"}
+
+    await provider.send(
+        make_message(event=ChatEvent.acknowledged, memo={**MEMO, FAILED_KEY: failure})
+    )
+
+    event = Webhook(KEY).verify(*received(route))
+    assert event["data"] == {"memo": MEMO, "destination": "crm"}
+
+
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 async def test_any_2xx_is_sent(
     receiver: respx.MockRouter, provider: WebhookProvider, now: datetime, status: int
