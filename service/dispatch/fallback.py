@@ -14,7 +14,7 @@ from service.companies.config import CompanyConfig
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.dispatch.delivery_queue import enqueue
-from service.dispatch.models import Delivery, DeliveryReason
+from service.dispatch.models import REPORTS, Delivery, DeliveryReason
 from service.memos.models import Memo, MemoStatus
 from service.routing.service import Recipient, address_of
 
@@ -45,8 +45,8 @@ def _next_in_line(*, config: CompanyConfig, failed: Delivery) -> Recipient | Non
 
 def add_fallback(*, session: Session, failed: Delivery) -> Delivery | None:
     """After a permanent failure, try the next in line once."""
-    if failed.reason == DeliveryReason.acknowledged:
-        return None  # telling a chat the memo was seen: nobody else needs to hear of it
+    if failed.reason in REPORTS:
+        return None  # news of the memo, not the memo: nobody else needs to hear of it
     memo = session.get(Memo, failed.memo_id)
     if memo is None or memo.status == MemoStatus.acknowledged:
         return None

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from sqlmodel import Session, col, select
 
 from service.dispatch.delivery_queue import deliveries_of
-from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.models import REPORTS, Delivery, DeliveryStatus
 from service.memos import lifecycle
 from service.memos.models import Memo, MemoStatus
 
 
 def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
-    """A memo's relay status as its deliveries make it."""
-    statuses = {d.status for d in deliveries}
+    """A memo's relay status as its deliveries make it (reports about it left out)."""
+    statuses = {d.status for d in deliveries if d.reason not in REPORTS}
     if DeliveryStatus.delivered in statuses:
         return MemoStatus.delivered
     if DeliveryStatus.sent in statuses:

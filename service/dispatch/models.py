@@ -27,8 +27,13 @@ class DeliveryReason(StrEnum):
     fallback = "fallback"
     # A destination told the memo was acknowledged: its chat message updated, or an event.
     acknowledged = "acknowledged"
-    # A webhook destination told the memo reached no one.
+    # A webhook destination told that one of the memo's messages failed for good.
     memo_failed = "memo_failed"
+
+
+# Deliveries that report what became of a memo rather than carry it: they neither fall back
+# nor count towards whether the memo reached anyone.
+REPORTS = frozenset({DeliveryReason.acknowledged, DeliveryReason.memo_failed})
 
 
 # A status only moves forward: a late "sent" never overwrites "delivered".

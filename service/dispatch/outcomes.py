@@ -24,9 +24,13 @@ BACKOFF_CAP = timedelta(minutes=10)
 # a signed webhook, by the webhook-id every attempt of one delivery carries.
 # One whose outcome is unknown is sent again, as a message lost is worse than one seen twice.
 # A text or a call has no such key, so it is looked up at the provider instead.
-SEND_AGAIN_WHEN_UNKNOWN = frozenset({Channel.email, Channel.line, Channel.webhook})
 # What lets the receiver drop the copy, as a delivery's error names it.
-_SAME_KEY = {Channel.line: "X-Line-Retry-Key", Channel.webhook: "webhook-id"}
+DEDUPLICATED_BY = {
+    Channel.email: "Message-ID",
+    Channel.line: "X-Line-Retry-Key",
+    Channel.webhook: "webhook-id",
+}
+SEND_AGAIN_WHEN_UNKNOWN = frozenset(DEDUPLICATED_BY)
 
 
 def record_outcome(
@@ -61,7 +65,7 @@ def record_outcome(
         if result.outcome == Outcome.unknown:
             delivery.error = error_text(
                 f"outcome unknown ({result.error or 'no answer'}); "
-                f"sending it again with the same {_SAME_KEY.get(delivery.channel, 'Message-ID')}"
+                f"sending it again with the same {DEDUPLICATED_BY[delivery.channel]}"
             )
     elif send_again:
         delivery.error = error_text(

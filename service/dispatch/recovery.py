@@ -11,6 +11,7 @@ from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.memo_status import refresh_memo_status
 from service.dispatch.models import Delivery, DeliveryStatus
 from service.dispatch.outcomes import (
+    DEDUPLICATED_BY,
     PROVIDER_STATUS,
     SEND_AGAIN_WHEN_UNKNOWN,
     advance_status,
@@ -65,7 +66,7 @@ def take_unsettled(
                 delivery=delivery,
                 policy=policy,
                 why="sent or not when its dispatcher stopped; sending it again with the "
-                "same Message-ID",
+                f"same {DEDUPLICATED_BY[delivery.channel]}",
             )
             settled += 1
         else:
