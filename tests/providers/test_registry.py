@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from service.channels import Channel
+from service.channels import CHAT_CHANNELS, Channel
 from service.providers.outbox import OutboxProvider
 from service.providers.registry import (
     build_providers,
@@ -126,18 +126,39 @@ def test_smtp_host_takes_email(monkeypatch: pytest.MonkeyPatch, unused_engine: E
 
 
 def test_everything_configured_leaves_nothing_in_the_outbox(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, unused_engine: Engine
 ) -> None:
     settings = make_settings(
-        monkeypatch, **TWILIO, twilio_sms_from="+815011112222", smtp_host="mail.example.jp"
+        monkeypatch,
+        **TWILIO,
+        twilio_sms_from="+815011112222",
+        smtp_host="mail.example.jp",
+        chat_delivery="live",
     )
 
     assert channel_backends(settings=settings) == {
         Channel.sms: "twilio",
         Channel.email: "smtp",
         Channel.voice: "twilio",
+        **dict.fromkeys(CHAT_CHANNELS, "platform"),
     }
     assert outbox_channels(settings=settings) == set()
+    providers = build_providers(settings=settings, engine=unused_engine)
+    for channel in CHAT_CHANNELS:
+        assert not isinstance(providers[channel], OutboxProvider)
+        assert providers[channel].channel == channel
+
+
+def test_chat_goes_out_once_links_do_and_stays_in_the_outbox_on_a_local_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    public = make_settings(
+        monkeypatch, public_base_url="https://relay.example.jp", secret_key="k" * 32
+    )
+    local = make_settings(monkeypatch)
+
+    assert outbox_channels(settings=public).isdisjoint(CHAT_CHANNELS)
+    assert CHAT_CHANNELS <= outbox_channels(settings=local)
 
 
 def test_a_messaging_service_alone_is_no_caller_id_so_voice_stays_in_the_outbox(
