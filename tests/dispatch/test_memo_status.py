@@ -8,12 +8,14 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
+from service import clock
 from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
+from service.channels import Channel
 from service.companies.models import Company
 from service.dispatch.delivery_queue import QueuePolicy, claim_due
-from service.dispatch.memo_status import refresh_memo_status
-from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.memo_status import memo_status_from, refresh_memo_status
+from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.dispatch.outcomes import record_outcome
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import Outcome, SendResult
@@ -96,3 +98,24 @@ def test_two_deliveries_failing_at_once_leave_the_memo_failed(
     session.expire_all()
     stored = session.get(Memo, memo.id)
     assert stored is not None and stored.status == MemoStatus.failed
+
+
+def test_a_report_about_a_memo_does_not_make_it_reached() -> None:
+    def make_delivery(reason: DeliveryReason, status: DeliveryStatus) -> Delivery:
+        return Delivery(
+            memo_id="m" * 32,
+            contact_key="crm",
+            channel=Channel.webhook,
+            to="https://crm.example.jp/relay",
+            reason=reason,
+            status=status,
+            due_at=clock.now(),
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+
+    failed = make_delivery(DeliveryReason.routing, DeliveryStatus.failed)
+    report = make_delivery(DeliveryReason.memo_failed, DeliveryStatus.delivered)
+
+    assert memo_status_from([failed, report]) == MemoStatus.failed
+    assert memo_status_from([failed]) == MemoStatus.failed
