@@ -42,6 +42,7 @@ from service.escalation import tasks
 from service.escalation.models import TaskStatus
 from service.escalation.service import fire_due
 from service.memos.ack_links import make_ack_token
+from service.providers import outbox
 from service.settings import Settings
 from service.web.api_docs import SWAGGER_UI_ASSETS
 from tests.dispatch.conftest import take_memo
@@ -49,6 +50,7 @@ from tests.factories import (
     company_document,
     csrf_from,
     make_client_user,
+    make_outgoing_message,
     make_token,
     make_twilio_settings,
 )
@@ -202,6 +204,7 @@ def world(
         ).json()
     token = make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="director")
     _, spare_token = auth.issue_api_token(session=session, user=operator, name="spare")
+    kept = outbox.store_message(session=session, message=make_outgoing_message())
     session.commit()
     return World(
         path_values={
@@ -216,6 +219,7 @@ def world(
             "name": next(iter(SWAGGER_UI_ASSETS)),
             "user_id": operator.id,
             "token_id": spare_token.id,
+            "message_id": kept.id,
         },
         callers=callers,
         company_number=company_config(company).phone_numbers[0],
