@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from service.acks.chat import (
@@ -26,10 +28,14 @@ from service.acks.chat import (
 from service.acks.service import AckVia
 from service.auth.models import Role
 from service.channels import Channel, is_chat
+from service.companies.config import CompanyConfig
+from service.companies.models import Company
+from service.companies.service import company_config
 from service.dispatch.models import Delivery
 from service.errors import NotFound
 from service.http_deps import CurrentStaff, OptionalUser, SessionDep
 from service.i18n import N_
+from service.memos.models import Memo
 from service.messages.sms import count_sms
 from service.providers import outbox, registry
 from service.providers.base import ChatPayload, OutgoingMessage
@@ -116,19 +122,50 @@ def _platform_request(message: OutboxMessage, payload: ChatPayload) -> str | Non
     return json.dumps(preview(_outgoing(message, payload)), ensure_ascii=False, indent=2)
 
 
-def _destination_keys(session: Session, messages: list[OutboxMessage]) -> dict[str, str]:
-    """Each chat message's destination key, by delivery id."""
+@dataclass(frozen=True)
+class _Sent:
+    """What the page tells of a chat message's delivery: whom it went to, and if it is seen."""
+
+    destination: str
+    answered: bool
+
+
+def _label(config: CompanyConfig | None, key: str) -> str:
+    if config is None:
+        return key
+    try:
+        return config.destination(key).label
+    except KeyError:
+        return key  # the destination was removed since
+
+
+def _chat_deliveries(session: Session, messages: list[OutboxMessage]) -> dict[str, _Sent]:
+    """Each chat message's destination (its name) and whether its memo is acknowledged."""
     ids = [m.delivery_id for m in messages if is_chat(m.channel)]
     if not ids:
         return {}
     rows = session.exec(
-        select(Delivery.id, Delivery.contact_key).where(col(Delivery.id).in_(ids))
+        select(Delivery.id, Delivery.contact_key, Memo.acknowledged_at, Company)
+        .join(Memo, col(Memo.id) == col(Delivery.memo_id))
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(col(Delivery.id).in_(ids))
     ).all()
-    return dict(rows)
+    configs: dict[str, CompanyConfig | None] = {}
+    found = {}
+    for delivery_id, key, acknowledged_at, company in rows:
+        if company.id not in configs:
+            try:
+                configs[company.id] = company_config(company)
+            except ValidationError:
+                configs[company.id] = None
+        found[delivery_id] = _Sent(
+            destination=_label(configs[company.id], key), answered=acknowledged_at is not None
+        )
+    return found
 
 
 def _chat_view(
-    message: OutboxMessage, *, destination: str | None, actionable: frozenset[Channel]
+    message: OutboxMessage, *, sent: _Sent | None, actionable: frozenset[Channel]
 ) -> dict[str, Any] | None:
     payload = _payload(message)
     if payload is None:
@@ -137,7 +174,7 @@ def _chat_view(
     action = CHAT_ACTIONS.get(message.channel)
     return {
         "event": payload.event.value,
-        "destination": destination,
+        "destination": sent.destination if sent else None,
         "title": card.title,
         "urgent": card.urgent,
         "facts": [list(pair) for pair in card.facts],
@@ -151,11 +188,14 @@ def _chat_view(
         "mentions": list(card.mentions),
         "replaces": payload.replaces,
         "request": _platform_request(message, payload),
-        # Only a message not yet acknowledged can be answered, and only while its channel
-        # goes to the outbox (a live platform answers through its own hook).
+        # Only a message of a memo not yet acknowledged is offered an answer, and only while
+        # its channel goes to the outbox (a live platform answers through its own hook).
         "action": (
             action
-            if action and card.acknowledged is None and message.channel in actionable
+            if action
+            and card.acknowledged is None
+            and not (sent and sent.answered)
+            and message.channel in actionable
             else None
         ),
     }
@@ -164,7 +204,7 @@ def _chat_view(
 def _view(
     message: OutboxMessage,
     *,
-    destination: str | None = None,
+    sent: _Sent | None = None,
     actionable: frozenset[Channel] = frozenset(),
 ) -> dict[str, Any]:
     local = message.created_at.astimezone(DISPLAY_ZONE)
@@ -183,14 +223,14 @@ def _view(
         "characters": len(message.text),
         "segments": count.segments if count else None,
         "encoding": count.encoding if count else None,
-        "chat": _chat_view(message, destination=destination, actionable=actionable),
+        "chat": _chat_view(message, sent=sent, actionable=actionable),
     }
 
 
 def _views(session: Session, settings: Settings, messages: list[OutboxMessage]) -> list[Any]:
-    keys = _destination_keys(session, messages)
+    sent = _chat_deliveries(session, messages)
     actionable = registry.outbox_channels(settings=settings)
-    return [_view(m, destination=keys.get(m.delivery_id), actionable=actionable) for m in messages]
+    return [_view(m, sent=sent.get(m.delivery_id), actionable=actionable) for m in messages]
 
 
 @router.get("/dev/outbox")

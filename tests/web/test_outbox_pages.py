@@ -26,7 +26,7 @@ from service.providers.chat import CHAT_PREVIEWS
 from service.providers.registry import build_providers
 from service.settings import Settings
 from service.web.outbox_pages import linkify
-from tests.chat import make_chat_company
+from tests.chat import destination, make_chat_company
 from tests.dispatch.conftest import take_memo
 from tests.factories import csrf_from, make_outgoing_message
 from tests.people import sign_in
@@ -271,7 +271,7 @@ async def test_a_slack_card_pressed_in_the_outbox_acknowledges_and_the_update_la
     clock: ManualClock,
     operator: User,
 ) -> None:
-    make_chat_company(session, "slack", "chatwork")
+    make_chat_company(session, "slack", extra=[destination("chatwork", name="サポート室")])
     memo = take_memo(session, operator)
     dispatcher = _dispatcher(engine, settings)
     await dispatcher.run_once()
@@ -291,6 +291,7 @@ async def test_a_slack_card_pressed_in_the_outbox_acknowledges_and_the_update_la
     assert "ack-button" not in chatwork
     assert f"<strong>{memo.ack_code}</strong>" in chatwork and "/a/" in chatwork
     assert "[To:1234567]" in chatwork
+    assert 'class="destination">サポート室</strong>' in chatwork  # its name, not its key
     clock.advance(timedelta(minutes=2))  # the updates come later than the messages
 
     pressed = client.post(
@@ -314,8 +315,8 @@ async def test_a_slack_card_pressed_in_the_outbox_acknowledges_and_the_update_la
     assert "dev-action" not in update  # nothing left to answer
     assert "ack-button" not in update
     assert 'data-event="memo.created"' in original
-    # Chatwork's message is edited too; the original Chatwork card can no longer be answered
-    # once the memo is acknowledged, so pressing it again changes nothing.
+    assert "dev-action" not in original  # the memo is acknowledged: nothing left to answer
+    # Chatwork's message is edited too; pressing the original again changes nothing.
     assert '<p class="seen">確認済み 佐藤 09:02</p>' in _card(after, "chatwork", index=0)
     again = client.post(
         action.group(1), data={"by": "鈴木", "csrf_token": csrf_from(after)}, follow_redirects=False
