@@ -296,3 +296,26 @@ def test_a_newer_save_and_a_taken_number_are_refused_where_they_are_typed(
     expect(page.locator("#cf-phone_numbers-1-error")).to_contain_text("northwind-shop")
     assert "cf-phone_numbers-1-error" in (number.get_attribute("aria-describedby") or "")
     context.close()
+
+
+def test_the_preview_shows_each_chat_destinations_card(
+    browser: Any, bureau_of_four: Bureau
+) -> None:
+    expect = _expect()
+    context, page = _signed_in(
+        browser,
+        bureau_of_four,
+        "kanri@relay.example",
+        viewport=PHONE,
+        path="/admin/companies/aoba-property",
+    )
+    cards = page.locator("#preview-chat article.chat-preview")
+    expect(cards).to_have_count(2)
+    room = page.locator('#preview-chat article[data-kind="chatwork"]')
+    slack = page.locator('#preview-chat article[data-kind="slack"]')
+    expect(room).to_contain_text("管理部 連絡室")
+    expect(room.locator("pre")).to_contain_text("確認コード")
+    expect(room.locator(".button")).to_have_count(0)  # Chatwork has no button
+    expect(slack).to_contain_text("#設備当番")
+    expect(slack.locator(".button")).to_have_text("確認しました")
+    context.close()
