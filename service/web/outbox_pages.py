@@ -308,6 +308,9 @@ def acknowledge_chat(
     Only while the message's channel goes to the outbox; the memo is acknowledged through
     the platform's own path, so the dispatcher then sends the update as it would live.
     """
+    if user is None:
+        # Back to the outbox after signing in: this address only takes a POST.
+        return RedirectResponse("/login?next=%2Fdev%2Foutbox", status.HTTP_303_SEE_OTHER)
     refused = refusal_page(request, user, STAFF_ROLES)
     if refused is not None:
         return refused

@@ -425,7 +425,8 @@ def test_the_action_needs_staff_and_the_csrf_token(
     [sms] = outbox.latest_messages(session=session)
     session.commit()
     signed_out = client.post(f"/dev/outbox/{sms.id}/acknowledge", follow_redirects=False)
-    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/login?next=%2Fdev%2Foutbox"
     sign_in(client, client_user)
     token = csrf_from(client.get("/").text)
     refused = client.post(f"/dev/outbox/{sms.id}/acknowledge", data={"csrf_token": token})
