@@ -59,7 +59,7 @@ TRAIL_WORDS: dict[str, dict[str, str]] = {
         "escalation": N_("Escalation"),
         "fallback": N_("Other channel after a failure"),
         "acknowledged": N_("Update: marked acknowledged"),
-        "memo_failed": N_("Event: the memo reached no one"),
+        "memo_failed": N_("Event: one of the memo's messages failed"),
     },
     "action": {
         "notify": N_("Notify contacts"),
