@@ -8,6 +8,7 @@ with the code), so a memo's whole chat flow runs with no account anywhere.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -46,6 +47,7 @@ from service.web.auth_pages import login_redirect
 from service.web.csrf import CsrfProtected
 from service.web.pages import refusal_page
 
+log = logging.getLogger(__name__)
 STAFF_ROLES = (Role.admin, Role.operator)
 PAGE_LIMIT = 100
 JSON_LIMIT_MAX = 500
@@ -119,7 +121,13 @@ def _platform_request(message: OutboxMessage, payload: ChatPayload) -> str | Non
     preview = CHAT_PREVIEWS.get(message.channel)
     if preview is None:
         return None
-    return json.dumps(preview(_outgoing(message, payload)), ensure_ascii=False, indent=2)
+    try:
+        body = preview(_outgoing(message, payload))
+    except Exception:
+        # The page still shows the card: a message kept by an older version may lack a part.
+        log.exception("outbox message %s: no platform request could be built", message.id)
+        return None
+    return json.dumps(body, ensure_ascii=False, indent=2)
 
 
 @dataclass(frozen=True)
