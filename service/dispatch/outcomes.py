@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from service import clock
 from service.channels import Channel
-from service.dispatch.chat_events import enqueue_failed
+from service.dispatch.chat_updates import enqueue_failed
 from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.fallback import add_fallback
 from service.dispatch.memo_status import refresh_memo_status

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from service.acks.service import AckVia, acknowledge
 from service.auth.models import User
 from service.channels import Channel
-from service.dispatch.chat_events import enqueue_failed
+from service.dispatch.chat_updates import enqueue_failed
 from service.dispatch.compose import render_delivery
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
