@@ -17,25 +17,20 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service import clock as relay_clock
 from service.api.hooks_chatwork import signature_of
-from service.app import create_app
-from service.audit.service import SYSTEM_ACTOR
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
-from service.secrets.service import set_secret
+from service.dispatch.models import DeliveryReason, DeliveryStatus
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
+from tests.providers.chat.support import fallbacks, rows_of, stored
 from tests.standin import serve_standin
 
 API_TOKEN = "sakura0123456789abcdef0123456789"
@@ -148,26 +143,6 @@ def live_settings(settings: Settings, chatwork: ChatworkStandin) -> Iterator[Set
 
 
 @pytest.fixture
-async def dispatcher(engine: Engine, live_settings: Settings) -> Any:
-    providers = build_providers(settings=live_settings, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live_settings,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="chatwork-flow",
-    )
-    await close_providers(providers)
-
-
-@pytest.fixture
-def relay(live_settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    """Relay's HTTP side, where Chatwork posts the room's webhooks."""
-    with TestClient(create_app(settings=live_settings, engine=engine)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def sakura(session: Session, live_settings: Settings) -> None:
     """A company whose memos also go to its Chatwork room, both tokens in the secret store."""
     make_chat_company(session, "chatwork")
@@ -176,10 +151,6 @@ def sakura(session: Session, live_settings: Settings) -> None:
         live_settings,
         {"sakura-chatwork": API_TOKEN, "sakura-chatwork-hook": WEBHOOK_TOKEN},
     )
-
-
-def chatwork_rows(session: Session, memo: Memo) -> list[Delivery]:
-    return [d for d in deliveries(session, memo) if d.channel == Channel.chatwork]
 
 
 def webhook(
@@ -215,14 +186,6 @@ def webhook(
     return answer
 
 
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
 @pytest.mark.usefixtures("sakura")
 async def test_a_memo_goes_to_the_room_a_reply_with_its_code_acknowledges_it_and_it_says_so(
     session: Session,
@@ -241,7 +204,7 @@ async def test_a_memo_goes_to_the_room_a_reply_with_its_code_acknowledges_it_and
     assert posted["room_id"] == ROOM and posted["self_unread"] == "0"
     assert posted["body"].startswith("[To:1234567]\n[info][title]")
     assert "予約時間の行き違い" in posted["body"] and f": {memo.ack_code}\n" in posted["body"]
-    [sent] = chatwork_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.chatwork)
     assert (sent.status, sent.provider_id) == (DeliveryStatus.sent, posted["message_id"])
 
     # Chatwork tells the room's webhook of Relay's own post too: its code is no reply.
@@ -268,7 +231,11 @@ async def test_a_memo_goes_to_the_room_a_reply_with_its_code_acknowledges_it_and
     # 00:03 UTC is 09:03 in Tokyo, the company's time.
     assert f"Chatwork {SATO}" in edited["body"] and "09:03" in edited["body"]
     assert f": {memo.ack_code}\n" not in edited["body"]
-    updates = [d for d in chatwork_rows(session, memo) if d.reason == DeliveryReason.acknowledged]
+    updates = [
+        d
+        for d in rows_of(session, memo, Channel.chatwork)
+        if d.reason == DeliveryReason.acknowledged
+    ]
     assert [(d.status, d.provider_id) for d in updates] == [
         (DeliveryStatus.sent, posted["message_id"])
     ]
@@ -289,7 +256,7 @@ async def test_an_answer_lost_after_chatwork_posted_is_looked_up_not_posted_twic
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [pending] = chatwork_rows(session, memo)
+    [pending] = rows_of(session, memo, Channel.chatwork)
     assert pending.status == DeliveryStatus.sending and pending.provider_id is None
 
     clock.advance(timedelta(minutes=5))
@@ -297,7 +264,7 @@ async def test_an_answer_lost_after_chatwork_posted_is_looked_up_not_posted_twic
 
     [posted] = chatwork.messages
     assert [call for call, _ in chatwork.calls] == ["POST messages", "GET messages"]
-    [found] = chatwork_rows(session, memo)
+    [found] = rows_of(session, memo, Channel.chatwork)
     assert (found.status, found.provider_id) == (DeliveryStatus.sent, posted["message_id"])
 
 
@@ -313,7 +280,7 @@ async def test_a_rate_limit_is_waited_out_as_chatwork_asks(
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [waiting] = chatwork_rows(session, memo)
+    [waiting] = rows_of(session, memo, Channel.chatwork)
     assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "429"
     assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
     assert chatwork.messages == []
@@ -321,7 +288,7 @@ async def test_a_rate_limit_is_waited_out_as_chatwork_asks(
     clock.advance(timedelta(minutes=15))
     await dispatcher.run_once()
 
-    [sent] = chatwork_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.chatwork)
     assert sent.status == DeliveryStatus.sent and sent.attempts == 2
     assert len(chatwork.messages) == 1
 
@@ -339,20 +306,13 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     await dispatcher.run_once()
 
     chatwork.tokens = {"rotated-token"}
-    set_secret(
-        session=session,
-        name="sakura-chatwork",
-        value="rotated-token",
-        settings=live_settings,
-        actor=SYSTEM_ACTOR,
-    )
-    session.commit()
+    store_secrets(session, live_settings, {"sakura-chatwork": "rotated-token"})
     second = take_memo(session, operator)
     await dispatcher.run_once()
 
     assert [token for _, token in chatwork.calls] == [API_TOKEN, "rotated-token"]
-    assert chatwork_rows(session, first)[0].status == DeliveryStatus.sent
-    assert chatwork_rows(session, second)[0].status == DeliveryStatus.sent
+    assert rows_of(session, first, Channel.chatwork)[0].status == DeliveryStatus.sent
+    assert rows_of(session, second, Channel.chatwork)[0].status == DeliveryStatus.sent
 
     # A token Chatwork no longer takes fails for good, and the destination's fallback is told.
     chatwork.tokens = set()
@@ -362,5 +322,4 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     rows = deliveries(session, third)
     failed = next(d for d in rows if d.channel == Channel.chatwork)
     assert failed.status == DeliveryStatus.failed and failed.error_code == "401"
-    fallback = [d for d in rows if d.reason == DeliveryReason.fallback]
-    assert [(d.contact_key, d.channel.value) for d in fallback] == [("director", "email")]
+    assert fallbacks(rows) == [("director", "email")]

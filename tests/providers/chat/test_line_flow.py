@@ -19,24 +19,19 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service import clock as relay_clock
-from service.app import create_app
-from service.audit.service import SYSTEM_ACTOR
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
-from service.secrets.service import set_secret
+from service.dispatch.models import DeliveryReason, DeliveryStatus
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
+from tests.providers.chat.support import fallbacks, rows_of, stored
 from tests.standin import serve_standin
 
 ACCESS_TOKEN = "line-channel-access-token-sakura"
@@ -157,26 +152,6 @@ def live_settings(settings: Settings, line: LineStandin) -> Iterator[Settings]:
 
 
 @pytest.fixture
-async def dispatcher(engine: Engine, live_settings: Settings) -> Any:
-    providers = build_providers(settings=live_settings, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live_settings,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="line-flow",
-    )
-    await close_providers(providers)
-
-
-@pytest.fixture
-def relay(live_settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    """Relay's HTTP side, where LINE posts the webhooks."""
-    with TestClient(create_app(settings=live_settings, engine=engine)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def sakura(session: Session, live_settings: Settings) -> None:
     """A company whose memos also go to a LINE user, its token and channel secret stored."""
     make_chat_company(session, "line")
@@ -185,10 +160,6 @@ def sakura(session: Session, live_settings: Settings) -> None:
         live_settings,
         {"sakura-line-token": ACCESS_TOKEN, "sakura-line-channel": CHANNEL_SECRET},
     )
-
-
-def line_rows(session: Session, memo: Memo) -> list[Delivery]:
-    return [d for d in deliveries(session, memo) if d.channel == Channel.line]
 
 
 def press_button(relay: TestClient, pushed: dict[str, Any], *, user: str) -> Any:
@@ -216,14 +187,6 @@ def press_button(relay: TestClient, pushed: dict[str, Any], *, user: str) -> Any
     )
 
 
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
 @pytest.mark.usefixtures("sakura")
 async def test_a_memo_is_pushed_to_line_and_its_postback_acknowledges_it(
     session: Session,
@@ -238,7 +201,7 @@ async def test_a_memo_is_pushed_to_line_and_its_postback_acknowledges_it(
     await dispatcher.run_once()
 
     [pushed] = line.pushed
-    [sent] = line_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.line)
     assert pushed["to"] == TO
     assert line.calls == [("/v2/bot/message/push", ACCESS_TOKEN, pushed["retry_key"])]
     words = json.dumps(pushed["messages"], ensure_ascii=False)
@@ -258,7 +221,7 @@ async def test_a_memo_is_pushed_to_line_and_its_postback_acknowledges_it(
 
     # LINE cannot edit a pushed message: nothing more is sent there, and no update queued.
     assert len(line.calls) == 1 and len(line.pushed) == 1
-    assert [d.reason for d in line_rows(session, memo)] == [DeliveryReason.routing]
+    assert [d.reason for d in rows_of(session, memo, Channel.line)] == [DeliveryReason.routing]
 
 
 @pytest.mark.usefixtures("sakura")
@@ -273,7 +236,7 @@ async def test_an_answer_lost_after_line_accepted_is_pushed_again_under_its_key_
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [waiting] = line_rows(session, memo)
+    [waiting] = rows_of(session, memo, Channel.line)
     assert waiting.status == DeliveryStatus.retrying and waiting.provider_id is None
     assert "X-Line-Retry-Key" in (waiting.error or "")
 
@@ -284,7 +247,7 @@ async def test_an_answer_lost_after_line_accepted_is_pushed_again_under_its_key_
     [pushed] = line.pushed
     keys = [key for _, _, key in line.calls]
     assert len(keys) == 2 and keys[0] == keys[1] == pushed["retry_key"]
-    [sent] = line_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.line)
     assert (sent.status, sent.provider_id, sent.attempts) == (DeliveryStatus.sent, pushed["id"], 2)
 
 
@@ -300,7 +263,7 @@ async def test_a_rate_limit_is_waited_out_as_line_asks(
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [waiting] = line_rows(session, memo)
+    [waiting] = rows_of(session, memo, Channel.line)
     assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "429"
     assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
     assert line.pushed == []
@@ -308,7 +271,7 @@ async def test_a_rate_limit_is_waited_out_as_line_asks(
     clock.advance(timedelta(minutes=15))
     await dispatcher.run_once()
 
-    [sent] = line_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.line)
     assert sent.status == DeliveryStatus.sent and sent.attempts == 2
     assert len(line.pushed) == 1
 
@@ -326,20 +289,13 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     await dispatcher.run_once()
 
     line.tokens = {"rotated-access-token"}
-    set_secret(
-        session=session,
-        name="sakura-line-token",
-        value="rotated-access-token",
-        settings=live_settings,
-        actor=SYSTEM_ACTOR,
-    )
-    session.commit()
+    store_secrets(session, live_settings, {"sakura-line-token": "rotated-access-token"})
     second = take_memo(session, operator)
     await dispatcher.run_once()
 
     assert [token for _, token, _ in line.calls] == [ACCESS_TOKEN, "rotated-access-token"]
-    assert line_rows(session, first)[0].status == DeliveryStatus.sent
-    assert line_rows(session, second)[0].status == DeliveryStatus.sent
+    assert rows_of(session, first, Channel.line)[0].status == DeliveryStatus.sent
+    assert rows_of(session, second, Channel.line)[0].status == DeliveryStatus.sent
 
     # A token LINE no longer takes fails for good, and the destination's fallback is told.
     line.tokens = set()
@@ -350,5 +306,4 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     failed = next(d for d in rows if d.channel == Channel.line)
     assert failed.status == DeliveryStatus.failed and failed.error_code == "401"
     assert "Authentication failed" in (failed.error or "")
-    fallback = [d for d in rows if d.reason == DeliveryReason.fallback]
-    assert [(d.contact_key, d.channel.value) for d in fallback] == [("director", "email")]
+    assert fallbacks(rows) == [("director", "email")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,21 +11,19 @@ import jwt
 import pytest
 from fastapi import FastAPI, Form, Header, Request, Response
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.api.hooks_lineworks import signature_of
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
+from tests.providers.chat.support import rows_of, stored
 from tests.providers.chat.test_lineworks import PRIVATE_PEM, PUBLIC_PEM
 from tests.standin import serve_standin
 
@@ -104,27 +102,16 @@ def standin() -> Iterator[tuple[StandIn, str]]:
 
 
 @pytest.fixture
-async def dispatcher(
-    engine: Engine, settings: Settings, standin: tuple[StandIn, str], clock: ManualClock
-) -> AsyncIterator[Dispatcher]:
-    """A dispatcher whose chat messages go out live, LINE WORKS' to the stand-in."""
+def live_settings(settings: Settings, standin: tuple[StandIn, str], clock: ManualClock) -> Settings:
+    """Chat delivered live, LINE WORKS' to the stand-in."""
     _, base = standin
-    live = settings.model_copy(
+    return settings.model_copy(
         update={
             "chat_delivery": "live",
             "lineworks_api_base": f"{base}/v1.0",
             "lineworks_auth_url": f"{base}/oauth2/v2.0/token",
         }
     )
-    providers = build_providers(settings=live, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="lineworks-flow",
-    )
-    await close_providers(providers)
 
 
 def press_button(
@@ -153,14 +140,6 @@ def press_button(
     return result
 
 
-def _memo(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
 async def test_a_memo_is_posted_and_its_postback_acknowledges_it(
     session: Session,
     settings: Settings,
@@ -177,7 +156,7 @@ async def test_a_memo_is_posted_and_its_postback_acknowledges_it(
 
     await dispatcher.run_once()
 
-    [posted] = [d for d in deliveries(session, memo) if d.channel == Channel.lineworks]
+    [posted] = rows_of(session, memo, Channel.lineworks)
     assert posted.status == DeliveryStatus.sent
     assert posted.to == "channel:a1b2c3d4-channel"
     assert len(state.tokens) == 1
@@ -197,13 +176,13 @@ async def test_a_memo_is_posted_and_its_postback_acknowledges_it(
     again = press_button(client, clock, data=postback["data"], channel_id="a1b2c3d4-channel")
 
     assert (first, again) == ({"result": "acknowledged"}, {"result": "already"})
-    seen = _memo(session, memo)
+    seen = stored(session, memo)
     assert seen.status == MemoStatus.acknowledged
     assert (seen.acknowledged_via, seen.acknowledged_by) == ("lineworks", USER_ID)
 
     # LINE WORKS cannot edit a bot's message: nothing is posted again once it is seen.
     await dispatcher.run_once()
-    rows = [d for d in deliveries(session, memo) if d.channel == Channel.lineworks]
+    rows = rows_of(session, memo, Channel.lineworks)
     assert [d.reason for d in rows] == [DeliveryReason.routing]
     assert len(state.messages) == 1
 

@@ -17,24 +17,19 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service import clock as relay_clock
-from service.app import create_app
-from service.audit.service import SYSTEM_ACTOR
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
-from service.secrets.service import set_secret
+from service.dispatch.models import DeliveryReason, DeliveryStatus
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
+from tests.providers.chat.support import fallbacks, rows_of, stored
 from tests.standin import serve_standin
 
 SIGNING_SECRET = "e2e-slack-signing-secret-0123456789"
@@ -145,34 +140,10 @@ def live_settings(settings: Settings, slack: SlackStandin) -> Iterator[Settings]
 
 
 @pytest.fixture
-async def dispatcher(engine: Engine, live_settings: Settings) -> Any:
-    providers = build_providers(settings=live_settings, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live_settings,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="slack-flow",
-    )
-    await close_providers(providers)
-
-
-@pytest.fixture
-def relay(live_settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    """Relay's HTTP side, where Slack posts the button presses."""
-    with TestClient(create_app(settings=live_settings, engine=engine)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def sakura(session: Session, live_settings: Settings) -> None:
     """A company whose memos also go to its Slack channel, its bot token in the secret store."""
     make_chat_company(session, "slack")
     store_secrets(session, live_settings, {"sakura-slack": BOT_TOKEN})
-
-
-def slack_rows(session: Session, memo: Memo) -> list[Delivery]:
-    return [d for d in deliveries(session, memo) if d.channel == Channel.slack]
 
 
 def press_button(relay: TestClient, message: dict[str, Any], *, user: str) -> int:
@@ -210,14 +181,6 @@ def press_button(relay: TestClient, message: dict[str, Any], *, user: str) -> in
     return response.status_code
 
 
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
 @pytest.mark.usefixtures("sakura")
 async def test_a_memo_goes_to_slack_its_button_acknowledges_it_and_the_message_says_so(
     session: Session,
@@ -236,7 +199,7 @@ async def test_a_memo_goes_to_slack_its_button_acknowledges_it_and_the_message_s
     assert posted["channel"] == CHANNEL
     assert "予約時間の行き違い" in posted["blocks"][0]["text"]["text"]
     assert memo.ack_code in json.dumps(posted["blocks"], ensure_ascii=False)
-    [sent] = slack_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.slack)
     assert (sent.status, sent.provider_id) == (DeliveryStatus.sent, posted["ts"])
 
     clock.advance(timedelta(minutes=3))
@@ -255,7 +218,9 @@ async def test_a_memo_goes_to_slack_its_button_acknowledges_it_and_the_message_s
     shown = json.dumps(edited["blocks"][-1], ensure_ascii=False)
     # 00:03 UTC is 09:03 in Tokyo, the company's time.
     assert "sato" in shown and "09:03" in shown
-    updates = [d for d in slack_rows(session, memo) if d.reason == DeliveryReason.acknowledged]
+    updates = [
+        d for d in rows_of(session, memo, Channel.slack) if d.reason == DeliveryReason.acknowledged
+    ]
     assert [(d.status, d.provider_id) for d in updates] == [(DeliveryStatus.sent, posted["ts"])]
 
 
@@ -271,7 +236,7 @@ async def test_an_answer_lost_after_slack_posted_is_looked_up_not_posted_twice(
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [pending] = slack_rows(session, memo)
+    [pending] = rows_of(session, memo, Channel.slack)
     assert pending.status == DeliveryStatus.sending and pending.provider_id is None
 
     clock.advance(timedelta(minutes=5))
@@ -279,7 +244,7 @@ async def test_an_answer_lost_after_slack_posted_is_looked_up_not_posted_twice(
 
     [posted] = slack.messages
     assert [method for method, _ in slack.calls] == ["chat.postMessage", "conversations.history"]
-    [found] = slack_rows(session, memo)
+    [found] = rows_of(session, memo, Channel.slack)
     assert (found.status, found.provider_id) == (DeliveryStatus.sent, posted["ts"])
 
 
@@ -295,7 +260,7 @@ async def test_a_rate_limit_is_waited_out_as_slack_asks(
     memo = take_memo(session, operator)
 
     await dispatcher.run_once()
-    [waiting] = slack_rows(session, memo)
+    [waiting] = rows_of(session, memo, Channel.slack)
     assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "ratelimited"
     assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
     assert slack.messages == []
@@ -303,7 +268,7 @@ async def test_a_rate_limit_is_waited_out_as_slack_asks(
     clock.advance(timedelta(minutes=15))
     await dispatcher.run_once()
 
-    [sent] = slack_rows(session, memo)
+    [sent] = rows_of(session, memo, Channel.slack)
     assert sent.status == DeliveryStatus.sent and sent.attempts == 2
     assert len(slack.messages) == 1
 
@@ -321,20 +286,13 @@ async def test_a_rotated_bot_token_is_used_at_once_and_an_unset_one_falls_back(
     await dispatcher.run_once()
 
     slack.tokens = {"xoxb-rotated"}
-    set_secret(
-        session=session,
-        name="sakura-slack",
-        value="xoxb-rotated",
-        settings=live_settings,
-        actor=SYSTEM_ACTOR,
-    )
-    session.commit()
+    store_secrets(session, live_settings, {"sakura-slack": "xoxb-rotated"})
     second = take_memo(session, operator)
     await dispatcher.run_once()
 
     assert [token for _, token in slack.calls] == [BOT_TOKEN, "xoxb-rotated"]
-    assert slack_rows(session, first)[0].status == DeliveryStatus.sent
-    assert slack_rows(session, second)[0].status == DeliveryStatus.sent
+    assert rows_of(session, first, Channel.slack)[0].status == DeliveryStatus.sent
+    assert rows_of(session, second, Channel.slack)[0].status == DeliveryStatus.sent
 
     # A token Slack no longer takes fails for good, and the destination's fallback is told.
     slack.tokens = set()
@@ -344,5 +302,4 @@ async def test_a_rotated_bot_token_is_used_at_once_and_an_unset_one_falls_back(
     rows = deliveries(session, third)
     failed = next(d for d in rows if d.channel == Channel.slack)
     assert failed.status == DeliveryStatus.failed and failed.error_code == "invalid_auth"
-    fallback = [d for d in rows if d.reason == DeliveryReason.fallback]
-    assert [(d.contact_key, d.channel.value) for d in fallback] == [("director", "email")]
+    assert fallbacks(rows) == [("director", "email")]

@@ -3,7 +3,7 @@ Card, its button opens the link that acknowledges the memo, and nothing is poste
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -12,20 +12,18 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
+from service.dispatch.models import DeliveryReason, DeliveryStatus
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
+from tests.providers.chat.support import rows_of, stored
 from tests.standin import serve_standin
 
 SIG = "Zq8vN3kP0sX2yW9rT4uJ7mB1cD5eF6gH"
@@ -74,32 +72,9 @@ def workflow_url(base: str, sig: str = SIG) -> str:
 
 
 @pytest.fixture
-async def dispatcher(
-    engine: Engine, settings: Settings, clock: ManualClock
-) -> AsyncIterator[Dispatcher]:
-    """A dispatcher whose chat messages go out live; the workflow's URL is a stored secret."""
-    live = settings.model_copy(update={"chat_delivery": "live"})
-    providers = build_providers(settings=live, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="teams-flow",
-    )
-    await close_providers(providers)
-
-
-def _memo(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
-def _teams(session: Session, memo: Memo) -> list[Delivery]:
-    return [d for d in deliveries(session, memo) if d.channel == Channel.teams]
+def live_settings(settings: Settings, clock: ManualClock) -> Settings:
+    """Chat delivered live; the workflow's URL is a stored secret."""
+    return settings.model_copy(update={"chat_delivery": "live"})
 
 
 async def test_a_memo_is_posted_as_a_card_whose_button_acknowledges_it(
@@ -117,7 +92,7 @@ async def test_a_memo_is_posted_as_a_card_whose_button_acknowledges_it(
 
     await dispatcher.run_once()
 
-    [posted] = _teams(session, memo)
+    [posted] = rows_of(session, memo, Channel.teams)
     assert posted.status == DeliveryStatus.sent and posted.to == "secret:sakura-teams"
     assert SIG not in (posted.error or "") and SIG not in (posted.payload or "")
     [card] = state.cards
@@ -129,14 +104,14 @@ async def test_a_memo_is_posted_as_a_card_whose_button_acknowledges_it(
     # The button opens the memo's link; confirming there acknowledges it.
     done = client.post(urlsplit(button["url"]).path)
     assert done.status_code in (200, 303)
-    seen = _memo(session, memo)
+    seen = stored(session, memo)
     assert seen.status == MemoStatus.acknowledged and seen.acknowledged_via == "link"
 
     await dispatcher.run_once()
 
     # A workflow cannot edit what it posted: no update is queued, nothing more is posted.
     assert len(state.cards) == 1 and state.refused == 0
-    assert [d.reason for d in _teams(session, memo)] == [DeliveryReason.routing]
+    assert [d.reason for d in rows_of(session, memo, Channel.teams)] == [DeliveryReason.routing]
 
 
 async def test_a_rotated_workflow_url_is_used_for_the_next_memo_without_a_restart(
@@ -157,7 +132,7 @@ async def test_a_rotated_workflow_url_is_used_for_the_next_memo_without_a_restar
     second = take_memo(session, operator, subject="駐車場の場所")
     await dispatcher.run_once()
 
-    assert [d.status for d in _teams(session, second)] == [DeliveryStatus.sent]
+    assert [d.status for d in rows_of(session, second, Channel.teams)] == [DeliveryStatus.sent]
     assert len(state.cards) == 2 and state.refused == 0
     assert "駐車場の場所" in state.cards[1]["body"][0]["text"]
 
@@ -182,14 +157,14 @@ async def test_a_workflow_that_fails_after_taking_the_card_is_never_posted_to_tw
 
     await dispatcher.run_once()
 
-    [unsure] = _teams(session, memo)
+    [unsure] = rows_of(session, memo, Channel.teams)
     assert unsure.status == DeliveryStatus.sending and "502" in (unsure.error or "")
 
     clock.advance(timedelta(minutes=5))
     await dispatcher.run_once()
     await dispatcher.run_once()
 
-    [failed] = _teams(session, memo)
+    [failed] = rows_of(session, memo, Channel.teams)
     assert failed.status == DeliveryStatus.failed and failed.attempts == 1
     assert len(state.cards) == 1
     # Like a contact's channel, a destination that failed for good hands over to its fallback.

@@ -4,7 +4,7 @@ the memo's email is refused; a copy sent again after an unknown outcome is dropp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -21,14 +20,13 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from service.auth.models import User
 from service.channels import Channel
 from service.clock import ManualClock
-from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
-from service.memos.models import Memo, MemoStatus
-from service.providers.registry import build_providers, close_providers
+from service.dispatch.models import DeliveryReason, DeliveryStatus
+from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
-from tests.dispatch.conftest import deliveries, take_memo
+from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import rows_of, stored
 from tests.providers.smtp_server import RecordingHandler, smtp_server
 from tests.standin import serve_standin
 
@@ -93,12 +91,12 @@ def smtp() -> Iterator[tuple[RecordingHandler, int]]:
 
 
 @pytest.fixture
-async def dispatcher(
-    engine: Engine, settings: Settings, smtp: tuple[RecordingHandler, int], wall: ManualClock
-) -> AsyncIterator[Dispatcher]:
-    """A dispatcher whose events go out live, its email to the local mail server."""
+def live_settings(
+    settings: Settings, smtp: tuple[RecordingHandler, int], wall: ManualClock
+) -> Settings:
+    """Events delivered live, email to the local mail server."""
     _, port = smtp
-    live = settings.model_copy(
+    return settings.model_copy(
         update={
             "chat_delivery": "live",
             "smtp_host": "127.0.0.1",
@@ -106,33 +104,12 @@ async def dispatcher(
             "smtp_tls": "none",
         }
     )
-    providers = build_providers(settings=live, engine=engine)
-    yield Dispatcher(
-        engine=engine,
-        settings=live,
-        providers=providers,
-        policy=QueuePolicy(per_destination_per_minute=10),
-        name="webhook-flow",
-    )
-    await close_providers(providers)
 
 
 def _company(session: Session, settings: Settings, url: str) -> None:
     # No opening hours: the wall's time may be any hour, and every memo goes at once.
     make_chat_company(session, extra=[destination("webhook", url=url)], routing=ROUTING, hours=None)
     store_secrets(session, settings, {"sakura-webhook": KEY})
-
-
-def _memo(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
-def _webhooks(session: Session, memo: Memo) -> list[Delivery]:
-    return [d for d in deliveries(session, memo) if d.channel == Channel.webhook]
 
 
 async def test_memo_created_then_the_link_acknowledges_and_memo_acknowledged_arrives(
@@ -159,13 +136,13 @@ async def test_memo_created_then_the_link_acknowledges_and_memo_acknowledged_arr
         memo.ack_code,
     )
     assert data["subject"] == "予約時間の行き違い" and data["acknowledged"] is None
-    [sent] = _webhooks(session, memo)
+    [sent] = rows_of(session, memo, Channel.webhook)
     assert sent.status == DeliveryStatus.sent and sent.provider_id == created["id"]
 
     # Someone at the company opens the link the event carries and confirms.
     done = client.post(urlsplit(data["ack_url"]).path)
     assert done.status_code in (200, 303)
-    seen = _memo(session, memo)
+    seen = stored(session, memo)
     assert seen.status == MemoStatus.acknowledged and seen.acknowledged_via == "link"
 
     await dispatcher.run_once()
@@ -178,7 +155,7 @@ async def test_memo_created_then_the_link_acknowledges_and_memo_acknowledged_arr
     assert acknowledged["data"]["memo"]["acknowledged"]["via"] == "link"
     assert acknowledged["data"]["memo"]["acknowledged"]["by"] == "crm"
     assert state.refused == 0
-    assert {d.reason: d.status for d in _webhooks(session, memo)} == {
+    assert {d.reason: d.status for d in rows_of(session, memo, Channel.webhook)} == {
         DeliveryReason.routing: DeliveryStatus.sent,
         DeliveryReason.acknowledged: DeliveryStatus.sent,
     }
@@ -215,7 +192,7 @@ async def test_a_refused_email_sends_memo_failed_naming_it(
     assert "to" not in failed["failed"]  # which contact, not their address
     assert state.refused == 0
     # The CRM took the memo: it is sent, not failed, though its email never arrived.
-    assert _memo(session, memo).status == MemoStatus.sent
+    assert stored(session, memo).status == MemoStatus.sent
 
 
 async def test_an_unknown_outcome_is_sent_again_later_with_the_same_id_and_kept_once(
@@ -233,7 +210,7 @@ async def test_an_unknown_outcome_is_sent_again_later_with_the_same_id_and_kept_
 
     await dispatcher.run_once()
 
-    [waiting] = _webhooks(session, memo)
+    [waiting] = rows_of(session, memo, Channel.webhook)
     assert waiting.status == DeliveryStatus.retrying
     assert waiting.error and "webhook-id" in waiting.error
     assert waiting.due_at > wall.now()  # the dispatcher's backoff, not at once
@@ -241,7 +218,7 @@ async def test_an_unknown_outcome_is_sent_again_later_with_the_same_id_and_kept_
     wall.advance(timedelta(minutes=1))
     await dispatcher.run_once()
 
-    [sent] = _webhooks(session, memo)
+    [sent] = rows_of(session, memo, Channel.webhook)
     assert sent.status == DeliveryStatus.sent and sent.attempts == 2
     assert len(state.ids) == 2 and state.ids[0] == state.ids[1] == sent.provider_id
     assert [e["type"] for e in state.events] == ["memo.created"]
