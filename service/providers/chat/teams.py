@@ -6,19 +6,21 @@ logged or kept in an error. A workflow cannot edit or list what it posted.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import httpx
 
 from service.channels import Channel
 from service.messages.chat import ChatCard
-from service.providers.base import LookupResult, Outcome, OutgoingMessage, Secrets, SendResult
-from service.providers.chat.webhook import is_postable
-from service.providers.twilio.rest import retry_after_seconds
-from service.settings import Settings
-
-log = logging.getLogger(__name__)
+from service.providers.base import LookupResult, Outcome, OutgoingMessage, SendResult
+from service.providers.chat.common import (
+    ChatProvider,
+    chat_of,
+    is_postable,
+    network_outcome,
+    permanent,
+    retry_after_of,
+)
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -101,7 +103,7 @@ def answer_outcome(response: httpx.Response) -> SendResult:
             Outcome.retryable,
             error="Teams asks to slow down (HTTP 429)",
             error_code="429",
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after=retry_after_of(response),
         )
     if status >= 500:
         # The workflow may have started before failing; it cannot be asked.
@@ -117,85 +119,34 @@ def answer_outcome(response: httpx.Response) -> SendResult:
     )
 
 
-def _network_outcome(error: httpx.HTTPError) -> SendResult:
-    """What a network failure while posting means for the send; the URL is left out."""
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        # No connection was made (or none was free): nothing went out.
-        return SendResult(
-            Outcome.retryable, error=f"could not reach the workflow ({type(error).__name__})"
-        )
-    # The request may have reached the workflow (read/write timeout, connection dropped).
-    return SendResult(
-        Outcome.unknown, error=f"no answer from the workflow ({type(error).__name__})"
-    )
-
-
-class TeamsProvider:
+class TeamsProvider(ChatProvider):
     """Posts each memo card to the destination's Workflows webhook."""
 
     channel = Channel.teams
+    peer = "the workflow"
+    timeout = DEFAULT_TIMEOUT
 
-    def __init__(self, *, secrets: Secrets, http_client: httpx.AsyncClient | None = None) -> None:
-        self.secrets = secrets
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
-
-    @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> TeamsProvider:
-        """The provider that posts to each destination's stored workflow URL."""
-        return cls(secrets=secrets, http_client=http_client)
-
-    async def _url(self, message: OutgoingMessage) -> str | SendResult:
-        """The workflow's URL, or the permanent failure of its being unset or not https."""
+    async def _url(self, message: OutgoingMessage) -> str:
+        """The workflow's URL; the attempt ends for good when it is unset or not https."""
         name = _secret_name(message)
-        url = await self.secrets.get(name) if name else None
-        if not url:
-            return SendResult(
-                Outcome.permanent,
-                error=f"secret '{name}' is not set: set the workflow's URL in /admin/secrets",
-                error_code="secret_not_set",
-            )
+        url = await self.secret(name, where="set the workflow's URL in /admin/secrets")
         if not is_postable(url.strip()):
-            return SendResult(
-                Outcome.permanent,
-                error=f"secret '{name}' is not an https:// workflow URL",
-                error_code="url_refused",
+            raise permanent(
+                f"secret '{name}' is not an https:// workflow URL", error_code="url_refused"
             )
         return url.strip()
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Post the memo's card once; never raises for the workflow's or network errors."""
-        if message.chat is None:
-            return SendResult(Outcome.permanent, error="a Teams delivery without its card")
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Post the memo's card once."""
+        chat_of(message, missing="a Teams delivery without its card")
         url = await self._url(message)
-        if isinstance(url, SendResult):
-            result = url
-        else:
-            try:
-                response = await self._client.post(url, json=request_body(message))
-            except httpx.HTTPError as error:
-                result = _network_outcome(error)
-            else:
-                result = answer_outcome(response)
-        log.info(
-            "teams delivery=%s outcome=%s code=%s",
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
-        )
-        return result
+        response = await self.request("POST", url, json=request_body(message))
+        return answer_outcome(response)
+
+    def network_failure(self, error: httpx.HTTPError) -> SendResult:
+        """What a network failure while posting means; the URL, which holds a key, is left out."""
+        return network_outcome(error, peer=self.peer, detail=type(error).__name__)
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """A workflow cannot be asked what it posted: the message is failed, never sent twice."""
         return LookupResult.unclear("a Teams workflow cannot say whether it posted a card")
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()

@@ -7,9 +7,7 @@ has; an attempt whose outcome is unknown is therefore sent again rather than loo
 from __future__ import annotations
 
 import binascii
-import ipaddress
 import json
-import logging
 from datetime import datetime
 from math import floor
 from typing import Any
@@ -24,13 +22,16 @@ from service.providers.base import (
     LookupResult,
     Outcome,
     OutgoingMessage,
-    Secrets,
     SendResult,
 )
-from service.providers.twilio.rest import retry_after_seconds
-from service.settings import Settings
-
-log = logging.getLogger(__name__)
+from service.providers.chat.common import (
+    ChatProvider,
+    chat_of,
+    is_postable,
+    option,
+    permanent,
+    retry_after_of,
+)
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 USER_AGENT = "Relay-Webhooks/1"
@@ -39,26 +40,6 @@ USER_AGENT = "Relay-Webhooks/1"
 FAILED_KEY = "failed_delivery"
 # Answers that say the receiver did not take it in yet, and will later.
 _TRY_AGAIN = frozenset({408, 425, 429})
-
-
-def is_postable(url: str) -> bool:
-    """Whether Relay may post to `url`: https anywhere, plain http only on this machine."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return False
-    if not parsed.host:
-        return False
-    if parsed.scheme == "https":
-        return True
-    if parsed.scheme != "http":
-        return False
-    if parsed.host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parsed.host).is_loopback
-    except ValueError:
-        return False
 
 
 def webhook_id(message: OutgoingMessage) -> str:
@@ -100,10 +81,6 @@ def webhook_preview(message: OutgoingMessage) -> dict[str, Any]:
     }
 
 
-def _network_detail(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
 def answer_outcome(response: httpx.Response, *, message_id: str) -> SendResult:
     """What the receiver's answer means for the send."""
     status = response.status_code
@@ -114,7 +91,7 @@ def answer_outcome(response: httpx.Response, *, message_id: str) -> SendResult:
             Outcome.retryable,
             error=f"the receiver asks to try again later (HTTP {status})",
             error_code=str(status),
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after=retry_after_of(response),
         )
     if status >= 500:
         # It may have taken the event before failing: sent again under the same webhook-id.
@@ -141,69 +118,34 @@ def answer_outcome(response: httpx.Response, *, message_id: str) -> SendResult:
     )
 
 
-def _network_outcome(error: httpx.HTTPError) -> SendResult:
-    """What a network failure while posting means for the send."""
-    detail = _network_detail(error)
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        # No connection was made (or none was free): nothing went out.
-        return SendResult(Outcome.retryable, error=f"could not reach the receiver ({detail})")
-    # The event may have arrived (read/write timeout, connection dropped).
-    return SendResult(Outcome.unknown, error=f"no answer from the receiver ({detail})")
-
-
-class WebhookProvider:
+class WebhookProvider(ChatProvider):
     """Posts each event to the destination's URL, signed with the destination's key."""
 
     channel = Channel.webhook
+    peer = "the receiver"
+    timeout = DEFAULT_TIMEOUT
 
-    def __init__(self, *, secrets: Secrets, http_client: httpx.AsyncClient | None = None) -> None:
-        self.secrets = secrets
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
-
-    @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> WebhookProvider:
-        """The provider that signs with each destination's stored key."""
-        return cls(secrets=secrets, http_client=http_client)
-
-    async def _signer(self, message: OutgoingMessage) -> Webhook | SendResult:
-        """The destination's signing key, or the permanent failure of its being unset or bad."""
-        name = str((message.chat.options if message.chat else {}).get("secret") or "")
-        value = await self.secrets.get(name) if name else None
-        if not value:
-            return SendResult(
-                Outcome.permanent,
-                error=f"secret '{name}' is not set: set the endpoint's key in /admin/secrets",
-                error_code="secret_not_set",
-            )
+    async def _signer(self, message: OutgoingMessage) -> Webhook:
+        """The destination's signing key; the attempt ends for good when it is unset or bad."""
+        name = option(message, "secret")
+        value = await self.secret(name, where="set the endpoint's key in /admin/secrets")
         try:
             return Webhook(value)
-        except (binascii.Error, ValueError, EmptyWebhookSecretError, RuntimeError):
-            return SendResult(
-                Outcome.permanent,
-                error=f"secret '{name}' is not a Standard Webhooks key (whsec_ and base64)",
+        except (binascii.Error, ValueError, EmptyWebhookSecretError, RuntimeError) as error:
+            raise permanent(
+                f"secret '{name}' is not a Standard Webhooks key (whsec_ and base64)",
                 error_code="secret_invalid",
-            )
+            ) from error
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Post the event once, signed; never raises for the receiver's or network errors."""
-        if message.chat is None:
-            return SendResult(Outcome.permanent, error="a webhook delivery without its event")
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Post the event once, signed."""
+        chat_of(message, missing="a webhook delivery without its event")
         if not is_postable(message.to):
-            return SendResult(
-                Outcome.permanent,
-                error="the destination's url is not https:// (plain http only to this machine)",
+            raise permanent(
+                "the destination's url is not https:// (plain http only to this machine)",
                 error_code="url_refused",
             )
         signer = await self._signer(message)
-        if isinstance(signer, SendResult):
-            return signer
         message_id = webhook_id(message)
         now = clock.now()
         body = _body_text(event_body(message, at=now))
@@ -214,28 +156,15 @@ class WebhookProvider:
             "webhook-timestamp": str(floor(now.timestamp())),
             "webhook-signature": signer.sign(msg_id=message_id, timestamp=now, data=body),
         }
-        try:
-            response = await self._client.post(
-                message.to, content=body.encode("utf-8"), headers=headers
-            )
-        except httpx.HTTPError as error:
-            result = _network_outcome(error)
-        else:
-            result = answer_outcome(response, message_id=message_id)
-        log.info(
-            "webhook %s delivery=%s outcome=%s code=%s",
-            message.chat.event.value,
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+        response = await self.request(
+            "POST", message.to, content=body.encode("utf-8"), headers=headers
         )
-        return result
+        return answer_outcome(response, message_id=message_id)
+
+    def log_label(self, message: OutgoingMessage) -> str:
+        """The platform and the event's type."""
+        return f"webhook {message.chat.event.value}" if message.chat else "webhook"
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """An endpoint cannot be asked what it received: the event is sent again instead."""
         return LookupResult.unclear("a webhook endpoint cannot say what it received")
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
