@@ -15,10 +15,12 @@ from service.channels import Channel
 from service.clock import ManualClock
 from service.i18n import translate
 from service.messages.chat import ChatCard
-from service.providers.base import ChatEvent, ChatPayload, Found, Outcome, OutgoingMessage
+from service.providers.base import Found, Outcome, OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.chatwork import REPLY_HINT, ChatworkProvider, marker_of
 from service.settings import Settings
+from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
+from tests.providers.chat.support import make_card as chat_card
 
 API_BASE = "https://chatwork.test/v2"
 ROOM = "123456789"
@@ -26,38 +28,19 @@ POST_URL = f"{API_BASE}/rooms/{ROOM}/messages"
 MESSAGE_ID = "1928374655918273645"
 EDIT_URL = f"{POST_URL}/{MESSAGE_ID}"
 TOKEN = "0123456789abcdef0123456789abcdef"
-DELIVERY_ID = "d" * 32
 START = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
 
 
-class FakeSecrets:
-    """The secret store as a provider reads it: a dict that can change between sends."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
 def make_card(**overrides: Any) -> ChatCard:
+    """An urgent memo's card that mentions two members of the room."""
     fields: dict[str, Any] = {
-        "locale": "ja",
-        "company": "さくら歯科",
         "title": "【至急】さくら歯科: 予約時間の行き違い",
         "urgent": True,
-        "facts": [("受付", "12/01 14:05"), ("お名前", "山田 太郎"), ("区分", "苦情")],
-        "summary": "本日15時の予約が入っていなかった。至急折り返しを希望。",
-        "code": "4821",
-        "ack_url": "http://testserver/a/tok123",
         "ack_value": "eyJtIjoiMTIzIn0.c2lnbmVk",
-        "ack_label": "確認しました",
-        "link_label": "メモを開く",
-        "code_label": "確認コード",
         "mentions": ["1234567", "7654321"],
     }
     fields.update(overrides)
-    return ChatCard(**fields)
+    return chat_card(**fields)
 
 
 def make_message(
@@ -67,24 +50,14 @@ def make_message(
     secret: str = "sakura-chatwork",
     **overrides: Any,
 ) -> OutgoingMessage:
-    card = card or make_card()
-    fields: dict[str, Any] = {
-        "delivery_id": DELIVERY_ID,
-        "channel": Channel.chatwork,
-        "to": ROOM,
-        "text": card.text,
-        "subject": card.title,
-        "attempted_at": START,
-        "chat": ChatPayload(
-            event=ChatEvent.acknowledged if replaces else ChatEvent.created,
-            card=card,
-            options={"kind": "chatwork", "room_id": ROOM, "secret": secret},
-            memo={"id": "m" * 32},
-            replaces=replaces,
-        ),
-    }
-    fields.update(overrides)
-    return OutgoingMessage(**fields)
+    return make_chat_message(
+        channel=Channel.chatwork,
+        to=ROOM,
+        options={"kind": "chatwork", "room_id": ROOM, "secret": secret},
+        card=card or make_card(),
+        replaces=replaces,
+        **{"attempted_at": START} | overrides,
+    )
 
 
 def form_of(route: respx.Route, call: int = -1) -> dict[str, str]:
@@ -116,12 +89,12 @@ def api() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-def secrets() -> FakeSecrets:
-    return FakeSecrets({"sakura-chatwork": TOKEN})
+def secrets() -> DictSecrets:
+    return DictSecrets({"sakura-chatwork": TOKEN})
 
 
 @pytest.fixture
-async def provider(secrets: FakeSecrets, clock: ManualClock) -> AsyncIterator[ChatworkProvider]:
+async def provider(secrets: DictSecrets, clock: ManualClock) -> AsyncIterator[ChatworkProvider]:
     clock.set(START)
     chatwork = ChatworkProvider(api_base=API_BASE, secrets=secrets)
     yield chatwork
@@ -319,7 +292,7 @@ async def test_a_token_with_nothing_left_waits_for_its_reset_without_asking(
 
 
 async def test_the_allowance_is_kept_per_token(
-    api: respx.MockRouter, provider: ChatworkProvider, secrets: FakeSecrets
+    api: respx.MockRouter, provider: ChatworkProvider, secrets: DictSecrets
 ) -> None:
     secrets.values["other-chatwork"] = "another-token"
     reset = START + timedelta(minutes=3)
@@ -370,7 +343,7 @@ async def test_network_failures_are_retried_only_when_nothing_can_have_gone_out(
 
 
 async def test_an_unset_token_fails_for_good_without_asking_and_a_new_one_is_used_at_once(
-    api: respx.MockRouter, provider: ChatworkProvider, secrets: FakeSecrets
+    api: respx.MockRouter, provider: ChatworkProvider, secrets: DictSecrets
 ) -> None:
     route = api.post(POST_URL).respond(200, json={"message_id": MESSAGE_ID})
     secrets.values.clear()
@@ -485,7 +458,7 @@ async def test_an_edits_look_up_reads_the_message_it_edits(
 
 
 async def test_a_look_up_without_a_token_is_asked_again_later(
-    provider: ChatworkProvider, secrets: FakeSecrets
+    provider: ChatworkProvider, secrets: DictSecrets
 ) -> None:
     secrets.values.clear()
 
@@ -500,7 +473,7 @@ async def test_chatwork_is_registered_with_a_preview_that_carries_no_token(
 ) -> None:
     live = settings.model_copy(update={"chat_delivery": "live", "chatwork_api_base": API_BASE})
     provider = CHAT_PROVIDERS[Channel.chatwork](
-        settings=live, secrets=FakeSecrets({}), http_client=None
+        settings=live, secrets=DictSecrets({}), http_client=None
     )
     assert isinstance(provider, ChatworkProvider) and provider.api_base == API_BASE
     await provider.aclose()

@@ -16,65 +16,45 @@ import respx
 from service.channels import Channel
 from service.clock import ManualClock
 from service.messages.chat import ChatCard
-from service.providers.base import ChatEvent, ChatPayload, Found, Outcome, OutgoingMessage
+from service.providers.base import Found, Outcome, OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.line import LineProvider, line_preview, retry_key
 from service.settings import Settings
 from tests.chat import destination
+from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
+from tests.providers.chat.support import make_card as chat_card
 
 API = "https://line.test"
 PUSH_URL = f"{API}/v2/bot/message/push"
 TOKEN = "channel-access-token-1"
 ACK_TOKEN = "ack-token.signed"
 TO = destination("line")["to"]
-DELIVERY_ID = "d" * 32
-
-
-class DictSecrets:
-    """A secret store held in a dict, changed as an admin would rotate a value."""
-
-    def __init__(self, values: dict[str, str | None]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
 
 
 def make_card(**overrides: Any) -> ChatCard:
-    data: dict[str, Any] = {
-        "locale": "ja",
-        "company": "さくら歯科",
-        "title": "さくら歯科: 予約時間の行き違い",
-        "urgent": False,
+    """A card with two facts, a short summary and a link on Relay's public address."""
+    fields: dict[str, Any] = {
         "facts": [("受付", "2026-04-01 10:15"), ("お客様名", "山田 太郎")],
         "summary": "本日15時の予約が入っていなかった。",
-        "code": "4821",
         "ack_url": "https://relay.example.jp/a/ack-token.signed",
         "ack_value": ACK_TOKEN,
-        "ack_label": "確認しました",
-        "link_label": "メモを開く",
-        "code_label": "確認コード",
     }
-    data.update(overrides)
-    return ChatCard(**data)
+    fields.update(overrides)
+    return chat_card(**fields)
 
 
 def make_message(
     *, delivery_id: str = DELIVERY_ID, card: ChatCard | None = None, **message: Any
 ) -> OutgoingMessage:
     options = {k: v for k, v in destination("line").items() if k not in ("key", "to")}
-    card = card or make_card()
-    fields: dict[str, Any] = {
-        "delivery_id": delivery_id,
-        "channel": Channel.line,
-        "to": TO,
-        "text": card.text,
-        "chat": ChatPayload(
-            event=ChatEvent.created, card=card, options=options, memo={"id": "m" * 32}
-        ),
-    }
-    fields.update(message)
-    return OutgoingMessage(**fields)
+    return make_chat_message(
+        channel=Channel.line,
+        to=TO,
+        options=options,
+        card=card or make_card(),
+        delivery_id=delivery_id,
+        **message,
+    )
 
 
 def line_error(message: str, **extra: Any) -> dict[str, Any]:

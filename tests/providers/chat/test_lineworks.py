@@ -29,6 +29,8 @@ from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.lineworks import LineWorksProvider, lineworks_preview
 from service.settings import Settings
 from tests.chat import destination
+from tests.providers.chat.support import DictSecrets, make_chat_message
+from tests.providers.chat.support import make_card as chat_card
 
 API = "https://lineworks.test/v1.0"
 AUTH_URL = "https://auth.lineworks.test/oauth2/v2.0/token"
@@ -63,48 +65,24 @@ def lineworks_secrets(**overrides: str | None) -> dict[str, str | None]:
     return values
 
 
-class DictSecrets:
-    """A secret store held in a dict, changed as an admin would rotate a value."""
-
-    def __init__(self, values: dict[str, str | None]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
 def make_card(**overrides: Any) -> ChatCard:
-    data: dict[str, Any] = {
-        "locale": "ja",
-        "company": "さくら歯科",
-        "title": "さくら歯科: 予約時間の行き違い",
-        "urgent": False,
+    """A card with two facts, a short summary and a link on Relay's public address."""
+    fields: dict[str, Any] = {
         "facts": [("受付", "2026-04-01 10:15"), ("お客様名", "山田 太郎")],
         "summary": "本日15時の予約が入っていなかった。",
-        "code": "4821",
         "ack_url": "https://relay.example.jp/a/ack-token.signed",
         "ack_value": ACK_TOKEN,
-        "ack_label": "確認しました",
-        "link_label": "メモを開く",
-        "code_label": "確認コード",
     }
-    data.update(overrides)
-    return ChatCard(**data)
+    fields.update(overrides)
+    return chat_card(**fields)
 
 
 def make_message(*, to: str = "channel:a1b2c3d4-channel", **options: Any) -> OutgoingMessage:
     dest = destination("lineworks")
     dest_options = {k: v for k, v in dest.items() if k not in ("key", "name", "fallback")}
     dest_options.update(options)
-    card = make_card()
-    return OutgoingMessage(
-        delivery_id="d" * 32,
-        channel=Channel.lineworks,
-        to=to,
-        text=card.text,
-        chat=ChatPayload(
-            event=ChatEvent.created, card=card, options=dest_options, memo={"id": "m" * 32}
-        ),
+    return make_chat_message(
+        channel=Channel.lineworks, to=to, options=dest_options, card=make_card()
     )
 
 

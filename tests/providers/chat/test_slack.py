@@ -15,8 +15,6 @@ import respx
 from service.channels import Channel
 from service.messages.chat import ChatCard
 from service.providers.base import (
-    ChatEvent,
-    ChatPayload,
     Found,
     Outcome,
     OutgoingMessage,
@@ -24,6 +22,8 @@ from service.providers.base import (
 from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.slack import ACK_ACTION_ID, METADATA_EVENT, SlackProvider
 from service.settings import Settings
+from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
+from tests.providers.chat.support import make_card as chat_card
 
 API_BASE = "https://slack.test/api"
 POST_URL = f"{API_BASE}/chat.postMessage"
@@ -32,59 +32,34 @@ HISTORY_URL = f"{API_BASE}/conversations.history"
 BOT_TOKEN = "xoxb-1111-2222-abcdefABCDEF"
 CHANNEL = "C0123ABCD"
 TS = "1764590400.000100"
-DELIVERY_ID = "d" * 32
 ACK_TOKEN = "eyJtIjoiMTIzIn0.c2lnbmVk"
 
 
-class FakeSecrets:
-    """The secret store as a provider reads it: a dict that can change between sends."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
 def make_card(**overrides: Any) -> ChatCard:
+    """A card whose summary holds characters Slack's mrkdwn escapes."""
     fields: dict[str, Any] = {
-        "locale": "ja",
-        "company": "さくら歯科",
-        "title": "さくら歯科: 予約時間の行き違い",
-        "urgent": False,
-        "facts": [("受付", "12/01 14:05"), ("お名前", "山田 太郎"), ("区分", "苦情")],
         "summary": "本日15時の予約が入っていなかった。<至急> 折り返し & 確認を希望。",
-        "code": "4821",
-        "ack_url": "http://testserver/a/tok123",
         "ack_value": ACK_TOKEN,
-        "ack_label": "確認しました",
-        "link_label": "メモを開く",
-        "code_label": "確認コード",
     }
     fields.update(overrides)
-    return ChatCard(**fields)
+    return chat_card(**fields)
 
 
 def make_message(
-    *, card: ChatCard | None = None, replaces: str | None = None, **overrides: Any
+    *,
+    to: str = CHANNEL,
+    card: ChatCard | None = None,
+    replaces: str | None = None,
+    **overrides: Any,
 ) -> OutgoingMessage:
-    card = card or make_card()
-    fields: dict[str, Any] = {
-        "delivery_id": DELIVERY_ID,
-        "channel": Channel.slack,
-        "to": CHANNEL,
-        "text": card.text,
-        "subject": card.title,
-        "chat": ChatPayload(
-            event=ChatEvent.acknowledged if replaces else ChatEvent.created,
-            card=card,
-            options={"channel": CHANNEL, "secret": "sakura-slack", "kind": "slack"},
-            memo={"id": "m" * 32},
-            replaces=replaces,
-        ),
-    }
-    fields.update(overrides)
-    return OutgoingMessage(**fields)
+    return make_chat_message(
+        channel=Channel.slack,
+        to=to,
+        options={"channel": CHANNEL, "secret": "sakura-slack", "kind": "slack"},
+        card=card or make_card(),
+        replaces=replaces,
+        **overrides,
+    )
 
 
 def posted(ts: str = TS, channel: str = CHANNEL) -> dict[str, Any]:
@@ -103,12 +78,12 @@ def slack() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-def secrets() -> FakeSecrets:
-    return FakeSecrets({"sakura-slack": BOT_TOKEN})
+def secrets() -> DictSecrets:
+    return DictSecrets({"sakura-slack": BOT_TOKEN})
 
 
 @pytest.fixture
-async def provider(secrets: FakeSecrets) -> AsyncIterator[SlackProvider]:
+async def provider(secrets: DictSecrets) -> AsyncIterator[SlackProvider]:
     slack = SlackProvider(api_base=API_BASE, secrets=secrets)
     yield slack
     await slack.aclose()
@@ -330,7 +305,7 @@ async def test_a_timeout_after_sending_is_unknown_and_no_connection_is_retryable
 
 
 async def test_an_unset_bot_token_fails_for_good_without_asking_slack(
-    slack: respx.MockRouter, secrets: FakeSecrets, provider: SlackProvider
+    slack: respx.MockRouter, secrets: DictSecrets, provider: SlackProvider
 ) -> None:
     route = slack.post(POST_URL).respond(200, json=posted())
     secrets.values.clear()
@@ -344,7 +319,7 @@ async def test_an_unset_bot_token_fails_for_good_without_asking_slack(
 
 
 async def test_a_rotated_bot_token_is_used_from_the_next_message_on(
-    slack: respx.MockRouter, secrets: FakeSecrets, provider: SlackProvider
+    slack: respx.MockRouter, secrets: DictSecrets, provider: SlackProvider
 ) -> None:
     route = slack.post(POST_URL).respond(200, json=posted())
     await provider.send(make_message())
@@ -469,7 +444,7 @@ async def test_a_history_too_long_to_read_is_unclear(
 
 
 async def test_the_provider_is_registered_and_reached_at_the_configured_base(
-    settings: Settings, secrets: FakeSecrets
+    settings: Settings, secrets: DictSecrets
 ) -> None:
     live = settings.model_copy(update={"chat_delivery": "live", "slack_api_base": API_BASE + "/"})
     async with httpx.AsyncClient() as http_client:

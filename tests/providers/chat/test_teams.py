@@ -13,11 +13,12 @@ from sqlalchemy import Engine
 
 from service.channels import Channel
 from service.messages.chat import ChatCard
-from service.providers.base import ChatEvent, ChatPayload, Found, Outcome, OutgoingMessage
+from service.providers.base import Found, Outcome, OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.teams import TeamsProvider
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
+from tests.providers.chat.support import DictSecrets, make_card, make_chat_message
 
 # A workflow URL as Teams gives it: its `sig` is the key, never to be logged or shown.
 SIG = "Zq8vN3kP0sX2yW9rT4uJ7mB1cD5eF6gH"
@@ -26,56 +27,17 @@ WORKFLOW_URL = (
     f"paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={SIG}"
 )
 NEW_URL = "https://prod-34.japaneast.logic.azure.com/workflows/99aa/triggers/manual/paths/invoke"
-DELIVERY_ID = "d" * 32
 ACK_URL = "http://testserver/a/tok123"
 
 
-class FakeSecrets:
-    """The secret store as a provider reads it: a dict that can change between sends."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
-def make_card(**overrides: Any) -> ChatCard:
-    fields: dict[str, Any] = {
-        "locale": "ja",
-        "company": "さくら歯科",
-        "title": "さくら歯科: 予約時間の行き違い",
-        "urgent": False,
-        "facts": [("受付", "12/01 14:05"), ("お名前", "山田 太郎"), ("区分", "苦情")],
-        "summary": "本日15時の予約が入っていなかった。至急折り返しを希望。",
-        "code": "4821",
-        "ack_url": ACK_URL,
-        "ack_value": "tok123",
-        "ack_label": "確認しました",
-        "link_label": "メモを開く",
-        "code_label": "確認コード",
-    }
-    fields.update(overrides)
-    return ChatCard(**fields)
-
-
 def make_message(*, card: ChatCard | None = None, **overrides: Any) -> OutgoingMessage:
-    card = card or make_card()
-    fields: dict[str, Any] = {
-        "delivery_id": DELIVERY_ID,
-        "channel": Channel.teams,
-        "to": "secret:sakura-teams",
-        "text": card.text,
-        "subject": card.title,
-        "chat": ChatPayload(
-            event=ChatEvent.created,
-            card=card,
-            options={"kind": "teams", "secret": "sakura-teams"},
-            memo={"id": "m" * 32},
-        ),
-    }
-    fields.update(overrides)
-    return OutgoingMessage(**fields)
+    return make_chat_message(
+        channel=Channel.teams,
+        to="secret:sakura-teams",
+        options={"kind": "teams", "secret": "sakura-teams"},
+        card=card,
+        **overrides,
+    )
 
 
 @pytest.fixture
@@ -86,12 +48,12 @@ def workflow() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-def secrets() -> FakeSecrets:
-    return FakeSecrets({"sakura-teams": WORKFLOW_URL})
+def secrets() -> DictSecrets:
+    return DictSecrets({"sakura-teams": WORKFLOW_URL})
 
 
 @pytest.fixture
-async def provider(secrets: FakeSecrets) -> AsyncIterator[TeamsProvider]:
+async def provider(secrets: DictSecrets) -> AsyncIterator[TeamsProvider]:
     teams = TeamsProvider(secrets=secrets)
     yield teams
     await teams.aclose()
@@ -239,7 +201,7 @@ async def test_no_connection_is_retryable_a_timeout_unknown_and_neither_shows_th
 
 
 async def test_an_unset_workflow_url_fails_for_good_without_a_request(
-    workflow: respx.MockRouter, secrets: FakeSecrets, provider: TeamsProvider
+    workflow: respx.MockRouter, secrets: DictSecrets, provider: TeamsProvider
 ) -> None:
     route = workflow.route().respond(202)
     secrets.values.clear()
@@ -255,7 +217,7 @@ async def test_an_unset_workflow_url_fails_for_good_without_a_request(
     "url", ["http://prod-12.japaneast.logic.azure.com/workflows/x", "not a url", "ftp://x/y"]
 )
 async def test_a_workflow_url_that_is_not_https_is_refused_without_a_request(
-    workflow: respx.MockRouter, secrets: FakeSecrets, provider: TeamsProvider, url: str
+    workflow: respx.MockRouter, secrets: DictSecrets, provider: TeamsProvider, url: str
 ) -> None:
     route = workflow.route().respond(202)
     secrets.values["sakura-teams"] = url
@@ -267,7 +229,7 @@ async def test_a_workflow_url_that_is_not_https_is_refused_without_a_request(
 
 
 async def test_a_rotated_workflow_url_is_used_from_the_next_message_on(
-    workflow: respx.MockRouter, secrets: FakeSecrets, provider: TeamsProvider
+    workflow: respx.MockRouter, secrets: DictSecrets, provider: TeamsProvider
 ) -> None:
     old = workflow.post(WORKFLOW_URL).respond(202)
     new = workflow.post(NEW_URL).respond(202)
@@ -294,7 +256,7 @@ async def test_the_provider_is_registered_and_chosen_when_chat_goes_live(
 ) -> None:
     live = settings.model_copy(update={"chat_delivery": "live"})
 
-    providers = build_providers(settings=live, engine=engine, secrets=FakeSecrets({}))
+    providers = build_providers(settings=live, engine=engine, secrets=DictSecrets({}))
     try:
         assert isinstance(providers[Channel.teams], TeamsProvider)
         assert CHAT_PROVIDERS[Channel.teams] == TeamsProvider.from_settings

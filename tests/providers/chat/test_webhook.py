@@ -19,17 +19,18 @@ from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.destinations import WebhookDestination
 from service.messages.chat import ChatCard
-from service.providers.base import ChatEvent, ChatPayload, Found, Outcome, OutgoingMessage
+from service.providers.base import ChatEvent, Found, Outcome, OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
 from service.providers.chat.webhook import FAILED_KEY, WebhookProvider
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
 from tests.chat import destination
+from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
+from tests.providers.chat.support import make_card as chat_card
 
 URL = "https://crm.example.jp/relay"
 KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_KEY = "whsec_dGhlIG5ldyBrZXkgYWZ0ZXIgcm90YXRpb24="
-DELIVERY_ID = "d" * 32
 MEMO = {
     "id": "m" * 32,
     "company": "sakura-dental",
@@ -39,52 +40,27 @@ MEMO = {
 }
 
 
-class FakeSecrets:
-    """The secret store as a provider reads it: a dict that can change between sends."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    async def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
 def make_card() -> ChatCard:
-    return ChatCard(
-        locale="ja",
-        company="さくら歯科",
-        title="さくら歯科: 予約時間の行き違い",
-        urgent=False,
-        facts=[("受付", "12/01 14:05")],
-        summary="本日15時の予約が入っていなかった。",
-        code="4821",
-        ack_url="http://testserver/a/tok123",
-        ack_value="tok123",
-        ack_label="確認しました",
-        link_label="メモを開く",
-        code_label="確認コード",
-    )
+    """A card with one fact and a one-sentence summary."""
+    return chat_card(facts=[("受付", "12/01 14:05")], summary="本日15時の予約が入っていなかった。")
 
 
 def make_message(
-    *, event: ChatEvent = ChatEvent.created, memo: dict[str, Any] | None = None, **overrides: Any
+    *,
+    to: str = URL,
+    event: ChatEvent = ChatEvent.created,
+    memo: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> OutgoingMessage:
-    card = make_card()
-    fields: dict[str, Any] = {
-        "delivery_id": DELIVERY_ID,
-        "channel": Channel.webhook,
-        "to": URL,
-        "text": card.text,
-        "subject": card.title,
-        "chat": ChatPayload(
-            event=event,
-            card=card,
-            options={"kind": "webhook", "url": URL, "secret": "sakura-webhook", "key": "crm"},
-            memo=memo if memo is not None else MEMO,
-        ),
-    }
-    fields.update(overrides)
-    return OutgoingMessage(**fields)
+    return make_chat_message(
+        channel=Channel.webhook,
+        to=to,
+        options={"kind": "webhook", "url": URL, "secret": "sakura-webhook", "key": "crm"},
+        card=make_card(),
+        event=event,
+        memo=memo if memo is not None else MEMO,
+        **overrides,
+    )
 
 
 @pytest.fixture
@@ -103,12 +79,12 @@ def now(clock: ManualClock) -> datetime:
 
 
 @pytest.fixture
-def secrets() -> FakeSecrets:
-    return FakeSecrets({"sakura-webhook": KEY})
+def secrets() -> DictSecrets:
+    return DictSecrets({"sakura-webhook": KEY})
 
 
 @pytest.fixture
-async def provider(secrets: FakeSecrets) -> AsyncIterator[WebhookProvider]:
+async def provider(secrets: DictSecrets) -> AsyncIterator[WebhookProvider]:
     webhook = WebhookProvider(secrets=secrets)
     yield webhook
     await webhook.aclose()
@@ -307,7 +283,7 @@ async def test_plain_http_goes_only_to_this_machine(
 
 
 async def test_an_unset_key_fails_for_good_without_a_request(
-    receiver: respx.MockRouter, secrets: FakeSecrets, provider: WebhookProvider, now: datetime
+    receiver: respx.MockRouter, secrets: DictSecrets, provider: WebhookProvider, now: datetime
 ) -> None:
     route = receiver.route().respond(200)
     secrets.values.clear()
@@ -320,7 +296,7 @@ async def test_an_unset_key_fails_for_good_without_a_request(
 
 
 async def test_a_key_that_is_not_base64_fails_for_good_without_showing_it(
-    receiver: respx.MockRouter, secrets: FakeSecrets, provider: WebhookProvider, now: datetime
+    receiver: respx.MockRouter, secrets: DictSecrets, provider: WebhookProvider, now: datetime
 ) -> None:
     route = receiver.route().respond(200)
     secrets.values["sakura-webhook"] = "whsec_not*base64!"
@@ -333,7 +309,7 @@ async def test_a_key_that_is_not_base64_fails_for_good_without_showing_it(
 
 
 async def test_a_rotated_key_signs_from_the_next_event_on(
-    receiver: respx.MockRouter, secrets: FakeSecrets, provider: WebhookProvider, now: datetime
+    receiver: respx.MockRouter, secrets: DictSecrets, provider: WebhookProvider, now: datetime
 ) -> None:
     route = receiver.post(URL).respond(200)
     await provider.send(make_message())
@@ -358,7 +334,7 @@ async def test_the_provider_is_registered_and_chosen_when_chat_goes_live(
 ) -> None:
     live = settings.model_copy(update={"chat_delivery": "live"})
 
-    providers = build_providers(settings=live, engine=engine, secrets=FakeSecrets({}))
+    providers = build_providers(settings=live, engine=engine, secrets=DictSecrets({}))
     try:
         assert isinstance(providers[Channel.webhook], WebhookProvider)
         assert CHAT_PROVIDERS[Channel.webhook] == WebhookProvider.from_settings
