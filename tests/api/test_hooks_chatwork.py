@@ -18,8 +18,10 @@ from service.clock import ManualClock
 from service.memos.models import Memo, MemoStatus
 from service.providers.chat.chatwork import marker_of
 from service.settings import Settings
+from tests.api.chat_hooks import assert_untouched, take_chat_memo
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import stored
 
 ROOM = "123456789"
 WEBHOOK_TOKEN = base64.b64encode(b"chatwork-webhook-token-0123456789").decode()
@@ -29,9 +31,8 @@ ACCOUNT = 1111111
 @pytest.fixture
 def memo(session: Session, settings: Settings, operator: User, clock: ManualClock) -> Memo:
     """A memo of a company whose messages also go to its Chatwork room `support-room`."""
-    make_chat_company(session, "chatwork")
-    store_secrets(session, settings, {"sakura-chatwork-hook": WEBHOOK_TOKEN})
-    return take_memo(session, operator)
+    hook = {"sakura-chatwork-hook": WEBHOOK_TOKEN}
+    return take_chat_memo(session, operator, "chatwork", settings=settings, secrets=hook)
 
 
 def webhook(
@@ -73,20 +74,6 @@ def send(
     if signature is not None:
         headers["X-ChatWorkWebhookSignature"] = signature
     return client.post(url, content=body, headers=headers)
-
-
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
-def assert_untouched(session: Session, memo: Memo) -> None:
-    found = stored(session, memo)
-    assert found.acknowledged_at is None
-    assert found.status != MemoStatus.acknowledged
 
 
 def test_a_reply_carrying_the_code_acknowledges_the_memo_once_even_when_repeated(
@@ -202,8 +189,7 @@ def test_a_webhook_from_another_time_is_refused_as_stale(
 def test_a_room_whose_webhook_token_is_not_set_is_refused(
     client: TestClient, session: Session, operator: User, clock: ManualClock
 ) -> None:
-    make_chat_company(session, "chatwork")
-    memo = take_memo(session, operator)
+    memo = take_chat_memo(session, operator, "chatwork")
 
     answer = send(client, webhook(clock, memo.ack_code))
 

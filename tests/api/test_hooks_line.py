@@ -23,8 +23,11 @@ from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import ChatPayload
 from service.settings import Settings
+from tests.api.chat_hooks import assert_untouched as assert_memo_untouched
+from tests.api.chat_hooks import take_chat_memo
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import stored
 
 CHANNEL_SECRET = "line-channel-secret"
 USER_ID = "U" + "4af4980629" * 3 + "ab"
@@ -35,9 +38,8 @@ EVENT_ID = "01FZ74A0TDDPYRVKNK77XKC3ZR"
 @pytest.fixture
 def memo(session: Session, settings: Settings, operator: User, clock: ManualClock) -> Memo:
     """A memo of a company whose messages also go to its LINE user `owner` and Slack."""
-    make_chat_company(session, "line", "slack")
-    store_secrets(session, settings, {"sakura-line-channel": CHANNEL_SECRET})
-    return take_memo(session, operator)
+    channel = {"sakura-line-channel": CHANNEL_SECRET}
+    return take_chat_memo(session, operator, "line", "slack", settings=settings, secrets=channel)
 
 
 def postback_event(settings: Settings, memo: Memo, clock: ManualClock, **changes: Any) -> dict:
@@ -76,18 +78,9 @@ def send(client: TestClient, body: bytes, *, signed: str | None = None, sign: bo
     return client.post("/hooks/line", content=body, headers=headers)
 
 
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
 def assert_untouched(session: Session, memo: Memo) -> None:
-    found = stored(session, memo)
-    assert found.acknowledged_at is None
-    assert found.status != MemoStatus.acknowledged
+    """The memo is not acknowledged, and no webhook event was kept as seen."""
+    assert_memo_untouched(session, memo)
     receipts = session.exec(select(WebhookReceipt)).all()
     session.commit()
     assert receipts == []
@@ -231,8 +224,7 @@ def test_a_signature_by_a_rotated_channel_secret_is_stale_and_refused(
 def test_without_the_channel_secret_stored_nothing_can_be_trusted(
     client: TestClient, session: Session, settings: Settings, operator: User, clock: ManualClock
 ) -> None:
-    make_chat_company(session, "line")
-    memo = take_memo(session, operator)
+    memo = take_chat_memo(session, operator, "line")
 
     answer = send(client, webhook(postback_event(settings, memo, clock)))
 

@@ -16,8 +16,8 @@ from service.clock import ManualClock
 from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo, MemoStatus
 from service.settings import Settings
-from tests.chat import make_chat_company, store_secrets
-from tests.dispatch.conftest import take_memo
+from tests.api.chat_hooks import assert_untouched, take_chat_memo
+from tests.providers.chat.support import stored
 
 BOT_SECRET = "bot-secret-value"
 USER_ID = "c72af563-0f21-4736-11e4-045237113344"
@@ -26,9 +26,8 @@ USER_ID = "c72af563-0f21-4736-11e4-045237113344"
 @pytest.fixture
 def memo(session: Session, settings: Settings, operator: User, clock: ManualClock) -> Memo:
     """A memo of a company whose messages also go to its LINE WORKS channel `desk`."""
-    make_chat_company(session, "lineworks", "slack")
-    store_secrets(session, settings, {"sakura-lineworks-bot": BOT_SECRET})
-    return take_memo(session, operator)
+    bot = {"sakura-lineworks-bot": BOT_SECRET}
+    return take_chat_memo(session, operator, "lineworks", "slack", settings=settings, secrets=bot)
 
 
 def postback(settings: Settings, memo: Memo, clock: ManualClock, **changes: Any) -> bytes:
@@ -55,20 +54,6 @@ def send(
         sent["X-WORKS-Signature"] = signature_of(bot_secret=secret, body=body)
     sent.update(headers or {})
     return client.post("/hooks/lineworks", content=body, headers=sent)
-
-
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
-def assert_untouched(session: Session, memo: Memo) -> None:
-    found = stored(session, memo)
-    assert found.acknowledged_at is None
-    assert found.status != MemoStatus.acknowledged
 
 
 def test_the_postback_acknowledges_the_memo_once_even_when_repeated(
@@ -181,8 +166,7 @@ def test_a_callback_without_its_time_is_refused(
 def test_without_the_bot_secret_stored_nothing_can_be_trusted(
     client: TestClient, session: Session, settings: Settings, operator: User, clock: ManualClock
 ) -> None:
-    make_chat_company(session, "lineworks")
-    memo = take_memo(session, operator)
+    memo = take_chat_memo(session, operator, "lineworks")
 
     answer = send(client, postback(settings, memo, clock))
 

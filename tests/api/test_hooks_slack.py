@@ -23,8 +23,10 @@ from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo, MemoStatus
 from service.providers.chat.slack import ACK_ACTION_ID, OPEN_ACTION_ID
 from service.settings import Settings
+from tests.api.chat_hooks import assert_untouched, take_chat_memo
 from tests.chat import destination, make_chat_company
 from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import stored
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0123ABCD"
@@ -46,8 +48,7 @@ def slack_client(
 @pytest.fixture
 def memo(session: Session, operator: User) -> Memo:
     """A memo of a company whose memos also go to its Slack channel `ops`."""
-    make_chat_company(session, "slack")
-    return take_memo(session, operator)
+    return take_chat_memo(session, operator, "slack")
 
 
 def token_of(memo: Memo, settings: Settings, key: str = "ops") -> str:
@@ -113,19 +114,6 @@ def press(
     body = form_body(payload)
     headers = signed_headers(body, at=(clock.now() - age).timestamp(), secret=secret)
     return client.post("/hooks/slack", content=body, headers=headers)
-
-
-def stored(session: Session, memo: Memo) -> Memo:
-    session.expire_all()
-    found = session.get(Memo, memo.id)
-    session.commit()
-    assert found is not None
-    return found
-
-
-def assert_untouched(session: Session, memo: Memo) -> None:
-    now = stored(session, memo)
-    assert now.acknowledged_at is None and now.status != MemoStatus.acknowledged
 
 
 def test_a_signed_press_acknowledges_the_memo_as_seen_in_slack_by_who_pressed(
@@ -350,8 +338,7 @@ def test_a_token_for_a_contact_or_another_platform_is_not_a_slack_acknowledgemen
     session: Session,
     operator: User,
 ) -> None:
-    make_chat_company(session, "slack", "chatwork")
-    memo = take_memo(session, operator)
+    memo = take_chat_memo(session, operator, "slack", "chatwork")
 
     for key in ("office", "support-room", "nobody"):
         assert press(
