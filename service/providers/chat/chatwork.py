@@ -10,7 +10,6 @@ asking.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
 from dataclasses import dataclass
@@ -32,12 +31,18 @@ from service.providers.base import (
     Secrets,
     SendResult,
 )
-from service.providers.twilio.rest import retry_after_seconds
+from service.providers.chat.common import (
+    ApiChatProvider,
+    AttemptEnded,
+    chat_of,
+    json_object,
+    network_detail,
+    option,
+    retry_after_of,
+    status_outcome,
+)
 from service.settings import Settings
 
-log = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT = httpx.Timeout(10.0)
 # What `GET /rooms/{id}/messages?force=1` lists at most: the room's newest messages.
 LIST_LIMIT = 100
 # Chatwork's clock and ours may disagree a little about when the message was posted.
@@ -127,26 +132,24 @@ def _header_number(headers: httpx.Headers, name: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _auth(token: str) -> dict[str, str]:
+    """The header that carries a request's API token."""
+    return {"X-ChatWorkToken": token}
+
+
 def _errors(response: httpx.Response) -> str:
     """Chatwork's own words for a refusal (`{"errors": [...]}`), else the HTTP status."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    found = data.get("errors") if isinstance(data, dict) else None
+    found = json_object(response).get("errors")
     if isinstance(found, list) and found:
         return "Chatwork: " + "; ".join(str(item) for item in found)[:300]
     return f"Chatwork answered HTTP {response.status_code}"
 
 
-def _network_detail(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-class ChatworkProvider:
+class ChatworkProvider(ApiChatProvider):
     """Posts each memo to a Chatwork room, edits it once acknowledged, finds it by its marker."""
 
     channel = Channel.chatwork
+    peer = "Chatwork"
 
     def __init__(
         self,
@@ -155,33 +158,21 @@ class ChatworkProvider:
         api_base: str = "https://api.chatwork.com/v2",
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.secrets = secrets
-        self.api_base = api_base.rstrip("/")
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        super().__init__(api_base=api_base, secrets=secrets, http_client=http_client)
         # Per token (by its digest): the allowance Chatwork's latest answer reported.
         self._allowances: dict[str, _Allowance] = {}
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> ChatworkProvider:
-        """The provider reaching `RELAY_CHATWORK_API_BASE` with each destination's own token."""
-        return cls(secrets=secrets, api_base=settings.chatwork_api_base, http_client=http_client)
+    def configured(cls, settings: Settings) -> dict[str, Any]:
+        """Chatwork is reached at RELAY_CHATWORK_API_BASE, with each destination's own token."""
+        return {"api_base": settings.chatwork_api_base}
 
-    async def _token(self, message: OutgoingMessage) -> tuple[str | None, str | None]:
-        """The destination's API token, or why there is none."""
-        name = (message.chat.options.get("secret") if message.chat else None) or ""
-        if not name:
-            return None, "the Chatwork destination names no API token (`secret:`)"
-        token = await self.secrets.get(name)
-        if not token:
-            return None, f"secret '{name}' is not set"
-        return token, None
+    async def _token(self, message: OutgoingMessage) -> str:
+        """The destination's API token; the attempt ends for good without one."""
+        return await self.secret(
+            option(message, "secret"),
+            unnamed="the Chatwork destination names no API token (`secret:`)",
+        )
 
     @staticmethod
     def _key(token: str) -> str:
@@ -202,7 +193,7 @@ class ChatworkProvider:
             self._allowances[self._key(token)] = _Allowance(int(remaining), reset_at)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
-        said = retry_after_seconds(response.headers.get("retry-after"))
+        said = retry_after_of(response)
         if said is not None:
             return said
         reset_at = _header_number(response.headers, "x-ratelimit-reset")
@@ -210,20 +201,10 @@ class ChatworkProvider:
             return None
         return max(0.0, reset_at - clock.now().timestamp())
 
-    async def _call(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await self._client.request(
-            method, self.api_base + path, headers={"X-ChatWorkToken": token}, **kwargs
-        )
-        self._note(token, response)
-        return response
-
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Post (or edit) the message once; never raises for Chatwork or network errors."""
-        if message.chat is None:
-            return SendResult(Outcome.permanent, error="a Chatwork message needs its chat card")
-        token, why = await self._token(message)
-        if token is None:
-            return SendResult(Outcome.permanent, error=why)
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Post (or edit) the message once, unless the token's allowance is used up."""
+        chat = chat_of(message, missing="a Chatwork message needs its chat card")
+        token = await self._token(message)
         wait = self._wait_for(token)
         if wait is not None:
             return SendResult(
@@ -233,29 +214,23 @@ class ChatworkProvider:
                 retry_after=wait,
             )
         request = chatwork_request(message)
-        try:
-            response = await self._call(token, request.method, request.path, data=request.form)
-        except httpx.HTTPError as error:
-            result = _network_outcome(error)
-        else:
-            result = self._outcome(response, replaces=message.chat.replaces)
-        log.info(
-            "chatwork %s delivery=%s outcome=%s code=%s",
+        response = await self.request(
             request.method,
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+            self.api_base + request.path,
+            headers=_auth(token),
+            data=request.form,
         )
-        return result
+        self._note(token, response)
+        return self._outcome(response, replaces=chat.replaces)
+
+    def log_label(self, message: OutgoingMessage) -> str:
+        """The platform and the HTTP method: POST posts a message, PUT edits one."""
+        return f"chatwork {chatwork_request(message).method}" if message.chat else "chatwork"
 
     def _outcome(self, response: httpx.Response, *, replaces: str | None) -> SendResult:
         status = response.status_code
         if 200 <= status < 300:
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            found = data.get("message_id") if isinstance(data, dict) else None
+            found = json_object(response).get("message_id")
             if isinstance(found, str | int) and str(found):
                 return SendResult.sent(str(found))
             if replaces:
@@ -264,28 +239,22 @@ class ChatworkProvider:
             return SendResult(
                 Outcome.unknown, error=f"Chatwork answered HTTP {status} without a message_id"
             )
-        if status == 429:
-            return SendResult(
-                Outcome.retryable,
-                error=_errors(response),
-                error_code="429",
-                retry_after=self._retry_after(response),
-            )
-        if 400 <= status < 500:
-            # A token refused (401), no right to post in the room (403), no such room or
-            # message (404), a body Chatwork will not take (400): the same request fails again.
-            return SendResult(Outcome.permanent, error=_errors(response), error_code=str(status))
-        # A 5xx may come after Chatwork posted the message.
-        return SendResult(Outcome.unknown, error=_errors(response), error_code=str(status))
+        # A token refused (401), no right to post in the room (403), no such room or message
+        # (404), a body Chatwork will not take (400): the same request fails again. A 5xx may
+        # come after Chatwork posted the message.
+        return status_outcome(
+            response, error=_errors(response), retry_after=self._retry_after(response)
+        )
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Find the message by its marker: among the room's newest messages, or (an edit)
         in the message it edits. Never raises for Chatwork or network errors."""
         if message.chat is None:
             return LookupResult.unclear("a Chatwork message needs its chat card")
-        token, why = await self._token(message)
-        if token is None:
-            return LookupResult.unreachable(why or "no API token")
+        try:
+            token = await self._token(message)
+        except AttemptEnded as ended:
+            return LookupResult.unreachable(ended.result.error or "no API token")
         wait = self._wait_for(token)
         if wait is not None:
             return LookupResult.unreachable(
@@ -298,9 +267,12 @@ class ChatworkProvider:
         else:
             path, params = f"/rooms/{room}/messages", {"force": "1"}
         try:
-            response = await self._call(token, "GET", path, params=params)
+            response = await self._client.get(
+                self.api_base + path, headers=_auth(token), params=params
+            )
         except httpx.HTTPError as error:
-            return LookupResult.unreachable(f"could not reach Chatwork ({_network_detail(error)})")
+            return LookupResult.unreachable(f"could not reach Chatwork ({network_detail(error)})")
+        self._note(token, response)
         if replaces and response.status_code == 404:
             return LookupResult.absent()  # the edit is sent again, and Chatwork says why not
         if response.status_code == 204:
@@ -338,17 +310,3 @@ class ChatworkProvider:
         since = (message.attempted_at - CLOCK_SKEW).timestamp()
         times = [item.get("send_time") for item in messages]
         return all(isinstance(time, int | float) and time >= since for time in times)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
-
-
-def _network_outcome(error: httpx.HTTPError) -> SendResult:
-    detail = _network_detail(error)
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        # No connection to Chatwork was made (or none was free): nothing went out.
-        return SendResult(Outcome.retryable, error=f"could not reach Chatwork ({detail})")
-    # The request may have reached Chatwork (read/write timeout, connection dropped).
-    return SendResult(Outcome.unknown, error=f"no answer from Chatwork ({detail})")

@@ -7,7 +7,6 @@ sending it again after a timeout or a 5xx cannot show the memo twice (LINE answe
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -29,14 +28,19 @@ from linebot.v3.messaging import (
 from service import clock
 from service.channels import Channel
 from service.messages.chat import ChatCard
-from service.providers.base import LookupResult, Outcome, OutgoingMessage, Secrets, SendResult
-from service.providers.twilio.rest import retry_after_seconds
+from service.providers.base import LookupResult, OutgoingMessage, SendResult
+from service.providers.chat.common import (
+    ApiChatProvider,
+    chat_of,
+    clip,
+    json_object,
+    option,
+    permanent,
+    status_outcome,
+)
 from service.settings import Settings
 
-log = logging.getLogger(__name__)
-
 PUSH_PATH = "/v2/bot/message/push"
-DEFAULT_TIMEOUT = httpx.Timeout(10.0)
 # Retry keys are UUIDs named from the delivery id in a namespace of Relay's own, so the same
 # delivery always carries the same key and no two deliveries share one.
 RETRY_KEY_NAMESPACE = uuid.UUID("5d0c3c53-8f5e-4d55-9f0b-6a0c2f1c7a1e")
@@ -60,10 +64,6 @@ def retry_key(delivery_id: str) -> str:
 
 def _text(text: str, **style: Any) -> FlexText:
     return FlexText(text=text, wrap=True, **style)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def flex_bubble(card: ChatCard) -> FlexBubble:
@@ -94,14 +94,14 @@ def flex_bubble(card: ChatCard) -> FlexBubble:
             FlexButton(
                 style="primary",
                 action=PostbackAction(
-                    label=_cut(card.ack_label, LABEL_MAX),
+                    label=clip(card.ack_label, LABEL_MAX),
                     data=card.ack_value,
                     display_text=card.ack_label,
                 ),
             ),
             FlexButton(
                 style="link",
-                action=URIAction(label=_cut(card.link_label, LABEL_MAX), uri=card.ack_url),
+                action=URIAction(label=clip(card.link_label, LABEL_MAX), uri=card.ack_url),
             ),
         ]
     return FlexBubble(
@@ -118,7 +118,7 @@ def line_request(message: OutgoingMessage) -> dict[str, Any]:
     card = message.chat.card
     request = PushMessageRequest(
         to=message.to,
-        messages=[FlexMessage(alt_text=_cut(card.title, ALT_TEXT_MAX), contents=flex_bubble(card))],
+        messages=[FlexMessage(alt_text=clip(card.title, ALT_TEXT_MAX), contents=flex_bubble(card))],
     )
     body: dict[str, Any] = request.to_dict()
     return body
@@ -127,14 +127,6 @@ def line_request(message: OutgoingMessage) -> dict[str, Any]:
 def line_preview(message: OutgoingMessage) -> dict[str, Any]:
     """The request LINE would be sent for `message`, for the dev outbox and previews."""
     return line_request(message)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _sent_message_id(data: dict[str, Any]) -> str | None:
@@ -148,7 +140,7 @@ def _sent_message_id(data: dict[str, Any]) -> str | None:
 
 def _error_detail(response: httpx.Response) -> str:
     """A person-readable reason from LINE's error answer: its message and each detail."""
-    data = _json(response)
+    data = json_object(response)
     detail = f"LINE refused the push: HTTP {response.status_code}"
     words = data.get("message")
     if isinstance(words, str) and words:
@@ -165,73 +157,50 @@ def _error_detail(response: httpx.Response) -> str:
     return detail
 
 
-def _network_detail(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _nothing_sent(error: httpx.HTTPError) -> bool:
-    # No connection was made (or none was free): the request cannot have reached LINE.
-    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
 def push_outcome(response: httpx.Response) -> SendResult:
     """What LINE's answer to a push means for the delivery."""
     status = response.status_code
     if 200 <= status < 300:
-        return SendResult.sent(_sent_message_id(_json(response)))
+        return SendResult.sent(_sent_message_id(json_object(response)))
     if status == 409:
         # A push with this retry key was accepted before: the memo is there already.
-        return SendResult.sent(_sent_message_id(_json(response)))
-    detail = _error_detail(response)
-    if status == 429:
-        # Too many requests, or this month's messages used up for now: later may pass.
-        return SendResult(
-            Outcome.retryable,
-            error=detail,
-            error_code="429",
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
-        )
-    if 400 <= status < 500:
-        # A bad request, a refused token, a user who blocked the account: the same fails again.
-        return SendResult(Outcome.permanent, error=detail, error_code=str(status))
+        return SendResult.sent(_sent_message_id(json_object(response)))
+    # A 429 is too many requests, or this month's messages used up for now: later may pass.
     # A 5xx may come after LINE accepted the push; the retry key makes sending again safe.
-    return SendResult(Outcome.unknown, error=detail, error_code=str(status))
+    return status_outcome(response, error=_error_detail(response))
 
 
-class LineProvider:
+class LineProvider(ApiChatProvider):
     """Pushes each card once to a LINE user, group or room as the destination's channel."""
 
     channel = Channel.line
-
-    def __init__(
-        self, *, api_base: str, secrets: Secrets, http_client: httpx.AsyncClient | None = None
-    ) -> None:
-        self.api_base = api_base.rstrip("/")
-        self.secrets = secrets
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+    peer = "LINE"
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> LineProvider:
-        """The provider reaching the configured Messaging API."""
-        return cls(api_base=settings.line_api_base, secrets=secrets, http_client=http_client)
+    def configured(cls, settings: Settings) -> dict[str, Any]:
+        """LINE's Messaging API is reached at RELAY_LINE_API_BASE."""
+        return {"api_base": settings.line_api_base}
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Push `message`'s card once; never raises for LINE or network errors."""
-        result = await self._send(message)
-        log.info(
-            "line delivery=%s outcome=%s code=%s",
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Push `message`'s card once, under its delivery's retry key."""
+        chat_of(message, missing="a LINE message needs its chat card")
+        name = option(message, "secret")
+        secret = await self.secret(name, unnamed="the destination names no channel access token")
+        token = secret.strip()
+        if not token:
+            raise permanent(f"secret '{name}' is not set")
+        # A push that may have reached LINE before the network failed is sent again later
+        # under the same retry key, which makes that safe.
+        response = await self.request(
+            "POST",
+            self.api_base + PUSH_PATH,
+            json=line_request(message),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Line-Retry-Key": retry_key(message.delivery_id),
+            },
         )
-        return result
+        return push_outcome(response)
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Whether a push whose outcome was unknown may simply be pushed again.
@@ -248,37 +217,3 @@ class LineProvider:
             "LINE cannot list pushed messages, and the retry key that would make pushing "
             "again safe has run out; it is not pushed again"
         )
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def _send(self, message: OutgoingMessage) -> SendResult:
-        chat = message.chat
-        if chat is None:
-            return SendResult(Outcome.permanent, error="a LINE message needs its chat card")
-        name = chat.options.get("secret")
-        if not name:
-            return SendResult(
-                Outcome.permanent, error="the destination names no channel access token"
-            )
-        token = (await self.secrets.get(str(name)) or "").strip()
-        if not token:
-            return SendResult(Outcome.permanent, error=f"secret '{name}' is not set")
-        try:
-            response = await self._client.post(
-                self.api_base + PUSH_PATH,
-                json=line_request(message),
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "X-Line-Retry-Key": retry_key(message.delivery_id),
-                },
-            )
-        except httpx.HTTPError as error:
-            detail = _network_detail(error)
-            if _nothing_sent(error):
-                return SendResult(Outcome.retryable, error=f"could not reach LINE ({detail})")
-            # The push may have reached LINE; the retry key makes sending it again safe.
-            return SendResult(Outcome.unknown, error=f"no answer from LINE ({detail})")
-        return push_outcome(response)

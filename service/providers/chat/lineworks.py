@@ -7,12 +7,10 @@ private key) is exchanged for an access token, kept until shortly before it expi
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,11 +27,20 @@ from service.providers.base import (
     Secrets,
     SendResult,
 )
+from service.providers.chat.common import (
+    ApiChatProvider,
+    AttemptEnded,
+    chat_of,
+    clip,
+    json_object,
+    network_detail,
+    option,
+    permanent,
+    retry_after_of,
+    status_outcome,
+)
 from service.settings import Settings
 
-log = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT = httpx.Timeout(10.0)
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "bot"
 # The assertion only has to outlive its own exchange; LINE WORKS accepts at most 60 minutes.
@@ -70,14 +77,6 @@ class _Token:
     renew_at: datetime
 
 
-class _NotSent(Exception):
-    """An attempt ended before the message could be posted; `result` says why."""
-
-    def __init__(self, result: SendResult) -> None:
-        super().__init__(result.error)
-        self.result = result
-
-
 def message_path(*, bot_id: str, address: str) -> str:
     """The API path that posts to `address` ("channel:<id>" or "user:<id>") as bot `bot_id`."""
     kind, _, target = address.partition(":")
@@ -89,10 +88,6 @@ def message_path(*, bot_id: str, address: str) -> str:
 
 def _text(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "text", "text": text, "wrap": True, **style}
-
-
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
 
 
 def flex_content(card: ChatCard) -> dict[str, Any]:
@@ -126,7 +121,7 @@ def flex_content(card: ChatCard) -> dict[str, Any]:
                 "style": "primary",
                 "action": {
                     "type": "postback",
-                    "label": _label(card.ack_label),
+                    "label": clip(card.ack_label, LABEL_MAX),
                     "data": card.ack_value,
                     "displayText": card.ack_label,
                 },
@@ -134,15 +129,17 @@ def flex_content(card: ChatCard) -> dict[str, Any]:
             {
                 "type": "button",
                 "style": "link",
-                "action": {"type": "uri", "label": _label(card.link_label), "uri": card.ack_url},
+                "action": {
+                    "type": "uri",
+                    "label": clip(card.link_label, LABEL_MAX),
+                    "uri": card.ack_url,
+                },
             },
         ]
     alt_text = "\n".join([card.title, card.acknowledged or f"{card.code_label}: {card.code}"])
-    if len(alt_text) > ALT_TEXT_MAX:
-        alt_text = alt_text[: ALT_TEXT_MAX - 1] + "…"
     return {
         "type": "flex",
-        "altText": alt_text,
+        "altText": clip(alt_text, ALT_TEXT_MAX),
         "contents": {
             "type": "bubble",
             "header": {
@@ -168,37 +165,9 @@ def lineworks_preview(message: OutgoingMessage) -> dict[str, Any]:
     return lineworks_request(message)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            return None
-        seconds = (moment - clock.now()).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _error_detail(response: httpx.Response, *, what: str) -> tuple[str, str]:
     """A person-readable reason and a code from a LINE WORKS error answer."""
-    data = _json(response)
+    data = json_object(response)
     code = data.get("code") or data.get("error")
     words = data.get("description") or data.get("error_description") or data.get("message")
     code_text = str(code) if code else str(response.status_code)
@@ -208,15 +177,6 @@ def _error_detail(response: httpx.Response, *, what: str) -> tuple[str, str]:
     if isinstance(words, str) and words:
         detail += f" ({words})"
     return detail, code_text
-
-
-def _network_detail(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _nothing_sent(error: httpx.HTTPError) -> bool:
-    # No connection was made (or none was free): the request cannot have reached LINE WORKS.
-    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _lifetime(value: object) -> timedelta:
@@ -230,10 +190,11 @@ def _lifetime(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-class LineWorksProvider:
+class LineWorksProvider(ApiChatProvider):
     """Posts each card once to a LINE WORKS channel or user as the destination's bot."""
 
     channel = Channel.lineworks
+    peer = "LINE WORKS"
 
     def __init__(
         self,
@@ -243,42 +204,14 @@ class LineWorksProvider:
         secrets: Secrets,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.api_base = api_base.rstrip("/")
+        super().__init__(api_base=api_base, secrets=secrets, http_client=http_client)
         self.auth_url = auth_url
-        self.secrets = secrets
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
         self._tokens: dict[tuple[str, str, str], _Token] = {}
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> LineWorksProvider:
-        """The provider reaching the configured API and token endpoint."""
-        return cls(
-            api_base=settings.lineworks_api_base,
-            auth_url=settings.lineworks_auth_url,
-            secrets=secrets,
-            http_client=http_client,
-        )
-
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Post `message`'s card once; never raises for LINE WORKS or network errors."""
-        try:
-            result = await self._send(message)
-        except _NotSent as stop:
-            result = stop.result
-        log.info(
-            "lineworks delivery=%s outcome=%s code=%s",
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
-        )
-        return result
+    def configured(cls, settings: Settings) -> dict[str, Any]:
+        """LINE WORKS is reached at the configured API and token endpoint."""
+        return {"api_base": settings.lineworks_api_base, "auth_url": settings.lineworks_auth_url}
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """LINE WORKS cannot say whether a message was posted: never guess, never post twice."""
@@ -287,37 +220,24 @@ class LineWorksProvider:
             "arrived cannot be checked; it is not posted again"
         )
 
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def _send(self, message: OutgoingMessage) -> SendResult:
-        chat = message.chat
-        if chat is None:
-            return SendResult(Outcome.permanent, error="a LINE WORKS message needs its chat card")
-        options = chat.options
-        bot_id = str(options.get("bot_id") or "")
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Post `message`'s card once as the destination's bot, with a token kept or new."""
+        chat_of(message, missing="a LINE WORKS message needs its chat card")
+        bot_id = option(message, "bot_id")
         if not bot_id:
-            return SendResult(Outcome.permanent, error="the destination names no bot_id")
+            raise permanent("the destination names no bot_id")
         try:
             path = message_path(bot_id=bot_id, address=message.to)
         except ValueError as error:
-            return SendResult(Outcome.permanent, error=str(error))
-        credentials = await self._credentials(options)
+            raise permanent(str(error)) from error
+        credentials = await self._credentials(message)
         token, fresh = await self._token(credentials)
-        try:
-            response = await self._client.post(
-                self.api_base + path,
-                json=lineworks_request(message),
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError as error:
-            detail = _network_detail(error)
-            if _nothing_sent(error):
-                return SendResult(Outcome.retryable, error=f"could not reach LINE WORKS ({detail})")
-            # The request may have reached LINE WORKS: only a look-up could tell.
-            return SendResult(Outcome.unknown, error=f"no answer from LINE WORKS ({detail})")
+        response = await self.request(
+            "POST",
+            self.api_base + path,
+            json=lineworks_request(message),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         return self._outcome(response, credentials=credentials, fresh=fresh)
 
     def _outcome(
@@ -328,49 +248,30 @@ class LineWorksProvider:
             # LINE WORKS answers without an id for the message: one of ours names it.
             return SendResult.sent(f"local-{uuid.uuid4().hex}")
         detail, code = _error_detail(response, what="message")
-        if status == 429:
-            return SendResult(
-                Outcome.retryable,
-                error=detail,
-                error_code=code,
-                retry_after=retry_after_seconds(response.headers.get("retry-after")),
-            )
         if status == 401:
             self._tokens.pop(credentials.cache_key, None)
             if not fresh:
                 # A kept token was revoked or expired early: the next attempt gets a new one.
                 return SendResult(Outcome.retryable, error=detail, error_code=code)
             return SendResult(Outcome.permanent, error=detail, error_code=code)
-        if 400 <= status < 500:
-            # A bad request, a bot not in the channel, an unknown user: the same will fail again.
-            return SendResult(Outcome.permanent, error=detail, error_code=code)
-        # A 5xx may come after LINE WORKS posted the message.
-        return SendResult(Outcome.unknown, error=detail, error_code=code)
+        # A bad request, a bot not in the channel, an unknown user: the same will fail again.
+        return status_outcome(response, error=detail, error_code=code)
 
-    async def _secret(self, options: dict[str, Any], field: str) -> str:
-        name = options.get(field)
-        if not name:
-            raise _NotSent(SendResult(Outcome.permanent, error=f"the destination names no {field}"))
-        value = await self.secrets.get(str(name))
-        if not value:
-            raise _NotSent(SendResult(Outcome.permanent, error=f"secret '{name}' is not set"))
-        return value
+    async def _secret(self, message: OutgoingMessage, field: str) -> str:
+        return await self.secret(
+            option(message, field), unnamed=f"the destination names no {field}"
+        )
 
-    async def _credentials(self, options: dict[str, Any]) -> _Credentials:
-        client_id = str(options.get("client_id") or "")
-        service_account = str(options.get("service_account") or "")
+    async def _credentials(self, message: OutgoingMessage) -> _Credentials:
+        client_id = option(message, "client_id")
+        service_account = option(message, "service_account")
         if not client_id or not service_account:
-            raise _NotSent(
-                SendResult(
-                    Outcome.permanent,
-                    error="the destination names no client_id or service_account",
-                )
-            )
+            raise permanent("the destination names no client_id or service_account")
         return _Credentials(
             client_id=client_id,
             service_account=service_account,
-            private_key=await self._secret(options, "secret"),
-            client_secret=await self._secret(options, "client_secret"),
+            private_key=await self._secret(message, "secret"),
+            client_secret=await self._secret(message, "client_secret"),
         )
 
     async def _token(self, credentials: _Credentials) -> tuple[str, bool]:
@@ -390,13 +291,13 @@ class LineWorksProvider:
             response = await self._client.post(self.auth_url, data=form)
         except httpx.HTTPError as error:
             # Nothing is posted before a token is had: trying again cannot post twice.
-            raise _NotSent(
+            raise AttemptEnded(
                 SendResult(
                     Outcome.retryable,
-                    error=f"could not get a LINE WORKS token ({_network_detail(error)})",
+                    error=f"could not get a LINE WORKS token ({network_detail(error)})",
                 )
             ) from error
-        data = _json(response)
+        data = json_object(response)
         value = data.get("access_token")
         if response.status_code == 200 and isinstance(value, str) and value:
             lifetime = _lifetime(data.get("expires_in"))
@@ -405,18 +306,18 @@ class LineWorksProvider:
             return value, True
         detail, code = _error_detail(response, what="token request")
         if response.status_code == 429:
-            raise _NotSent(
+            raise AttemptEnded(
                 SendResult(
                     Outcome.retryable,
                     error=detail,
                     error_code=code,
-                    retry_after=retry_after_seconds(response.headers.get("retry-after")),
+                    retry_after=retry_after_of(response),
                 )
             )
         if 400 <= response.status_code < 500:
             # Wrong client id or secret, an unknown service account, a key that does not match.
-            raise _NotSent(SendResult(Outcome.permanent, error=detail, error_code=code))
-        raise _NotSent(SendResult(Outcome.retryable, error=detail, error_code=code))
+            raise permanent(detail, error_code=code)
+        raise AttemptEnded(SendResult(Outcome.retryable, error=detail, error_code=code))
 
     def _assertion(self, credentials: _Credentials, *, now: datetime) -> str:
         claims = {
@@ -428,10 +329,7 @@ class LineWorksProvider:
         try:
             return jwt.encode(claims, credentials.private_key, algorithm="RS256")
         except (ValueError, TypeError, jwt.PyJWTError) as error:
-            raise _NotSent(
-                SendResult(
-                    Outcome.permanent,
-                    error="the service account's private key is not an RSA key in PEM "
-                    f"({type(error).__name__})",
-                )
+            raise permanent(
+                "the service account's private key is not an RSA key in PEM "
+                f"({type(error).__name__})"
             ) from error

@@ -10,20 +10,20 @@ import httpx
 
 from service.channels import Channel
 from service.messages.chat import ChatCard
-from service.providers.base import (
-    Found,
-    LookupResult,
-    Outcome,
-    OutgoingMessage,
-    Secrets,
-    SendResult,
+from service.providers.base import Found, LookupResult, Outcome, OutgoingMessage, SendResult
+from service.providers.chat.common import (
+    ApiChatProvider,
+    AttemptEnded,
+    clip,
+    json_object,
+    network_detail,
+    option,
+    retry_after_of,
 )
-from service.providers.twilio.rest import retry_after_seconds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = httpx.Timeout(10.0)
 # The button a person presses to acknowledge, and the link button beside it.
 ACK_ACTION_ID = "relay_ack"
 OPEN_ACTION_ID = "relay_open"
@@ -55,20 +55,16 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def card_blocks(card: ChatCard) -> list[dict[str, Any]]:
     """The card as Block Kit: title, facts, memo text, code, then the buttons or who saw it."""
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _clip(card.title, HEADER_MAX), "emoji": True},
+            "text": {"type": "plain_text", "text": clip(card.title, HEADER_MAX), "emoji": True},
         }
     ]
     fields = [
-        {"type": "mrkdwn", "text": _clip(f"*{_escape(label)}*\n{_escape(value)}", FIELD_MAX)}
+        {"type": "mrkdwn", "text": clip(f"*{_escape(label)}*\n{_escape(value)}", FIELD_MAX)}
         for label, value in card.facts
     ]
     for start in range(0, len(fields), FIELDS_PER_SECTION):
@@ -77,7 +73,7 @@ def card_blocks(card: ChatCard) -> list[dict[str, Any]]:
         blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": _clip(_escape(card.summary), SECTION_MAX)},
+                "text": {"type": "mrkdwn", "text": clip(_escape(card.summary), SECTION_MAX)},
             }
         )
     link = f"<{card.ack_url}|{_escape(card.link_label)}>"
@@ -157,31 +153,27 @@ def request_body(message: OutgoingMessage) -> dict[str, Any]:
     return body
 
 
+def api_method(message: OutgoingMessage) -> str:
+    """The Web API method `message` is sent with: an edit when it replaces a message."""
+    chat = message.chat
+    return "chat.update" if chat is not None and chat.replaces else "chat.postMessage"
+
+
 def slack_preview(message: OutgoingMessage) -> dict[str, Any]:
     """The Web API call `message` would make (method and JSON body), without the bot token."""
-    chat = message.chat
-    method = "chat.update" if chat is not None and chat.replaces else "chat.postMessage"
-    return {"method": method, "body": request_body(message)}
-
-
-def _network_detail(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return {"method": api_method(message), "body": request_body(message)}
 
 
 def answer_outcome(response: httpx.Response, *, channel: str) -> SendResult:
     """What Slack's answer to chat.postMessage or chat.update means for the send."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    data = data if isinstance(data, dict) else {}
+    data = json_object(response)
     error = data.get("error") if isinstance(data.get("error"), str) else None
     if response.status_code == 429 or error in _RATE_LIMITED:
         return SendResult(
             Outcome.retryable,
             error=f"Slack asks to slow down ({error or 'HTTP 429'})",
             error_code=error or "ratelimited",
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after=retry_after_of(response),
         )
     if response.status_code >= 500 or error in _SLACK_TROUBLE:
         # Slack may have posted the message before failing: only a look-up can tell.
@@ -212,72 +204,39 @@ def _slack_ts(moment: datetime) -> str:
     return f"{moment.timestamp():.6f}"
 
 
-class SlackProvider:
+class SlackProvider(ApiChatProvider):
     """Posts each memo card with chat.postMessage and edits it with chat.update."""
 
     channel = Channel.slack
-
-    def __init__(
-        self,
-        *,
-        api_base: str,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.api_base = api_base.rstrip("/")
-        self.secrets = secrets
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+    peer = "Slack"
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        settings: Settings,
-        secrets: Secrets,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> SlackProvider:
-        """The provider that reaches Slack at RELAY_SLACK_API_BASE."""
-        return cls(api_base=settings.slack_api_base, secrets=secrets, http_client=http_client)
+    def configured(cls, settings: Settings) -> dict[str, Any]:
+        """Slack is reached at RELAY_SLACK_API_BASE."""
+        return {"api_base": settings.slack_api_base}
 
-    async def _token(self, message: OutgoingMessage) -> str | SendResult:
-        """The destination's bot token, or the permanent failure of its being unset."""
-        name = str((message.chat.options if message.chat else {}).get("secret") or "")
-        token = await self.secrets.get(name) if name else None
-        if token:
-            return token
-        return SendResult(
-            Outcome.permanent,
-            error=f"secret '{name}' is not set: set the workspace's bot token in /admin/secrets",
-            error_code="secret_not_set",
+    async def _token(self, message: OutgoingMessage) -> str:
+        """The destination's bot token; the attempt ends for good when it is unset."""
+        return await self.secret(
+            option(message, "secret"),
+            where="set the workspace's bot token in /admin/secrets",
         )
 
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Post (or edit) the memo's message once; never raises for Slack or network errors."""
+    async def attempt(self, message: OutgoingMessage) -> SendResult:
+        """Post (or edit) the memo's message once."""
         token = await self._token(message)
-        if isinstance(token, SendResult):
-            return token
-        body = request_body(message)
-        method = "chat.update" if "ts" in body else "chat.postMessage"
-        try:
-            response = await self._client.post(
-                f"{self.api_base}/{method}",
-                json=body,
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError as error:
-            result = _network_outcome(error)
-        else:
-            # An edit answers with the channel it was made in: the same id as the original's.
-            result = answer_outcome(response, channel=message.to)
-        log.info(
-            "slack %s delivery=%s outcome=%s code=%s",
-            method,
-            message.delivery_id,
-            result.outcome,
-            result.error_code,
+        response = await self.request(
+            "POST",
+            f"{self.api_base}/{api_method(message)}",
+            json=request_body(message),
+            headers={"Authorization": f"Bearer {token}"},
         )
-        return result
+        # An edit answers with the channel it was made in: the same id as the original's.
+        return answer_outcome(response, channel=message.to)
+
+    def log_label(self, message: OutgoingMessage) -> str:
+        """The platform and the Web API method."""
+        return f"slack {api_method(message)}"
 
     async def lookup(self, message: OutgoingMessage) -> LookupResult:
         """Find the message by its delivery id among the channel's messages since the attempt.
@@ -285,9 +244,10 @@ class SlackProvider:
         Each message Relay posts or edits carries its delivery's id in its metadata. An edit is
         looked for in the message it edits: not edited yet means the edit never arrived.
         """
-        token = await self._token(message)
-        if isinstance(token, SendResult):
-            return LookupResult.unreachable(token.error or "no bot token")
+        try:
+            token = await self._token(message)
+        except AttemptEnded as ended:
+            return LookupResult.unreachable(ended.result.error or "no bot token")
         replaces = message.chat.replaces if message.chat else None
         params: dict[str, str | int] = {"include_all_metadata": "true", "limit": LOOKUP_PAGE_SIZE}
         if replaces:
@@ -331,22 +291,14 @@ class SlackProvider:
                 headers={"Authorization": f"Bearer {token}"},
             )
         except httpx.HTTPError as error:
-            return LookupResult.unreachable(f"could not reach Slack ({_network_detail(error)})")
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict) or data.get("ok") is not True:
-            word = data.get("error") if isinstance(data, dict) else None
+            return LookupResult.unreachable(f"could not reach Slack ({network_detail(error)})")
+        data = json_object(response)
+        if response.status_code != 200 or data.get("ok") is not True:
+            word = data.get("error")
             return LookupResult.unreachable(
                 f"Slack refused the look-up: HTTP {response.status_code} ({word or 'no error'})"
             )
         return data
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
 
 
 def _carries(item: object, delivery_id: str) -> bool:
@@ -358,13 +310,3 @@ def _carries(item: object, delivery_id: str) -> bool:
         return False
     payload = metadata.get("event_payload")
     return isinstance(payload, dict) and payload.get("delivery_id") == delivery_id
-
-
-def _network_outcome(error: httpx.HTTPError) -> SendResult:
-    """What a network failure while posting means for the send."""
-    detail = _network_detail(error)
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        # No connection to Slack was made (or none was free): nothing went out.
-        return SendResult(Outcome.retryable, error=f"could not reach Slack ({detail})")
-    # The request may have reached Slack (read/write timeout, connection dropped).
-    return SendResult(Outcome.unknown, error=f"no answer from Slack ({detail})")
