@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from service.auth.models import User
 from service.channels import Channel
-from service.dispatch.models import Delivery, DeliveryReason
+from service.clock import ManualClock
+from service.dispatch.dispatcher import Dispatcher
+from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.memos.models import Memo
 from service.messages.chat import ChatCard
 from service.providers.base import ChatEvent, ChatPayload, OutgoingMessage
-from tests.dispatch.conftest import deliveries
+from service.settings import Settings
+from tests.chat import destination, make_chat_company, store_secrets
+from tests.dispatch.conftest import deliveries, take_memo
 
 DELIVERY_ID = "d" * 32
 
@@ -96,3 +103,86 @@ def rows_of(session: Session, memo: Memo, channel: Channel) -> list[Delivery]:
 def fallbacks(rows: list[Delivery]) -> list[tuple[str, str]]:
     """Who was told instead, and how: (contact, channel) of each fallback delivery."""
     return [(d.contact_key, d.channel.value) for d in rows if d.reason == DeliveryReason.fallback]
+
+
+class TokenStandin(Protocol):
+    """A stand-in platform that takes a set of tokens and can be told to answer with trouble."""
+
+    tokens: set[str]
+    # Answers to give before doing as asked: ("429", seconds) or ("500-after", "").
+    troubles: list[tuple[str, str]]
+
+    @property
+    def calls(self) -> Sequence[tuple[Any, ...]]:
+        """Every call it was sent, the token it carried second."""
+        ...
+
+
+async def assert_a_rate_limit_is_waited_out(
+    *,
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    standin: TokenStandin,
+    posted: list[dict[str, Any]],
+    channel: Channel,
+    error_code: str,
+) -> None:
+    """A 429 asking for two minutes: the delivery waits at least that long, then goes once."""
+    standin.troubles.append(("429", "120"))
+    memo = take_memo(session, operator)
+
+    await dispatcher.run_once()
+    [waiting] = rows_of(session, memo, channel)
+    assert waiting.status == DeliveryStatus.retrying and waiting.error_code == error_code
+    assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
+    assert posted == []
+
+    clock.advance(timedelta(minutes=15))
+    await dispatcher.run_once()
+
+    [sent] = rows_of(session, memo, channel)
+    assert sent.status == DeliveryStatus.sent and sent.attempts == 2
+    assert len(posted) == 1
+
+
+async def assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
+    *,
+    session: Session,
+    operator: User,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    standin: TokenStandin,
+    channel: Channel,
+    secret: str,
+    token: str,
+    rotated: str,
+    refused_code: str,
+) -> Delivery:
+    """The destination's token stored anew is used for the next memo; once the platform takes
+    no token, the delivery fails for good and the destination's fallback is told. Returns the
+    failed delivery."""
+    make_chat_company(session, extra=[destination(channel.value, fallback="director")])
+    store_secrets(session, settings, {secret: token})
+    first = take_memo(session, operator)
+    await dispatcher.run_once()
+
+    standin.tokens = {rotated}
+    store_secrets(session, settings, {secret: rotated})
+    second = take_memo(session, operator)
+    await dispatcher.run_once()
+
+    assert [call[1] for call in standin.calls] == [token, rotated]
+    assert rows_of(session, first, channel)[0].status == DeliveryStatus.sent
+    assert rows_of(session, second, channel)[0].status == DeliveryStatus.sent
+
+    standin.tokens = set()
+    third = take_memo(session, operator)
+    await dispatcher.run_once()
+
+    rows = deliveries(session, third)
+    failed = next(d for d in rows if d.channel == channel)
+    assert failed.status == DeliveryStatus.failed and failed.error_code == refused_code
+    assert fallbacks(rows) == [("director", "email")]
+    return failed

@@ -28,9 +28,14 @@ from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryReason, DeliveryStatus
 from service.memos.models import MemoStatus
 from service.settings import Settings
-from tests.chat import destination, make_chat_company, store_secrets
-from tests.dispatch.conftest import deliveries, take_memo
-from tests.providers.chat.support import fallbacks, rows_of, stored
+from tests.chat import make_chat_company, store_secrets
+from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import (
+    assert_a_rate_limit_is_waited_out,
+    assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
+    rows_of,
+    stored,
+)
 from tests.standin import serve_standin
 
 API_TOKEN = "sakura0123456789abcdef0123456789"
@@ -276,21 +281,16 @@ async def test_a_rate_limit_is_waited_out_as_chatwork_asks(
     chatwork: ChatworkStandin,
     clock: ManualClock,
 ) -> None:
-    chatwork.troubles.append(("429", "120"))
-    memo = take_memo(session, operator)
-
-    await dispatcher.run_once()
-    [waiting] = rows_of(session, memo, Channel.chatwork)
-    assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "429"
-    assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
-    assert chatwork.messages == []
-
-    clock.advance(timedelta(minutes=15))
-    await dispatcher.run_once()
-
-    [sent] = rows_of(session, memo, Channel.chatwork)
-    assert sent.status == DeliveryStatus.sent and sent.attempts == 2
-    assert len(chatwork.messages) == 1
+    await assert_a_rate_limit_is_waited_out(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        clock=clock,
+        standin=chatwork,
+        posted=chatwork.messages,
+        channel=Channel.chatwork,
+        error_code="429",
+    )
 
 
 async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
@@ -300,26 +300,15 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     chatwork: ChatworkStandin,
     live_settings: Settings,
 ) -> None:
-    make_chat_company(session, extra=[destination("chatwork", fallback="director")])
-    store_secrets(session, live_settings, {"sakura-chatwork": API_TOKEN})
-    first = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    chatwork.tokens = {"rotated-token"}
-    store_secrets(session, live_settings, {"sakura-chatwork": "rotated-token"})
-    second = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    assert [token for _, token in chatwork.calls] == [API_TOKEN, "rotated-token"]
-    assert rows_of(session, first, Channel.chatwork)[0].status == DeliveryStatus.sent
-    assert rows_of(session, second, Channel.chatwork)[0].status == DeliveryStatus.sent
-
-    # A token Chatwork no longer takes fails for good, and the destination's fallback is told.
-    chatwork.tokens = set()
-    third = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    rows = deliveries(session, third)
-    failed = next(d for d in rows if d.channel == Channel.chatwork)
-    assert failed.status == DeliveryStatus.failed and failed.error_code == "401"
-    assert fallbacks(rows) == [("director", "email")]
+    await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        settings=live_settings,
+        standin=chatwork,
+        channel=Channel.chatwork,
+        secret="sakura-chatwork",
+        token=API_TOKEN,
+        rotated="rotated-token",
+        refused_code="401",
+    )

@@ -30,8 +30,13 @@ from service.dispatch.models import DeliveryReason, DeliveryStatus
 from service.memos.models import MemoStatus
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
-from tests.dispatch.conftest import deliveries, take_memo
-from tests.providers.chat.support import fallbacks, rows_of, stored
+from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import (
+    assert_a_rate_limit_is_waited_out,
+    assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
+    rows_of,
+    stored,
+)
 from tests.standin import serve_standin
 
 ACCESS_TOKEN = "line-channel-access-token-sakura"
@@ -259,21 +264,16 @@ async def test_a_rate_limit_is_waited_out_as_line_asks(
     line: LineStandin,
     clock: ManualClock,
 ) -> None:
-    line.troubles.append(("429", "120"))
-    memo = take_memo(session, operator)
-
-    await dispatcher.run_once()
-    [waiting] = rows_of(session, memo, Channel.line)
-    assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "429"
-    assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
-    assert line.pushed == []
-
-    clock.advance(timedelta(minutes=15))
-    await dispatcher.run_once()
-
-    [sent] = rows_of(session, memo, Channel.line)
-    assert sent.status == DeliveryStatus.sent and sent.attempts == 2
-    assert len(line.pushed) == 1
+    await assert_a_rate_limit_is_waited_out(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        clock=clock,
+        standin=line,
+        posted=line.pushed,
+        channel=Channel.line,
+        error_code="429",
+    )
 
 
 async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
@@ -283,27 +283,16 @@ async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     line: LineStandin,
     live_settings: Settings,
 ) -> None:
-    make_chat_company(session, extra=[destination("line", fallback="director")])
-    store_secrets(session, live_settings, {"sakura-line-token": ACCESS_TOKEN})
-    first = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    line.tokens = {"rotated-access-token"}
-    store_secrets(session, live_settings, {"sakura-line-token": "rotated-access-token"})
-    second = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    assert [token for _, token, _ in line.calls] == [ACCESS_TOKEN, "rotated-access-token"]
-    assert rows_of(session, first, Channel.line)[0].status == DeliveryStatus.sent
-    assert rows_of(session, second, Channel.line)[0].status == DeliveryStatus.sent
-
-    # A token LINE no longer takes fails for good, and the destination's fallback is told.
-    line.tokens = set()
-    third = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    rows = deliveries(session, third)
-    failed = next(d for d in rows if d.channel == Channel.line)
-    assert failed.status == DeliveryStatus.failed and failed.error_code == "401"
+    failed = await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        settings=live_settings,
+        standin=line,
+        channel=Channel.line,
+        secret="sakura-line-token",
+        token=ACCESS_TOKEN,
+        rotated="rotated-access-token",
+        refused_code="401",
+    )
     assert "Authentication failed" in (failed.error or "")
-    assert fallbacks(rows) == [("director", "email")]

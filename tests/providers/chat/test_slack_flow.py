@@ -27,9 +27,14 @@ from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import DeliveryReason, DeliveryStatus
 from service.memos.models import MemoStatus
 from service.settings import Settings
-from tests.chat import destination, make_chat_company, store_secrets
-from tests.dispatch.conftest import deliveries, take_memo
-from tests.providers.chat.support import fallbacks, rows_of, stored
+from tests.chat import make_chat_company, store_secrets
+from tests.dispatch.conftest import take_memo
+from tests.providers.chat.support import (
+    assert_a_rate_limit_is_waited_out,
+    assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
+    rows_of,
+    stored,
+)
 from tests.standin import serve_standin
 
 SIGNING_SECRET = "e2e-slack-signing-secret-0123456789"
@@ -256,21 +261,16 @@ async def test_a_rate_limit_is_waited_out_as_slack_asks(
     slack: SlackStandin,
     clock: ManualClock,
 ) -> None:
-    slack.troubles.append(("429", "120"))
-    memo = take_memo(session, operator)
-
-    await dispatcher.run_once()
-    [waiting] = rows_of(session, memo, Channel.slack)
-    assert waiting.status == DeliveryStatus.retrying and waiting.error_code == "ratelimited"
-    assert waiting.due_at is not None and waiting.due_at >= clock.now() + timedelta(seconds=120)
-    assert slack.messages == []
-
-    clock.advance(timedelta(minutes=15))
-    await dispatcher.run_once()
-
-    [sent] = rows_of(session, memo, Channel.slack)
-    assert sent.status == DeliveryStatus.sent and sent.attempts == 2
-    assert len(slack.messages) == 1
+    await assert_a_rate_limit_is_waited_out(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        clock=clock,
+        standin=slack,
+        posted=slack.messages,
+        channel=Channel.slack,
+        error_code="ratelimited",
+    )
 
 
 async def test_a_rotated_bot_token_is_used_at_once_and_an_unset_one_falls_back(
@@ -280,26 +280,15 @@ async def test_a_rotated_bot_token_is_used_at_once_and_an_unset_one_falls_back(
     slack: SlackStandin,
     live_settings: Settings,
 ) -> None:
-    make_chat_company(session, extra=[destination("slack", fallback="director")])
-    store_secrets(session, live_settings, {"sakura-slack": BOT_TOKEN})
-    first = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    slack.tokens = {"xoxb-rotated"}
-    store_secrets(session, live_settings, {"sakura-slack": "xoxb-rotated"})
-    second = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    assert [token for _, token in slack.calls] == [BOT_TOKEN, "xoxb-rotated"]
-    assert rows_of(session, first, Channel.slack)[0].status == DeliveryStatus.sent
-    assert rows_of(session, second, Channel.slack)[0].status == DeliveryStatus.sent
-
-    # A token Slack no longer takes fails for good, and the destination's fallback is told.
-    slack.tokens = set()
-    third = take_memo(session, operator)
-    await dispatcher.run_once()
-
-    rows = deliveries(session, third)
-    failed = next(d for d in rows if d.channel == Channel.slack)
-    assert failed.status == DeliveryStatus.failed and failed.error_code == "invalid_auth"
-    assert fallbacks(rows) == [("director", "email")]
+    await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
+        session=session,
+        operator=operator,
+        dispatcher=dispatcher,
+        settings=live_settings,
+        standin=slack,
+        channel=Channel.slack,
+        secret="sakura-slack",
+        token=BOT_TOKEN,
+        rotated="xoxb-rotated",
+        refused_code="invalid_auth",
+    )
