@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.auth.models import User
@@ -16,6 +17,8 @@ from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.memos.models import Memo
 from service.messages.chat import ChatCard
 from service.providers.base import ChatEvent, ChatPayload, OutgoingMessage
+from service.providers.chat import CHAT_PROVIDERS
+from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import deliveries, take_memo
@@ -51,6 +54,19 @@ def make_card(**overrides: Any) -> ChatCard:
     }
     fields.update(overrides)
     return ChatCard(**fields)
+
+
+def make_line_card(**overrides: Any) -> ChatCard:
+    """The card the LINE and LINE WORKS tests send: two facts, a short summary, and a link on
+    Relay's public address whose token the postback carries too."""
+    fields: dict[str, Any] = {
+        "facts": [("受付", "2026-04-01 10:15"), ("お客様名", "山田 太郎")],
+        "summary": "本日15時の予約が入っていなかった。",
+        "ack_url": "https://relay.example.jp/a/ack-token.signed",
+        "ack_value": "ack-token.signed",
+    }
+    fields.update(overrides)
+    return make_card(**fields)
 
 
 def make_chat_message(
@@ -103,6 +119,20 @@ def rows_of(session: Session, memo: Memo, channel: Channel) -> list[Delivery]:
 def fallbacks(rows: list[Delivery]) -> list[tuple[str, str]]:
     """Who was told instead, and how: (contact, channel) of each fallback delivery."""
     return [(d.contact_key, d.channel.value) for d in rows if d.reason == DeliveryReason.fallback]
+
+
+async def assert_chosen_when_chat_goes_live(
+    *, settings: Settings, engine: Engine, channel: Channel, provider: type[Any]
+) -> None:
+    """With chat delivered live, the registry builds `channel`'s provider from the settings."""
+    live = settings.model_copy(update={"chat_delivery": "live"})
+
+    providers = build_providers(settings=live, engine=engine, secrets=DictSecrets({}))
+    try:
+        assert isinstance(providers[channel], provider)
+        assert CHAT_PROVIDERS[channel] == provider.from_settings
+    finally:
+        await close_providers(providers)
 
 
 class TokenStandin(Protocol):

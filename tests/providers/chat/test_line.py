@@ -22,25 +22,13 @@ from service.providers.chat.line import LineProvider, line_preview, retry_key
 from service.settings import Settings
 from tests.chat import destination
 from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
-from tests.providers.chat.support import make_card as chat_card
+from tests.providers.chat.support import make_line_card as make_card
 
 API = "https://line.test"
 PUSH_URL = f"{API}/v2/bot/message/push"
 TOKEN = "channel-access-token-1"
 ACK_TOKEN = "ack-token.signed"
 TO = destination("line")["to"]
-
-
-def make_card(**overrides: Any) -> ChatCard:
-    """A card with two facts, a short summary and a link on Relay's public address."""
-    fields: dict[str, Any] = {
-        "facts": [("受付", "2026-04-01 10:15"), ("お客様名", "山田 太郎")],
-        "summary": "本日15時の予約が入っていなかった。",
-        "ack_url": "https://relay.example.jp/a/ack-token.signed",
-        "ack_value": ACK_TOKEN,
-    }
-    fields.update(overrides)
-    return chat_card(**fields)
 
 
 def make_message(

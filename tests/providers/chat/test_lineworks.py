@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.channels import Channel
 from service.clock import ManualClock
-from service.messages.chat import ChatCard
 from service.providers.base import (
     ChatEvent,
     ChatPayload,
@@ -30,7 +29,7 @@ from service.providers.chat.lineworks import LineWorksProvider, lineworks_previe
 from service.settings import Settings
 from tests.chat import destination
 from tests.providers.chat.support import DictSecrets, make_chat_message
-from tests.providers.chat.support import make_card as chat_card
+from tests.providers.chat.support import make_line_card as make_card
 
 API = "https://lineworks.test/v1.0"
 AUTH_URL = "https://auth.lineworks.test/oauth2/v2.0/token"
@@ -63,18 +62,6 @@ def lineworks_secrets(**overrides: str | None) -> dict[str, str | None]:
     }
     values.update(overrides)
     return values
-
-
-def make_card(**overrides: Any) -> ChatCard:
-    """A card with two facts, a short summary and a link on Relay's public address."""
-    fields: dict[str, Any] = {
-        "facts": [("受付", "2026-04-01 10:15"), ("お客様名", "山田 太郎")],
-        "summary": "本日15時の予約が入っていなかった。",
-        "ack_url": "https://relay.example.jp/a/ack-token.signed",
-        "ack_value": ACK_TOKEN,
-    }
-    fields.update(overrides)
-    return chat_card(**fields)
 
 
 def make_message(*, to: str = "channel:a1b2c3d4-channel", **options: Any) -> OutgoingMessage:

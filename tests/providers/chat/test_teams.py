@@ -14,11 +14,15 @@ from sqlalchemy import Engine
 from service.channels import Channel
 from service.messages.chat import ChatCard
 from service.providers.base import Found, Outcome, OutgoingMessage
-from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
+from service.providers.chat import CHAT_PREVIEWS
 from service.providers.chat.teams import TeamsProvider
-from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
-from tests.providers.chat.support import DictSecrets, make_card, make_chat_message
+from tests.providers.chat.support import (
+    DictSecrets,
+    assert_chosen_when_chat_goes_live,
+    make_card,
+    make_chat_message,
+)
 
 # A workflow URL as Teams gives it: its `sig` is the key, never to be logged or shown.
 SIG = "Zq8vN3kP0sX2yW9rT4uJ7mB1cD5eF6gH"
@@ -254,14 +258,9 @@ async def test_a_workflow_cannot_be_asked_so_an_unknown_outcome_is_unclear(
 async def test_the_provider_is_registered_and_chosen_when_chat_goes_live(
     settings: Settings, engine: Engine
 ) -> None:
-    live = settings.model_copy(update={"chat_delivery": "live"})
-
-    providers = build_providers(settings=live, engine=engine, secrets=DictSecrets({}))
-    try:
-        assert isinstance(providers[Channel.teams], TeamsProvider)
-        assert CHAT_PROVIDERS[Channel.teams] == TeamsProvider.from_settings
-    finally:
-        await close_providers(providers)
+    await assert_chosen_when_chat_goes_live(
+        settings=settings, engine=engine, channel=Channel.teams, provider=TeamsProvider
+    )
 
 
 def test_the_preview_is_the_card_teams_would_get_without_the_url() -> None:

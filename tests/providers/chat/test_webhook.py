@@ -20,12 +20,16 @@ from service.clock import ManualClock
 from service.companies.destinations import WebhookDestination
 from service.messages.chat import ChatCard
 from service.providers.base import ChatEvent, Found, Outcome, OutgoingMessage
-from service.providers.chat import CHAT_PREVIEWS, CHAT_PROVIDERS
+from service.providers.chat import CHAT_PREVIEWS
 from service.providers.chat.webhook import FAILED_KEY, WebhookProvider
-from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
 from tests.chat import destination
-from tests.providers.chat.support import DELIVERY_ID, DictSecrets, make_chat_message
+from tests.providers.chat.support import (
+    DELIVERY_ID,
+    DictSecrets,
+    assert_chosen_when_chat_goes_live,
+    make_chat_message,
+)
 from tests.providers.chat.support import make_card as chat_card
 
 URL = "https://crm.example.jp/relay"
@@ -332,14 +336,9 @@ async def test_an_endpoint_cannot_be_asked_what_it_received(provider: WebhookPro
 async def test_the_provider_is_registered_and_chosen_when_chat_goes_live(
     settings: Settings, engine: Engine
 ) -> None:
-    live = settings.model_copy(update={"chat_delivery": "live"})
-
-    providers = build_providers(settings=live, engine=engine, secrets=DictSecrets({}))
-    try:
-        assert isinstance(providers[Channel.webhook], WebhookProvider)
-        assert CHAT_PROVIDERS[Channel.webhook] == WebhookProvider.from_settings
-    finally:
-        await close_providers(providers)
+    await assert_chosen_when_chat_goes_live(
+        settings=settings, engine=engine, channel=Channel.webhook, provider=WebhookProvider
+    )
 
 
 def test_the_preview_shows_the_request_without_its_signature_or_key(now: datetime) -> None:
