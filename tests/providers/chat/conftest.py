@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from service.app import create_app
+from service.auth.models import User
 from service.clock import ManualClock
 from service.dispatch.delivery_queue import QueuePolicy
 from service.dispatch.dispatcher import Dispatcher
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
+from tests.providers.chat.support import ChatFlow
 
 
 @pytest.fixture
@@ -47,3 +50,13 @@ def relay(live_settings: Settings, engine: Engine, clock: ManualClock) -> Iterat
     """Relay's HTTP side, where the platform posts its webhooks and button presses."""
     with TestClient(create_app(settings=live_settings, engine=engine)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def chat_flow(
+    session: Session, operator: User, dispatcher: Dispatcher, live_settings: Settings
+) -> ChatFlow:
+    """The session, operator, dispatcher and settings a shared flow scenario runs with."""
+    return ChatFlow(
+        session=session, operator=operator, dispatcher=dispatcher, settings=live_settings
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -148,18 +149,27 @@ class TokenStandin(Protocol):
         ...
 
 
+@dataclass
+class ChatFlow:
+    """Relay's side of a flow test: its session, who takes memos, the live dispatcher and settings."""
+
+    session: Session
+    operator: User
+    dispatcher: Dispatcher
+    settings: Settings
+
+
 async def assert_a_rate_limit_is_waited_out(
-    *,
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
+    flow: ChatFlow,
     clock: ManualClock,
+    *,
     standin: TokenStandin,
     posted: list[dict[str, Any]],
     channel: Channel,
     error_code: str,
 ) -> None:
     """A 429 asking for two minutes: the delivery waits at least that long, then goes once."""
+    session, operator, dispatcher = flow.session, flow.operator, flow.dispatcher
     standin.troubles.append(("429", "120"))
     memo = take_memo(session, operator)
 
@@ -178,11 +188,8 @@ async def assert_a_rate_limit_is_waited_out(
 
 
 async def assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
+    flow: ChatFlow,
     *,
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    settings: Settings,
     standin: TokenStandin,
     channel: Channel,
     secret: str,
@@ -193,6 +200,12 @@ async def assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
     """The destination's token stored anew is used for the next memo; once the platform takes
     no token, the delivery fails for good and the destination's fallback is told. Returns the
     failed delivery."""
+    session, operator, dispatcher, settings = (
+        flow.session,
+        flow.operator,
+        flow.dispatcher,
+        flow.settings,
+    )
     make_chat_company(session, extra=[destination(channel.value, fallback="director")])
     store_secrets(session, settings, {secret: token})
     first = take_memo(session, operator)

@@ -31,6 +31,7 @@ from service.settings import Settings
 from tests.chat import make_chat_company, store_secrets
 from tests.dispatch.conftest import take_memo
 from tests.providers.chat.support import (
+    ChatFlow,
     assert_a_rate_limit_is_waited_out,
     assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
     rows_of,
@@ -275,17 +276,11 @@ async def test_an_answer_lost_after_chatwork_posted_is_looked_up_not_posted_twic
 
 @pytest.mark.usefixtures("sakura")
 async def test_a_rate_limit_is_waited_out_as_chatwork_asks(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    chatwork: ChatworkStandin,
-    clock: ManualClock,
+    chat_flow: ChatFlow, chatwork: ChatworkStandin, clock: ManualClock
 ) -> None:
     await assert_a_rate_limit_is_waited_out(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        clock=clock,
+        chat_flow,
+        clock,
         standin=chatwork,
         posted=chatwork.messages,
         channel=Channel.chatwork,
@@ -294,17 +289,10 @@ async def test_a_rate_limit_is_waited_out_as_chatwork_asks(
 
 
 async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    chatwork: ChatworkStandin,
-    live_settings: Settings,
+    chat_flow: ChatFlow, chatwork: ChatworkStandin
 ) -> None:
     await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        settings=live_settings,
+        chat_flow,
         standin=chatwork,
         channel=Channel.chatwork,
         secret="sakura-chatwork",

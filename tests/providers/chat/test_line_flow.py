@@ -32,6 +32,7 @@ from service.settings import Settings
 from tests.chat import destination, make_chat_company, store_secrets
 from tests.dispatch.conftest import take_memo
 from tests.providers.chat.support import (
+    ChatFlow,
     assert_a_rate_limit_is_waited_out,
     assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
     rows_of,
@@ -258,17 +259,11 @@ async def test_an_answer_lost_after_line_accepted_is_pushed_again_under_its_key_
 
 @pytest.mark.usefixtures("sakura")
 async def test_a_rate_limit_is_waited_out_as_line_asks(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    line: LineStandin,
-    clock: ManualClock,
+    chat_flow: ChatFlow, line: LineStandin, clock: ManualClock
 ) -> None:
     await assert_a_rate_limit_is_waited_out(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        clock=clock,
+        chat_flow,
+        clock,
         standin=line,
         posted=line.pushed,
         channel=Channel.line,
@@ -277,17 +272,10 @@ async def test_a_rate_limit_is_waited_out_as_line_asks(
 
 
 async def test_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    line: LineStandin,
-    live_settings: Settings,
+    chat_flow: ChatFlow, line: LineStandin
 ) -> None:
     failed = await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        settings=live_settings,
+        chat_flow,
         standin=line,
         channel=Channel.line,
         secret="sakura-line-token",

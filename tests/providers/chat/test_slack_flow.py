@@ -30,6 +30,7 @@ from service.settings import Settings
 from tests.chat import make_chat_company, store_secrets
 from tests.dispatch.conftest import take_memo
 from tests.providers.chat.support import (
+    ChatFlow,
     assert_a_rate_limit_is_waited_out,
     assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back,
     rows_of,
@@ -255,17 +256,11 @@ async def test_an_answer_lost_after_slack_posted_is_looked_up_not_posted_twice(
 
 @pytest.mark.usefixtures("sakura")
 async def test_a_rate_limit_is_waited_out_as_slack_asks(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    slack: SlackStandin,
-    clock: ManualClock,
+    chat_flow: ChatFlow, slack: SlackStandin, clock: ManualClock
 ) -> None:
     await assert_a_rate_limit_is_waited_out(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        clock=clock,
+        chat_flow,
+        clock,
         standin=slack,
         posted=slack.messages,
         channel=Channel.slack,
@@ -274,17 +269,10 @@ async def test_a_rate_limit_is_waited_out_as_slack_asks(
 
 
 async def test_a_rotated_bot_token_is_used_at_once_and_an_unset_one_falls_back(
-    session: Session,
-    operator: User,
-    dispatcher: Dispatcher,
-    slack: SlackStandin,
-    live_settings: Settings,
+    chat_flow: ChatFlow, slack: SlackStandin
 ) -> None:
     await assert_a_rotated_token_is_used_at_once_and_a_refused_one_falls_back(
-        session=session,
-        operator=operator,
-        dispatcher=dispatcher,
-        settings=live_settings,
+        chat_flow,
         standin=slack,
         channel=Channel.slack,
         secret="sakura-slack",
