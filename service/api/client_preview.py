@@ -1,9 +1,9 @@
 """A company's messages before they go out: the preview of a sample memo, and a test send.
 
 `POST /api/v1/clients/_new/preview` previews a company not saved yet (its `config` is then
-required). A test send is a real delivery of the sample memo to one contact, through the
-dispatcher and its providers; its memo is kept as a test (`company_test_sends`): it never
-escalates and stays out of the lists of memos and the board.
+required). A test send is a real delivery of the sample memo to one contact or chat
+destination, through the dispatcher and its providers; its memo is kept as a test
+(`company_test_sends`): it never escalates and stays out of the lists of memos and the board.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from service.api.clients import company_for
 from service.api.memo_views import memo_out
 from service.audit.service import Action, record
 from service.auth.models import User
-from service.channels import Channel
+from service.channels import Channel, is_chat
 from service.companies import service
 from service.companies.config import CompanyConfig
+from service.companies.destinations import Destination
 from service.companies.models import Company, CompanyTestSend
 from service.companies.validation import validate_document
 from service.dispatch.delivery_queue import enqueue
@@ -136,8 +137,13 @@ class PreviewOut(BaseModel):
 class TestSendIn(BaseModel):
     """Who receives the test, and on which channel (by default the contact's first)."""
 
-    contact: str = Field(max_length=64)
-    channel: Literal["email", "sms", "voice"] | None = None
+    contact: str = Field(max_length=64, description="a contact's key, or a chat destination's key")
+    channel: (
+        Literal[
+            "email", "sms", "voice", "slack", "chatwork", "lineworks", "line", "teams", "webhook"
+        ]
+        | None
+    ) = Field(default=None, description="a destination is reached on its own platform only")
 
 
 class TestSendOut(BaseModel):
@@ -321,12 +327,32 @@ def preview_client(
     )
 
 
+def _destination(config: CompanyConfig, key: str) -> Destination | None:
+    # Keys are unique across contacts and destinations, so a key names at most one of them.
+    return next((d for d in config.destinations if d.key == key), None)
+
+
+def _destination_channel(*, destination: Destination, channel: str | None) -> Channel:
+    kind = Channel(destination.kind)
+    if channel is not None and channel != kind.value:
+        raise Invalid(
+            N_("%(name)s is reached on %(kind)s only, not on %(channel)s."),
+            field="channel",
+            code="not_reachable",
+            name=destination.label,
+            kind=kind.value,
+            channel=channel,
+        )
+    return kind
+
+
 def _channel_and_address(
     *, config: CompanyConfig, contact: Any, channel: str | None
 ) -> tuple[Channel, str]:
     if channel is None:
         channel = "email" if contact.email else "sms"
-    address = contact.email if channel == "email" else contact.phone
+    # A contact has no address on a chat platform: a destination is one.
+    address = None if is_chat(channel) else contact.email if channel == "email" else contact.phone
     if address is None:
         raise Invalid(
             N_("%(name)s has no address for %(channel)s."),
@@ -359,7 +385,10 @@ def _insert_test_memo(*, session: Session, memo: Memo) -> None:
     status_code=status.HTTP_201_CREATED,
     responses={
         409: {"description": "`sms_opted_out`: the contact's phone replied STOP"},
-        422: {"description": "`unknown_contact`, `not_reachable`"},
+        422: {
+            "description": "`unknown_contact`; `not_reachable`: no address on that channel, or"
+            " a destination asked for on a platform other than its own"
+        },
     },
 )
 def send_test(
@@ -369,23 +398,32 @@ def send_test(
     session: SessionDep,
     request: Request,
 ) -> TestSendOut:
-    """Send the sample memo to one contact for real, through the dispatcher and its providers.
+    """Send the sample memo to one contact or chat destination for real, through the
+    dispatcher and its providers.
 
     The test memo never escalates and stays out of the lists of memos and the board; its
     status and attempts are read from `status_url` and `trail_url`.
     """
     company = company_for(session=session, slug=slug, user=admin)
     config = service.company_config(company)
-    contact = _contact(config, body.contact)
-    channel, address = _channel_and_address(config=config, contact=contact, channel=body.channel)
-    if channel == Channel.sms and opted_out_among(session=session, phones=[address]):
-        raise Invalid(
-            N_("%(name)s replied STOP: no SMS reaches them until they reply START."),
-            field="contact",
-            code="sms_opted_out",
-            status=409,
-            name=contact.name,
+    destination = _destination(config, body.contact)
+    if destination is not None:
+        channel = _destination_channel(destination=destination, channel=body.channel)
+        key, address = destination.key, destination.address
+    else:
+        contact = _contact(config, body.contact)
+        key = contact.key
+        channel, address = _channel_and_address(
+            config=config, contact=contact, channel=body.channel
         )
+        if channel == Channel.sms and opted_out_among(session=session, phones=[address]):
+            raise Invalid(
+                N_("%(name)s replied STOP: no SMS reaches them until they reply START."),
+                field="contact",
+                code="sms_opted_out",
+                status=409,
+                name=contact.name,
+            )
     sample = sample_memo(config=config)
     now = clock.now()
     memo = Memo(
@@ -412,7 +450,7 @@ def send_test(
         CompanyTestSend(
             memo_id=memo.id,
             company_id=company.id,
-            contact_key=contact.key,
+            contact_key=key,
             channel=channel.value,
             sent_by=admin.email,
             sent_at=now,
@@ -422,7 +460,7 @@ def send_test(
     [delivery] = enqueue(
         session=session,
         memo=memo,
-        recipients=[Recipient(contact_key=contact.key, channel=channel, to=address)],
+        recipients=[Recipient(contact_key=key, channel=channel, to=address)],
         reason=DeliveryReason.routing,
         due_at=now,
     )
@@ -434,7 +472,7 @@ def send_test(
         company_id=company.id,
         detail={
             "version": str(company.version),
-            "contact": contact.key,
+            "contact": key,
             "channel": channel.value,
             "memo_id": memo.id,
             "delivery_id": delivery.id,
@@ -446,7 +484,7 @@ def send_test(
         delivery_id=delivery.id,
         channel=channel.value,
         to=address,
-        contact=contact.key,
+        contact=key,
         memo=memo_out(session=session, memo=memo, company=company),
         status_url=f"/api/v1/memos/{memo.id}",
         trail_url=f"/api/v1/memos/{memo.id}/trail",

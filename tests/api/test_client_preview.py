@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 import pytest
+import respx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from service.acks.service import AckVia, acknowledge
 from service.audit.models import AuditEntry
+from service.channels import Channel
 from service.clock import ManualClock
 from service.companies import service
 from service.companies.models import Company, CompanyTestSend
 from service.dispatch.dispatcher import Dispatcher
-from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.escalation.board import board
 from service.escalation.models import EscalationFiring
 from service.escalation.service import fire_due
@@ -22,10 +26,11 @@ from service.memos.ack_links import read_ack_token
 from service.memos.models import Memo
 from service.memos.service import memos_from_caller
 from service.messages.sms import count_sms
+from service.providers.base import ChatEvent, ChatPayload
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
 from service.settings import Settings
-from tests.chat import destination
+from tests.chat import destination, make_chat_company, store_secrets
 from tests.factories import company_document, make_english_company
 from tests.providers.smtp_server import RecordingHandler, smtp_server
 from tests.refusals import refused
@@ -422,3 +427,167 @@ def test_each_chat_destination_is_previewed_as_its_card(
         claim = read_ack_token(secret=settings.secret(), token=token)
         assert claim is not None
         assert (claim.memo_id, claim.contact_key) == ("0" * 32, card["destination"])
+
+
+CHATWORK_TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def _test_sends_listed(
+    session: Session, client: TestClient, headers: dict[str, str], memo_id: str
+) -> list[str]:
+    """Every memo id a list of memos, the board or the test caller's history shows."""
+    memo = session.get(Memo, memo_id)
+    assert memo is not None and memo.caller_phone
+    phone = memo.caller_phone
+    session.commit()  # the test's reads end before the app reads
+    listed = [item["id"] for item in client.get("/api/v1/memos", headers=headers).json()["items"]]
+    waiting = [item.memo_id for item in board(session=session).waiting]
+    history = [found.id for found, _ in memos_from_caller(session=session, phone=phone)]
+    session.commit()
+    return listed + waiting + history
+
+
+async def test_a_test_send_to_a_chatwork_destination_goes_to_the_outbox_as_its_card(
+    client: TestClient,
+    session: Session,
+    admin_headers: dict[str, str],
+    outbox_dispatcher: Dispatcher,
+) -> None:
+    make_chat_company(session, "chatwork")
+
+    response = client.post(f"{URL}/test", json={"contact": "support-room"}, headers=admin_headers)
+    await outbox_dispatcher.run_once()
+
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert (answer["channel"], answer["to"], answer["contact"]) == (
+        "chatwork",
+        "123456789",
+        "support-room",
+    )
+    memo = session.get(Memo, answer["memo_id"])
+    assert memo is not None
+    [sent] = session.exec(select(OutboxMessage)).all()
+    assert (sent.channel, sent.to, sent.delivery_id) == (
+        Channel.chatwork,
+        "123456789",
+        answer["delivery_id"],
+    )
+    assert sent.payload is not None
+    payload = ChatPayload.from_json(sent.payload)
+    assert payload.event == ChatEvent.created
+    assert "予約時間の行き違い" in payload.card.title
+    assert payload.card.code == memo.ack_code
+    assert payload.options["secret"] == "sakura-chatwork"
+    [test] = session.exec(select(CompanyTestSend)).all()
+    assert (test.memo_id, test.contact_key, test.channel) == (
+        answer["memo_id"],
+        "support-room",
+        "chatwork",
+    )
+    [entry] = session.exec(
+        select(AuditEntry).where(col(AuditEntry.action) == "company.test_sent")
+    ).all()
+    assert (entry.detail["contact"], entry.detail["channel"]) == ("support-room", "chatwork")
+    # Only the room hears of it: nobody else the company's routing names.
+    assert [d.id for d in session.exec(select(Delivery)).all()] == [answer["delivery_id"]]
+    assert _test_sends_listed(session, client, admin_headers, answer["memo_id"]) == []
+
+
+async def test_an_acknowledged_test_in_a_room_updates_its_message_and_stays_a_test(
+    client: TestClient,
+    session: Session,
+    admin_headers: dict[str, str],
+    outbox_dispatcher: Dispatcher,
+) -> None:
+    make_chat_company(session, "chatwork")
+    answer = client.post(
+        f"{URL}/test", json={"contact": "support-room"}, headers=admin_headers
+    ).json()
+    await outbox_dispatcher.run_once()
+
+    acked = acknowledge(session=session, memo_id=answer["memo_id"], by="佐藤", via=AckVia.chatwork)
+    session.commit()
+    await outbox_dispatcher.run_once()
+
+    assert acked is not None and acked.first
+    session.expire_all()
+    rows = session.exec(select(Delivery).order_by(col(Delivery.created_at))).all()
+    assert [(d.contact_key, d.reason, d.status) for d in rows] == [
+        ("support-room", DeliveryReason.routing, DeliveryStatus.sent),
+        ("support-room", DeliveryReason.acknowledged, DeliveryStatus.sent),
+    ]
+    update = session.exec(
+        select(OutboxMessage).where(OutboxMessage.delivery_id == rows[1].id)
+    ).one()
+    assert update.payload is not None
+    payload = ChatPayload.from_json(update.payload)
+    assert payload.event == ChatEvent.acknowledged and payload.card.acknowledged
+    assert _test_sends_listed(session, client, admin_headers, answer["memo_id"]) == []
+
+
+def test_a_destination_is_tested_on_its_own_platform_only(
+    client: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    make_chat_company(session, "chatwork")
+
+    other_platform = client.post(
+        f"{URL}/test", json={"contact": "support-room", "channel": "slack"}, headers=admin_headers
+    )
+    by_email = client.post(
+        f"{URL}/test", json={"contact": "support-room", "channel": "email"}, headers=admin_headers
+    )
+    contact_in_a_room = client.post(
+        f"{URL}/test", json={"contact": "office", "channel": "chatwork"}, headers=admin_headers
+    )
+    its_own = client.post(
+        f"{URL}/test",
+        json={"contact": "support-room", "channel": "chatwork"},
+        headers=admin_headers,
+    )
+
+    for refusal in (other_platform, by_email, contact_in_a_room):
+        assert refused(refusal, status=422, code="not_reachable").field == "channel"
+    assert its_own.status_code == 201, its_own.text
+    assert [d.contact_key for d in session.exec(select(Delivery)).all()] == ["support-room"]
+
+
+async def test_a_live_test_send_posts_to_the_chatwork_room_with_the_stored_token(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    admin_headers: dict[str, str],
+) -> None:
+    make_chat_company(session, "chatwork")
+    store_secrets(session, settings, {"sakura-chatwork": CHATWORK_TOKEN})
+    live = settings.model_copy(
+        update={"chat_delivery": "live", "chatwork_api_base": "https://chatwork.test/v2"}
+    )
+    dispatcher = Dispatcher(
+        engine=engine,
+        settings=live,
+        providers=build_providers(settings=live, engine=engine),
+        name="test-dispatcher",
+    )
+    response = client.post(f"{URL}/test", json={"contact": "support-room"}, headers=admin_headers)
+    assert response.status_code == 201, response.text
+
+    with respx.mock(assert_all_mocked=True) as api:
+        room = api.post("https://chatwork.test/v2/rooms/123456789/messages").respond(
+            200, json={"message_id": "1928374655918273645"}
+        )
+        await dispatcher.run_once()
+
+    request = room.calls.last.request
+    assert request.headers["x-chatworktoken"] == CHATWORK_TOKEN
+    body = parse_qs(request.content.decode())["body"][0]
+    assert "予約時間の行き違い" in body and "[To:1234567]" in body
+    session.expire_all()
+    delivery = session.get(Delivery, response.json()["delivery_id"])
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts, delivery.provider_id) == (
+        DeliveryStatus.sent,
+        1,
+        "1928374655918273645",
+    )
