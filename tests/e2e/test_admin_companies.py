@@ -319,3 +319,32 @@ def test_the_preview_shows_each_chat_destinations_card(
     expect(slack).to_contain_text("#設備当番")
     expect(slack.locator(".button")).to_have_text("確認しました")
     context.close()
+
+
+def test_a_test_send_reaches_a_chat_room_on_its_own_platform(
+    browser: Any, bureau_of_four: Bureau
+) -> None:
+    expect = _expect()
+    context, page = _signed_in(
+        browser,
+        bureau_of_four,
+        "kanri@relay.example",
+        viewport=DESK,
+        path="/admin/companies/aoba-property",
+    )
+    choices = page.locator("#test-contact")
+    # The company's two chat destinations are offered beside its contacts, with their platform.
+    expect(choices.locator("optgroup")).to_have_count(2)
+    expect(choices.locator("optgroup").nth(1).locator("option")).to_have_count(2)
+    room = choices.locator('option[value="kanri-room"]')
+    expect(room).to_contain_text("管理部 連絡室")
+    expect(room).to_contain_text("Chatwork")
+
+    choices.select_option("kanri-room")
+    # A room is reached on its own platform only.
+    expect(page.locator("#test-channel option")).to_have_text(["Chatwork"])
+    page.get_by_role("button", name="テスト送信").click()
+
+    expect(page.locator("#test-result")).to_contain_text("管理部 連絡室")
+    expect(page.locator("#test-trail li")).to_have_attribute("data-status", "sent")
+    context.close()

@@ -869,20 +869,41 @@ const testContact = document.getElementById('test-contact');
 const testChannel = document.getElementById('test-channel');
 const testResult = document.getElementById('test-result');
 
+const PLATFORM = {
+  slack: gettext('Slack'), chatwork: gettext('Chatwork'), lineworks: gettext('LINE WORKS'),
+  line: gettext('LINE'), teams: gettext('Microsoft Teams'), webhook: gettext('Webhook'),
+};
+const testDestination = () => (doc.destinations ?? []).find((d) => d.key && d.key === testContact.value);
+
 function drawTestChoices() {
   if (!testContact) return;
   const chosen = testContact.value;
-  put(testContact, ...(doc.contacts ?? []).filter((c) => c.key).map((c) => h('option', { value: c.key, text: c.name ? `${c.name} (${c.key})` : c.key })));
+  const contacts = (doc.contacts ?? []).filter((c) => c.key).map((c) => h('option', { value: c.key, text: c.name ? `${c.name} (${c.key})` : c.key }));
+  const destinations = (doc.destinations ?? []).filter((d) => d.key).map((d) => h('option', {
+    value: d.key, text: gettext('%(name)s on %(platform)s', { name: d.name || d.key, platform: PLATFORM[d.kind] ?? d.kind ?? '' }),
+  }));
+  if (destinations.length) {
+    put(testContact, h('optgroup', { label: gettext('Contacts') }, ...contacts),
+      h('optgroup', { label: gettext('Chat destinations') }, ...destinations));
+  } else {
+    put(testContact, ...contacts);
+  }
   if (chosen && [...testContact.options].some((o) => o.value === chosen)) testContact.value = chosen;
   drawTestChannels();
 }
 
 function drawTestChannels() {
+  const chosen = testChannel.value;
+  // A destination is reached on its own platform only.
+  const destination = testDestination();
+  if (destination) {
+    put(testChannel, h('option', { value: destination.kind ?? '', text: PLATFORM[destination.kind] ?? destination.kind ?? '' }));
+    return;
+  }
   const contact = (doc.contacts ?? []).find((c) => c.key === testContact.value);
   const channels = [];
   if (contact?.email) channels.push('email');
   if (contact?.phone) channels.push('sms', 'voice');
-  const chosen = testChannel.value;
   put(testChannel, h('option', { value: '', text: gettext('Its usual channels') }),
     ...channels.map((c) => h('option', { value: c, text: CHANNEL[c] ?? c })));
   if ([...testChannel.options].some((o) => o.value === chosen)) testChannel.value = chosen;
@@ -914,6 +935,7 @@ async function followTest(trailUrl, until) {
 async function sendTest() {
   const body = { contact: testContact.value };
   if (testChannel.value) body.channel = testChannel.value;
+  const destination = testDestination();
   put(testResult, h('p', { className: 'muted', text: gettext('Sending…') }));
   let answer;
   try {
@@ -929,7 +951,7 @@ async function sendTest() {
   const data = answer.data ?? {};
   const outbox = document.getElementById('outbox-link');
   put(testResult,
-    h('p', { text: gettext('Test sent to %(to)s.', { to: data.to ?? '' }) }),
+    h('p', { text: gettext('Test sent to %(to)s.', { to: destination ? destination.name || destination.key : data.to ?? '' }) }),
     trail(data.memo?.deliveries ?? []),
     outbox ? h('p', {}, h('a', { href: outbox.getAttribute('href'), target: '_blank', rel: 'noopener', text: gettext('Open the dev outbox') })) : null);
   if (data.trail_url) followTest(data.trail_url, Date.now() + 60_000);
