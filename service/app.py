@@ -26,6 +26,7 @@ from service.api import hooks_lineworks as lineworks_hook
 from service.api import hooks_slack as slack_hook
 from service.api import me as me_api
 from service.api import memos as memos_api
+from service.api import resolutions as resolutions_api
 from service.api import secrets as secrets_api
 from service.api import tasks as tasks_api
 from service.api import two_factor as two_factor_api
@@ -138,6 +139,7 @@ def create_app(
         memos_api.router,
         tasks_api.router,
         acks_api.router,
+        resolutions_api.router,
         audit_api.router,
         events_api.router,
         me_api.router,

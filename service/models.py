@@ -10,6 +10,7 @@ from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
 from service.dispatch.models import Delivery, DispatcherHeartbeat
 from service.escalation.models import CallbackTask, EscalationFiring
 from service.memos.models import Memo
+from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
 from service.routing.optouts import SmsOptOut
 from service.secrets.models import Secret
@@ -30,6 +31,7 @@ __all__ = [
     "EscalationFiring",
     "LoginFailure",
     "Memo",
+    "MemoResolution",
     "OutboxMessage",
     "Role",
     "Secret",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -16,11 +17,13 @@ from service.dispatch.delivery_queue import DELIVERY_ORDER
 from service.dispatch.models import Delivery
 from service.intake.service import TakenMemo
 from service.memos.models import Memo
+from service.memos.resolutions import MemoResolution, latest_resolutions
 from service.memos.schema import (
     Acknowledgement,
     DeliveryOut,
     MemoCaller,
     MemoOut,
+    Resolution,
     SkippedContact,
 )
 from service.phones import display_for
@@ -50,6 +53,7 @@ def memos_out(*, session: Session, rows: Sequence[tuple[Memo, Company]]) -> list
             select(Delivery).where(col(Delivery.memo_id).in_(memo_ids)).order_by(*DELIVERY_ORDER)
         ):
             deliveries[delivery.memo_id].append(delivery)
+    resolutions = latest_resolutions(session=session, memo_ids=memo_ids)
     return [
         _shape(
             memo=memo,
@@ -57,6 +61,7 @@ def memos_out(*, session: Session, rows: Sequence[tuple[Memo, Company]]) -> list
             call_sid=call_sids.get(memo.call_id) if memo.call_id else None,
             operator_name=operators.get(memo.operator_id, ""),
             deliveries=deliveries[memo.id],
+            resolution=resolutions.get(memo.id),
         )
         for memo, company in rows
     ]
@@ -83,6 +88,7 @@ def _shape(
     call_sid: str | None,
     operator_name: str,
     deliveries: Sequence[Delivery],
+    resolution: MemoResolution | None = None,
 ) -> MemoOut:
     acknowledged = None
     if memo.acknowledged_at is not None:
@@ -118,7 +124,29 @@ def _shape(
         operator=operator_name,
         deliveries=[delivery_out(d, country=country) for d in deliveries],
         skipped=[SkippedContact.model_validate(skip) for skip in memo.skipped],
+        resolution=resolution_out(resolution) if resolution is not None else None,
+        resolved_at=memo.resolved_at.isoformat() if memo.resolved_at else None,
+        follow_up_due=memo.follow_up_due.isoformat() if memo.follow_up_due else None,
+        time_to_acknowledge_seconds=_seconds(memo.created_at, memo.acknowledged_at),
+        time_to_resolve_seconds=_seconds(memo.created_at, memo.resolved_at),
     )
+
+
+def resolution_out(resolution: MemoResolution) -> Resolution:
+    """A recorded resolution as the memo shows it."""
+    return Resolution(
+        response=resolution.response,
+        cause=resolution.cause,
+        result=resolution.result,
+        resolved=resolution.resolved,
+        at=resolution.at.isoformat(),
+        by=resolution.by,
+    )
+
+
+def _seconds(start: datetime, end: datetime | None) -> int | None:
+    """Whole seconds from `start` to `end`; None while `end` has not happened."""
+    return int((end - start).total_seconds()) if end is not None else None
 
 
 def delivery_out(delivery: Delivery, *, country: str) -> DeliveryOut:

@@ -41,6 +41,7 @@ class Action(StrEnum):
     caller_flagged = "caller.flagged"
     caller_flag_cleared = "caller.flag_cleared"
     memo_acknowledged_for = "memo.acknowledged_for"
+    memo_resolved = "memo.resolved"
     secret_set = "secret.set"  # noqa: S105 - the name of an act, not a secret
     secret_deleted = "secret.deleted"  # noqa: S105 - the name of an act, not a secret
     exported = "export"

@@ -45,6 +45,7 @@ __all__ = [
     "Contact",
     "Destination",
     "EscalationStep",
+    "FollowUp",
     "Hours",
     "MemoField",
     "RoutingRule",
@@ -239,6 +240,26 @@ class EscalationStep(_Model):
         return self
 
 
+class FollowUp(_Model):
+    """How long after acknowledgement a memo of the listed categories should be resolved."""
+
+    after: Duration
+    categories: list[Category] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        return _distinct(value, _LISTED_TWICE["notify"])
+
+    def due(self, *, category: str, acknowledged_at: datetime) -> datetime | None:
+        """When a memo of `category` acknowledged at `acknowledged_at` should be resolved by."""
+        return acknowledged_at + self.after if category in self.categories else None
+
+
+# Without `follow_up:`, a complaint is to be resolved within 3 days of its acknowledgement.
+DEFAULT_FOLLOW_UP = FollowUp(after=timedelta(hours=72), categories=["complaint"])
+
+
 class Templates(_Model):
     """Overrides of the default memo formats, in Jinja2 (rendered in the sandbox)."""
 
@@ -300,6 +321,7 @@ class CompanyConfig(_Model):
     routing: list[RoutingRule] = Field(min_length=1)
     escalation: list[EscalationStep] = Field(default_factory=list)
     hours: Hours | None = None
+    follow_up: FollowUp | None = None
     templates: Templates = Field(default_factory=Templates)
 
     @model_validator(mode="after")
@@ -355,6 +377,10 @@ class CompanyConfig(_Model):
     def next_opening(self, moment: datetime) -> datetime:
         """`moment` when open, else when the company next opens."""
         return moment if self.hours is None else self.hours.next_opening(moment)
+
+    def follow_up_rule(self) -> FollowUp:
+        """The company's follow-up rule, or the default one when it gives none."""
+        return self.follow_up or DEFAULT_FOLLOW_UP
 
     def document(self) -> dict[str, Any]:
         """The JSON document as stored and exported: unset optional parts left out."""

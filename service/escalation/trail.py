@@ -1,5 +1,6 @@
 """A memo's whole trail: what was sent to whom and what the provider said, the escalation steps
-that fired, the acknowledgement (and which path it came by), and the callbacks operators made.
+that fired, the acknowledgement (and which path it came by), the callbacks operators made, and
+each account the company gave of how it handled the memo.
 
 A chat destination's delivery is named by the destination's label and platform; an update of
 a chat message once the memo was acknowledged is a delivery of its own, naming what it updates."""
@@ -22,6 +23,7 @@ from service.companies.service import company_config
 from service.dispatch.models import Delivery, DeliveryReason
 from service.escalation.models import CallbackTask, EscalationFiring
 from service.memos.models import Memo
+from service.memos.resolutions import resolutions_of
 from service.memos.schema import SkippedContact
 from service.phones import display_for
 
@@ -123,6 +125,21 @@ class TrailCallback(BaseModel):
     updated_at: str
 
 
+class TrailResolution(BaseModel):
+    """One account the company gave of how it handled the memo (each is kept)."""
+
+    at: str
+    response: str
+    cause: str
+    result: str
+    resolved: bool
+    by: str
+    # The path it came by: link, portal, or operator (staff recording it for the company).
+    via: str
+    # The Relay user who entered it, when one did; None for the acknowledgement link.
+    recorded_by: str | None
+
+
 class MemoTrail(BaseModel):
     """Everything that happened to a memo after it was taken, in order."""
 
@@ -135,6 +152,7 @@ class MemoTrail(BaseModel):
     escalations: list[TrailEscalation]
     acknowledgement: TrailAcknowledgement | None
     callbacks: list[TrailCallback]
+    resolutions: list[TrailResolution] = []
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -187,7 +205,7 @@ def _update_of(delivery: Delivery, deliveries: list[Delivery]) -> str | None:
 
 
 def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
-    """The memo's trail, read in five queries."""
+    """The memo's trail, read in six queries."""
     country, names, steps = _company_terms(company)
     deliveries = list(
         session.exec(
@@ -356,5 +374,18 @@ def memo_trail(*, session: Session, memo: Memo, company: Company) -> MemoTrail:
                 updated_at=t.updated_at.isoformat(),
             )
             for t in tasks
+        ],
+        resolutions=[
+            TrailResolution(
+                at=r.at.isoformat(),
+                response=r.response,
+                cause=r.cause,
+                result=r.result,
+                resolved=r.resolved,
+                by=r.by,
+                via=r.via,
+                recorded_by=r.recorded_by,
+            )
+            for r in resolutions_of(session=session, memo_id=memo.id)
         ],
     )

@@ -1,4 +1,4 @@
-"""A memo's life after it is taken: its relay status, its acknowledgement, its escalation timer.
+"""A memo's life after it is taken: relay status, acknowledgement, escalation timer, resolution.
 
 The one module that changes those columns of the memo row; dispatch, escalation and
 acknowledgements call it rather than writing the row themselves.
@@ -10,12 +10,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import ValidationError
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from service import clock, events
 from service.auth.models import User
 from service.companies.config import CompanyConfig
+from service.companies.models import Company
+from service.companies.service import company_config
 from service.memos.models import Memo, MemoStatus, Urgency
 
 
@@ -111,9 +114,54 @@ def acknowledge(
         return None, False
     first = result.rowcount == 1  # type: ignore[attr-defined]
     if first:
+        _start_follow_up(session=session, memo=memo)
         events.emit(
             session=session,
             type="memo.updated",
             data={"id": memo.id, "status": MemoStatus.acknowledged.value, "via": via.value},
         )
     return memo, first
+
+
+def _follow_up_due(*, session: Session, memo: Memo, start: datetime) -> datetime | None:
+    """When a memo open from `start` should be resolved by; None if its company's rule skips it."""
+    company = session.get(Company, memo.company_id)
+    if company is None:
+        return None
+    try:
+        rule = company_config(company).follow_up_rule()
+    except ValidationError:
+        # A stored document a later rule refuses still lets its memos be acknowledged.
+        return None
+    return rule.due(category=memo.category.value, acknowledged_at=start)
+
+
+def _start_follow_up(*, session: Session, memo: Memo) -> None:
+    """Set when a just-acknowledged memo should be resolved by, if the company follows it up."""
+    if memo.acknowledged_at is None or memo.resolved_at is not None:
+        return
+    due = _follow_up_due(session=session, memo=memo, start=memo.acknowledged_at)
+    if due is not None:
+        memo.follow_up_due = due
+        session.add(memo)
+
+
+def record_resolution(*, session: Session, memo: Memo, resolved: bool) -> None:
+    """Keep when an acknowledged memo was resolved, or reopen it; the follow-up due goes with it.
+
+    A memo stays resolved from the first time it was said to be until a later account says it
+    is not; then it is open again, due anew from that moment under the company's rule.
+    """
+    now = clock.now()
+    if resolved:
+        if memo.resolved_at is None:
+            memo.resolved_at = now
+        memo.follow_up_due = None
+    elif memo.resolved_at is not None:
+        memo.resolved_at = None
+        memo.follow_up_due = _follow_up_due(session=session, memo=memo, start=now)
+    memo.updated_at = now
+    session.add(memo)
+    events.emit(
+        session=session, type="memo.updated", data={"id": memo.id, "status": memo.status.value}
+    )

@@ -98,6 +98,10 @@ class Memo(SQLModel, table=True):
     next_escalation_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), index=True)
     )
+    # When the company recorded it resolved (None while open: acknowledging never resolves),
+    # and when it should have done so by, when its follow-up rule covers the memo.
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    follow_up_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # Contacts routing named but could not reach (no address, opted out), with the reason.
     skipped: list[dict[str, str]] = Field(
         default_factory=_empty_skipped, sa_column=Column(JSON, nullable=False)

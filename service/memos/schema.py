@@ -73,6 +73,17 @@ class Acknowledgement(BaseModel):
     )
 
 
+class Resolution(BaseModel):
+    """How the company handled the memo, as last recorded."""
+
+    response: str
+    cause: str
+    result: str
+    resolved: bool
+    at: str
+    by: str = Field(description="Who at the company it was, as they or the operator said.")
+
+
 class MemoCaller(BaseModel):
     """Who called, as the operator wrote it down."""
 
@@ -130,6 +141,12 @@ class MemoOut(BaseModel):
     operator: str
     deliveries: list[DeliveryOut]
     skipped: list[SkippedContact]
+    resolution: Resolution | None = None
+    resolved_at: str | None = None
+    # When the company should have resolved it by (its follow-up rule); None once resolved.
+    follow_up_due: str | None = None
+    time_to_acknowledge_seconds: int | None = None
+    time_to_resolve_seconds: int | None = None
 
 
 class MemoPage(BaseModel):
