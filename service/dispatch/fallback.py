@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from service import clock
 from service.channels import Channel, is_chat
 from service.companies.config import CompanyConfig
-from service.companies.models import Company
+from service.companies.models import Company, CompanyTestSend
 from service.companies.service import company_config
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import REPORTS, Delivery, DeliveryReason
@@ -47,6 +47,8 @@ def add_fallback(*, session: Session, failed: Delivery) -> Delivery | None:
     """After a permanent failure, try the next in line once."""
     if failed.reason in REPORTS:
         return None  # news of the memo, not the memo: nobody else needs to hear of it
+    if session.get(CompanyTestSend, failed.memo_id) is not None:
+        return None  # a test asks its one recipient; a destination's fallback is someone else
     memo = session.get(Memo, failed.memo_id)
     if memo is None or memo.status == MemoStatus.acknowledged:
         return None

@@ -591,3 +591,34 @@ async def test_a_live_test_send_posts_to_the_chatwork_room_with_the_stored_token
         1,
         "1928374655918273645",
     )
+
+
+async def test_a_test_send_that_fails_for_good_reaches_no_fallback(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    admin_headers: dict[str, str],
+) -> None:
+    # The room's token is not set, so the post fails for good; its fallback is a person.
+    make_chat_company(
+        session, "chatwork", destinations=[destination("chatwork", fallback="director")]
+    )
+    live = settings.model_copy(
+        update={"chat_delivery": "live", "chatwork_api_base": "https://chatwork.test/v2"}
+    )
+    dispatcher = Dispatcher(
+        engine=engine,
+        settings=live,
+        providers=build_providers(settings=live, engine=engine),
+        name="test-dispatcher",
+    )
+    response = client.post(f"{URL}/test", json={"contact": "support-room"}, headers=admin_headers)
+    assert response.status_code == 201, response.text
+
+    with respx.mock(assert_all_mocked=True):
+        await dispatcher.run_once()
+
+    session.expire_all()
+    rows = session.exec(select(Delivery)).all()
+    assert [(d.contact_key, d.status) for d in rows] == [("support-room", DeliveryStatus.failed)]
