@@ -1,0 +1,120 @@
+"""Everything on record about one caller number: calls, memos and flags.
+
+Staff read it bureau-wide; a client company reads only its own calls and memos. Flags are the
+bureau's (a flag names a number, not a company, and its note may speak of another company's
+calls), so a company's record holds none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, or_, select
+
+from service.audit.models import AuditEntry
+from service.audit.service import Action
+from service.calls.models import Call, CallerFlag
+from service.calls.service import operator_names
+from service.companies.models import Company
+from service.companies.service import TEST_MEMO_IDS
+from service.memos.models import Memo
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    """A flag with the names of who raised it and, once lifted, who lifted it."""
+
+    flag: CallerFlag
+    flagged_by: str
+    cleared_by: str | None
+
+
+@dataclass(frozen=True)
+class CallerRecord:
+    """A number's calls and memos, newest first; `flags` is None in a company's record."""
+
+    phone: str
+    calls: list[tuple[Call, Company]]
+    memos: list[tuple[Memo, Company]]
+    flags: list[FlagRecord] | None
+    # Names of the operators who answered the calls and took the memos, by user id.
+    names: dict[str, str]
+
+
+def caller_record(*, session: Session, phone: str, company_id: str | None) -> CallerRecord:
+    """The record of calls from `phone` (E.164) and memos about them, of one company or all."""
+    call_query = (
+        select(Call, Company)
+        .join(Company, col(Company.id) == col(Call.company_id))
+        .where(col(Call.from_number) == phone)
+    )
+    # A memo belongs to the caller when the operator wrote the number down, or when it was
+    # taken during one of their calls (the operator may have noted another number to call).
+    calls_from = select(Call.id).where(col(Call.from_number) == phone)
+    memo_query = (
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(
+            or_(col(Memo.caller_phone) == phone, col(Memo.call_id).in_(calls_from)),
+            col(Memo.id).not_in(TEST_MEMO_IDS),
+        )
+    )
+    if company_id is not None:
+        call_query = call_query.where(col(Call.company_id) == company_id)
+        memo_query = memo_query.where(col(Memo.company_id) == company_id)
+    calls = [
+        (call, company)
+        for call, company in session.exec(
+            call_query.order_by(col(Call.started_at).desc(), col(Call.id).desc())
+        ).all()
+    ]
+    memos = [
+        (memo, company)
+        for memo, company in session.exec(
+            memo_query.order_by(col(Memo.created_at).desc(), col(Memo.id).desc())
+        ).all()
+    ]
+    flags = None if company_id is not None else _flags(session=session, phone=phone)
+    names = operator_names(
+        session=session,
+        user_ids=[call.answered_by for call, _ in calls] + [memo.operator_id for memo, _ in memos],
+    )
+    return CallerRecord(phone=phone, calls=calls, memos=memos, flags=flags, names=names)
+
+
+def _flags(*, session: Session, phone: str) -> list[FlagRecord]:
+    """Every flag ever raised on `phone`, lifted ones too, newest first."""
+    flags = session.exec(
+        select(CallerFlag)
+        .where(col(CallerFlag.phone) == phone)
+        .order_by(col(CallerFlag.flagged_at).desc(), col(CallerFlag.id).desc())
+    ).all()
+    if not flags:
+        return []
+    # The flag keeps when it was lifted; who lifted it is in the audit trail.
+    lifted = session.exec(
+        select(AuditEntry).where(
+            col(AuditEntry.action) == Action.caller_flag_cleared.value,
+            col(AuditEntry.target) == f"caller:{phone}",
+        )
+    ).all()
+    lifted_by = {entry.detail.get("flag", ""): entry for entry in lifted}
+    names = operator_names(
+        session=session,
+        user_ids=[f.flagged_by for f in flags] + [e.actor_id for e in lifted_by.values()],
+    )
+    return [
+        FlagRecord(
+            flag=flag,
+            flagged_by=names.get(flag.flagged_by, ""),
+            cleared_by=_lifter(lifted_by.get(flag.id), names) if flag.cleared_at else None,
+        )
+        for flag in flags
+    ]
+
+
+def _lifter(entry: AuditEntry | None, names: dict[str, str]) -> str:
+    """Who lifted a flag: their name, else the trail's name for them."""
+    if entry is None:
+        return ""
+    return names.get(entry.actor_id or "", entry.actor)
