@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from service.api import acks as acks_api
 from service.api import audit as audit_api
+from service.api import caller_export as caller_export_api
 from service.api import calls as calls_api
 from service.api import client_preview, client_versions, twilio_callout, twilio_sms, twilio_voice
 from service.api import clients as clients_api
@@ -49,6 +50,7 @@ from service.web import (
     api_docs,
     auth_pages,
     board,
+    caller_pages,
     console,
     invite_pages,
     memo_pages,
@@ -162,6 +164,8 @@ def create_app(
         ack_pages.router,
         admin_audit.router,
         portal.router,
+        caller_pages.router,
+        caller_export_api.router,
         memo_pages.router,
         invite_pages.router,
         admin_users.router,

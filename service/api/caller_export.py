@@ -1,0 +1,55 @@
+"""A caller's evidence export for staff: every company's calls and memos from one number and
+the bureau's flags on it, as CSV or JSON. A client company's own is at /portal/callers/."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from service.http_deps import CurrentStaff, SessionDep
+from service.memos.caller_record import caller_record
+from service.phones import PhoneNumberError, to_e164
+from service.web.caller_export import CallerExport, export_response
+from service.web.caller_pages import bureau_view
+from service.web.csrf import verify_csrf
+
+router = APIRouter(prefix="/api/v1", tags=["calls"], dependencies=[Depends(verify_csrf)])
+
+
+@router.get(
+    "/callers/{phone}/export",
+    response_model=CallerExport,
+    responses={
+        200: {
+            "description": "`format=json`: the record below; `format=csv`: one table in time "
+            "order, UTF-8 with a BOM",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        422: {"description": "`bad_phone`: not a phone number"},
+    },
+)
+def export_caller(
+    phone: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentStaff,
+    export_format: Annotated[Literal["csv", "json"], Query(alias="format")] = "json",
+) -> Response:
+    """Everything on record about one caller number, for the record; every export is audited."""
+    try:
+        number = to_e164(phone)
+    except PhoneNumberError as error:
+        error.field = "phone"
+        raise
+    home = bureau_view(request)
+    return export_response(
+        request=request,
+        session=session,
+        user=user,
+        record=caller_record(session=session, phone=number, company_id=None),
+        company=None,
+        export_format=export_format,
+        locale=home.locale,
+        home=home,
+    )
