@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from service import clock
@@ -24,12 +25,15 @@ from service.acks.service import AckVia, acknowledge
 from service.audit import service as audit
 from service.auth.models import Role, User
 from service.companies.models import Company
-from service.http_deps import OptionalUser, SessionDep, actor_of
+from service.followup.schema import ResolutionIn
+from service.followup.service import resolve
+from service.http_deps import OptionalUser, SessionDep, actor_of, client_address
 from service.i18n import N_, translate
 from service.memos import service as memos
 from service.memos.models import Memo, MemoStatus
+from service.memos.resolutions import latest_resolutions
 from service.web.auth_pages import login_redirect
-from service.web.csrf import CsrfProtected
+from service.web.csrf import CsrfProtected, csrf_token
 from service.web.memo_view import (
     CompanyView,
     acknowledged_by,
@@ -170,11 +174,35 @@ def portal_memo(
     user: OptionalUser,
     done: str | None = None,
 ) -> Response:
-    """One memo in full, with the confirm button while it waits."""
+    """One memo in full, with the confirm button while it waits and how it was handled."""
     found = _own_memo(request, session, user, memo_id)
     if isinstance(found, Response):
         return found
     me, company, memo = found
+    return _memo_page(request, session, me, company, memo, done=done if done in _DONE else None)
+
+
+_DONE = ("first", "already", "resolved")
+_EMPTY_RESOLUTION: dict[str, object] = {
+    "response": "",
+    "cause": "",
+    "result": "",
+    "resolved": False,
+    "error": None,
+}
+
+
+def _memo_page(
+    request: Request,
+    session: Session,
+    me: User,
+    company: Company,
+    memo: Memo,
+    *,
+    done: str | None = None,
+    form: dict[str, object] | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
     view = company_view(company)
     locale = page_locale(request)
     context = {
@@ -182,9 +210,60 @@ def portal_memo(
         "company": company,
         "m": memo_view(memo, view, locale=locale),
         "L": fact_labels(locale),
-        "done": done if done in ("first", "already") else None,
+        "done": done,
+        "resolution": latest_resolutions(session=session, memo_ids=[memo.id]).get(memo.id),
+        "resolution_form": form or _EMPTY_RESOLUTION,
+        "resolution_action": f"/portal/memos/{memo.id}/resolution",
+        "csrf": csrf_token(request),
     }
-    return _render(request, "portal_memo.html", context)
+    return _render(request, "portal_memo.html", context, status_code)
+
+
+@router.post("/portal/memos/{memo_id}/resolution")
+async def portal_resolution(
+    memo_id: str, request: Request, session: SessionDep, user: OptionalUser, _: CsrfProtected
+) -> Response:
+    """Record how the company handled a memo, as the signed-in user (confirming it if need be)."""
+    found = _own_memo(request, session, user, memo_id)
+    if isinstance(found, Response):
+        return found
+    me, company, memo = found
+    form = await request.form()
+    entered: dict[str, object] = {
+        "response": _form_text(form.get("response")),
+        "cause": _form_text(form.get("cause")),
+        "result": _form_text(form.get("result")),
+        "resolved": form.get("resolved") == "on",
+    }
+    try:
+        data = ResolutionIn.model_validate(entered)
+    except ValidationError as error:
+        loc = error.errors()[0]["loc"]
+        return _memo_page(
+            request,
+            session,
+            me,
+            company,
+            memo,
+            form={**entered, "error": str(loc[0]) if loc else "response"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    resolve(
+        session=session,
+        memo=memo,
+        data=data,
+        by=me.display_name or me.email,
+        via=AckVia.portal,
+        recorded_by=me,
+        ip=client_address(request),
+    )
+    return RedirectResponse(
+        f"/portal/memos/{memo.id}?done=resolved", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _form_text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 @router.post("/portal/memos/{memo_id}/ack")
