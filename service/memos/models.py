@@ -64,10 +64,14 @@ class Memo(SQLModel, table=True):
             postgresql_where=text(OPEN_CONDITION),
             sqlite_where=text(OPEN_CONDITION),
         ),
+        # A company's memos in the order its lists page through them (newest first, then by
+        # id), so a page is read off the index rather than sorted from all of them; it also
+        # serves any lookup by company alone.
+        Index("ix_memos_company_created_id", "company_id", "created_at", "id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    company_id: str = Field(foreign_key="companies.id", index=True, max_length=32)
+    company_id: str = Field(foreign_key="companies.id", max_length=32)
     # The script version the operator read from, for the record.
     company_version: int
     call_id: str | None = Field(default=None, foreign_key="calls.id", index=True, max_length=32)

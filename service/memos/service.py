@@ -10,12 +10,14 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, exists, func, literal
+from sqlalchemy import String, cast, exists, func, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, and_, col, or_, select
+from sqlmodel.sql.expression import Select
 
 from service.companies.models import Company
 from service.companies.service import TEST_MEMO_IDS
+from service.db import UTCDateTime
 from service.errors import Invalid
 from service.i18n import N_
 from service.memos.models import Category, Memo, MemoStatus, Urgency
@@ -142,9 +144,9 @@ def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-def list_memos(
+def list_statement(
     *,
-    session: Session,
+    dialect: str,
     company_id: str | None = None,
     client_slug: str | None = None,
     status: MemoStatus | None = None,
@@ -155,10 +157,8 @@ def list_memos(
     query: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[tuple[Memo, Company]], str | None]:
-    """Memos newest first, filtered; returns a page and the cursor of the next one.
-
-    `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
+) -> Select[Memo, Company]:
+    """The query for one page of `list_memos` and the first memo after it."""
     statement = (
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
@@ -180,19 +180,50 @@ def list_memos(
     if until is not None:
         statement = statement.where(col(Memo.created_at) < until.astimezone(UTC))
     if query and query.strip():
-        dialect = session.get_bind().dialect.name
         statement = statement.where(_search(query.strip(), dialect=dialect))
     if cursor:
         moment, memo_id = _decode_cursor(cursor)
+        # One row comparison rather than "earlier, or as early with a lower id": both backends
+        # take it as a range of the (company_id, created_at, id) index and start the page there.
         statement = statement.where(
-            or_(
-                col(Memo.created_at) < moment,
-                (col(Memo.created_at) == moment) & (col(Memo.id) < memo_id),
-            )
+            tuple_(col(Memo.created_at), col(Memo.id))
+            < tuple_(literal(moment, UTCDateTime()), literal(memo_id))
         )
-    rows = session.exec(
-        statement.order_by(col(Memo.created_at).desc(), col(Memo.id).desc()).limit(limit + 1)
-    ).all()
+    # The order of the index on (company_id, created_at, id): a company's page is read off it.
+    return statement.order_by(col(Memo.created_at).desc(), col(Memo.id).desc()).limit(limit + 1)
+
+
+def list_memos(
+    *,
+    session: Session,
+    company_id: str | None = None,
+    client_slug: str | None = None,
+    status: MemoStatus | None = None,
+    category: Category | None = None,
+    urgency: Urgency | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    query: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[tuple[Memo, Company]], str | None]:
+    """Memos newest first, filtered; returns a page and the cursor of the next one.
+
+    `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
+    statement = list_statement(
+        dialect=session.get_bind().dialect.name,
+        company_id=company_id,
+        client_slug=client_slug,
+        status=status,
+        category=category,
+        urgency=urgency,
+        since=since,
+        until=until,
+        query=query,
+        cursor=cursor,
+        limit=limit,
+    )
+    rows = session.exec(statement).all()
     page = [(memo, company) for memo, company in rows[:limit]]
     next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
     return page, next_cursor
