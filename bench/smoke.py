@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import admin_workspace, console_latency, escalation, memo_intake, relay
+from bench import admin_workspace, console_latency, escalation, memo_intake, memo_search, relay
 from bench.report import Report
 
 
@@ -71,6 +71,17 @@ def main() -> None:
             "admin_workspace",
             lambda: admin_workspace.run(
                 backends=backends, companies=20, versions=3, requests=5, postgres_url=postgres_url
+            ),
+        ),
+        (
+            "memo_search",
+            lambda: memo_search.run(
+                backends=backends,
+                memos=2000,
+                companies=10,
+                clients=3,
+                requests=5,
+                postgres_url=postgres_url,
             ),
         ),
     ]
