@@ -176,6 +176,23 @@ def test_the_portal_export_is_the_companys_own_and_audited(
     ]
 
 
+def test_memo_pages_link_the_callers_number_to_its_page(
+    client: TestClient,
+    history: CallerHistory,
+    operator: User,
+    client_user: User,
+) -> None:
+    sign_in(client, operator)
+    staff_memo = client.get(f"/memos/{history.sakura_later_memo.id}").text
+    staff_list = client.get("/memos").text
+    sign_in(client, client_user)
+    portal_memo = client.get(f"/portal/memos/{history.sakura_later_memo.id}").text
+
+    assert 'class="caller-link" href="/callers/%2B819011112222"' in staff_memo
+    assert 'href="/callers/%2B819011112222"' in staff_list
+    assert 'class="caller-link" href="/portal/callers/%2B819011112222"' in portal_memo
+
+
 def test_the_reference_names_the_caller_routes_with_who_may_use_them() -> None:
     assert ("GET", "/callers/{phone}") in STAFF_ROUTES
     assert ("GET", "/api/v1/callers/{phone}/export") in STAFF_ROUTES
