@@ -84,6 +84,9 @@ def _page(
         use_locale(request, found.view.locale)
     context: dict[str, object] = {"state": state, "L": fact_labels(page_locale(request))}
     if found is not None and session is not None:
+        resolution = latest_resolutions(session=session, memo_ids=[found.memo.id]).get(
+            found.memo.id
+        )
         context |= {
             "company": found.view.name,
             "contact": found.view.contact_names.get(found.claim.contact_key, ""),
@@ -95,9 +98,8 @@ def _page(
             "resolution_form": form
             or {"response": "", "cause": "", "result": "", "resolved": False, "error": None},
             "resolution_action": request.url.path.removesuffix("/resolution") + "/resolution",
-            "resolution": latest_resolutions(session=session, memo_ids=[found.memo.id]).get(
-                found.memo.id
-            ),
+            "resolution": resolution,
+            "resolution_by": found.view.contact_names.get(resolution.by) if resolution else None,
         }
     response: Response = request.app.state.templates.TemplateResponse(
         request, "ack.html", context, status_code=status_code, headers=PRIVATE_HEADERS

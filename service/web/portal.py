@@ -205,13 +205,15 @@ def _memo_page(
 ) -> Response:
     view = company_view(company)
     locale = page_locale(request)
+    resolution = latest_resolutions(session=session, memo_ids=[memo.id]).get(memo.id)
     context = {
         "user": me,
         "company": company,
         "m": memo_view(memo, view, locale=locale),
         "L": fact_labels(locale),
         "done": done,
-        "resolution": latest_resolutions(session=session, memo_ids=[memo.id]).get(memo.id),
+        "resolution": resolution,
+        "resolution_by": view.contact_names.get(resolution.by) if resolution else None,
         "resolution_form": form or _EMPTY_RESOLUTION,
         "resolution_action": f"/portal/memos/{memo.id}/resolution",
         "csrf": csrf_token(request),
