@@ -18,6 +18,7 @@ from service.calls.service import operator_names
 from service.companies.models import Company
 from service.companies.service import TEST_MEMO_IDS
 from service.memos.models import Memo
+from service.memos.resolutions import MemoResolution
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class CallerRecord:
     flags: list[FlagRecord] | None
     # Names of the operators who answered the calls and took the memos, by user id.
     names: dict[str, str]
+    # How the company said it handled each memo, every account oldest first, by memo id.
+    resolutions: dict[str, list[MemoResolution]]
 
 
 def caller_record(*, session: Session, phone: str, company_id: str | None) -> CallerRecord:
@@ -79,7 +82,29 @@ def caller_record(*, session: Session, phone: str, company_id: str | None) -> Ca
         session=session,
         user_ids=[call.answered_by for call, _ in calls] + [memo.operator_id for memo, _ in memos],
     )
-    return CallerRecord(phone=phone, calls=calls, memos=memos, flags=flags, names=names)
+    return CallerRecord(
+        phone=phone,
+        calls=calls,
+        memos=memos,
+        flags=flags,
+        names=names,
+        resolutions=_resolutions(session=session, memo_ids=[memo.id for memo, _ in memos]),
+    )
+
+
+def _resolutions(*, session: Session, memo_ids: list[str]) -> dict[str, list[MemoResolution]]:
+    """Every account of handling of these memos, oldest first, by memo id."""
+    found: dict[str, list[MemoResolution]] = {}
+    if not memo_ids:
+        return found
+    rows = session.exec(
+        select(MemoResolution)
+        .where(col(MemoResolution.memo_id).in_(memo_ids))
+        .order_by(col(MemoResolution.at), col(MemoResolution.id))
+    ).all()
+    for row in rows:
+        found.setdefault(row.memo_id, []).append(row)
+    return found
 
 
 def _flags(*, session: Session, phone: str) -> list[FlagRecord]:

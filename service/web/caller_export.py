@@ -24,6 +24,7 @@ from service.http_deps import actor_of
 from service.i18n import N_, translate
 from service.memos.caller_record import CallerRecord, FlagRecord
 from service.memos.models import Memo
+from service.memos.resolutions import MemoResolution
 from service.phones import display_for
 from service.web.memo_view import CompanyView, acknowledged_by, company_view, label
 
@@ -37,7 +38,12 @@ FLAG_KINDS = {
     "repeat": N_("Repeated nuisance calls"),
     "other": N_("Other"),
 }
-RECORD_KINDS = {"call": N_("Incoming call"), "memo": N_("Memo"), "flag": N_("Flagged caller")}
+RECORD_KINDS = {
+    "call": N_("Incoming call"),
+    "memo": N_("Memo"),
+    "resolution": N_("How it was handled"),
+    "flag": N_("Flagged caller"),
+}
 CSV_HEADERS = [
     N_("Record"),
     N_("Time"),
@@ -56,6 +62,8 @@ CSV_HEADERS = [
     N_("Acknowledged by"),
     N_("Acknowledged via"),
     N_("Recording"),
+    N_("Cause"),
+    N_("Result"),
 ]
 # A spreadsheet runs a cell that starts like a formula; numbers such as +81… are left alone.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -90,6 +98,19 @@ class ExportAcknowledgement(BaseModel):
     recorded_by: str | None
 
 
+class ExportResolution(BaseModel):
+    """One account of how the company handled a memo."""
+
+    at: str
+    by: str
+    via: str
+    recorded_by: str | None
+    response: str
+    cause: str
+    result: str
+    resolved: bool
+
+
 class ExportMemo(BaseModel):
     """A memo about one of the number's calls."""
 
@@ -109,6 +130,7 @@ class ExportMemo(BaseModel):
     fields: dict[str, str | int | float | bool | None]
     status: str
     acknowledged: ExportAcknowledgement | None
+    resolutions: list[ExportResolution]
 
 
 class ExportFlag(BaseModel):
@@ -156,7 +178,20 @@ def _call(call: Call, company: Company, names: dict[str, str]) -> ExportCall:
     )
 
 
-def _memo(memo: Memo, company: Company, names: dict[str, str]) -> ExportMemo:
+def _resolution(found: MemoResolution) -> ExportResolution:
+    return ExportResolution(
+        at=found.at.isoformat(),
+        by=found.by,
+        via=found.via,
+        recorded_by=found.recorded_by,
+        response=found.response,
+        cause=found.cause,
+        result=found.result,
+        resolved=found.resolved,
+    )
+
+
+def _memo(memo: Memo, company: Company, record: CallerRecord) -> ExportMemo:
     view = company_view(company)
     acknowledged = None
     if memo.acknowledged_at is not None:
@@ -172,7 +207,7 @@ def _memo(memo: Memo, company: Company, names: dict[str, str]) -> ExportMemo:
         client_name=company.name,
         call_id=memo.call_id,
         created_at=memo.created_at.isoformat(),
-        taken_by=names.get(memo.operator_id, ""),
+        taken_by=record.names.get(memo.operator_id, ""),
         category=memo.category.value,
         urgency=memo.urgency.value,
         caller_name=memo.caller_name,
@@ -183,6 +218,7 @@ def _memo(memo: Memo, company: Company, names: dict[str, str]) -> ExportMemo:
         fields=dict(memo.fields or {}),
         status=memo.status.value,
         acknowledged=acknowledged,
+        resolutions=[_resolution(r) for r in record.resolutions.get(memo.id, [])],
     )
 
 
@@ -210,7 +246,7 @@ def export_document(
         exported_at=clock.now().isoformat(),
         exported_by=user.display_name or user.email,
         calls=[_call(call, c, record.names) for call, c in reversed(record.calls)],
-        memos=[_memo(memo, c, record.names) for memo, c in reversed(record.memos)],
+        memos=[_memo(memo, c, record) for memo, c in reversed(record.memos)],
         flags=[_flag(f) for f in reversed(record.flags)] if record.flags is not None else None,
     )
 
@@ -225,6 +261,34 @@ def _local(moment: datetime | None, view: CompanyView) -> str:
     return moment.astimezone(view.zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+# The CSV's columns, in CSV_HEADERS order, as `_row` names them.
+_COLUMNS = (
+    "kind",
+    "time",
+    "zone",
+    "company",
+    "reference",
+    "status",
+    "category",
+    "urgency",
+    "caller_name",
+    "caller_company",
+    "subject",
+    "details",
+    "handled_by",
+    "acknowledged_at",
+    "acknowledged_by",
+    "acknowledged_via",
+    "recording",
+    "cause",
+    "result",
+)
+
+
+def _row(**values: str) -> list[str]:
+    return [values.get(column, "") for column in _COLUMNS]
+
+
 def _csv_rows(
     record: CallerRecord, *, locale: str, home: CompanyView
 ) -> list[tuple[datetime, list[str]]]:
@@ -237,56 +301,56 @@ def _csv_rows(
     rows: list[tuple[datetime, list[str]]] = []
     for call, company in record.calls:
         view = view_of(company)
-        rows.append(
-            (
-                call.started_at,
-                [
-                    kinds["call"],
-                    _local(call.started_at, view),
-                    str(view.zone),
-                    company.name,
-                    call.call_sid,
-                    call.status,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    record.names.get(call.answered_by or "", ""),
-                    "",
-                    "",
-                    "",
-                    call.recording_url or "",
-                ],
-            )
+        row = _row(
+            kind=kinds["call"],
+            time=_local(call.started_at, view),
+            zone=str(view.zone),
+            company=company.name,
+            reference=call.call_sid,
+            status=call.status,
+            handled_by=record.names.get(call.answered_by or "", ""),
+            recording=call.recording_url or "",
         )
+        rows.append((call.started_at, row))
     for memo, company in record.memos:
         view = view_of(company)
-        rows.append(
-            (
-                memo.created_at,
-                [
-                    kinds["memo"],
-                    _local(memo.created_at, view),
-                    str(view.zone),
-                    company.name,
-                    memo.id,
-                    label("status", memo.status.value, locale),
-                    label("category", memo.category.value, locale),
-                    label("urgency", memo.urgency.value, locale),
-                    memo.caller_name,
-                    memo.caller_company or "",
-                    memo.subject,
-                    memo.body,
-                    record.names.get(memo.operator_id, ""),
-                    _local(memo.acknowledged_at, view),
-                    acknowledged_by(memo, view),
-                    label("via", memo.acknowledged_via, locale) if memo.acknowledged_via else "",
-                    "",
-                ],
-            )
+        row = _row(
+            kind=kinds["memo"],
+            time=_local(memo.created_at, view),
+            zone=str(view.zone),
+            company=company.name,
+            reference=memo.id,
+            status=label("status", memo.status.value, locale),
+            category=label("category", memo.category.value, locale),
+            urgency=label("urgency", memo.urgency.value, locale),
+            caller_name=memo.caller_name,
+            caller_company=memo.caller_company or "",
+            subject=memo.subject,
+            details=memo.body,
+            handled_by=record.names.get(memo.operator_id, ""),
+            acknowledged_at=_local(memo.acknowledged_at, view),
+            acknowledged_by=acknowledged_by(memo, view),
+            acknowledged_via=(
+                label("via", memo.acknowledged_via, locale) if memo.acknowledged_via else ""
+            ),
         )
+        rows.append((memo.created_at, row))
+        for account in record.resolutions.get(memo.id, []):
+            resolved = N_("Resolved") if account.resolved else N_("Not resolved yet")
+            row = _row(
+                kind=kinds["resolution"],
+                time=_local(account.at, view),
+                zone=str(view.zone),
+                company=company.name,
+                reference=memo.id,
+                status=translate(locale, resolved),
+                subject=memo.subject,
+                details=account.response,
+                handled_by=account.by,
+                cause=account.cause,
+                result=account.result,
+            )
+            rows.append((account.at, row))
     for found in record.flags or []:
         flag = found.flag
         lifted = ""
@@ -295,30 +359,18 @@ def _csv_rows(
                 "when": _local(flag.cleared_at, home),
                 "person": found.cleared_by or "?",
             }
-        rows.append(
-            (
-                flag.flagged_at,
-                [
-                    kinds["flag"],
-                    _local(flag.flagged_at, home),
-                    str(home.zone),
-                    "",
-                    flag.id,
-                    lifted or translate(locale, N_("In force")),
-                    flag_kind_label(flag.kind, locale),
-                    "",
-                    "",
-                    "",
-                    "",
-                    flag.note,
-                    found.flagged_by,
-                    "",
-                    "",
-                    "",
-                    "",
-                ],
-            )
+        row = _row(
+            kind=kinds["flag"],
+            time=_local(flag.flagged_at, home),
+            zone=str(home.zone),
+            reference=flag.id,
+            status=lifted or translate(locale, N_("In force")),
+            category=flag_kind_label(flag.kind, locale),
+            details=flag.note,
+            handled_by=found.flagged_by,
         )
+        rows.append((flag.flagged_at, row))
+    # Stable: a memo stays after the call it was taken on, an account after its memo.
     rows.sort(key=lambda row: row[0])
     return rows
 

@@ -75,10 +75,24 @@ def _call_row(call: Call, view: CompanyView, record: CallerRecord, locale: str) 
 
 
 def _memo_row(memo: Memo, view: CompanyView, record: CallerRecord, locale: str) -> dict[str, Any]:
+    accounts = record.resolutions.get(memo.id)
+    latest = accounts[-1] if accounts else None
     return {
         **memo_view(memo, view, locale=locale),
         "client_name": view.name,
         "taken_by": record.names.get(memo.operator_id, ""),
+        "handled": (
+            {
+                "state": translate(
+                    locale, N_("Resolved") if latest.resolved else N_("Not resolved yet")
+                ),
+                "response": latest.response,
+                "by": latest.by,
+                "when": local_time(latest.at, view, locale=locale),
+            }
+            if latest is not None
+            else None
+        ),
     }
 
 

@@ -109,6 +109,7 @@ def test_the_json_export_holds_every_call_memo_and_flag_oldest_first(
             "via": "link",
             "recorded_by": None,
         },
+        "resolutions": [],
     }
     assert (kaede["id"], kaede["client"], kaede["acknowledged"]) == (
         history.kaede_memo.id,
@@ -246,3 +247,57 @@ def test_the_export_declares_its_schema(app: FastAPI) -> None:
         "$ref": "#/components/schemas/CallerExport"
     }
     assert "text/csv" in answer["content"]
+
+
+def test_the_export_says_how_the_company_handled_each_memo(
+    client: TestClient,
+    history: CallerHistory,
+    client_user: User,
+    client_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    clock.advance(timedelta(hours=1))  # 15:00 in Tokyo
+    account = {
+        "response": "院長から謝罪",
+        "cause": "受付の説明不足",
+        "result": "了承",
+        "resolved": True,
+    }
+    recorded = client.post(
+        f"/api/v1/memos/{history.sakura_memo.id}/resolution", json=account, headers=client_headers
+    )
+    assert recorded.status_code == 200, recorded.text
+
+    body = _export(client, admin_headers, "090-1111-2222", "json").json()
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                _export(client, admin_headers, "090-1111-2222", "csv").text.lstrip("\ufeff")
+            )
+        )
+    )
+
+    first = body["memos"][0]
+    assert first["resolutions"] == [
+        {
+            **account,
+            "at": "2026-01-05T06:00:00+00:00",
+            "by": client_user.display_name,
+            "via": "portal",
+            "recorded_by": client_user.display_name,
+        }
+    ]
+    assert [m["resolutions"] for m in body["memos"][1:]] == [[], []]
+    handled = translate("ja", RECORD_KINDS["resolution"])
+    [row] = [row for row in rows if row[0] == handled]
+    assert row[1] == "2026-01-05 15:00:00" and row[4] == history.sakura_memo.id
+    assert row[5] == translate("ja", "Resolved")
+    assert (row[11], row[12], row[17], row[18]) == (
+        "院長から謝罪",
+        client_user.display_name,
+        "受付の説明不足",
+        "了承",
+    )
+    assert rows[-1] == row  # the latest record comes last
+    assert len(rows[0]) == len(CSV_HEADERS)

@@ -197,3 +197,26 @@ def test_the_reference_names_the_caller_routes_with_who_may_use_them() -> None:
     assert ("GET", "/callers/{phone}") in STAFF_ROUTES
     assert ("GET", "/api/v1/callers/{phone}/export") in STAFF_ROUTES
     assert ("GET", "/portal/callers/{phone}/export") in documented("client user")
+
+
+def test_both_pages_say_how_the_company_handled_a_memo(
+    client: TestClient,
+    history: CallerHistory,
+    operator: User,
+    client_user: User,
+    client_headers: dict[str, str],
+) -> None:
+    account = {"response": "院長から謝罪", "cause": "", "result": "", "resolved": False}
+    recorded = client.post(
+        f"/api/v1/memos/{history.sakura_memo.id}/resolution", json=account, headers=client_headers
+    )
+    assert recorded.status_code == 200, recorded.text
+
+    sign_in(client, client_user)
+    portal = client.get("/portal/callers/090-1111-2222", headers=JA).text
+    sign_in(client, operator)
+    staff = client.get("/callers/090-1111-2222", headers=JA).text
+
+    for html in (portal, staff):
+        assert html.count('<p class="handled">') == 1
+        assert "院長から謝罪" in html and client_user.display_name in html
