@@ -10,19 +10,25 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from service.acks.service import AckVia
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
 from service.errors import NotFound
 from service.escalation.trail import MemoTrail, memo_trail
-from service.http_deps import OptionalUser, SessionDep
+from service.followup.schema import ResolutionIn
+from service.followup.service import resolve
+from service.http_deps import OptionalUser, SessionDep, client_address
 from service.i18n import N_, format_moment, translate
 from service.memos import service as memos
 from service.memos.models import Category, Memo, MemoStatus, Urgency
 from service.settings import Settings
+from service.web.csrf import CsrfProtected, csrf_token
 from service.web.memo_view import CompanyView, company_view, fact_labels, label, memo_view
 from service.web.pages import STAFF_ROLES, refusal_page, render
 from service.web.templating import page_locale
@@ -280,6 +286,15 @@ def trail_view(trail: MemoTrail, view: CompanyView) -> dict[str, Any]:
             }
             for t in trail.callbacks
         ],
+        "resolutions": [
+            {
+                **r.model_dump(),
+                "by_name": view.contact_names.get(r.by, r.by),
+                "via_label": label("via", r.via, locale),
+                "when": _when(r.at, view),
+            }
+            for r in trail.resolutions
+        ],
     }
 
 
@@ -293,13 +308,26 @@ def _taken_by(session: Session, memo: Memo) -> tuple[str, str | None]:
 
 @router.get("/memos/{memo_id}")
 def memo_page(memo_id: str, request: Request, session: SessionDep, user: OptionalUser) -> Response:
-    """One memo with its whole trail: deliveries, escalations, acknowledgement, callbacks."""
+    """One memo with its whole trail: deliveries, escalations, acknowledgement, callbacks, and
+    how the company handled it, with the form staff record that in for the company."""
     refused = refusal_page(request, user, STAFF_ROLES)
     if refused is not None:
         return refused
     memo = memos.get_memo(session=session, memo_id=memo_id)
     if memo is None:
         raise NotFound(N_("No such memo."))
+    return _memo_page(request, session, user, memo)
+
+
+def _memo_page(
+    request: Request,
+    session: Session,
+    user: User | None,
+    memo: Memo,
+    *,
+    form: dict[str, object] | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
     company = session.get(Company, memo.company_id)
     assert company is not None
     locale = page_locale(request)
@@ -316,5 +344,62 @@ def memo_page(memo_id: str, request: Request, session: SessionDep, user: Optiona
         "script_version": memo.company_version,
         "zone": str(view.zone),
         "trail": trail_view(memo_trail(session=session, memo=memo, company=company), view),
+        "resolution_form": form
+        or {"response": "", "cause": "", "result": "", "resolved": False, "by": "", "error": None},
+        "resolution_action": f"/memos/{memo.id}/resolution",
+        "csrf": csrf_token(request),
+        # Staff say who at the company told them; the latest account is in the trail above.
+        "resolution_by_field": True,
+        "resolution": None,
     }
-    return render(request, "memos_detail.html", context)
+    return render(request, "memos_detail.html", context, status_code=status_code)
+
+
+def _form_text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+@router.post("/memos/{memo_id}/resolution")
+async def memo_resolution(
+    memo_id: str, request: Request, session: SessionDep, user: OptionalUser, _: CsrfProtected
+) -> Response:
+    """Record, for the company, how it handled a memo (confirming it if need be); audited."""
+    refused = refusal_page(request, user, STAFF_ROLES)
+    if refused is not None:
+        return refused
+    assert user is not None
+    memo = memos.get_memo(session=session, memo_id=memo_id)
+    if memo is None:
+        raise NotFound(N_("No such memo."))
+    form = await request.form()
+    entered: dict[str, object] = {
+        "response": _form_text(form.get("response")),
+        "cause": _form_text(form.get("cause")),
+        "result": _form_text(form.get("result")),
+        "resolved": form.get("resolved") == "on",
+        "by": _form_text(form.get("by")),
+    }
+    try:
+        data = ResolutionIn.model_validate(entered)
+    except ValidationError as error:
+        loc = error.errors()[0]["loc"]
+        return _memo_page(
+            request,
+            session,
+            user,
+            memo,
+            form={**entered, "error": str(loc[0]) if loc else "response"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    resolve(
+        session=session,
+        memo=memo,
+        data=data,
+        by=data.by or user.display_name or user.email,
+        via=AckVia.operator,
+        recorded_by=user,
+        ip=client_address(request),
+    )
+    return RedirectResponse(
+        f"/memos/{memo.id}#trail-resolutions", status_code=status.HTTP_303_SEE_OTHER
+    )
