@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from service import clock
 from service.acks.service import AckVia, acknowledge
@@ -12,7 +12,7 @@ from service.auth.models import User
 from service.followup.schema import ResolutionIn
 from service.memos import lifecycle
 from service.memos.models import Memo
-from service.memos.resolutions import MemoResolution
+from service.memos.resolutions import MemoResolution, next_number
 
 
 def resolve(
@@ -36,9 +36,12 @@ def resolve(
         )
         if acked is not None:
             memo = acked.memo
+    # The memo's row is held until commit, so two accounts given at once are numbered in turn.
+    session.execute(select(Memo.id).where(col(Memo.id) == memo.id).with_for_update())
     recorder = (recorded_by.display_name or recorded_by.email) if recorded_by else None
     resolution = MemoResolution(
         memo_id=memo.id,
+        number=next_number(session=session, memo_id=memo.id),
         at=clock.now(),
         response=data.response,
         cause=data.cause,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Index, Text
+from sqlalchemy import Text, UniqueConstraint, func
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.db import UTCDateTime, new_id
@@ -15,10 +15,12 @@ class MemoResolution(SQLModel, table=True):
     """One account of how the company handled a memo; a later one supersedes, never replaces."""
 
     __tablename__ = "memo_resolutions"
-    __table_args__ = (Index("ix_memo_resolutions_memo_at", "memo_id", "at"),)
+    # Numbered within the memo, so "the latest" is one row even when two share a moment.
+    __table_args__ = (UniqueConstraint("memo_id", "number"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     memo_id: str = Field(foreign_key="memos.id", max_length=32)
+    number: int
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     response: str = Field(sa_column=Column(Text, nullable=False))
     cause: str = Field(sa_column=Column(Text, nullable=False))
@@ -38,7 +40,7 @@ def resolutions_of(*, session: Session, memo_id: str) -> list[MemoResolution]:
         session.exec(
             select(MemoResolution)
             .where(MemoResolution.memo_id == memo_id)
-            .order_by(col(MemoResolution.at), col(MemoResolution.id))
+            .order_by(col(MemoResolution.number))
         ).all()
     )
 
@@ -51,7 +53,15 @@ def latest_resolutions(*, session: Session, memo_ids: Sequence[str]) -> dict[str
     for row in session.exec(
         select(MemoResolution)
         .where(col(MemoResolution.memo_id).in_(list(memo_ids)))
-        .order_by(col(MemoResolution.at), col(MemoResolution.id))
+        .order_by(col(MemoResolution.number))
     ):
         latest[row.memo_id] = row
     return latest
+
+
+def next_number(*, session: Session, memo_id: str) -> int:
+    """The number the memo's next resolution takes."""
+    last = session.exec(
+        select(func.max(MemoResolution.number)).where(MemoResolution.memo_id == memo_id)
+    ).one()
+    return (last or 0) + 1

@@ -105,12 +105,26 @@ def test_each_call_is_kept_and_the_latest_is_returned(
     kept = resolutions_of(session=session, memo_id=memo.id)
     session.commit()
     assert [(r.resolved, r.result) for r in kept] == [(False, ""), (True, "ご了承いただいた")]
+    assert [r.number for r in kept] == [1, 2]
     trail = client.get(f"/api/v1/memos/{memo.id}/trail", headers=headers).json()
     assert [(r["resolved"], r["via"], r["by"]) for r in trail["resolutions"]] == [
         (False, "portal", "佐藤 院長"),
         (True, "portal", "佐藤 院長"),
     ]
     assert len(audit.list_entries(session=session, action="memo.resolved")[0]) == 2
+
+
+def test_of_two_accounts_given_at_the_same_moment_the_later_is_the_latest(
+    client: TestClient, session: Session, operator: User, company: Company, client_user: User
+) -> None:
+    memo = take_memo(session, operator)
+    headers = make_token(session, client_user)
+    resolve(client, memo, headers, result="一度目")
+
+    answer = resolve(client, memo, headers, result="二度目")
+
+    assert answer.json()["resolution"]["result"] == "二度目"
+    assert answer.json()["resolution"]["at"] == answer.json()["resolved_at"]
 
 
 def test_resolving_an_unacknowledged_memo_acknowledges_it_by_the_same_path(

@@ -30,6 +30,7 @@ def upgrade() -> None:
         "memo_resolutions",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("memo_id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("at", service.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("response", sa.Text(), nullable=False),
         sa.Column("cause", sa.Text(), nullable=False),
@@ -41,12 +42,11 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(length=320), nullable=True),
         sa.ForeignKeyConstraint(["memo_id"], ["memos.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("memo_id", "number"),
     )
-    op.create_index("ix_memo_resolutions_memo_at", "memo_resolutions", ["memo_id", "at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_memo_resolutions_memo_at", table_name="memo_resolutions")
     op.drop_table("memo_resolutions")
     with op.batch_alter_table("memos") as batch:
         batch.drop_column("follow_up_due")
