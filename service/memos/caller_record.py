@@ -18,7 +18,7 @@ from service.calls.service import operator_names
 from service.companies.models import Company
 from service.companies.service import TEST_MEMO_IDS
 from service.memos.models import Memo
-from service.memos.resolutions import MemoResolution
+from service.memos.resolutions import MemoResolution, resolutions_by_memo
 
 
 @dataclass(frozen=True)
@@ -88,23 +88,8 @@ def caller_record(*, session: Session, phone: str, company_id: str | None) -> Ca
         memos=memos,
         flags=flags,
         names=names,
-        resolutions=_resolutions(session=session, memo_ids=[memo.id for memo, _ in memos]),
+        resolutions=resolutions_by_memo(session=session, memo_ids=[memo.id for memo, _ in memos]),
     )
-
-
-def _resolutions(*, session: Session, memo_ids: list[str]) -> dict[str, list[MemoResolution]]:
-    """Every account of handling of these memos, oldest first, by memo id."""
-    found: dict[str, list[MemoResolution]] = {}
-    if not memo_ids:
-        return found
-    rows = session.exec(
-        select(MemoResolution)
-        .where(col(MemoResolution.memo_id).in_(memo_ids))
-        .order_by(col(MemoResolution.at), col(MemoResolution.id))
-    ).all()
-    for row in rows:
-        found.setdefault(row.memo_id, []).append(row)
-    return found
 
 
 def _flags(*, session: Session, phone: str) -> list[FlagRecord]:

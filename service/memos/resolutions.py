@@ -45,18 +45,28 @@ def resolutions_of(*, session: Session, memo_id: str) -> list[MemoResolution]:
     )
 
 
-def latest_resolutions(*, session: Session, memo_ids: Sequence[str]) -> dict[str, MemoResolution]:
-    """The latest resolution of each memo that has one."""
+def resolutions_by_memo(
+    *, session: Session, memo_ids: Sequence[str]
+) -> dict[str, list[MemoResolution]]:
+    """Every resolution recorded for each of these memos, oldest first, by memo id."""
+    found: dict[str, list[MemoResolution]] = {}
     if not memo_ids:
-        return {}
-    latest: dict[str, MemoResolution] = {}
+        return found
     for row in session.exec(
         select(MemoResolution)
         .where(col(MemoResolution.memo_id).in_(list(memo_ids)))
         .order_by(col(MemoResolution.number))
     ):
-        latest[row.memo_id] = row
-    return latest
+        found.setdefault(row.memo_id, []).append(row)
+    return found
+
+
+def latest_resolutions(*, session: Session, memo_ids: Sequence[str]) -> dict[str, MemoResolution]:
+    """The latest resolution of each memo that has one."""
+    return {
+        memo_id: rows[-1]
+        for memo_id, rows in resolutions_by_memo(session=session, memo_ids=memo_ids).items()
+    }
 
 
 def next_number(*, session: Session, memo_id: str) -> int:
