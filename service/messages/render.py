@@ -40,6 +40,8 @@ __all__ = ["RenderedMessage", "TemplateError", "render_memo_message"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_SMS_SEGMENTS = 3
+# How long Relay's own formats may take: far beyond any real memo, unlike a company's override.
+DEFAULT_FORMAT_SECONDS = 5.0
 _FILES = {
     "email_subject": "email_subject.txt",
     "email_text": "email_text.txt",
@@ -127,7 +129,14 @@ def _render(*, part: str, context: dict[str, Any], config: CompanyFormat) -> str
                 "the %s template of %s failed, so the default is used: %s", part, config.slug, error
             )
     template = default_template(name=f"{config.locale}/{_FILES[part]}", html=html)
-    return render_bounded(template=template, context=context, max_chars=MAX_CHARS[part])
+    # Relay's own formats are trusted and have no fallback: a pause of the process (a garbage
+    # collection, a busy host) must not fail a memo, so only a runaway is cut short.
+    return render_bounded(
+        template=template,
+        context=context,
+        max_chars=MAX_CHARS[part],
+        seconds=DEFAULT_FORMAT_SECONDS,
+    )
 
 
 def _text_with_link(text: str, *, context: dict[str, Any], words: dict[str, str]) -> str:
