@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.companies.destinations import Destination
+from service.companies.followthrough import DEFAULT_FOLLOW_UP, FollowUp, Recap, Retention
 from service.companies.hours import Hours
 from service.companies.values import (
     E164,
@@ -48,6 +49,8 @@ __all__ = [
     "FollowUp",
     "Hours",
     "MemoField",
+    "Recap",
+    "Retention",
     "RoutingRule",
     "ScriptStep",
     "Templates",
@@ -162,6 +165,8 @@ class Contact(_Model):
     name: ShortText
     email: Email | None = None
     phone: E164 | None = None
+    # Whether this contact receives the company's daily recap by email (off unless asked for).
+    recap: bool | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
@@ -240,26 +245,6 @@ class EscalationStep(_Model):
         return self
 
 
-class FollowUp(_Model):
-    """How long after acknowledgement a memo of the listed categories should be resolved."""
-
-    after: Duration
-    categories: list[Category] = Field(min_length=1)
-
-    @field_validator("categories")
-    @classmethod
-    def _no_repeats(cls, value: list[str]) -> list[str]:
-        return _distinct(value, _LISTED_TWICE["notify"])
-
-    def due(self, *, category: str, acknowledged_at: datetime) -> datetime | None:
-        """When a memo of `category` acknowledged at `acknowledged_at` should be resolved by."""
-        return acknowledged_at + self.after if category in self.categories else None
-
-
-# Without `follow_up:`, a complaint is to be resolved within 3 days of its acknowledgement.
-DEFAULT_FOLLOW_UP = FollowUp(after=timedelta(hours=72), categories=["complaint"])
-
-
 class Templates(_Model):
     """Overrides of the default memo formats, in Jinja2 (rendered in the sandbox)."""
 
@@ -322,6 +307,8 @@ class CompanyConfig(_Model):
     escalation: list[EscalationStep] = Field(default_factory=list)
     hours: Hours | None = None
     follow_up: FollowUp | None = None
+    retention: Retention | None = None
+    recap: Recap | None = None
     templates: Templates = Field(default_factory=Templates)
 
     @model_validator(mode="after")
@@ -425,6 +412,11 @@ def _cross_check(config: CompanyConfig) -> list[Issue]:
         N_("destination key '%(value)s' is listed twice"),
         "key",
     )
+    if config.follow_up is not None:
+        for index, key in enumerate(config.follow_up.notify or []):
+            if key not in contact_keys:
+                message = N_("`notify:` names '%(value)s', which is no contact")
+                issues.append((("follow_up", "notify", index), message, {"value": key}))
     declared = [field.key for field in config.fields]
     for index, script_step in enumerate(config.script):
         for name in script_step.field_names:

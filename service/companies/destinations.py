@@ -93,6 +93,8 @@ class _Destination(BaseModel):
     name: ShortText | None = None
     # The contact or destination notified when this one fails for good.
     fallback: ContactKey | None = None
+    # Whether the company's daily recap is also posted here (off unless asked for).
+    recap: bool | None = None
 
     @property
     def address(self) -> str:
@@ -111,7 +113,9 @@ class _Destination(BaseModel):
 
     def options(self) -> dict[str, Any]:
         """What its platform needs besides the address, as a delivery keeps it."""
-        return self.model_dump(mode="json", exclude={"key", "name", "fallback"}, exclude_none=True)
+        return self.model_dump(
+            mode="json", exclude={"key", "name", "fallback", "recap"}, exclude_none=True
+        )
 
 
 class ChatworkDestination(_Destination):

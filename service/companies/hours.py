@@ -22,6 +22,31 @@ def _minutes(value: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def known_zone(value: str) -> str:
+    """`value` when it names an IANA time zone; refused in the reader's words otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(
+            N_("'%(value)s' is not an IANA time zone, e.g. Asia/Tokyo or America/New_York"),
+            value=value,
+        )
+    return value
+
+
+def clock_time(value: Any) -> str:
+    """`value` when it is a time of day written HH:MM; refused in the reader's words otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60).
+        fail(N_('write the time in quotes, e.g. "18:00"'))
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value.strip()):
+        fail(
+            N_('\'%(value)s\' is not a time of day: write HH:MM, e.g. "09:00" (or "24:00")'),
+            value=value,
+        )
+    return value.strip()
+
+
 class Hours(BaseModel):
     """When a company takes memos at once; outside these, non-urgent memos wait."""
 
@@ -36,27 +61,12 @@ class Hours(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            fail(
-                N_("'%(value)s' is not an IANA time zone, e.g. Asia/Tokyo or America/New_York"),
-                value=value,
-            )
-        return value
+        return known_zone(value)
 
     @field_validator("open", "close", mode="before")
     @classmethod
     def _clock_time(cls, value: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60).
-            fail(N_('write the time in quotes, e.g. "18:00"'))
-        if not isinstance(value, str) or not _CLOCK.fullmatch(value.strip()):
-            fail(
-                N_('\'%(value)s\' is not a time of day: write HH:MM, e.g. "09:00" (or "24:00")'),
-                value=value,
-            )
-        return value.strip()
+        return clock_time(value)
 
     @field_validator("days")
     @classmethod
