@@ -11,12 +11,9 @@ from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
 from service.dispatch.models import Delivery, DispatcherHeartbeat
 from service.escalation.models import CallbackTask, EscalationFiring
-from service.followup.models import FollowUpNotice
-from service.memos import search_index  # noqa: F401 (its index is made with the memos table)
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
-from service.retention.models import PurgeRun
 from service.routing.optouts import SmsOptOut
 from service.secrets.models import Secret
 
@@ -36,12 +33,10 @@ __all__ = [
     "Delivery",
     "DispatcherHeartbeat",
     "EscalationFiring",
-    "FollowUpNotice",
     "LoginFailure",
     "Memo",
     "MemoResolution",
     "OutboxMessage",
-    "PurgeRun",
     "Role",
     "Secret",
     "SmsOptOut",
