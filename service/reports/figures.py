@@ -1,0 +1,411 @@
+"""A period's figures for one company or the whole bureau, counted by the database.
+
+Every figure is about what happened in the period in the report's zone: calls that rang in it,
+and memos taken in it (with what later became of them: acknowledged, resolved, escalated,
+failed to reach someone). A company's test sends are no memos and are left out everywhere.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Numeric,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.sql import Executable
+from sqlmodel import Session, col
+
+from service.calls.models import Call, CallerFlag
+from service.companies.models import Company, CompanyTestSend
+from service.dispatch.models import Delivery, DeliveryStatus
+from service.escalation.models import EscalationFiring
+from service.memos.models import Category, Memo, Urgency
+from service.phones import display_for
+from service.reports.schema import (
+    Count,
+    DayPoint,
+    Durations,
+    FailedCount,
+    HourCell,
+    Period,
+    RepeatCaller,
+    Report,
+    Share,
+)
+
+REPEAT_CALLERS = 20
+# Calls and memos are counted per quarter hour in UTC, then placed in the report's zone: every
+# zone's offset is a whole number of quarter hours, so each quarter falls in one local hour.
+QUARTER_SECONDS = 900
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A period's local days and the UTC moments they span (end exclusive)."""
+
+    start: date
+    end: date
+    lo: datetime
+    hi: datetime
+
+
+def period_start(*, period: Period, day: date) -> date:
+    """The first day of the period that holds `day`: itself, its Monday, or the 1st."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def period_end(*, period: Period, start: date) -> date:
+    """The day after the period that starts on `start`."""
+    if period == "week":
+        return start + timedelta(days=7)
+    if period == "month":
+        return start + timedelta(days=calendar.monthrange(start.year, start.month)[1])
+    return start + timedelta(days=1)
+
+
+def previous_start(*, period: Period, start: date) -> date:
+    """The first day of the period before the one that starts on `start`."""
+    return period_start(period=period, day=start - timedelta(days=1))
+
+
+def window(*, period: Period, start: date, tz: ZoneInfo) -> Window:
+    """The period holding `start`, as local days and UTC moments."""
+    first = period_start(period=period, day=start)
+    end = period_end(period=period, start=first)
+    return Window(
+        start=first,
+        end=end,
+        lo=datetime.combine(first, time(), tz).astimezone(UTC),
+        hi=datetime.combine(end, time(), tz).astimezone(UTC),
+    )
+
+
+def period_report(
+    *,
+    session: Session,
+    company_id: str | None,
+    period: Period,
+    start: date,
+    tz: ZoneInfo,
+    country: str = "JP",
+) -> Report:
+    """The figures of the period holding `start`, for one company or (None) the whole bureau."""
+    now = window(period=period, start=start, tz=tz)
+    before = window(period=period, start=previous_start(period=period, start=now.start), tz=tz)
+    figures = _Figures(session=session, company_id=company_id)
+    slug = None
+    if company_id is not None:
+        company = session.get(Company, company_id)
+        slug = company.slug if company is not None else None
+
+    by_category, by_urgency = figures.memo_counts(now)
+    memos = sum(count for count in by_category.values())
+    complaints = by_category.get(Category.complaint.value, 0)
+    previous_memos, previous_complaints = figures.memo_totals(before)
+    call_quarters = figures.call_quarters(now)
+    memo_quarters = figures.memo_quarters(now)
+    daily = _daily(now, tz=tz, calls=call_quarters, memos=memo_quarters)
+    repeat = figures.repeat_callers(now, country=country)
+    return Report(
+        company=slug,
+        period=period,
+        start=now.start,
+        end=now.end,
+        timezone=tz.key,
+        calls=sum(call_quarters.values()),
+        previous_calls=figures.call_total(before),
+        memos=memos,
+        previous_memos=previous_memos,
+        by_category=[Count(key=c.value, count=by_category.get(c.value, 0)) for c in Category],
+        by_urgency=[Count(key=u.value, count=by_urgency.get(u.value, 0)) for u in Urgency],
+        complaint_share=_share(complaints, memos, previous_complaints, previous_memos),
+        time_to_acknowledge=figures.durations(now, col(Memo.acknowledged_at)),
+        time_to_resolve=figures.durations(now, col(Memo.resolved_at)),
+        acknowledged_before_escalation=_share(
+            *figures.acknowledged_before_escalation(now),
+            *figures.acknowledged_before_escalation(before),
+        ),
+        failed_deliveries=figures.failed_deliveries(now),
+        busiest_hours=_hour_cells(call_quarters, tz=tz),
+        repeat_callers=repeat,
+        flagged_callers=figures.flagged_callers(now, country=country),
+        daily=daily,
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _share(part: int, whole: int, previous_part: int, previous_whole: int) -> Share:
+    value, previous = _ratio(part, whole), _ratio(previous_part, previous_whole)
+    change = round(value - previous, 4) if value is not None and previous is not None else None
+    return Share(value=value, previous=previous, change=change)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The `fraction` percentile of sorted `values`, interpolated between neighbours as
+    PostgreSQL's percentile_cont does; None for no values."""
+    if not values:
+        return None
+    position = fraction * (len(values) - 1)
+    below = int(position)
+    if below + 1 >= len(values):
+        return float(values[below])
+    return float(values[below] + (position - below) * (values[below + 1] - values[below]))
+
+
+def _local(quarter: int, tz: ZoneInfo) -> datetime:
+    return (_EPOCH + timedelta(seconds=quarter * QUARTER_SECONDS)).astimezone(tz)
+
+
+def _daily(
+    now: Window, *, tz: ZoneInfo, calls: dict[int, int], memos: dict[int, tuple[int, int]]
+) -> list[DayPoint]:
+    call_days: Counter[date] = Counter()
+    memo_days: Counter[date] = Counter()
+    complaint_days: Counter[date] = Counter()
+    for quarter, count in calls.items():
+        call_days[_local(quarter, tz).date()] += count
+    for quarter, (count, complaints) in memos.items():
+        day = _local(quarter, tz).date()
+        memo_days[day] += count
+        complaint_days[day] += complaints
+    days = [now.start + timedelta(days=n) for n in range((now.end - now.start).days)]
+    return [
+        DayPoint(day=d, calls=call_days[d], memos=memo_days[d], complaints=complaint_days[d])
+        for d in days
+    ]
+
+
+def _hour_cells(calls: dict[int, int], *, tz: ZoneInfo) -> list[HourCell]:
+    cells: Counter[tuple[int, int]] = Counter()
+    for quarter, count in calls.items():
+        local = _local(quarter, tz)
+        cells[(local.weekday(), local.hour)] += count
+    return [
+        HourCell(weekday=weekday, hour=hour, calls=count)
+        for (weekday, hour), count in sorted(cells.items())
+        if count
+    ]
+
+
+class _Figures:
+    """The queries of one report: one company's rows, or every company's."""
+
+    def __init__(self, *, session: Session, company_id: str | None) -> None:
+        self.session = session
+        self.company_id = company_id
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    # Where clauses ------------------------------------------------------------------------
+
+    def _memos_in(self, span: Window) -> list[ColumnElement[bool]]:
+        conditions = [
+            col(Memo.created_at) >= span.lo,
+            col(Memo.created_at) < span.hi,
+            col(Memo.id).not_in(select(col(CompanyTestSend.memo_id))),
+        ]
+        if self.company_id is not None:
+            conditions.insert(0, col(Memo.company_id) == self.company_id)
+        return conditions
+
+    def _calls_in(self, span: Window) -> list[ColumnElement[bool]]:
+        conditions = [col(Call.started_at) >= span.lo, col(Call.started_at) < span.hi]
+        if self.company_id is not None:
+            conditions.insert(0, col(Call.company_id) == self.company_id)
+        return conditions
+
+    def _quarter(self, column: Any) -> ColumnElement[Any]:
+        if self.postgres:
+            return cast(func.floor(func.extract("epoch", column) / QUARTER_SECONDS), BigInteger)
+        return cast(func.strftime("%s", column), Integer) / QUARTER_SECONDS
+
+    def _seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
+        # Whole milliseconds on both backends, so a median is the same number on each.
+        if self.postgres:
+            return cast(func.round(cast(func.extract("epoch", later - earlier), Numeric), 3), Float)
+        return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
+
+    def _rows(self, query: Executable) -> Sequence[Any]:
+        return self.session.execute(query).all()
+
+    # Memos --------------------------------------------------------------------------------
+
+    def memo_counts(self, span: Window) -> tuple[dict[str, int], dict[str, int]]:
+        """Memos taken in the span by category and by urgency."""
+        rows = self._rows(
+            select(col(Memo.category), col(Memo.urgency), func.count())
+            .where(*self._memos_in(span))
+            .group_by(col(Memo.category), col(Memo.urgency))
+        )
+        categories: Counter[str] = Counter()
+        urgencies: Counter[str] = Counter()
+        for category, urgency, count in rows:
+            categories[str(category)] += count
+            urgencies[str(urgency)] += count
+        return dict(categories), dict(urgencies)
+
+    def memo_totals(self, span: Window) -> tuple[int, int]:
+        """Memos taken in the span, and how many of them were complaints."""
+        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
+        row = self.session.execute(
+            select(func.count(), func.coalesce(func.sum(complaint), 0)).where(*self._memos_in(span))
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def memo_quarters(self, span: Window) -> dict[int, tuple[int, int]]:
+        """Memos and complaints taken in each quarter hour of the span that has any."""
+        quarter = self._quarter(col(Memo.created_at)).label("quarter")
+        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
+        rows = self._rows(
+            select(quarter, func.count(), func.sum(complaint))
+            .where(*self._memos_in(span))
+            .group_by(quarter)
+        )
+        return {int(q): (int(count), int(complaints)) for q, count, complaints in rows}
+
+    def durations(self, span: Window, until: Any) -> Durations:
+        """How long the span's memos took from being taken until `until` (those that got there)."""
+        seconds = self._seconds(until, col(Memo.created_at))
+        where = [*self._memos_in(span), until.is_not(None)]
+        if self.postgres:
+            row = self.session.execute(
+                select(
+                    func.count(),
+                    func.percentile_cont(0.5).within_group(seconds),
+                    func.percentile_cont(0.9).within_group(seconds),
+                ).where(*where)
+            ).one()
+            count, median, p90 = int(row[0]), row[1], row[2]
+        else:
+            value = seconds.label("seconds")
+            ordered = select(value).where(*where).order_by(value)
+            values = [float(v) for (v,) in self._rows(ordered)]
+            count, median, p90 = len(values), percentile(values, 0.5), percentile(values, 0.9)
+        return Durations(
+            count=count,
+            median_seconds=round(float(median), 3) if median is not None else None,
+            p90_seconds=round(float(p90), 3) if p90 is not None else None,
+        )
+
+    def acknowledged_before_escalation(self, span: Window) -> tuple[int, int]:
+        """Of the span's acknowledged memos: how many were acknowledged before any escalation
+        step fired for them, and how many were acknowledged."""
+        fired_first = exists().where(
+            col(EscalationFiring.memo_id) == col(Memo.id),
+            col(EscalationFiring.fired_at) <= col(Memo.acknowledged_at),
+        )
+        before = case((fired_first, 0), else_=1)
+        row = self.session.execute(
+            select(func.coalesce(func.sum(before), 0), func.count()).where(
+                *self._memos_in(span), col(Memo.acknowledged_at).is_not(None)
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def failed_deliveries(self, span: Window) -> list[FailedCount]:
+        """The span's memos' deliveries that failed, by channel and the provider's error code."""
+        reason = func.coalesce(col(Delivery.error_code), literal("unknown")).label("reason")
+        rows = self._rows(
+            select(col(Delivery.channel), reason, func.count())
+            .join(Memo, col(Memo.id) == col(Delivery.memo_id))
+            .where(*self._memos_in(span), col(Delivery.status) == DeliveryStatus.failed.value)
+            .group_by(col(Delivery.channel), reason)
+        )
+        counts = [FailedCount(channel=str(c), reason=str(r), count=int(n)) for c, r, n in rows]
+        return sorted(counts, key=lambda f: (-f.count, f.channel, f.reason))
+
+    # Calls --------------------------------------------------------------------------------
+
+    def call_total(self, span: Window) -> int:
+        """Calls that rang in the span."""
+        return int(
+            self.session.execute(select(func.count()).where(*self._calls_in(span))).scalar_one()
+        )
+
+    def call_quarters(self, span: Window) -> dict[int, int]:
+        """Calls that rang in each quarter hour of the span that has any."""
+        quarter = self._quarter(col(Call.started_at)).label("quarter")
+        rows = self._rows(
+            select(quarter, func.count()).where(*self._calls_in(span)).group_by(quarter)
+        )
+        return {int(q): int(count) for q, count in rows}
+
+    def _callers(self, rows: Sequence[Any], span: Window, *, country: str) -> list[RepeatCaller]:
+        phones = [str(phone) for phone, _ in rows]
+        if not phones:
+            return []
+        memos = dict(
+            self._rows(
+                select(col(Memo.caller_phone), func.count())
+                .where(*self._memos_in(span), col(Memo.caller_phone).in_(phones))
+                .group_by(col(Memo.caller_phone))
+            )
+        )
+        flagged = set(
+            self.session.execute(
+                select(col(CallerFlag.phone)).where(
+                    col(CallerFlag.phone).in_(phones), col(CallerFlag.cleared_at).is_(None)
+                )
+            ).scalars()
+        )
+        return [
+            RepeatCaller(
+                phone=phone,
+                display=display_for(phone, country=country),
+                calls=int(calls),
+                memos=int(memos.get(phone, 0)),
+                flagged=phone in flagged,
+            )
+            for phone, calls in rows
+        ]
+
+    def repeat_callers(self, span: Window, *, country: str) -> list[RepeatCaller]:
+        """The numbers that called most in the span, twice or more, the first twenty."""
+        calls = func.count().label("calls")
+        rows = self._rows(
+            select(col(Call.from_number), calls)
+            .where(*self._calls_in(span))
+            .group_by(col(Call.from_number))
+            .having(func.count() >= 2)
+            .order_by(calls.desc(), col(Call.from_number))
+            .limit(REPEAT_CALLERS)
+        )
+        return self._callers(rows, span, country=country)
+
+    def flagged_callers(self, span: Window, *, country: str) -> list[RepeatCaller]:
+        """The numbers under a flag not cleared that called in the span, most calls first."""
+        calls = func.count().label("calls")
+        active = select(col(CallerFlag.phone)).where(col(CallerFlag.cleared_at).is_(None))
+        rows = self._rows(
+            select(col(Call.from_number), calls)
+            .where(*self._calls_in(span), col(Call.from_number).in_(active))
+            .group_by(col(Call.from_number))
+            .order_by(calls.desc(), col(Call.from_number))
+        )
+        return self._callers(rows, span, country=country)
+
+
+__all__ = ["Window", "percentile", "period_end", "period_report", "period_start", "window"]
