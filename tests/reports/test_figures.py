@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +14,7 @@ from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.dispatch.models import DeliveryStatus
+from service.memos.models import Memo
 from service.reports.figures import percentile, period_report, window
 from service.reports.schema import (
     Count,
@@ -46,10 +48,15 @@ def jst(day: int, hour: int, minute: int = 0) -> datetime:
 def history(session: Session, clock: ManualClock, company: Company, operator: User) -> Company:
     """Two weeks of さくら歯科 (Mon 2 and Mon 9 November 2026, Tokyo) and one memo and call
     of another company."""
-    memo = {"session": session, "company": company, "operator_id": operator.id}
+
+    def memo(**columns: Any) -> Memo:
+        return make_memo(session, company=company, operator_id=operator.id, **columns)
+
+    def call(caller: str, started: datetime) -> None:
+        make_call(session, company=company, caller=caller, started=started)
+
     # The week of Monday 9 November.
-    m1 = make_memo(
-        **memo,
+    m1 = memo(
         taken=jst(9, 10),
         category="complaint",
         urgency="urgent",
@@ -57,16 +64,14 @@ def history(session: Session, clock: ManualClock, company: Company, operator: Us
         acknowledged_after=300,
         resolved_after=3600,
     )
-    m2 = make_memo(
-        **memo,
+    m2 = memo(
         taken=jst(9, 10, 20),
         category="inquiry",
         urgency="normal",
         caller_phone=P1,
         acknowledged_after=600,
     )
-    m3 = make_memo(
-        **memo,
+    m3 = memo(
         taken=jst(10, 23, 30),
         category="complaint",
         urgency="normal",
@@ -74,15 +79,13 @@ def history(session: Session, clock: ManualClock, company: Company, operator: Us
         acknowledged_after=1200,
         resolved_after=7200,
     )
-    make_memo(
-        **memo,
+    memo(
         taken=jst(15, 23, 59),
         category="callback",
         urgency="normal",
         caller_phone=P3,
     )
-    make_memo(
-        **memo,
+    memo(
         taken=jst(11, 9),
         category="order",
         urgency="normal",
@@ -101,42 +104,37 @@ def history(session: Session, clock: ManualClock, company: Company, operator: Us
     )
     make_delivery(session, memo=m3, channel=Channel.email, status=DeliveryStatus.delivered)
     # A test send, failed and acknowledged at once: in no figure.
-    sample = make_memo(
-        **memo, taken=jst(11, 12), category="complaint", urgency="urgent", acknowledged_after=1
-    )
+    sample = memo(taken=jst(11, 12), category="complaint", urgency="urgent", acknowledged_after=1)
     make_test_send(session, memo=sample, company=company)
     make_delivery(session, memo=sample, channel=Channel.sms, status=DeliveryStatus.failed)
     # The first moment of the next week.
-    make_memo(**memo, taken=jst(16, 0), category="complaint", urgency="urgent")
+    memo(taken=jst(16, 0), category="complaint", urgency="urgent")
 
     # The week of Monday 2 November: its last moment, then earlier days.
-    p1 = make_memo(
-        **memo, taken=jst(8, 23, 59), category="complaint", urgency="normal", acknowledged_after=100
-    )
+    p1 = memo(taken=jst(8, 23, 59), category="complaint", urgency="normal", acknowledged_after=100)
     make_firing(session, memo=p1, after=50)
-    make_memo(**memo, taken=jst(3, 9), category="inquiry", urgency="normal", acknowledged_after=10)
-    make_memo(**memo, taken=jst(4, 9), category="inquiry", urgency="normal")
-    make_memo(**memo, taken=jst(5, 9), category="other", urgency="normal")
+    memo(taken=jst(3, 9), category="inquiry", urgency="normal", acknowledged_after=10)
+    memo(taken=jst(4, 9), category="inquiry", urgency="normal")
+    memo(taken=jst(5, 9), category="other", urgency="normal")
 
-    call = {"session": session, "company": company}
-    make_call(**call, caller=P1, started=jst(9, 10))
-    make_call(**call, caller=P1, started=jst(9, 10, 19))
-    make_call(**call, caller=P1, started=jst(11, 8, 59))
-    make_call(**call, caller=P2, started=jst(10, 23, 30))
-    make_call(**call, caller=P2, started=jst(11, 0, 10))  # Tuesday 15:10 in UTC
-    make_call(**call, caller=P3, started=jst(15, 23, 59))
-    make_call(**call, caller=P4, started=jst(13, 14))
-    make_call(**call, caller=P5, started=jst(13, 14, 30))
-    make_call(**call, caller=P1, started=jst(8, 23, 59))
-    make_call(**call, caller=P1, started=jst(3, 12))
-    make_call(**call, caller=P1, started=jst(16, 0))
+    call(P1, jst(9, 10))
+    call(P1, jst(9, 10, 19))
+    call(P1, jst(11, 8, 59))
+    call(P2, jst(10, 23, 30))
+    call(P2, jst(11, 0, 10))  # Tuesday 15:10 in UTC
+    call(P3, jst(15, 23, 59))
+    call(P4, jst(13, 14))
+    call(P5, jst(13, 14, 30))
+    call(P1, jst(8, 23, 59))
+    call(P1, jst(3, 12))
+    call(P1, jst(16, 0))
     for phone in (P2, P4):
         make_flag(session, phone=phone, flagged_by=operator.id, at=jst(1, 9))
     make_flag(session, phone=P5, flagged_by=operator.id, at=jst(1, 9), cleared=True)
 
     other = make_english_company(session)
     make_memo(
-        session=session,
+        session,
         company=other,
         operator_id=operator.id,
         taken=jst(12, 12),
@@ -144,7 +142,7 @@ def history(session: Session, clock: ManualClock, company: Company, operator: Us
         urgency="normal",
         caller_phone=P1,
     )
-    make_call(session=session, company=other, caller=P1, started=jst(12, 12))
+    make_call(session, company=other, caller=P1, started=jst(12, 12))
     session.commit()
     return company
 
@@ -264,7 +262,7 @@ def test_hours_are_local_across_a_change_of_clocks(session: Session, operator: U
         datetime(2026, 10, 31, 13, 30, tzinfo=UTC),
         datetime(2026, 11, 2, 14, 30, tzinfo=UTC),
     ):
-        make_call(session=session, company=other, caller=P1, started=moment)
+        make_call(session, company=other, caller=P1, started=moment)
     session.commit()
 
     report = period_report(
