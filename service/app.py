@@ -56,6 +56,7 @@ from service.web import (
     memo_pages,
     outbox_pages,
     portal,
+    report_pages,
     two_factor_pages,
 )
 from service.web.security import SecurityHeadersMiddleware
@@ -164,6 +165,7 @@ def create_app(
         ack_pages.router,
         admin_audit.router,
         portal.router,
+        report_pages.router,
         caller_pages.router,
         caller_export_api.router,
         memo_pages.router,

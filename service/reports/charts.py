@@ -323,8 +323,12 @@ def chart_svg(*, report: Report, name: ChartName, locale: str, nonce: str = "") 
     for element in list(root.iter()):
         if element.tag == f"{{{SVG_NS}}}style":
             element.set("nonce", nonce)
-        # The tooltips are shown by pygal's script, which a page does not run.
-        if "tooltip-overlay" in element.get("class", "").split():
+        # pygal's script (its configuration is written even without it) and the tooltips it
+        # would show: a page runs no script of a chart's.
+        if (
+            element.tag == f"{{{SVG_NS}}}script"
+            or "tooltip-overlay" in element.get("class", "").split()
+        ):
             parents[element].remove(element)
         element.attrib.pop("style", None)
     return ET.tostring(root, encoding="unicode")
