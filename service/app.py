@@ -27,6 +27,7 @@ from service.api import hooks_lineworks as lineworks_hook
 from service.api import hooks_slack as slack_hook
 from service.api import me as me_api
 from service.api import memos as memos_api
+from service.api import reports as reports_api
 from service.api import resolutions as resolutions_api
 from service.api import secrets as secrets_api
 from service.api import tasks as tasks_api
@@ -143,6 +144,7 @@ def create_app(
         tasks_api.router,
         acks_api.router,
         resolutions_api.router,
+        reports_api.router,
         audit_api.router,
         events_api.router,
         me_api.router,
