@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from service.api import acks as acks_api
 from service.api import audit as audit_api
 from service.api import caller_export as caller_export_api
+from service.api import caller_notes as caller_notes_api
 from service.api import calls as calls_api
 from service.api import client_preview, client_versions, twilio_callout, twilio_sms, twilio_voice
 from service.api import clients as clients_api
@@ -170,6 +171,7 @@ def create_app(
         report_pages.router,
         caller_pages.router,
         caller_export_api.router,
+        caller_notes_api.router,
         memo_pages.router,
         invite_pages.router,
         admin_users.router,

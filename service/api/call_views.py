@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from service.auth.models import User
+from service.auth.models import Role, User
+from service.calls.caller_notes import CallerNote, caller_notes
+from service.calls.caller_policies import CallerPolicy, caller_policy
 from service.calls.models import Call, CallerFlag
 from service.calls.schema import (
     CallCompany,
     CallDetail,
     CallerFlagOut,
     CallerMemo,
+    CallerNoteOut,
     CallerOut,
+    CallerPolicyOut,
     CallSummary,
 )
 from service.calls.service import caller_history, operator_names
@@ -64,11 +68,70 @@ def flag_out(session: Session, flag: CallerFlag) -> CallerFlagOut:
     )
 
 
+# How many of the called company's notes the console shows when a call comes in.
+POP_NOTES = 5
+
+
+def note_outs(*, session: Session, notes: Sequence[CallerNote]) -> list[CallerNoteOut]:
+    """Caller notes with the names of who wrote them and of their companies."""
+    writers = {
+        user.id: user
+        for user in session.exec(
+            select(User).where(col(User.id).in_({note.written_by for note in notes}))
+        ).all()
+    }
+    companies = _companies(session, {note.company_id for note in notes})
+    out = []
+    for note in notes:
+        writer = writers.get(note.written_by)
+        company = companies[note.company_id]
+        out.append(
+            CallerNoteOut(
+                id=note.id,
+                client=company.slug,
+                client_name=company.name,
+                phone=note.phone,
+                text=note.text,
+                written_by=(writer.display_name or writer.email) if writer else "",
+                written_by_bureau=writer is not None and writer.role != Role.client,
+                written_at=note.written_at.isoformat(),
+            )
+        )
+    return out
+
+
+def policy_out(*, session: Session, policy: CallerPolicy) -> CallerPolicyOut:
+    """A company's policy for a caller with who set it."""
+    company = _companies(session, {policy.company_id})[policy.company_id]
+    names = operator_names(session=session, user_ids=[policy.set_by])
+    return CallerPolicyOut(
+        client=company.slug,
+        client_name=company.name,
+        phone=policy.phone,
+        text=policy.text,
+        time_limit_minutes=policy.time_limit_minutes,
+        set_by=names.get(policy.set_by, ""),
+        set_at=policy.set_at.isoformat(),
+    )
+
+
+def _companies(session: Session, ids: set[str]) -> dict[str, Company]:
+    if not ids:
+        return {}
+    found = session.exec(select(Company).where(col(Company.id).in_(ids))).all()
+    return {company.id: company for company in found}
+
+
 def caller_out(
-    *, session: Session, phone: str, country: str = "JP", exclude_call_id: str | None = None
+    *,
+    session: Session,
+    phone: str,
+    country: str = "JP",
+    exclude_call_id: str | None = None,
+    company: Company | None = None,
 ) -> CallerOut:
     """What an operator should know about a caller before saying a word; the number is shown
-    as written in `country` (the called company's)."""
+    as written in `country` (the called company's), with `company`'s policy and notes."""
     history = caller_history(session=session, phone=phone, exclude_call_id=exclude_call_id)
     memos = memos_from_caller(session=session, phone=phone)
     return CallerOut(
@@ -90,7 +153,25 @@ def caller_out(
             for memo, company in memos
         ],
         flags=[flag_out(session, flag) for flag in history.flags],
+        policy=_policy_of(session=session, company=company, phone=phone),
+        notes=(
+            note_outs(
+                session=session,
+                notes=caller_notes(
+                    session=session, phone=phone, company_id=company.id, limit=POP_NOTES
+                ),
+            )
+            if company is not None
+            else []
+        ),
     )
+
+
+def _policy_of(*, session: Session, company: Company | None, phone: str) -> CallerPolicyOut | None:
+    if company is None:
+        return None
+    policy = caller_policy(session=session, company_id=company.id, phone=phone)
+    return policy_out(session=session, policy=policy) if policy is not None else None
 
 
 def call_detail(*, session: Session, call: Call, company: Company) -> CallDetail:
@@ -112,5 +193,6 @@ def call_detail(*, session: Session, call: Call, company: Company) -> CallDetail
             phone=call.from_number,
             country=config.country,
             exclude_call_id=call.id,
+            company=company,
         ),
     )

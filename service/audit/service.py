@@ -40,6 +40,10 @@ class Action(StrEnum):
     token_revoked = "token.revoked"  # noqa: S105 - the name of an act, not a secret
     caller_flagged = "caller.flagged"
     caller_flag_cleared = "caller.flag_cleared"
+    caller_note_added = "caller.note_added"
+    caller_note_deleted = "caller.note_deleted"
+    caller_policy_set = "caller.policy_set"
+    caller_policy_cleared = "caller.policy_cleared"
     memo_acknowledged_for = "memo.acknowledged_for"
     memo_resolved = "memo.resolved"
     secret_set = "secret.set"  # noqa: S105 - the name of an act, not a secret

@@ -55,6 +55,40 @@ class CallerMemo(BaseModel):
     created_at: str
 
 
+class CallerNoteOut(BaseModel):
+    """A note a company or the bureau keeps about a caller of that company."""
+
+    id: str
+    client: str
+    client_name: str
+    phone: str
+    text: str
+    written_by: str
+    # True when bureau staff wrote it, False when one of the company's own users did.
+    written_by_bureau: bool
+    written_at: str
+
+
+class CallerNoteList(BaseModel):
+    items: list[CallerNoteOut]
+
+
+class CallerPolicyOut(BaseModel):
+    """How a company wants a caller handled, and for how many minutes at most."""
+
+    client: str
+    client_name: str
+    phone: str
+    text: str
+    time_limit_minutes: int | None
+    set_by: str
+    set_at: str
+
+
+class CallerPolicyList(BaseModel):
+    items: list[CallerPolicyOut]
+
+
 class CallerOut(BaseModel):
     """What an operator should know about a caller before saying a word."""
 
@@ -65,6 +99,10 @@ class CallerOut(BaseModel):
     calls: list[CallSummary]
     memos: list[CallerMemo]
     flags: list[CallerFlagOut]
+    # The called company's policy for this caller and its latest notes, newest first; none
+    # when no company is in question (a caller looked up on their own).
+    policy: CallerPolicyOut | None = None
+    notes: list[CallerNoteOut] = []
 
 
 class CallCompany(BaseModel):
