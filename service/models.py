@@ -11,6 +11,7 @@ from service.calls.models import Call, CallerFlag, WebhookReceipt
 from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
 from service.dispatch.models import Delivery, DispatcherHeartbeat
 from service.escalation.models import CallbackTask, EscalationFiring
+from service.followup.models import FollowUpNotice
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
@@ -33,6 +34,7 @@ __all__ = [
     "Delivery",
     "DispatcherHeartbeat",
     "EscalationFiring",
+    "FollowUpNotice",
     "LoginFailure",
     "Memo",
     "MemoResolution",

@@ -18,6 +18,8 @@ from service.dispatch.dispatcher import Dispatcher
 from service.escalation.service import fire_due
 from service.escalation.service import next_due as escalation_next_due
 from service.events import PostgresListener
+from service.followup.reminders import next_due as follow_up_next_due
+from service.followup.reminders import send_due as send_follow_ups
 from service.providers.registry import build_providers, close_providers
 from service.settings import Settings
 
@@ -29,6 +31,10 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
     dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
     dispatcher.timers.append(lambda session: escalation_next_due(session=session))
+    dispatcher.steps.append(
+        lambda session: send_follow_ups(session=session, worker=dispatcher.name)
+    )
+    dispatcher.timers.append(lambda session: follow_up_next_due(session=session))
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="relay-dispatcher")
     try:

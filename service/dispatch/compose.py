@@ -14,11 +14,12 @@ from service.channels import Channel, is_chat
 from service.companies.config import CompanyConfig
 from service.companies.models import Company
 from service.companies.service import company_config
-from service.dispatch.models import Delivery, DeliveryReason
+from service.dispatch.models import FOLLOW_UPS, Delivery, DeliveryReason
 from service.memos.ack_links import ack_link, make_ack_token
 from service.memos.models import Memo
 from service.messages.chat import chat_card
 from service.messages.context import memo_context
+from service.messages.follow_up import render_follow_up_message
 from service.messages.render import render_memo_message
 from service.providers.base import ChatEvent, ChatPayload, OutgoingMessage
 from service.settings import Settings
@@ -171,6 +172,22 @@ def compose_words(*, source: WordsSource, settings: Settings) -> Words:
         )
         return _chat_words(
             source=source, config=config, token=token, ack_url=ack_url, context=context
+        )
+    if source.reason in FOLLOW_UPS:
+        rendered = render_follow_up_message(
+            channel=source.channel,
+            memo=memo,
+            company_name=company.name,
+            config=config,
+            contact_name=contact_name,
+            ack_url=ack_url,
+            received_at_local=memo.created_at.astimezone(timezone),
+            # A memo resolved since the reminder was queued has no deadline any more.
+            deadline_local=(memo.follow_up_due or memo.updated_at).astimezone(timezone),
+            overdue=source.reason == DeliveryReason.follow_up_overdue,
+        )
+        return Words(
+            locale=config.locale, subject=rendered.subject[:500], text=rendered.text, html=None
         )
     rendered = render_memo_message(
         channel=source.channel,

@@ -29,11 +29,23 @@ class DeliveryReason(StrEnum):
     acknowledged = "acknowledged"
     # A webhook destination told that one of the memo's messages failed for good.
     memo_failed = "memo_failed"
+    # An open memo's follow-up deadline is near, or has passed and it is still unresolved.
+    follow_up_reminder = "follow_up_reminder"
+    follow_up_overdue = "follow_up_overdue"
 
 
 # Deliveries that report what became of a memo rather than carry it: they neither fall back
 # nor count towards whether the memo reached anyone.
-REPORTS = frozenset({DeliveryReason.acknowledged, DeliveryReason.memo_failed})
+REPORTS = frozenset(
+    {
+        DeliveryReason.acknowledged,
+        DeliveryReason.memo_failed,
+        DeliveryReason.follow_up_reminder,
+        DeliveryReason.follow_up_overdue,
+    }
+)
+# Deliveries that remind of an open memo's follow-up deadline, in their own short format.
+FOLLOW_UPS = frozenset({DeliveryReason.follow_up_reminder, DeliveryReason.follow_up_overdue})
 
 
 # A status only moves forward: a late "sent" never overwrites "delivered".

@@ -1,4 +1,4 @@
-"""A memo's life after it is taken: relay status, acknowledgement, escalation timer, resolution.
+"""A memo's life after it is taken: relay status, acknowledgement, timers, resolution.
 
 The one module that changes those columns of the memo row; dispatch, escalation and
 acknowledgements call it rather than writing the row themselves.
@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from service import clock, events
 from service.auth.models import User
 from service.companies.config import CompanyConfig
+from service.companies.followthrough import FollowUp
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.memos.models import Memo, MemoStatus, Urgency
@@ -123,26 +124,62 @@ def acknowledge(
     return memo, first
 
 
-def _follow_up_due(*, session: Session, memo: Memo, start: datetime) -> datetime | None:
-    """When a memo open from `start` should be resolved by; None if its company's rule skips it."""
+def _follow_up_rule(*, session: Session, memo: Memo) -> FollowUp | None:
+    """The follow-up rule of the memo's company; None when its document cannot be read."""
     company = session.get(Company, memo.company_id)
     if company is None:
         return None
     try:
-        rule = company_config(company).follow_up_rule()
+        return company_config(company).follow_up_rule()
     except ValidationError:
         # A stored document a later rule refuses still lets its memos be acknowledged.
         return None
+
+
+def _follow_up_due(*, session: Session, memo: Memo, start: datetime) -> datetime | None:
+    """When a memo open from `start` should be resolved by; None if its company's rule skips it."""
+    rule = _follow_up_rule(session=session, memo=memo)
+    if rule is None:
+        return None
     return rule.due(category=memo.category.value, acknowledged_at=start)
+
+
+def _first_follow_up_at(*, session: Session, memo: Memo, due: datetime | None) -> datetime | None:
+    """When an open memo due at `due` is first looked at for a reminder: the earliest one."""
+    if due is None:
+        return None
+    rule = _follow_up_rule(session=session, memo=memo)
+    remind_before = rule.remind_before if rule is not None else None
+    return due - remind_before if remind_before is not None else due
+
+
+def set_follow_up_due(*, session: Session, memo: Memo, due: datetime) -> None:
+    """Give an open memo its own deadline; its reminders follow the new one."""
+    memo.follow_up_due = due
+    memo.next_follow_up_at = _first_follow_up_at(session=session, memo=memo, due=due)
+    memo.updated_at = clock.now()
+    session.add(memo)
+    events.emit(
+        session=session, type="memo.updated", data={"id": memo.id, "status": memo.status.value}
+    )
+
+
+def set_follow_up_timer(*, session: Session, memo: Memo, at: datetime | None) -> None:
+    """Set when the memo's next follow-up reminder is looked at; None when none is left."""
+    memo.next_follow_up_at = at
+    session.add(memo)
 
 
 def _start_follow_up(*, session: Session, memo: Memo) -> None:
     """Set when a just-acknowledged memo should be resolved by, if the company follows it up."""
     if memo.acknowledged_at is None or memo.resolved_at is not None:
         return
+    if memo.follow_up_due is not None:
+        return  # a deadline given before the memo was seen stands
     due = _follow_up_due(session=session, memo=memo, start=memo.acknowledged_at)
     if due is not None:
         memo.follow_up_due = due
+        memo.next_follow_up_at = _first_follow_up_at(session=session, memo=memo, due=due)
         session.add(memo)
 
 
@@ -157,9 +194,13 @@ def record_resolution(*, session: Session, memo: Memo, resolved: bool) -> None:
         if memo.resolved_at is None:
             memo.resolved_at = now
         memo.follow_up_due = None
+        memo.next_follow_up_at = None
     elif memo.resolved_at is not None:
         memo.resolved_at = None
         memo.follow_up_due = _follow_up_due(session=session, memo=memo, start=now)
+        memo.next_follow_up_at = _first_follow_up_at(
+            session=session, memo=memo, due=memo.follow_up_due
+        )
     memo.updated_at = now
     session.add(memo)
     events.emit(

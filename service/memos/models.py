@@ -106,6 +106,10 @@ class Memo(SQLModel, table=True):
     # and when it should have done so by, when its follow-up rule covers the memo.
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     follow_up_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # When the next follow-up reminder or re-notification of an open memo is looked at.
+    next_follow_up_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), index=True)
+    )
     # Contacts routing named but could not reach (no address, opted out), with the reason.
     skipped: list[dict[str, str]] = Field(
         default_factory=_empty_skipped, sa_column=Column(JSON, nullable=False)
