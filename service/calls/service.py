@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, case, or_, update
+from sqlalchemy import CursorResult, and_, case, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -313,3 +313,19 @@ def company_of(*, session: Session, call: Call) -> Company:
     company = session.get(Company, call.company_id)
     assert company is not None  # a foreign key guarantees it
     return company
+
+
+def delete_calls(*, session: Session, call_ids: Collection[str]) -> int:
+    """Delete calls no memo refers to any more; returns how many were deleted."""
+    if not call_ids:
+        return 0
+    session.exec(delete(Call).where(col(Call.id).in_(call_ids)))
+    return len(call_ids)
+
+
+def clear_recordings(*, session: Session, call_ids: Collection[str]) -> int:
+    """Forget where these calls' recordings are kept; returns how many were cleared."""
+    if not call_ids:
+        return 0
+    session.exec(update(Call).where(col(Call.id).in_(call_ids)).values(recording_url=None))
+    return len(call_ids)

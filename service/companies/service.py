@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -435,3 +436,9 @@ def export_all(*, session: Session, directory: Path) -> list[Path]:
 def company_yaml(company: Company) -> str:
     """The company's current document as the YAML file that `sync` reads back unchanged."""
     return dump_company(company_config(company))
+
+
+def delete_test_sends(*, session: Session, memo_ids: Collection[str]) -> None:
+    """Forget that these memos were test sends (their memos are being deleted)."""
+    if memo_ids:
+        session.exec(delete(CompanyTestSend).where(col(CompanyTestSend.memo_id).in_(memo_ids)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -152,3 +154,11 @@ def firings_of(*, session: Session, memo_id: str) -> list[EscalationFiring]:
             .order_by(col(EscalationFiring.step))
         ).all()
     )
+
+
+def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
+    """Delete the escalation steps fired and the callback tasks of these memos."""
+    if not memo_ids:
+        return
+    session.exec(delete(EscalationFiring).where(col(EscalationFiring.memo_id).in_(memo_ids)))
+    session.exec(delete(CallbackTask).where(col(CallbackTask.memo_id).in_(memo_ids)))

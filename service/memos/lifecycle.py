@@ -6,12 +6,12 @@ acknowledgements call it rather than writing the row themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
 from service import clock, events
@@ -206,3 +206,11 @@ def record_resolution(*, session: Session, memo: Memo, resolved: bool) -> None:
     events.emit(
         session=session, type="memo.updated", data={"id": memo.id, "status": memo.status.value}
     )
+
+
+def delete_memos(*, session: Session, memo_ids: Collection[str]) -> int:
+    """Delete memos whose dependents are already gone; returns how many were deleted."""
+    if not memo_ids:
+        return 0
+    session.exec(delete(Memo).where(col(Memo.id).in_(memo_ids)))
+    return len(memo_ids)

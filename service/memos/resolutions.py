@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Text, UniqueConstraint, func
+from sqlalchemy import Text, UniqueConstraint, delete, func
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.db import UTCDateTime, new_id
@@ -75,3 +75,9 @@ def next_number(*, session: Session, memo_id: str) -> int:
         select(func.max(MemoResolution.number)).where(MemoResolution.memo_id == memo_id)
     ).one()
     return (last or 0) + 1
+
+
+def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
+    """Delete every resolution recorded for these memos."""
+    if memo_ids:
+        session.exec(delete(MemoResolution).where(col(MemoResolution.memo_id).in_(memo_ids)))

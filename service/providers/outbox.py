@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from service import clock
 from service.db import transaction
@@ -116,3 +117,9 @@ class OutboxProvider:
 
     async def aclose(self) -> None:
         """Nothing to close: the engine belongs to the caller."""
+
+
+def delete_for_deliveries(*, session: Session, delivery_ids: Collection[str]) -> None:
+    """Delete what the dev outbox kept of these deliveries."""
+    if delivery_ids:
+        session.exec(delete(OutboxMessage).where(col(OutboxMessage.delivery_id).in_(delivery_ids)))
