@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -89,11 +90,15 @@ def format_duration(seconds: float | None, *, locale: str) -> str:
         return translate(locale, N_("%(minutes)d min")) % {"minutes": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
+        if not minutes:
+            return translate(locale, N_("%(hours)d h")) % {"hours": hours}
         return translate(locale, N_("%(hours)d h %(minutes)d min")) % {
             "hours": hours,
             "minutes": minutes,
         }
     days, hours = divmod(hours, 24)
+    if not hours:
+        return translate(locale, N_("%(days)d d")) % {"days": days}
     return translate(locale, N_("%(days)d d %(hours)d h")) % {"days": days, "hours": hours}
 
 
@@ -211,8 +216,9 @@ def _config(locale: str, **options: Any) -> dict[str, Any]:
         "js": [],  # no scripts: the chart is part of a page under its CSP
         "disable_xml_declaration": True,
         "explicit_size": False,
-        "width": 640,
-        "height": 320,
+        # Drawn at about a phone's width, so that its words stay readable there.
+        "width": 420,
+        "height": 300,
         "margin": 8,
         "legend_at_bottom": True,
         "legend_at_bottom_columns": 3,
@@ -232,44 +238,89 @@ def _day_label(report: Report, locale: str) -> Callable[[int], str]:
     return label
 
 
+def _count_axis(*series: Sequence[int | None]) -> list[int]:
+    """Whole numbers from 0 to the largest count, five or so of them: nobody calls 0.5 times."""
+    largest = max((value or 0 for values in series for value in values), default=0)
+    step = max(1, math.ceil(largest / 5))
+    return list(range(0, largest + step, step)) if largest else [0, 1]
+
+
+# Round steps for a duration axis, in seconds: a minute up to a week.
+_DURATION_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+
+
+def _duration_axis(seconds: Sequence[float | None]) -> list[float]:
+    """Round durations (in minutes, as the chart draws them) from 0 past the longest."""
+    longest = max((value or 0 for value in seconds), default=0)
+    step = next((s for s in _DURATION_STEPS if longest / s <= 5), _DURATION_STEPS[-1])
+    return [i * step / 60 for i in range(math.ceil(longest / step) + 1)] if longest else [0, 1]
+
+
+def _room_for(labels: Sequence[str], font_size: int = 13) -> int:
+    """Extra room at the left for `labels`: pygal reckons every character half as wide as a
+    Japanese one is."""
+    wide = max((sum(ord(ch) >= 0x2E80 for ch in label) for label in labels), default=0)
+    return round(wide * font_size * 0.5)
+
+
 def _pygal_chart(report: Report, name: ChartName, locale: str) -> Any:
     """The pygal chart of `name`, its series added."""
 
     def words(message: str) -> str:
         return translate(locale, message)
 
+    if not chart_has_data(report=report, name=name):
+        # A chart of zeroes still draws its axes; pygal says there is nothing to draw instead.
+        return pygal.Bar(**_config(locale, show_legend=False))
     if name == "daily":
         label = _day_label(report, locale)
         chart = pygal.Bar(
             **_config(
                 locale,
-                x_label_rotation=0,
                 show_minor_x_labels=len(report.daily) <= 7,
                 x_labels_major_every=7 if len(report.daily) > 7 else None,
-                min_scale=1,
                 print_values=len(report.daily) <= 7,
             )
         )
         chart.x_labels = [label(i) for i in range(len(report.daily))]
-        chart.add(words(N_("Calls")), [p.calls for p in report.daily])
-        chart.add(words(N_("Messages taken")), [p.memos for p in report.daily])
-        chart.add(words(N_("Complaints")), [p.complaints for p in report.daily])
+        series = {
+            N_("Calls"): [p.calls for p in report.daily],
+            N_("Messages taken"): [p.memos for p in report.daily],
+            N_("Complaints"): [p.complaints for p in report.daily],
+        }
+        chart.y_labels = _count_axis(*series.values())
+        for title, values in series.items():
+            chart.add(words(title), values)
         return chart
     if name == "categories":
-        chart = pygal.HorizontalBar(**_config(locale, show_legend=False, print_values=True))
-        chart.x_labels = [category_label(c.key, locale=locale) for c in report.by_category]
-        chart.add(words(N_("Messages taken")), [c.count for c in report.by_category])
+        labels = [category_label(c.key, locale=locale) for c in report.by_category]
+        chart = pygal.HorizontalBar(
+            **_config(
+                locale, show_legend=False, print_values=True, margin_left=8 + _room_for(labels)
+            )
+        )
+        chart.x_labels = labels
+        by_category = [c.count for c in report.by_category]
+        chart.y_labels = _count_axis(by_category)
+        chart.add(words(N_("Messages taken")), by_category)
         return chart
     if name == "durations":
         measures = (report.time_to_acknowledge, report.time_to_resolve)
+        axis = _duration_axis([d.p90_seconds for d in measures])
+
+        def written(minutes: float) -> str:
+            return format_duration(minutes * 60, locale=locale)
+
         # Minutes on the axis; every figure written as a duration.
         chart = pygal.Bar(
             **_config(
                 locale,
                 print_values=True,
-                value_formatter=lambda minutes: format_duration(minutes * 60, locale=locale),
+                value_formatter=written,
+                margin_left=8 + _room_for([written(tick) for tick in axis]),
             )
         )
+        chart.y_labels = axis
         chart.x_labels = [words(N_("Time to confirm")), words(N_("Time to resolve"))]
         chart.add(
             words(N_("Median")),
@@ -281,9 +332,6 @@ def _pygal_chart(report: Report, name: ChartName, locale: str) -> Any:
         )
         return chart
     if name == "hours":
-        if not report.busiest_hours:
-            # A Dot chart of zeroes is still drawn; say there were no calls instead.
-            return pygal.Dot(**_config(locale, show_legend=False))
         days = weekday_names(locale=locale)
         grid = [[0] * 24 for _ in range(7)]
         for cell in report.busiest_hours:
@@ -304,8 +352,10 @@ def _pygal_chart(report: Report, name: ChartName, locale: str) -> Any:
     channels = sorted({f.channel for f in report.failed_deliveries})
     reasons = sorted({f.reason for f in report.failed_deliveries})
     counts = {(f.channel, f.reason): f.count for f in report.failed_deliveries}
-    chart = pygal.StackedBar(**_config(locale, print_values=False, min_scale=1))
+    chart = pygal.StackedBar(**_config(locale, print_values=False))
     chart.x_labels = [channel_label(channel, locale=locale) for channel in channels]
+    totals = [sum(counts.get((channel, reason), 0) for reason in reasons) for channel in channels]
+    chart.y_labels = _count_axis(totals)
     for reason in reasons:
         chart.add(reason, [counts.get((channel, reason)) for channel in channels])
     return chart
@@ -314,6 +364,8 @@ def _pygal_chart(report: Report, name: ChartName, locale: str) -> Any:
 def chart_svg(*, report: Report, name: ChartName, locale: str, nonce: str = "") -> str:
     """Chart `name` of `report` as an SVG element to put in a page whose CSP nonce is `nonce`."""
     chart = _pygal_chart(report, name, locale)
+    # pygal leaves a legend of fewer series than columns below the chart's bottom edge.
+    chart.legend_at_bottom_columns = max(1, min(3, len(chart.raw_series)))
     root = ET.fromstring(chart.render(is_unicode=True))  # noqa: S314 - pygal's own output
     title = translate(locale, TITLES[name])
     root.set("role", "img")
