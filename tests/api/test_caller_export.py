@@ -229,7 +229,7 @@ def test_client_users_are_refused_and_a_non_number_is_422(
 ) -> None:
     refused = _export(client, client_headers, "090-1111-2222", "json")
     not_a_number = _export(client, operator_headers, "12", "json")
-    bad_format = _export(client, operator_headers, "090-1111-2222", "pdf")
+    bad_format = _export(client, operator_headers, "090-1111-2222", "xml")
 
     assert refused.status_code == 403
     assert not_a_number.status_code == 422
@@ -247,6 +247,32 @@ def test_the_export_declares_its_schema(app: FastAPI) -> None:
         "$ref": "#/components/schemas/CallerExport"
     }
     assert "text/csv" in answer["content"]
+    assert "application/pdf" in answer["content"]
+
+
+def test_the_pdf_export_is_audited_as_the_others_are(
+    client: TestClient,
+    session: Session,
+    history: CallerHistory,
+    operator: User,
+    operator_headers: dict[str, str],
+) -> None:
+    answer = _export(client, operator_headers, "+819011112222", "pdf")
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/pdf"
+    assert answer.content.startswith(b"%PDF-")
+    assert 'filename="relay-caller-819011112222-' in answer.headers["content-disposition"]
+    assert answer.headers["content-disposition"].endswith('.pdf"')
+    entries, _ = audit.list_entries(session=session, action="export")
+    assert [(e.actor, e.target, e.company_id, e.detail) for e in entries] == [
+        (
+            operator.email,
+            "caller:+819011112222",
+            None,
+            {"format": "pdf", "scope": "bureau", "calls": "2", "memos": "3", "flags": "2"},
+        )
+    ]
 
 
 def test_the_export_says_how_the_company_handled_each_memo(
