@@ -12,6 +12,7 @@ from service.companies.models import Company, CompanyPhoneNumber, CompanyVersion
 from service.dispatch.models import Delivery, DispatcherHeartbeat
 from service.escalation.models import CallbackTask, EscalationFiring
 from service.followup.models import FollowUpNotice
+from service.memos import search_index  # noqa: F401 (its index is made with the memos table)
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage

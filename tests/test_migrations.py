@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from service import migrate
 from service.db import make_engine, new_id
+from service.memos.search_index import include_name
 from service.models import metadata
 
 POSTGRES_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
@@ -62,7 +63,9 @@ def current_revision(engine: Engine) -> str | None:
 def schema_differences(engine: Engine) -> list[object]:
     """What autogenerate would still write: nothing, when the migrations match the models."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, metadata))
 
 

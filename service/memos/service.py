@@ -20,6 +20,7 @@ from service.companies.service import TEST_MEMO_IDS
 from service.db import UTCDateTime
 from service.errors import Invalid
 from service.i18n import N_
+from service.memos import search_index
 from service.memos.models import Category, Memo, MemoStatus, Urgency
 
 
@@ -99,9 +100,39 @@ def _field_values(dialect: str) -> Any:
     return func.json_each(col(Memo.fields)).table_valued("value").alias("field")
 
 
-def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
-    """Memos whose words, custom field values or caller's number match `query`."""
-    texts = {query, unicodedata.normalize("NFKC", query)}
+class _Terms:
+    """What a search looks for: the words as typed and in NFKC form, their JSON-escaped forms
+    (how custom field values are stored), and a phone number's digits."""
+
+    def __init__(self, query: str) -> None:
+        self.texts = sorted({query, unicodedata.normalize("NFKC", query)})
+        self.escaped = sorted({json.dumps(text)[1:-1] for text in self.texts} - set(self.texts))
+        self.digits = phone_digits(query)
+
+    @property
+    def indexable(self) -> bool:
+        """Whether every word is long enough for the trigram index (the others are longer)."""
+        return all(len(text) >= search_index.MIN_CHARS for text in self.texts)
+
+    @property
+    def indexed_texts(self) -> list[str]:
+        """Every text a matching memo holds somewhere among its indexed columns."""
+        return [*self.texts, *self.escaped, *([self.digits] if self.digits else [])]
+
+
+def _may_match(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
+    """The memos the trigram index names as possibly matching: every memo `_search` finds and
+    maybe a few more, which `_search` then leaves out."""
+    if dialect == "postgresql":
+        searched = search_index.pg_search_text()
+        return or_(
+            *(searched.ilike(_like_pattern(text), escape="\\") for text in terms.indexed_texts)
+        )
+    return search_index.sqlite_match(terms.indexed_texts)
+
+
+def _search(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
+    """Memos whose words, custom field values or caller's number hold the search's terms."""
     conditions: list[ColumnElement[bool]] = []
     field = _field_values(dialect)
     fields_text = cast(col(Memo.fields), String)
@@ -115,7 +146,7 @@ def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
         )
         return found
 
-    for text in texts:
+    for text in terms.texts:
         pattern = _like_pattern(text)
         # The stored JSON writes non-ASCII characters as \\uXXXX: a row whose JSON text holds
         # neither form cannot match, so only the others are taken apart value by value.
@@ -138,9 +169,8 @@ def _search(query: str, *, dialect: str) -> ColumnElement[bool]:
                 ),
             ),
         ]
-    digits = phone_digits(query)
-    if digits is not None:
-        conditions.append(col(Memo.caller_phone).like(f"%{digits}"))
+    if terms.digits is not None:
+        conditions.append(col(Memo.caller_phone).like(f"%{terms.digits}"))
     return or_(*conditions)
 
 
@@ -157,8 +187,10 @@ def list_statement(
     query: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    text_index: bool = True,
 ) -> Select[Memo, Company]:
-    """The query for one page of `list_memos` and the first memo after it."""
+    """The query for one page of `list_memos` and the first memo after it; with `text_index`,
+    a search of three characters or more reads only the memos the trigram index names."""
     statement = (
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
@@ -180,7 +212,10 @@ def list_statement(
     if until is not None:
         statement = statement.where(col(Memo.created_at) < until.astimezone(UTC))
     if query and query.strip():
-        statement = statement.where(_search(query.strip(), dialect=dialect))
+        terms = _Terms(query.strip())
+        if text_index and terms.indexable:
+            statement = statement.where(_may_match(terms, dialect=dialect))
+        statement = statement.where(_search(terms, dialect=dialect))
     if cursor:
         moment, memo_id = _decode_cursor(cursor)
         # One row comparison rather than "earlier, or as early with a lower id": both backends
@@ -191,6 +226,26 @@ def list_statement(
         )
     # The order of the index on (company_id, created_at, id): a company's page is read off it.
     return statement.order_by(col(Memo.created_at).desc(), col(Memo.id).desc()).limit(limit + 1)
+
+
+# SQLite reads the memos the trigram index names by rowid and sorts them, whatever company they
+# are of: worth it while they are few, and never when a word is in many memos, where walking
+# the company's memos newest first fills the page soon. (PostgreSQL's planner weighs this from
+# its statistics.)
+SQLITE_INDEX_MATCHES = 2000
+
+
+def _few_may_match(*, session: Session, query: str | None) -> bool:
+    """SQLite: whether the trigram index names few enough memos for a search to read them."""
+    if not query or not query.strip():
+        return False
+    terms = _Terms(query.strip())
+    if not terms.indexable:
+        return False
+    found = search_index.count_matches(
+        session.connection(), terms.indexed_texts, limit=SQLITE_INDEX_MATCHES + 1
+    )
+    return found <= SQLITE_INDEX_MATCHES
 
 
 def list_memos(
@@ -210,8 +265,9 @@ def list_memos(
     """Memos newest first, filtered; returns a page and the cursor of the next one.
 
     `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
+    dialect = session.get_bind().dialect.name
     statement = list_statement(
-        dialect=session.get_bind().dialect.name,
+        dialect=dialect,
         company_id=company_id,
         client_slug=client_slug,
         status=status,
@@ -222,6 +278,7 @@ def list_memos(
         query=query,
         cursor=cursor,
         limit=limit,
+        text_index=dialect != "sqlite" or _few_may_match(session=session, query=query),
     )
     rows = session.exec(statement).all()
     page = [(memo, company) for memo, company in rows[:limit]]

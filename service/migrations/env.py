@@ -5,6 +5,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlmodel.sql.sqltypes import AutoString
 
+from service.memos.search_index import include_name
 from service.models import metadata
 
 
@@ -22,6 +23,8 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=render_item,
+    # The memo search index (an FTS5 table, a trigram index) is no model: its migration keeps it.
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -1,5 +1,7 @@
 """A company's memo list and search read its memos off the (company, created_at, id) index on
-both backends: never a walk through every company's memos by time."""
+both backends: never a walk through every company's memos by time. A search of three characters
+or more within one company reads only the memos the trigram index names, and finds exactly
+what reading every memo finds."""
 
 from __future__ import annotations
 
@@ -7,18 +9,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, event, insert, text, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from service.db import new_id
-from service.memos.models import MEMOS
+from service.memos import search_index
+from service.memos.models import MEMOS, Memo
 from service.memos.service import encode_cursor, list_memos, list_statement
 from tests.factories import make_bare_company, make_user
 
 INDEX = "ix_memos_company_created_id"
+# How each backend's plan names the trigram index when it reads it.
+TRIGRAMS = {"sqlite": "SCAN memo_search VIRTUAL TABLE", "postgresql": search_index.PG_INDEX}
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -100,17 +105,209 @@ def assert_read_off_the_index(engine: Engine, found: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [None, "配送", "080-9999-0001"], ids=["list", "japanese", "phone"]
+    ("query", "text_index"),
+    [(None, True), ("配送", True), ("080-9999-0001", False)],
+    ids=["list", "two characters", "phone without the trigram index"],
 )
 def test_a_companys_page_is_read_off_its_index(
-    engine: Engine, session: Session, query: str | None
+    engine: Engine, session: Session, query: str | None, text_index: bool
 ) -> None:
     company_id = make_history(session, companies=100, per_company=100)[3]
+    statement = list_statement(
+        dialect=engine.dialect.name,
+        company_id=company_id,
+        query=query,
+        limit=50,
+        text_index=text_index,
+    )
+
+    found = plan(engine, statement)
+    assert_read_off_the_index(engine, found)
+    assert TRIGRAMS[engine.dialect.name] not in found, found
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["A-000777", "090-0000-0777", "（777）", "配送の遅れについて（777）"],
+    ids=["custom field", "phone", "full width", "japanese"],
+)
+def test_a_search_in_one_large_company_reads_only_what_the_trigrams_name(
+    engine: Engine, session: Session, query: str
+) -> None:
+    # One company holds nearly every memo; the words are in one of them.
+    company_id = make_history(session, companies=1, per_company=3000)[0]
     statement = list_statement(
         dialect=engine.dialect.name, company_id=company_id, query=query, limit=50
     )
 
-    assert_read_off_the_index(engine, plan(engine, statement))
+    found = plan(engine, statement)
+    assert TRIGRAMS[engine.dialect.name] in found, found
+    if engine.dialect.name == "sqlite":
+        assert "SEARCH memos USING INTEGER PRIMARY KEY" in found, found
+    else:
+        assert "Seq Scan on memos" not in found, found
+    page, _ = list_memos(session=session, company_id=company_id, query=query)
+    assert [memo.subject for memo, _ in page] == ["配送の遅れについて（777）"]
+
+
+def test_a_word_in_many_memos_is_read_off_the_companys_index_on_sqlite(
+    engine: Engine, session: Session
+) -> None:
+    """Where the trigrams name more memos than are worth sorting, SQLite walks the company's
+    memos newest first, as for a short word; PostgreSQL's planner makes that choice itself."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL weighs this from its statistics")
+    company_id = make_history(session, companies=1, per_company=3000)[0]
+    issued: list[str] = []
+
+    def keep(*args: Any) -> None:
+        issued.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("service.memos.service.SQLITE_INDEX_MATCHES", 100)
+            common, _ = list_memos(session=session, company_id=company_id, query="配送の遅れ")
+            rare, _ = list_memos(session=session, company_id=company_id, query="（777）")
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+    assert len(common) == 50 and len(rare) == 1
+    pages = [sql for sql in issued if "FROM memos JOIN companies" in sql]
+    assert len(pages) == 2, issued
+    assert "MATCH" not in pages[0]
+    assert "MATCH" in pages[1]
+
+
+def _special_memos(session: Session, company_id: str, operator_id: str) -> None:
+    """Memos whose words stress the search: full width, case, JSON escapes, LIKE wildcards."""
+    rows = [
+        ("ＡＢＣ商事の件", "Ｔｅｌ：０９０－１２３４－５６７８", {"メモ": "折り返し希望"}),
+        ("abc trading", "100% refund, a_b \\ path", {"note": 'say "hello" ok'}),
+        ("Mixed Case Subject", "body", {"count": 12345, "flag": True, "nested": {"k": "深い値"}}),
+        ("件名", "本文", {"顧客番号": "Ｘ－９９"}),
+    ]
+    taken = START + timedelta(days=400)
+    session.execute(
+        insert(MEMOS),
+        [
+            {
+                "id": new_id(),
+                "company_id": company_id,
+                "company_version": 1,
+                "operator_id": operator_id,
+                "category": "inquiry",
+                "urgency": "normal",
+                "caller_name": "Ken Ito",
+                "caller_phone": "+819012345678" if serial == 0 else None,
+                "caller_company": "株式会社テスト" if serial == 1 else None,
+                "subject": subject,
+                "body": body,
+                "fields": fields,
+                "status": "delivered",
+                "ack_code": f"9{serial:04d}",
+                "created_at": taken + timedelta(minutes=serial),
+                "updated_at": taken,
+                "skipped": [],
+            }
+            for serial, (subject, body, fields) in enumerate(rows)
+        ],
+    )
+    session.commit()
+
+
+QUERIES = [
+    "配送",
+    "配送の遅れ",
+    "遅れについて（7",
+    "A-000123",
+    "a-000123",
+    "Ａ－０００１２３",
+    "order_no",
+    "090-0000-0123",
+    "+81 90 0000 0123",
+    "０９０００００１２３",
+    "0123",
+    "山田 太郎",
+    "（123）",
+    "(123)",
+    "ＡＢＣ",
+    "abc",
+    "ABC商事",
+    "090-1234-5678",
+    "100%",
+    "a_b",
+    "\\ path",
+    '"hello"',
+    "hello",
+    "12345",
+    "true",
+    "深い値",
+    "Ｘ－９９",
+    "X-99",
+    "mixed case",
+    "株式会社テスト",
+    "ken ito",
+    "雨漏り",
+    "折り返し",
+]
+
+
+@pytest.mark.parametrize("scope", ["company", "every company"])
+def test_the_trigram_index_finds_exactly_what_reading_every_memo_finds(
+    engine: Engine, session: Session, scope: str
+) -> None:
+    ids = make_history(session, companies=3, per_company=200)
+    operator_id = session.exec(select(Memo.operator_id)).first()
+    assert operator_id is not None
+    _special_memos(session, ids[1], operator_id)
+    company_id = ids[1] if scope == "company" else None
+
+    def found(statement: Any) -> list[str]:
+        return [memo.id for memo, _ in session.exec(statement).all()]
+
+    for query in QUERIES:
+        read_all = found(
+            list_statement(
+                dialect=engine.dialect.name,
+                company_id=company_id,
+                query=query,
+                limit=1000,
+                text_index=False,
+            )
+        )
+        indexed = found(
+            list_statement(
+                dialect=engine.dialect.name, company_id=company_id, query=query, limit=1000
+            )
+        )
+        page, _ = list_memos(session=session, company_id=company_id, query=query, limit=1000)
+        assert indexed == read_all, query
+        assert [memo.id for memo, _ in page] == read_all, query
+
+
+def test_a_changed_or_deleted_memo_is_found_by_what_it_now_says(
+    engine: Engine, session: Session
+) -> None:
+    company_id = make_history(session, companies=1, per_company=20)[0]
+    memos = session.exec(select(Memo).order_by(col(Memo.created_at))).all()
+    changed, deleted = memos[3], memos[4]
+    changed.subject = "屋根の雨漏り"
+    changed.fields = {"order_no": "Z-999"}
+    session.add(changed)
+    session.delete(deleted)
+    session.commit()
+    session.execute(update(Memo).where(col(Memo.id) == memos[5].id).values(body="雨漏りの再発"))
+    session.commit()
+
+    def subjects(query: str) -> list[str]:
+        page, _ = list_memos(session=session, company_id=company_id, query=query)
+        return [memo.subject for memo, _ in page]
+
+    assert subjects("雨漏り") == [memos[5].subject, "屋根の雨漏り"]
+    assert subjects("A-000003") == []
+    assert subjects("Z-999") == ["屋根の雨漏り"]
+    assert subjects("遅れについて（4）") == []
 
 
 def test_the_next_page_starts_at_its_cursor_on_the_index(engine: Engine, session: Session) -> None:

@@ -1,0 +1,146 @@
+"""The index behind memo search: the trigrams of every searchable word of a memo (its subject,
+body, caller's name, company and number, and the stored text of its custom fields).
+
+A search of three characters or more first asks this index which memos may hold the words and
+reads only those, instead of every memo the company has; the search's own conditions then
+decide, so what is found is exactly what reading every memo would find.
+
+- PostgreSQL: a pg_trgm GIN index on one expression joining the searchable columns; the search
+  matches that same expression, so the planner can answer it from the index.
+- SQLite: an FTS5 table with the trigram tokenizer whose content is the memos table itself,
+  kept in step by triggers on every insert, delete and change of a searchable column.
+
+Both come with the memos table (`metadata.create_all`) and with migration 0021, which writes
+the same statements out. Neither is a model, so schema comparisons leave them out
+(`include_name`). On SQLite the FTS table follows memos by rowid: a migration that rebuilds the
+memos table (a batch alter) must create the triggers again and rebuild the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Table, event, literal_column, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.memos.models import MEMOS
+
+# Fewer characters than this make no trigram: such a search reads the company's memos.
+MIN_CHARS = 3
+
+PG_INDEX = "ix_memos_search_trgm"
+FTS_TABLE = "memo_search"
+# The FTS table and the tables FTS5 keeps its index in.
+FTS_TABLES = frozenset(
+    {FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "docsize", "config"))}
+)
+
+# PostgreSQL: what the trigram index holds and what a search matches, written once, because
+# the planner uses the index only for the very same expression.
+_PG_TEXT = (
+    "({t}subject || ' ' || {t}body || ' ' || {t}caller_name"
+    " || ' ' || coalesce({t}caller_company, '') || ' ' || coalesce({t}caller_phone, '')"
+    " || ' ' || {t}fields::text)"
+)
+PG_CREATE = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    f"CREATE INDEX {PG_INDEX} ON memos USING gin ({_PG_TEXT.format(t='')} gin_trgm_ops)",
+)
+PG_DROP = (f"DROP INDEX IF EXISTS {PG_INDEX}",)
+
+SQLITE_CREATE = (
+    "CREATE VIRTUAL TABLE memo_search USING fts5("
+    "subject, body, caller_name, caller_company, caller_phone, fields,"
+    " content='memos', content_rowid='rowid', tokenize='trigram')",
+    "CREATE TRIGGER memo_search_insert AFTER INSERT ON memos BEGIN"
+    " INSERT INTO memo_search(rowid, subject, body, caller_name, caller_company, caller_phone,"
+    " fields) VALUES (new.rowid, new.subject, new.body, new.caller_name, new.caller_company,"
+    " new.caller_phone, new.fields);"
+    " END",
+    "CREATE TRIGGER memo_search_delete AFTER DELETE ON memos BEGIN"
+    " INSERT INTO memo_search(memo_search, rowid, subject, body, caller_name, caller_company,"
+    " caller_phone, fields) VALUES ('delete', old.rowid, old.subject, old.body,"
+    " old.caller_name, old.caller_company, old.caller_phone, old.fields);"
+    " END",
+    "CREATE TRIGGER memo_search_update"
+    " AFTER UPDATE OF subject, body, caller_name, caller_company, caller_phone, fields"
+    " ON memos BEGIN"
+    " INSERT INTO memo_search(memo_search, rowid, subject, body, caller_name, caller_company,"
+    " caller_phone, fields) VALUES ('delete', old.rowid, old.subject, old.body,"
+    " old.caller_name, old.caller_company, old.caller_phone, old.fields);"
+    " INSERT INTO memo_search(rowid, subject, body, caller_name, caller_company, caller_phone,"
+    " fields) VALUES (new.rowid, new.subject, new.body, new.caller_name, new.caller_company,"
+    " new.caller_phone, new.fields);"
+    " END",
+    # The memos already there.
+    "INSERT INTO memo_search(memo_search) VALUES ('rebuild')",
+)
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS memo_search_update",
+    "DROP TRIGGER IF EXISTS memo_search_delete",
+    "DROP TRIGGER IF EXISTS memo_search_insert",
+    "DROP TABLE IF EXISTS memo_search",
+)
+
+
+def statements(dialect: str, *, create: bool) -> tuple[str, ...]:
+    """The DDL that creates (or drops) the search index on `dialect`."""
+    if dialect == "postgresql":
+        return PG_CREATE if create else PG_DROP
+    if dialect == "sqlite":
+        return SQLITE_CREATE if create else SQLITE_DROP
+    return ()
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For schema comparisons: False for the search index's own tables and index."""
+    del parent_names
+    if type_ == "table":
+        return name not in FTS_TABLES
+    if type_ == "index":
+        return name != PG_INDEX
+    return True
+
+
+def pg_search_text() -> ColumnElement[str]:
+    """The memo's searchable text as the PostgreSQL trigram index holds it."""
+    return literal_column(_PG_TEXT.format(t="memos."))
+
+
+def sqlite_match(texts: Iterable[str]) -> ColumnElement[bool]:
+    """SQLite: memos whose indexed columns hold any of `texts` (each of MIN_CHARS or more)."""
+    return text(
+        "memos.rowid IN (SELECT rowid FROM memo_search WHERE memo_search MATCH :memo_search)"
+    ).bindparams(memo_search=fts_query(texts))  # type: ignore[return-value]
+
+
+def fts_query(texts: Iterable[str]) -> str:
+    """An FTS5 query for any of `texts` as a plain substring, quotes and all."""
+    return " OR ".join('"' + piece.replace('"', '""') + '"' for piece in sorted(set(texts)))
+
+
+def count_matches(connection: Connection, texts: Iterable[str], *, limit: int) -> int:
+    """SQLite: how many memos may hold any of `texts`, counting no further than `limit`."""
+    found = connection.execute(
+        text(
+            "SELECT count(*) FROM (SELECT 1 FROM memo_search"
+            " WHERE memo_search MATCH :memo_search LIMIT :limit)"
+        ),
+        {"memo_search": fts_query(texts), "limit": limit},
+    ).scalar_one()
+    return int(found)
+
+
+def _create(target: Table, connection: Connection, **kw: Any) -> None:
+    for statement in statements(connection.dialect.name, create=True):
+        connection.exec_driver_sql(statement)
+
+
+def _drop(target: Table, connection: Connection, **kw: Any) -> None:
+    for statement in statements(connection.dialect.name, create=False):
+        connection.exec_driver_sql(statement)
+
+
+event.listen(MEMOS, "after_create", _create)
+event.listen(MEMOS, "before_drop", _drop)
