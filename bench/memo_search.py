@@ -4,12 +4,16 @@ Writes N memos spread over M client companies straight into the database (rows i
 as intake would leave them: taken over a year, newest last), gives a few companies a client
 user with an API token, starts `relay serve --no-dispatcher`, and times, one request at a
 time with a client user's token, each of: the first page of `GET /api/v1/memos`, the next
-page (its cursor), a Japanese search that matches most memos, one that matches few (so the
-company's whole history is read), and a search for a caller's number as the portal shows it
-(`090-1234-5678`, stored as `+819012345678`), over the client users in turn.
+page (its cursor), Japanese searches that match most memos (a two-character word, which
+no trigram serves, and a longer one), one that matches few, one that matches a single memo
+(its subject), and a search for a caller's number as the portal shows it (`090-1234-5678`,
+stored as `+819012345678`), over the client users in turn.
 
     .venv/bin/python -m bench.memo_search [--memos 1000000] [--companies 1000]
         [--clients 20] [--requests 200] [--backend both] [--record]
+
+One company with a long history is `--memos 200000 --companies 1`: there a search that
+matches one memo is answered from the trigram index instead of reading every memo.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ BATCH = 5000
 # One memo in RARE_EVERY has the rare word in its subject; every memo has the common one.
 RARE_EVERY = 200
 COMMON_WORD = "配送"
+# In every memo too, and long enough for the trigram index.
+COMMON_PHRASE = "配送の遅れ"
 RARE_WORD = "雨漏り"
 NAMES = ["山田 太郎", "佐藤 花子", "鈴木 一郎", "高橋 美咲", "田中 健", "伊藤 さくら"]
 HISTORY = timedelta(days=365)
@@ -54,10 +60,19 @@ def shown_phone(serial: int) -> str:
     return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
 
 
+def subject(serial: int, *, rare: bool) -> str:
+    """A memo's subject: it names the memo's serial, so it is found in no other memo."""
+    return f"{RARE_WORD}の件（{serial}）" if rare else f"{COMMON_PHRASE}について（{serial}）"
+
+
+def is_rare(serial: int, *, companies: int) -> bool:
+    """Whether the memo holds the rare word: one in RARE_EVERY of each company's memos."""
+    return (serial // companies) % RARE_EVERY == 0
+
+
 def _memo_row(
     serial: int, *, company_id: str, operator_id: str, taken: datetime, rare: bool
 ) -> dict[str, Any]:
-    subject = f"{RARE_WORD}の件（{serial}）" if rare else f"{COMMON_WORD}の遅れについて（{serial}）"
     return {
         "id": new_id(),
         "company_id": company_id,
@@ -68,7 +83,7 @@ def _memo_row(
         "caller_name": NAMES[serial % len(NAMES)],
         "caller_phone": caller_phone(serial),
         "caller_company": "山田商事株式会社",
-        "subject": subject,
+        "subject": subject(serial, rare=rare),
         "body": (
             f"先週注文した商品の{COMMON_WORD}がまだとのこと。追跡番号を確認したいので、"
             "担当の方から折り返しのお電話が欲しいとのことです。午後3時以降が都合が良いそうです。"
@@ -113,7 +128,7 @@ def seed_memos(
                     company_id=company_id,
                     operator_id=operator.id,
                     taken=end - HISTORY + step * serial,
-                    rare=(serial // companies) % RARE_EVERY == 0,
+                    rare=is_rare(serial, companies=companies),
                 )
             )
             if len(rows) >= BATCH:
@@ -141,18 +156,23 @@ def seed_memos(
 Request = Callable[[httpx.Client, dict[str, str], int], httpx.Response]
 
 
-def _requests() -> list[tuple[str, Request, bool]]:
+def _requests(companies: int) -> list[tuple[str, Request, bool]]:
     """Each request, and whether it is the page after the first (whose cursor is fetched
     untimed before it)."""
 
     def search(text: Callable[[int], str]) -> Request:
         return lambda c, h, s: c.get("/api/v1/memos", headers=h, params={"q": text(s)})
 
+    def one_subject(serial: int) -> str:
+        return subject(serial, rare=is_rare(serial, companies=companies))
+
     return [
         ("first page", lambda c, h, s: c.get("/api/v1/memos", headers=h), False),
         ("next page", lambda c, h, s: c.get("/api/v1/memos", headers=h), True),
         (f"q={COMMON_WORD} (most memos)", search(lambda s: COMMON_WORD), False),
+        (f"q={COMMON_PHRASE} (most memos)", search(lambda s: COMMON_PHRASE), False),
         (f"q={RARE_WORD} (1 in {RARE_EVERY})", search(lambda s: RARE_WORD), False),
+        ("q=…（n）(one memo's subject)", search(one_subject), False),
         ("q=090-…(one caller)", search(shown_phone), False),
     ]
 
@@ -223,7 +243,7 @@ def run(
                     harness.relay_server(env=env, logdir=work, dispatcher=False) as base,
                     httpx.Client(base_url=base, timeout=60) as client,
                 ):
-                    for name, request, paged in _requests():
+                    for name, request, paged in _requests(companies):
                         samples, errors = _measure(
                             client, request, tokens, serials, requests, paged=paged
                         )
