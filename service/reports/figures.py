@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.sql import Executable
@@ -119,12 +120,14 @@ def period_report(
         company = session.get(Company, company_id)
         slug = company.slug if company is not None else None
 
-    by_category, by_urgency = figures.memo_counts(now)
-    memos = sum(count for count in by_category.values())
-    complaints = by_category.get(Category.complaint.value, 0)
-    previous_memos, previous_complaints = figures.memo_totals(before)
+    memo_quarters, totals = figures.memo_quarters(now)
+    memos = sum(count for count, _ in memo_quarters.values())
+    complaints = sum(complaints for _, complaints in memo_quarters.values())
+    previous_memos, previous_complaints, previous_first, previous_acked = figures.memo_totals(
+        before
+    )
+    to_acknowledge, to_resolve, first, acknowledged = figures.outcomes(now)
     call_quarters = figures.call_quarters(now)
-    memo_quarters = figures.memo_quarters(now)
     daily = _daily(now, tz=tz, calls=call_quarters, memos=memo_quarters)
     repeat = figures.repeat_callers(now, country=country)
     return Report(
@@ -137,15 +140,12 @@ def period_report(
         previous_calls=figures.call_total(before),
         memos=memos,
         previous_memos=previous_memos,
-        by_category=[Count(key=c.value, count=by_category.get(c.value, 0)) for c in Category],
-        by_urgency=[Count(key=u.value, count=by_urgency.get(u.value, 0)) for u in Urgency],
+        by_category=[Count(key=c.value, count=totals[f"category:{c.value}"]) for c in Category],
+        by_urgency=[Count(key=u.value, count=totals[f"urgency:{u.value}"]) for u in Urgency],
         complaint_share=_share(complaints, memos, previous_complaints, previous_memos),
-        time_to_acknowledge=figures.durations(now, col(Memo.acknowledged_at)),
-        time_to_resolve=figures.durations(now, col(Memo.resolved_at)),
-        acknowledged_before_escalation=_share(
-            *figures.acknowledged_before_escalation(now),
-            *figures.acknowledged_before_escalation(before),
-        ),
+        time_to_acknowledge=to_acknowledge,
+        time_to_resolve=to_resolve,
+        acknowledged_before_escalation=_share(first, acknowledged, previous_first, previous_acked),
         failed_deliveries=figures.failed_deliveries(now),
         busiest_hours=_hour_cells(call_quarters, tz=tz),
         repeat_callers=repeat,
@@ -174,6 +174,14 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     if below + 1 >= len(values):
         return float(values[below])
     return float(values[below] + (position - below) * (values[below + 1] - values[below]))
+
+
+def _durations(count: int, median: Any, p90: Any) -> Durations:
+    return Durations(
+        count=count,
+        median_seconds=round(float(median), 3) if median is not None else None,
+        p90_seconds=round(float(p90), 3) if p90 is not None else None,
+    )
 
 
 def _local(quarter: int, tz: ZoneInfo) -> datetime:
@@ -253,77 +261,95 @@ class _Figures:
 
     # Memos --------------------------------------------------------------------------------
 
-    def memo_counts(self, span: Window) -> tuple[dict[str, int], dict[str, int]]:
-        """Memos taken in the span by category and by urgency."""
-        rows = self._rows(
-            select(col(Memo.category), col(Memo.urgency), func.count())
-            .where(*self._memos_in(span))
-            .group_by(col(Memo.category), col(Memo.urgency))
-        )
-        categories: Counter[str] = Counter()
-        urgencies: Counter[str] = Counter()
-        for category, urgency, count in rows:
-            categories[str(category)] += count
-            urgencies[str(urgency)] += count
-        return dict(categories), dict(urgencies)
-
-    def memo_totals(self, span: Window) -> tuple[int, int]:
-        """Memos taken in the span, and how many of them were complaints."""
-        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
-        row = self.session.execute(
-            select(func.count(), func.coalesce(func.sum(complaint), 0)).where(*self._memos_in(span))
-        ).one()
-        return int(row[0]), int(row[1])
-
-    def memo_quarters(self, span: Window) -> dict[int, tuple[int, int]]:
-        """Memos and complaints taken in each quarter hour of the span that has any."""
-        quarter = self._quarter(col(Memo.created_at)).label("quarter")
-        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
-        rows = self._rows(
-            select(quarter, func.count(), func.sum(complaint))
-            .where(*self._memos_in(span))
-            .group_by(quarter)
-        )
-        return {int(q): (int(count), int(complaints)) for q, count, complaints in rows}
-
-    def durations(self, span: Window, until: Any) -> Durations:
-        """How long the span's memos took from being taken until `until` (those that got there)."""
-        seconds = self._seconds(until, col(Memo.created_at))
-        where = [*self._memos_in(span), until.is_not(None)]
-        if self.postgres:
-            row = self.session.execute(
-                select(
-                    func.count(),
-                    func.percentile_cont(0.5).within_group(seconds),
-                    func.percentile_cont(0.9).within_group(seconds),
-                ).where(*where)
-            ).one()
-            count, median, p90 = int(row[0]), row[1], row[2]
-        else:
-            value = seconds.label("seconds")
-            ordered = select(value).where(*where).order_by(value)
-            values = [float(v) for (v,) in self._rows(ordered)]
-            count, median, p90 = len(values), percentile(values, 0.5), percentile(values, 0.9)
-        return Durations(
-            count=count,
-            median_seconds=round(float(median), 3) if median is not None else None,
-            p90_seconds=round(float(p90), 3) if p90 is not None else None,
-        )
-
-    def acknowledged_before_escalation(self, span: Window) -> tuple[int, int]:
-        """Of the span's acknowledged memos: how many were acknowledged before any escalation
-        step fired for them, and how many were acknowledged."""
+    def _acknowledged_first(self) -> ColumnElement[int]:
+        # 1 for a memo acknowledged before any escalation step of it fired (or with none
+        # fired), 0 for one acknowledged after, None for one not acknowledged.
         fired_first = exists().where(
             col(EscalationFiring.memo_id) == col(Memo.id),
             col(EscalationFiring.fired_at) <= col(Memo.acknowledged_at),
         )
-        before = case((fired_first, 0), else_=1)
+        return case((col(Memo.acknowledged_at).is_(None), None), (fired_first, 0), else_=1)
+
+    def memo_quarters(self, span: Window) -> tuple[dict[int, tuple[int, int]], Counter[str]]:
+        """Memos and complaints taken in each quarter hour of the span that has any, and the
+        span's memos by category and by urgency (in one count)."""
+        quarter = self._quarter(col(Memo.created_at)).label("quarter")
+        values = [
+            *(("category", col(Memo.category), c.value) for c in Category),
+            *(("urgency", col(Memo.urgency), u.value) for u in Urgency),
+        ]
+        sums = [func.sum(case((column == value, 1), else_=0)) for _, column, value in values]
+        rows = self._rows(
+            select(quarter, func.count(), *sums).where(*self._memos_in(span)).group_by(quarter)
+        )
+        complaint = [c.value for c in Category].index(Category.complaint.value)
+        quarters: dict[int, tuple[int, int]] = {}
+        totals: Counter[str] = Counter()
+        for q, count, *counts in rows:
+            quarters[int(q)] = (int(count), int(counts[complaint]))
+            for (kind, _, value), n in zip(values, counts, strict=True):
+                totals[f"{kind}:{value}"] += int(n)
+        return quarters, totals
+
+    def memo_totals(self, span: Window) -> tuple[int, int, int, int]:
+        """Memos taken in the span, its complaints, and of its acknowledged memos how many
+        were acknowledged before an escalation step fired and how many were acknowledged."""
+        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
         row = self.session.execute(
-            select(func.coalesce(func.sum(before), 0), func.count()).where(
-                *self._memos_in(span), col(Memo.acknowledged_at).is_not(None)
-            )
+            select(
+                func.count(),
+                func.coalesce(func.sum(complaint), 0),
+                func.coalesce(func.sum(self._acknowledged_first()), 0),
+                func.count(col(Memo.acknowledged_at)),
+            ).where(*self._memos_in(span))
         ).one()
-        return int(row[0]), int(row[1])
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+    def outcomes(self, span: Window) -> tuple[Durations, Durations, int, int]:
+        """How long the span's memos took to be acknowledged and to be resolved (of those
+        that were), and how many were acknowledged before an escalation step fired, of how
+        many acknowledged."""
+        taken = col(Memo.created_at)
+        acknowledged, resolved = col(Memo.acknowledged_at), col(Memo.resolved_at)
+        to_ack = self._seconds(acknowledged, taken)
+        to_resolve = self._seconds(resolved, taken)
+        first = self._acknowledged_first()
+        where = [*self._memos_in(span), or_(acknowledged.is_not(None), resolved.is_not(None))]
+        if self.postgres:
+            # Ordered-set aggregates pass over nulls: each duration counts its own memos.
+            row = self.session.execute(
+                select(
+                    func.count(to_ack),
+                    func.percentile_cont(0.5).within_group(to_ack),
+                    func.percentile_cont(0.9).within_group(to_ack),
+                    func.count(to_resolve),
+                    func.percentile_cont(0.5).within_group(to_resolve),
+                    func.percentile_cont(0.9).within_group(to_resolve),
+                    func.coalesce(func.sum(first), 0),
+                ).where(*where)
+            ).one()
+            ack = _durations(int(row[0]), row[1], row[2])
+            resolve = _durations(int(row[3]), row[4], row[5])
+            return ack, resolve, int(row[6]), ack.count
+        acks: list[float] = []
+        resolves: list[float] = []
+        before = 0
+        for ack_seconds, resolve_seconds, was_first in self._rows(
+            select(to_ack, to_resolve, first).where(*where)
+        ):
+            if ack_seconds is not None:
+                acks.append(float(ack_seconds))
+                before += int(was_first)
+            if resolve_seconds is not None:
+                resolves.append(float(resolve_seconds))
+        acks.sort()
+        resolves.sort()
+        return (
+            _durations(len(acks), percentile(acks, 0.5), percentile(acks, 0.9)),
+            _durations(len(resolves), percentile(resolves, 0.5), percentile(resolves, 0.9)),
+            before,
+            len(acks),
+        )
 
     def failed_deliveries(self, span: Window) -> list[FailedCount]:
         """The span's memos' deliveries that failed, by channel and the provider's error code."""
