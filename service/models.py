@@ -16,6 +16,7 @@ from service.memos import search_index  # noqa: F401 (its index is made with the
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
+from service.retention.models import PurgeRun
 from service.routing.optouts import SmsOptOut
 from service.secrets.models import Secret
 
@@ -40,6 +41,7 @@ __all__ = [
     "Memo",
     "MemoResolution",
     "OutboxMessage",
+    "PurgeRun",
     "Role",
     "Secret",
     "SmsOptOut",

@@ -49,6 +49,7 @@ class Action(StrEnum):
     secret_set = "secret.set"  # noqa: S105 - the name of an act, not a secret
     secret_deleted = "secret.deleted"  # noqa: S105 - the name of an act, not a secret
     exported = "export"
+    retention_purged = "retention.purged"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, func, or_, select
 
 from service import clock
@@ -14,6 +14,7 @@ from service.channels import Channel
 from service.db import new_id
 from service.dispatch.models import DELIVERIES, Delivery, DeliveryReason, DeliveryStatus
 from service.memos.models import Memo
+from service.providers import outbox
 from service.routing.service import Recipient
 
 MAX_ATTEMPTS = 8
@@ -204,3 +205,14 @@ def store_words(
         )
     ).all()
     return set(kept)
+
+
+def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
+    """Delete every delivery of these memos, and what the dev outbox kept of them."""
+    if not memo_ids:
+        return
+    delivery_ids = list(
+        session.exec(select(Delivery.id).where(col(Delivery.memo_id).in_(memo_ids))).all()
+    )
+    outbox.delete_for_deliveries(session=session, delivery_ids=delivery_ids)
+    session.exec(delete(Delivery).where(col(Delivery.memo_id).in_(memo_ids)))

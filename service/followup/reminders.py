@@ -14,12 +14,13 @@ A resolved memo has no timer; reopened, it is due anew and reminded anew.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from service import clock
 from service.companies.config import CompanyConfig
@@ -184,3 +185,9 @@ def _notify(
         due_at=clock.now(),
     )
     return len(queued)
+
+
+def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
+    """Delete the reminders and re-notifications sent for these memos."""
+    if memo_ids:
+        session.exec(delete(FollowUpNotice).where(col(FollowUpNotice.memo_id).in_(memo_ids)))
