@@ -35,8 +35,8 @@ from service.reports.figures import Window, window
 DEFAULT_ZONE = "Asia/Tokyo"
 
 CSV_HEADERS = [
+    N_("Company code"),
     N_("Company"),
-    N_("Company name"),
     N_("Month"),
     N_("Time zone"),
     N_("Calls"),
