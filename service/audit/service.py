@@ -46,6 +46,7 @@ class Action(StrEnum):
     caller_policy_cleared = "caller.policy_cleared"
     memo_acknowledged_for = "memo.acknowledged_for"
     memo_resolved = "memo.resolved"
+    memo_follow_up_set = "memo.follow_up_set"
     secret_set = "secret.set"  # noqa: S105 - the name of an act, not a secret
     secret_deleted = "secret.deleted"  # noqa: S105 - the name of an act, not a secret
     exported = "export"

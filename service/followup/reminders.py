@@ -16,20 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select
 
 from service import clock
+from service.audit import service as audit
+from service.audit.service import Action, Actor
 from service.companies.config import CompanyConfig
 from service.companies.followthrough import FollowUp
 from service.companies.models import Company
 from service.companies.service import company_config
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason
+from service.errors import Conflict, Invalid
 from service.followup.models import FollowUpNotice, NoticeKind
+from service.i18n import N_
 from service.memos import lifecycle
 from service.memos.models import Memo
 from service.routing.optouts import opted_out_among
@@ -185,6 +190,43 @@ def _notify(
         due_at=clock.now(),
     )
     return len(queued)
+
+
+def company_zone(config: CompanyConfig) -> ZoneInfo:
+    """The zone a company's deadlines are read and shown in."""
+    return ZoneInfo(config.hours.timezone if config.hours else "Asia/Tokyo")
+
+
+def set_deadline(*, session: Session, memo: Memo, due: datetime, actor: Actor) -> None:
+    """Give an open memo its own follow-up deadline, audited; its reminders follow it.
+
+    A deadline without an offset is read in the company's zone.
+    """
+    if memo.resolved_at is not None:
+        raise Conflict(
+            N_("This memo is resolved: reopen it before giving it a deadline."), field="due"
+        )
+    if due.tzinfo is None:
+        company = session.get(Company, memo.company_id)
+        assert company is not None
+        due = due.replace(tzinfo=company_zone(company_config(company)))
+    due = due.astimezone(UTC)
+    if due <= clock.now():
+        raise Invalid(N_("The deadline must be in the future."), field="due")
+    previous = memo.follow_up_due
+    lifecycle.set_follow_up_due(session=session, memo=memo, due=due)
+    audit.record(
+        session=session,
+        actor=actor,
+        action=Action.memo_follow_up_set,
+        target=f"memo:{memo.id}",
+        company_id=memo.company_id,
+        detail={
+            "due": memo.follow_up_due.isoformat() if memo.follow_up_due else "",
+            "was": previous.isoformat() if previous else "",
+        },
+    )
+    session.flush()
 
 
 def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:

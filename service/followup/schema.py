@@ -1,8 +1,9 @@
-"""How a company handled a memo, as it is entered."""
+"""How a company handled a memo, and by when it should, as they are entered."""
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -44,3 +45,11 @@ class ResolutionIn(BaseModel):
     resolved: bool
     # Staff recording it for the company may name who there told them; else it is themselves.
     by: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class FollowUpDueIn(BaseModel):
+    """When the company should have resolved the memo by; without an offset, in its zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    due: datetime
