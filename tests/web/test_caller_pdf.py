@@ -228,7 +228,7 @@ def test_text_that_looks_like_markup_is_written_as_given(
         session,
         operator,
         subject="<b>至急</b> & <a href='x'>",
-        body="一行目\r\n二行目\x00\x07 <font size=40>大</font>",
+        body="一行目\r\n二行目\x07\x1b <font size=40>大</font>",
     )
 
     answer = client.get(STAFF_EXPORT, params={"format": "pdf"}, headers=admin_headers)
