@@ -1,18 +1,22 @@
-"""Everything on record about one caller number: calls, memos and flags.
+"""Everything on record about one caller number: calls, memos, flags, notes and policies.
 
 Staff read it bureau-wide; a client company reads only its own calls and memos. Flags are the
 bureau's (a flag names a number, not a company, and its note may speak of another company's
-calls), so a company's record holds none.
+calls), so a company's record holds none. Notes and policies belong to one company each: a
+company's record holds its own, the bureau's every company's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, or_, select
 
 from service.audit.models import AuditEntry
 from service.audit.service import Action
+from service.auth.models import Role, User
+from service.calls.caller_notes import CallerNote
+from service.calls.caller_policies import CallerPolicy
 from service.calls.models import Call, CallerFlag
 from service.calls.service import operator_names
 from service.companies.models import Company
@@ -42,6 +46,19 @@ class CallerRecord:
     names: dict[str, str]
     # How the company said it handled each memo, every account oldest first, by memo id.
     resolutions: dict[str, list[MemoResolution]]
+    # Notes kept about the caller, newest first, and how each company wants them handled.
+    notes: list[tuple[CallerNote, Company]] = field(default_factory=list)
+    policies: list[tuple[CallerPolicy, Company]] = field(default_factory=list)
+    # Who wrote the notes and set the policies, by user id.
+    writers: dict[str, Writer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who wrote a note or set a policy: their name, and whether they are bureau staff."""
+
+    name: str
+    bureau: bool
 
 
 def caller_record(*, session: Session, phone: str, company_id: str | None) -> CallerRecord:
@@ -82,6 +99,7 @@ def caller_record(*, session: Session, phone: str, company_id: str | None) -> Ca
         session=session,
         user_ids=[call.answered_by for call, _ in calls] + [memo.operator_id for memo, _ in memos],
     )
+    notes, policies = _notes_and_policies(session=session, phone=phone, company_id=company_id)
     return CallerRecord(
         phone=phone,
         calls=calls,
@@ -89,7 +107,46 @@ def caller_record(*, session: Session, phone: str, company_id: str | None) -> Ca
         flags=flags,
         names=names,
         resolutions=resolutions_by_memo(session=session, memo_ids=[memo.id for memo, _ in memos]),
+        notes=notes,
+        policies=policies,
+        writers=_writers(
+            session=session,
+            user_ids={note.written_by for note, _ in notes} | {p.set_by for p, _ in policies},
+        ),
     )
+
+
+def _notes_and_policies(
+    *, session: Session, phone: str, company_id: str | None
+) -> tuple[list[tuple[CallerNote, Company]], list[tuple[CallerPolicy, Company]]]:
+    note_query = (
+        select(CallerNote, Company)
+        .join(Company, col(Company.id) == col(CallerNote.company_id))
+        .where(col(CallerNote.phone) == phone)
+    )
+    policy_query = (
+        select(CallerPolicy, Company)
+        .join(Company, col(Company.id) == col(CallerPolicy.company_id))
+        .where(col(CallerPolicy.phone) == phone)
+    )
+    if company_id is not None:
+        note_query = note_query.where(col(CallerNote.company_id) == company_id)
+        policy_query = policy_query.where(col(CallerPolicy.company_id) == company_id)
+    notes = session.exec(
+        note_query.order_by(col(CallerNote.written_at).desc(), col(CallerNote.id).desc())
+    ).all()
+    policies = session.exec(policy_query.order_by(col(Company.name), col(Company.slug))).all()
+    return [(n, c) for n, c in notes], [(p, c) for p, c in policies]
+
+
+def _writers(*, session: Session, user_ids: set[str]) -> dict[str, Writer]:
+    if not user_ids:
+        return {}
+    users = session.exec(select(User).where(col(User.id).in_(user_ids))).all()
+    return {
+        user.id: Writer(name=user.display_name or user.email, bureau=user.role != Role.client)
+        for user in users
+    }
 
 
 def _flags(*, session: Session, phone: str) -> list[FlagRecord]:

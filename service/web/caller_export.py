@@ -1,4 +1,5 @@
-"""One caller's evidence export: their calls, memos and flags as CSV or JSON, audited.
+"""One caller's evidence export: their calls, memos, flags, notes and policies as CSV or JSON,
+audited.
 
 CSV is one table in time order, UTF-8 with a BOM so spreadsheet software in Japan reads it
 right, its times in each company's zone; JSON keeps every time in ISO 8601 (UTC).
@@ -18,6 +19,8 @@ from sqlmodel import Session
 from service import clock
 from service.audit import service as audit
 from service.auth.models import User
+from service.calls.caller_notes import CallerNote
+from service.calls.caller_policies import CallerPolicy
 from service.calls.models import Call
 from service.companies.models import Company
 from service.http_deps import actor_of
@@ -43,6 +46,8 @@ RECORD_KINDS = {
     "memo": N_("Memo"),
     "resolution": N_("How it was handled"),
     "flag": N_("Flagged caller"),
+    "note": N_("Note about the caller"),
+    "policy": N_("Policy for the caller"),
 }
 CSV_HEADERS = [
     N_("Record"),
@@ -145,6 +150,29 @@ class ExportFlag(BaseModel):
     cleared_by: str | None
 
 
+class ExportNote(BaseModel):
+    """A note a company, or the bureau for it, keeps about the caller."""
+
+    id: str
+    client: str
+    client_name: str
+    text: str
+    written_by: str
+    written_by_bureau: bool
+    written_at: str
+
+
+class ExportPolicy(BaseModel):
+    """How a company wants the caller handled, and for how many minutes at most."""
+
+    client: str
+    client_name: str
+    text: str
+    time_limit_minutes: int | None
+    set_by: str
+    set_at: str
+
+
 class CallerExport(BaseModel):
     """Everything on record about one caller number, for the record."""
 
@@ -156,6 +184,8 @@ class CallerExport(BaseModel):
     calls: list[ExportCall]
     memos: list[ExportMemo]
     flags: list[ExportFlag] | None
+    notes: list[ExportNote]
+    policies: list[ExportPolicy]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -248,6 +278,33 @@ def export_document(
         calls=[_call(call, c, record.names) for call, c in reversed(record.calls)],
         memos=[_memo(memo, c, record) for memo, c in reversed(record.memos)],
         flags=[_flag(f) for f in reversed(record.flags)] if record.flags is not None else None,
+        notes=[_note(note, c, record) for note, c in reversed(record.notes)],
+        policies=[_policy(policy, c, record) for policy, c in record.policies],
+    )
+
+
+def _note(note: CallerNote, company: Company, record: CallerRecord) -> ExportNote:
+    writer = record.writers.get(note.written_by)
+    return ExportNote(
+        id=note.id,
+        client=company.slug,
+        client_name=company.name,
+        text=note.text,
+        written_by=writer.name if writer else "",
+        written_by_bureau=writer.bureau if writer else False,
+        written_at=note.written_at.isoformat(),
+    )
+
+
+def _policy(policy: CallerPolicy, company: Company, record: CallerRecord) -> ExportPolicy:
+    setter = record.writers.get(policy.set_by)
+    return ExportPolicy(
+        client=company.slug,
+        client_name=company.name,
+        text=policy.text,
+        time_limit_minutes=policy.time_limit_minutes,
+        set_by=setter.name if setter else "",
+        set_at=policy.set_at.isoformat(),
     )
 
 
@@ -370,6 +427,38 @@ def _csv_rows(
             handled_by=found.flagged_by,
         )
         rows.append((flag.flagged_at, row))
+    for note, company in record.notes:
+        view = view_of(company)
+        writer = record.writers.get(note.written_by)
+        row = _row(
+            kind=kinds["note"],
+            time=_local(note.written_at, view),
+            zone=str(view.zone),
+            company=company.name,
+            reference=note.id,
+            details=note.text,
+            handled_by=writer.name if writer else "",
+        )
+        rows.append((note.written_at, row))
+    for policy, company in record.policies:
+        view = view_of(company)
+        setter = record.writers.get(policy.set_by)
+        limit = ""
+        if policy.time_limit_minutes is not None:
+            limit = translate(locale, N_("Time limit: %(minutes)s minutes")) % {
+                "minutes": policy.time_limit_minutes
+            }
+        row = _row(
+            kind=kinds["policy"],
+            time=_local(policy.set_at, view),
+            zone=str(view.zone),
+            company=company.name,
+            reference=policy.id,
+            status=limit,
+            details=policy.text,
+            handled_by=setter.name if setter else "",
+        )
+        rows.append((policy.set_at, row))
     # Stable: a memo stays after the call it was taken on, an account after its memo.
     rows.sort(key=lambda row: row[0])
     return rows

@@ -1,5 +1,6 @@
 """One page per caller number: for staff every company's calls and memos from it with the
-bureau's flags; in the portal, the company's own calls and memos only. Each has its export.
+bureau's flags; in the portal, the company's own calls and memos only. Each has its export,
+and each shows the notes and policies kept about the caller (see caller_notes_view).
 
 The number may be written in any form people write it (090-1111-2222, +819011112222,
 full-width digits); staff read it as a Japanese number, a company's users in its country.
@@ -27,6 +28,7 @@ from service.phones import display_for, to_e164
 from service.settings import Settings
 from service.web.auth_pages import login_redirect
 from service.web.caller_export import PRIVATE_HEADERS, export_response, flag_kind_label
+from service.web.caller_notes_view import CallerForms, notes_context
 from service.web.caller_pdf import CALL_STATUS, pdf_response
 from service.web.memo_view import CompanyView, company_view, local_time, memo_view
 from service.web.pages import STAFF_ROLES, refusal_page, render
@@ -104,7 +106,20 @@ def caller_page(phone: str, request: Request, session: SessionDep, user: Optiona
     refused = refusal_page(request, user, STAFF_ROLES)
     if refused is not None:
         return refused
-    number = to_e164(phone)
+    assert user is not None
+    return staff_caller_page(request, session, user, to_e164(phone))
+
+
+def staff_caller_page(
+    request: Request,
+    session: Session,
+    user: User,
+    number: str,
+    *,
+    forms: CallerForms | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    """The staff's page of one number; `forms` holds what was entered when a form was refused."""
     record = caller_record(session=session, phone=number, company_id=None)
     home = bureau_view(request)
     locale = home.locale
@@ -137,11 +152,20 @@ def caller_page(phone: str, request: Request, session: SessionDep, user: Optiona
         "export_json": export + "?format=json",
         "export_pdf": export + "?format=pdf",
         **_rows(record, locale),
+        **notes_context(
+            request=request,
+            session=session,
+            record=record,
+            user=user,
+            locale=locale,
+            base=caller_url(number),
+            forms=forms,
+        ),
     }
-    return render(request, "caller.html", context)
+    return render(request, "caller.html", context, status_code=status_code)
 
 
-def _client_company(
+def client_company(
     request: Request, session: Session, user: User | None
 ) -> tuple[User, Company] | Response:
     """The signed-in client user and their company, or the answer for anyone else."""
@@ -167,12 +191,26 @@ def portal_caller_page(
     phone: str, request: Request, session: SessionDep, user: OptionalUser
 ) -> Response:
     """The company's own calls and memos from one number."""
-    found = _client_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found
+    number = to_e164(phone, country=company_view(company).country)
+    return portal_caller_page_of(request, session, me, company, number)
+
+
+def portal_caller_page_of(
+    request: Request,
+    session: Session,
+    me: User,
+    company: Company,
+    number: str,
+    *,
+    forms: CallerForms | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    """The company's page of one number; `forms` holds what was entered when one was refused."""
     view = dataclasses.replace(company_view(company), locale=page_locale(request))
-    number = to_e164(phone, country=view.country)
     record = caller_record(session=session, phone=number, company_id=company.id)
     export = caller_url(number, portal=True) + "/export"
     context = {
@@ -185,8 +223,17 @@ def portal_caller_page(
         "export_json": export + "?format=json",
         "export_pdf": export + "?format=pdf",
         **_rows(record, view.locale),
+        **notes_context(
+            request=request,
+            session=session,
+            record=record,
+            user=me,
+            locale=view.locale,
+            base=caller_url(number, portal=True),
+            forms=forms,
+        ),
     }
-    response = render(request, "portal_caller.html", context)
+    response = render(request, "portal_caller.html", context, status_code=status_code)
     response.headers.update(PRIVATE_HEADERS)
     return response
 
@@ -200,7 +247,7 @@ def portal_caller_export(
     export_format: Format = "json",
 ) -> Response:
     """The company's own calls and memos from one number as CSV, JSON or PDF; audited."""
-    found = _client_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found

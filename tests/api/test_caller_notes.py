@@ -232,3 +232,45 @@ def test_routes_declare_their_response_schemas(app: FastAPI) -> None:
     ]:
         ok = "201" if method == "post" else "200"
         assert "$ref" in str(schema[path][method]["responses"][ok]), (path, method)
+
+
+def test_the_exports_carry_the_notes_and_policies_each_may_see(
+    client: TestClient,
+    session: Session,
+    company: Company,
+    operator_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    client_headers: dict[str, str],
+) -> None:
+    other = _other_company_headers(session)
+    client.post(NOTES, json={"text": "院長の知人"}, headers=client_headers)
+    client.post(NOTES, json={"text": "依頼者"}, headers=other)
+    client.put(
+        POLICY, json={"text": "責任者に代わる", "time_limit_minutes": 10}, headers=client_headers
+    )
+    client.post(
+        "/api/v1/calls/simulate",
+        json={"client": "sakura-dental", "from": "090-1111-2222"},
+        headers=operator_headers,
+    )
+
+    bureau = client.get(
+        "/api/v1/callers/090-1111-2222/export", params={"format": "json"}, headers=admin_headers
+    ).json()
+    assert sorted(n["text"] for n in bureau["notes"]) == ["依頼者", "院長の知人"]
+    assert [(p["client"], p["time_limit_minutes"]) for p in bureau["policies"]] == [
+        ("sakura-dental", 10)
+    ]
+    csv_text = client.get(
+        "/api/v1/callers/090-1111-2222/export",
+        params={"format": "csv"},
+        headers={**admin_headers, "Accept-Language": "en"},
+    ).text
+    assert "院長の知人" in csv_text and "責任者に代わる" in csv_text
+
+    own = client.get(
+        "/portal/callers/090-1111-2222/export", params={"format": "json"}, headers=client_headers
+    ).json()
+    assert [n["text"] for n in own["notes"]] == ["院長の知人"]
+    assert own["notes"][0]["written_by_bureau"] is False
+    assert [p["text"] for p in own["policies"]] == ["責任者に代わる"]
