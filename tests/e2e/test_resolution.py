@@ -1,5 +1,6 @@
 """A complaint followed through on a phone: the director confirms it from the SMS link, records
-how the clinic handled it, and the clinic's user finds that account on the portal's memo page.
+how the clinic handled it, and the clinic's user finds that account on the portal's memo page
+and the resolved complaint counted in the portal's report.
 
 A real `relay serve` (web app and dispatcher, SQLite, the dev outbox as provider) and Debian's
 chromium at a 375px-wide phone viewport.
@@ -30,6 +31,13 @@ ACK_LINK = re.compile(r"https?://\S+?/a/[A-Za-z0-9_.-]+")
 RESPONSE = "院長から山田様へお電話し、予約の行き違いをお詫びしました。"
 CAUSE = "受付での予約入力漏れ"
 RESULT = "翌日10時の予約をお取りし、ご了承いただきました。"
+# Runs before any script of the page: keeps every refusal of the page's CSP.
+COLLECT_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
 
 
 def _expect() -> Any:
@@ -117,6 +125,7 @@ def test_a_complaint_handled_from_the_link_is_seen_on_the_portal(
     phone_context.close()
 
     portal_context = _phone(browser)
+    portal_context.add_init_script(COLLECT_VIOLATIONS)
     portal = portal_context.new_page()
     path = f"/portal/memos/{memo['id']}"
     portal.goto(site.base_url + path)
@@ -132,4 +141,29 @@ def test_a_complaint_handled_from_the_link_is_seen_on_the_portal(
     _fits(portal)
     if screenshots:
         portal.screenshot(path=str(screenshots / "resolution-portal.png"), full_page=True)
+
+    # The portal's report of this month counts the complaint and how long resolving it took.
+    portal.goto(site.base_url + "/portal")
+    portal.locator("a[href='/portal/reports']").tap()
+    portal.wait_for_url("**/portal/reports")
+    expect(portal.locator("[data-figure=complaints] .value")).to_have_text("1")
+    expect(portal.locator("[data-figure=resolve] .value")).not_to_have_text("–")
+    expect(portal.locator("[data-figure=resolve] .value")).to_have_text(re.compile(r"\d"))
+    chart = portal.locator("[data-chart=categories] svg")
+    expect(chart).to_be_visible()
+    chart_box = chart.bounding_box()
+    assert chart_box is not None and chart_box["width"] <= PHONE["width"]
+    # The chart's own stylesheet applies (its nonce is the page's): the plot's background is
+    # not the SVG default black fill.
+    assert (
+        portal.evaluate(
+            "getComputedStyle(document.querySelector('[data-chart=categories] svg .plot .background')).fill"
+        )
+        != "rgb(0, 0, 0)"
+    )
+    assert portal.locator(".flagged-callers").count() == 0
+    _fits(portal)
+    assert portal.evaluate("window.__cspViolations") == []
+    if screenshots:
+        portal.screenshot(path=str(screenshots / "resolution-report.png"), full_page=True)
     portal_context.close()
