@@ -16,6 +16,7 @@ from service.memos import search_index  # noqa: F401 (its index is made with the
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
+from service.reports.recap import DailyRecap
 from service.retention.models import PurgeRun
 from service.routing.optouts import SmsOptOut
 from service.secrets.models import Secret
@@ -33,6 +34,7 @@ __all__ = [
     "Company",
     "CompanyPhoneNumber",
     "CompanyVersion",
+    "DailyRecap",
     "Delivery",
     "DispatcherHeartbeat",
     "EscalationFiring",

@@ -21,6 +21,7 @@ from service.events import PostgresListener
 from service.followup.reminders import next_due as follow_up_next_due
 from service.followup.reminders import send_due as send_follow_ups
 from service.providers.registry import build_providers, close_providers
+from service.reports.recap import RecapSchedule
 from service.settings import Settings
 
 
@@ -31,6 +32,10 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
     dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
     dispatcher.timers.append(lambda session: escalation_next_due(session=session))
+    # Each company's daily recap, at the time it chose.
+    recaps = RecapSchedule(settings=settings)
+    dispatcher.steps.append(recaps.send_due)
+    dispatcher.timers.append(recaps.next_due)
     dispatcher.steps.append(
         lambda session: send_follow_ups(session=session, worker=dispatcher.name)
     )

@@ -39,6 +39,8 @@ def call_answered(*, session: Session, delivery: Delivery, call_sid: str) -> Non
 
 def acknowledge_by_key(*, session: Session, delivery: Delivery) -> AckResult | None:
     """The contact pressed 1: the memo is acknowledged by them, via voice."""
+    if delivery.memo_id is None:
+        return None  # a call-out always carries a memo
     return acknowledge(
         session=session, memo_id=delivery.memo_id, by=delivery.contact_key, via=AckVia.voice
     )

@@ -52,7 +52,8 @@ def memos_out(*, session: Session, rows: Sequence[tuple[Memo, Company]]) -> list
         for delivery in session.exec(
             select(Delivery).where(col(Delivery.memo_id).in_(memo_ids)).order_by(*DELIVERY_ORDER)
         ):
-            deliveries[delivery.memo_id].append(delivery)
+            if delivery.memo_id is not None:  # always: selected by memo
+                deliveries[delivery.memo_id].append(delivery)
     resolutions = latest_resolutions(session=session, memo_ids=memo_ids)
     return [
         _shape(

@@ -38,22 +38,25 @@ class QueuePolicy:
 def enqueue(
     *,
     session: Session,
-    memo: Memo,
+    memo: Memo | None,
     recipients: Sequence[Recipient],
     reason: DeliveryReason,
     due_at: datetime,
     words: Sequence[dict[str, str | None]] | None = None,
+    recap_id: str | None = None,
 ) -> list[Delivery]:
     """Add one pending delivery per recipient, in the caller's transaction.
 
     `words`, one per recipient, are their rendered words when known already (a chat
     message updated after acknowledgement); the others are rendered at their first attempt.
+    A report of the company's day has no memo: it names its recap and brings its words.
     """
     now = clock.now()
     rows = [
         Delivery(
             id=new_id(),
-            memo_id=memo.id,
+            memo_id=memo.id if memo is not None else None,
+            recap_id=recap_id,
             contact_key=r.contact_key,
             channel=Channel(r.channel),
             to=r.to,

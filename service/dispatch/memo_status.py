@@ -24,8 +24,10 @@ def memo_status_from(deliveries: Sequence[Delivery]) -> MemoStatus:
     return MemoStatus.relaying
 
 
-def refresh_memo_status(*, session: Session, memo_id: str) -> Memo | None:
+def refresh_memo_status(*, session: Session, memo_id: str | None) -> Memo | None:
     """Bring a memo's status in line with its deliveries; tell the consoles when it moves."""
+    if memo_id is None:
+        return None  # a report of the company's day: no memo's status hangs on it
     # The memo's row is locked first: two deliveries settled at once each wait for the
     # other, so the second reads the first's outcome (on PostgreSQL each would otherwise
     # see the other still `sending`, and a memo that reached no one would stay `relaying`).

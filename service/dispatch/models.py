@@ -32,6 +32,8 @@ class DeliveryReason(StrEnum):
     # An open memo's follow-up deadline is near, or has passed and it is still unresolved.
     follow_up_reminder = "follow_up_reminder"
     follow_up_overdue = "follow_up_overdue"
+    # A company's daily recap: about the company's day, not one memo.
+    recap = "recap"
 
 
 # Deliveries that report what became of a memo rather than carry it: they neither fall back
@@ -42,6 +44,7 @@ REPORTS = frozenset(
         DeliveryReason.memo_failed,
         DeliveryReason.follow_up_reminder,
         DeliveryReason.follow_up_overdue,
+        DeliveryReason.recap,
     }
 )
 # Deliveries that remind of an open memo's follow-up deadline, in their own short format.
@@ -64,7 +67,12 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (Index("ix_deliveries_due", "status", "due_at"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    memo_id: str = Field(foreign_key="memos.id", index=True, max_length=32)
+    # The memo it carries or reports on; a report of the company's day (a recap) has none and
+    # names the recap it carries instead.
+    memo_id: str | None = Field(default=None, foreign_key="memos.id", index=True, max_length=32)
+    recap_id: str | None = Field(
+        default=None, foreign_key="daily_recaps.id", index=True, max_length=32
+    )
     contact_key: str = Field(max_length=64)
     channel: Channel = Field(sa_column=Column(str_enum(Channel), nullable=False))
     to: str = Field(max_length=320, index=True)

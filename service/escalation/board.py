@@ -147,6 +147,8 @@ def _failures_of(*, session: Session, countries: dict[str, str]) -> dict[str, li
     ).all()
     found: dict[str, list[FailedAttempt]] = {}
     for d in rows:
+        if d.memo_id is None:
+            continue  # not a memo's (a recap): selected by memo, so never here
         found.setdefault(d.memo_id, []).append(
             FailedAttempt(
                 delivery_id=d.id,

@@ -30,6 +30,8 @@ class ChatEvent(StrEnum):
     escalated = "memo.escalated"
     acknowledged = "memo.acknowledged"
     failed = "memo.failed"
+    # A company's daily recap: `memo` of its payload holds the recap, not a memo.
+    recap = "recap.daily"
 
 
 @dataclass(frozen=True)

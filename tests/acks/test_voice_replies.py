@@ -40,6 +40,12 @@ VOICE_ONLY = [{"notify": ["director"], "channels": ["voice"]}]
 WORKER = "test-worker"
 
 
+def memo_id_of(call: Delivery) -> str:
+    """The memo a call-out carries: every one carries a memo."""
+    assert call.memo_id is not None
+    return call.memo_id
+
+
 @pytest.fixture
 def callout_settings(settings: Settings) -> Settings:
     """Twilio with a caller ID: voice call-outs go through Twilio (answered by respx)."""
@@ -306,7 +312,7 @@ def test_no_answer_fails_the_call_and_falls_back_to_the_contact_s_other_channel(
     failed = reload(session, call)
     assert (failed.status, failed.error_code) == (DeliveryStatus.failed, "no-answer")
     assert failed.error is not None and failed.error.startswith("no-answer")
-    rows = delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)
+    rows = delivery_queue.deliveries_of(session=session, memo_id=memo_id_of(call))
     session.commit()
     [fallback] = [d for d in rows if d.id != call.id]
     assert (fallback.contact_key, fallback.reason.value, fallback.status) == (
@@ -333,7 +339,7 @@ def test_a_replayed_status_changes_nothing(
 ) -> None:
     call_ended(client, call.id, "busy")
     before = reload(session, call)
-    count = len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id))
+    count = len(delivery_queue.deliveries_of(session=session, memo_id=memo_id_of(call)))
     session.commit()
 
     clock.advance(timedelta(minutes=5))
@@ -345,7 +351,7 @@ def test_a_replayed_status_changes_nothing(
         "busy",
         before.updated_at,
     )
-    assert len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)) == count
+    assert len(delivery_queue.deliveries_of(session=session, memo_id=memo_id_of(call))) == count
     session.commit()
 
 
@@ -361,7 +367,7 @@ def test_completed_is_delivered_and_a_late_failure_does_not_undo_it(
     call_ended(client, call.id, "no-answer")
 
     assert reload(session, call).status == DeliveryStatus.delivered
-    assert len(delivery_queue.deliveries_of(session=session, memo_id=call.memo_id)) == 1
+    assert len(delivery_queue.deliveries_of(session=session, memo_id=memo_id_of(call))) == 1
     session.commit()
 
 

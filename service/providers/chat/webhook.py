@@ -58,6 +58,8 @@ def event_body(message: OutgoingMessage, *, at: datetime) -> dict[str, Any]:
     memo = dict(chat.memo)
     failed = memo.pop(FAILED_KEY, None)
     data: dict[str, Any] = {"memo": memo, "destination": chat.options.get("key")}
+    if chat.event == ChatEvent.recap:
+        data = {"recap": memo, "destination": chat.options.get("key")}
     if failed is not None and chat.event == ChatEvent.failed:
         data["failed"] = failed
     return {"type": chat.event.value, "timestamp": _moment(at), "data": data}
