@@ -28,6 +28,7 @@ from service.api import hooks_lineworks as lineworks_hook
 from service.api import hooks_slack as slack_hook
 from service.api import me as me_api
 from service.api import memos as memos_api
+from service.api import recap as recap_api
 from service.api import reports as reports_api
 from service.api import resolutions as resolutions_api
 from service.api import secrets as secrets_api
@@ -141,6 +142,7 @@ def create_app(
         clients_api.router,
         client_versions.router,
         client_preview.router,
+        recap_api.router,
         calls_api.router,
         memos_api.router,
         tasks_api.router,
