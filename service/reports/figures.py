@@ -248,7 +248,8 @@ class _Figures:
     def _quarter(self, column: Any) -> ColumnElement[Any]:
         if self.postgres:
             return cast(func.floor(func.extract("epoch", column) / QUARTER_SECONDS), BigInteger)
-        return cast(func.strftime("%s", column), Integer) / QUARTER_SECONDS
+        # Whole seconds since 1970 divided as integers: the quarter hour it falls in.
+        return cast(func.strftime("%s", column), Integer) // QUARTER_SECONDS
 
     def _seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
         # Whole milliseconds on both backends, so a median is the same number on each.
