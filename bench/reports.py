@@ -22,6 +22,7 @@ Seeding a million memos takes long on a busy machine; it can be done once and ti
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -258,6 +259,9 @@ def measure(report: Report, *, backend: str, url: str, runs: int, memos: int) ->
         report.failures.append(f"{backend}: the statement counted no memos")
     engine.dispose()
     report.tables.append(table)
+    # Wall-clock times on a shared machine: how busy it was says how much they mean.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    report.notes.append(f"{backend}: load average (1, 5, 15 min) after timing: {load}")
 
 
 def run(*, backends: list[str], memos: int, companies: int, runs: int, postgres_url: str) -> Report:
