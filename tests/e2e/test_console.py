@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from service.audit.service import Actor
+from service.auth.models import User
+from service.calls.caller_notes import add_caller_note
+from service.calls.caller_policies import set_caller_policy
+from service.companies.service import get_company
 from service.memos.models import Memo
 from tests.e2e.conftest import PASSWORD, Site
 
@@ -304,4 +310,46 @@ def test_a_flagged_caller_is_announced_on_the_next_call(
     expect(ringing.locator(".badge.repeat")).to_contain_text("過去1件")
     if screenshots:
         console.screenshot(path=str(screenshots / "console-flagged.png"), full_page=True)
+    context.close()
+
+
+def test_the_called_companys_policy_and_notes_pop_up_with_the_call(
+    browser: Any, site: Site, screenshots: Path | None
+) -> None:
+    expect = _expect()
+    with Session(site.engine) as session:
+        sakura = get_company(session=session, slug="sakura-dental")
+        operator = session.exec(select(User).where(User.email == site.operator_email)).one()
+        assert sakura is not None
+        actor = Actor(name=operator.email, user_id=operator.id)
+        set_caller_policy(
+            session=session,
+            company_id=sakura.id,
+            phone="+819055556666",
+            text="折り返しはいたしません。責任者に代わる",
+            time_limit_minutes=3,
+            actor=actor,
+        )
+        add_caller_note(
+            session=session,
+            company_id=sakura.id,
+            phone="+819055556666",
+            text="院長の知人。丁寧に対応",
+            actor=actor,
+        )
+        session.commit()
+    context, console = _open_console(browser, site)
+    _simulate(console, "090-5555-6666")
+    card = console.locator(".call-card").first
+    policy = card.locator(".caller-policy")
+    expect(policy.locator(".policy-text")).to_have_text("折り返しはいたしません。責任者に代わる")
+    expect(policy.locator(".policy-limit")).to_contain_text("3")
+    expect(card.locator(".caller-notes")).to_contain_text("院長の知人。丁寧に対応")
+
+    console.keyboard.press("Alt+a")
+    expect(card).to_have_attribute("data-status", "active")
+    # Once answered, the limit counts down the minutes and seconds left.
+    expect(policy.locator(".policy-limit")).to_have_text(re.compile(r"2:5\d"))
+    if screenshots:
+        console.screenshot(path=str(screenshots / "console-caller-policy.png"), full_page=True)
     context.close()

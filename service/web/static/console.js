@@ -228,7 +228,12 @@ function renderCall(entry) {
   const takenNote = taken
     ? h('p', { className: 'taken-by', role: 'status' }, gettext('Taken by %(who)s', { who }))
     : null;
-  const parts = [head, takenNote, flagWarning(caller.flags, entry), greeting, number, callerHistory(caller)];
+  // The answer is timed from when this console first sees the call picked up.
+  if (state === 'active' && entry.answeredAt === undefined) entry.answeredAt = Date.now();
+  const parts = [
+    head, takenNote, flagWarning(caller.flags, entry), policyBox(caller.policy, entry), greeting,
+    number, callerNotes(caller.notes), callerHistory(caller),
+  ];
   put(el.querySelector('.call-info'), parts);
   el.dataset.taken = taken ? 'other' : (detail.answered_by ? 'mine' : 'nobody');
   if (taken) el.querySelector('.call-error')?.remove(); // the note says it better
@@ -258,6 +263,46 @@ function flagWarning(flags, entry) {
         h('span', { className: 'flag-meta', text: ` — ${flag.flagged_by || gettext('unknown')} · ${fmtTime(flag.flagged_at)}` }),
         ' ', lift);
     })));
+}
+
+// The company's standing instruction for this caller, with its time limit counting down once
+// the call is answered.
+function policyBox(policy, entry) {
+  if (!policy) return null;
+  return h('div', { className: 'caller-policy', role: 'note' },
+    h('p', { className: 'policy-title', text: gettext('How %(company)s wants this caller handled', { company: policy.client_name }) }),
+    h('p', { className: 'policy-text', lang: entry.detail.company.locale, text: policy.text }),
+    policy.time_limit_minutes ? h('p', { className: 'policy-limit', role: 'timer' }, limitText(policy.time_limit_minutes, entry)) : null);
+}
+
+function limitText(minutes, entry) {
+  if (entry.answeredAt === undefined) return gettext('Time limit: %(minutes)s minutes', { minutes });
+  const left = Math.round((minutes * 60000 - (Date.now() - entry.answeredAt)) / 1000);
+  if (left <= 0) return gettext('Time limit of %(minutes)s minutes reached', { minutes });
+  const clock = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  return gettext('Time limit: %(minutes)s minutes · %(left)s left', { minutes, left: clock });
+}
+
+function tickLimits() {
+  for (const entry of calls.values()) {
+    const policy = entry.detail.caller?.policy;
+    const line = entry.el.querySelector('.policy-limit');
+    if (!policy?.time_limit_minutes || !line) continue;
+    line.textContent = limitText(policy.time_limit_minutes, entry);
+    line.dataset.over = String(entry.answeredAt !== undefined
+      && Date.now() - entry.answeredAt >= policy.time_limit_minutes * 60000);
+  }
+}
+setInterval(tickLimits, 1000);
+
+// The latest notes the called company (or the bureau for it) keeps about this caller.
+function callerNotes(notes) {
+  if (!notes || notes.length === 0) return null;
+  return h('div', { className: 'caller-notes' },
+    h('p', { className: 'notes-title', text: gettext('Notes about this caller') }),
+    h('ul', {}, notes.map((note) => h('li', {},
+      h('span', { className: 'note-text', text: note.text }),
+      h('span', { className: 'flag-meta', text: ` — ${note.written_by || gettext('unknown')} · ${fmtTime(note.written_at)}` })))));
 }
 
 function callerHistory(caller) {
