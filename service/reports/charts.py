@@ -271,7 +271,16 @@ def _pygal_chart(report: Report, name: ChartName, locale: str) -> Any:
 
     if not chart_has_data(report=report, name=name):
         # A chart of zeroes still draws its axes; pygal says there is nothing to draw instead.
-        return pygal.Bar(**_config(locale, show_legend=False))
+        return pygal.Bar(
+            **_config(
+                locale,
+                show_legend=False,
+                show_x_labels=False,
+                show_y_labels=False,
+                show_y_guides=False,
+                height=120,
+            )
+        )
     if name == "daily":
         label = _day_label(report, locale)
         chart = pygal.Bar(

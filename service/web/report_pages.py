@@ -205,7 +205,11 @@ def _context(
         {
             "name": name,
             "title": translate(locale, TITLES[name]),
-            "svg": chart_svg(report=report, name=name, locale=locale, nonce=nonce),
+            "svg": (
+                chart_svg(report=report, name=name, locale=locale, nonce=nonce)
+                if chart_has_data(report=report, name=name)
+                else ""
+            ),
             "has_data": chart_has_data(report=report, name=name),
             "csv_url": (
                 f"{base}/chart/{name}.csv?"
