@@ -16,6 +16,7 @@ from service.channels import Channel
 from service.clock import ManualClock
 from service.companies.models import Company, CompanyTestSend
 from service.companies.service import company_config
+from service.dispatch.compose import outgoing
 from service.dispatch.dispatcher import Dispatcher
 from service.dispatch.models import Delivery, DeliveryReason, DeliveryStatus
 from service.followup.schema import ResolutionIn
@@ -23,6 +24,7 @@ from service.followup.service import resolve
 from service.i18n import translate
 from service.memos.models import Memo, MemoStatus
 from service.providers.base import ChatEvent, ChatPayload
+from service.providers.chat.webhook import event_body
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
 from service.reports.recap import DailyRecap, RecapSchedule, recap_recipients, send_test_recap
@@ -445,3 +447,26 @@ def test_a_test_recap_is_sent_now_and_the_days_recap_is_still_owed(
     clock.set(RECAP_DUE)
     assert send(RecapSchedule(settings=settings), session) == 1
     assert [r.test for r in recaps(session)] == [True, False]
+
+
+def test_a_webhook_destination_hears_the_recap_as_an_event_of_its_own(
+    session: Session, settings: Settings, clock: ManualClock
+) -> None:
+    make_company(session, **recap_document(destinations=[destination("webhook", recap=True)]))
+    clock.set(RECAP_DUE)
+    assert send(RecapSchedule(settings=settings), session) == 1
+
+    row = _sent_words(session, Channel.webhook)
+    body = event_body(outgoing(delivery=row, settings=settings), at=clock.now())
+    assert body["type"] == "recap.daily"
+    assert "memo" not in body["data"]
+    assert body["data"]["recap"] == {
+        "company": "sakura-dental",
+        "company_name": "さくら歯科クリニック",
+        "day": "2026-01-05",
+        "memos": 0,
+        "urgent": 0,
+        "not_confirmed": 0,
+        "still_open": 0,
+        "portal_url": "http://testserver/portal",
+    }
