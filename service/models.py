@@ -16,6 +16,7 @@ from service.memos import search_index  # noqa: F401 (its index is made with the
 from service.memos.models import Memo
 from service.memos.resolutions import MemoResolution
 from service.providers.models import OutboxMessage
+from service.reports import indexes  # noqa: F401 (its index is made with the calls table)
 from service.reports.recap import DailyRecap
 from service.retention.models import PurgeRun
 from service.routing.optouts import SmsOptOut
