@@ -19,6 +19,7 @@ from service.escalation.schema import (
     FailedAttempt,
     FailedDelivery,
     OverdueCallback,
+    OverdueFollowUp,
     UnreachedMemo,
     WaitingMemo,
 )
@@ -71,6 +72,17 @@ def board(*, session: Session, limit: int = 100) -> Board:
             col(CallbackTask.due_at) <= now,
         )
         .order_by(col(CallbackTask.due_at))
+        .limit(limit)
+    ).all()
+    late_follow_ups = session.exec(
+        select(Memo, Company)
+        .join(Company, col(Company.id) == col(Memo.company_id))
+        .where(
+            col(Memo.follow_up_due) <= now,
+            col(Memo.resolved_at).is_(None),
+            col(Memo.id).not_in(TEST_MEMO_IDS),
+        )
+        .order_by(col(Memo.follow_up_due))
         .limit(limit)
     ).all()
     return Board(
@@ -130,6 +142,15 @@ def board(*, session: Session, limit: int = 100) -> Board:
                 overdue_seconds=int((now - t.due_at).total_seconds()),
             )
             for t, memo, company in overdue
+        ],
+        overdue_follow_ups=[
+            OverdueFollowUp(
+                **_memo_ref(memo, company),
+                follow_up_due=memo.follow_up_due.isoformat(),
+                overdue_seconds=int((now - memo.follow_up_due).total_seconds()),
+            )
+            for memo, company in late_follow_ups
+            if memo.follow_up_due is not None
         ],
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TaskOut(BaseModel):
@@ -106,6 +106,13 @@ class OverdueCallback(BoardMemo):
     overdue_seconds: int
 
 
+class OverdueFollowUp(BoardMemo):
+    """An acknowledged memo still unresolved past its follow-up deadline."""
+
+    follow_up_due: str
+    overdue_seconds: int
+
+
 class Board(BaseModel):
     """Everything a supervisor watches, oldest trouble first."""
 
@@ -114,3 +121,4 @@ class Board(BaseModel):
     failed_deliveries: list[FailedDelivery]
     escalations: list[EscalationFired]
     overdue_callbacks: list[OverdueCallback]
+    overdue_follow_ups: list[OverdueFollowUp] = Field(default_factory=list)

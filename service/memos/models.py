@@ -105,7 +105,10 @@ class Memo(SQLModel, table=True):
     # When the company recorded it resolved (None while open: acknowledging never resolves),
     # and when it should have done so by, when its follow-up rule covers the memo.
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    follow_up_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Indexed for the overdue ones the board and the portal list.
+    follow_up_due: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), index=True)
+    )
     # When the next follow-up reminder or re-notification of an open memo is looked at.
     next_follow_up_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), index=True)

@@ -70,7 +70,7 @@ def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
         "期限切れの折り返し",
     ):
         assert panel in page.text
-    for tbody in ("waiting", "unreached", "failed", "escalations", "overdue"):
+    for tbody in ("waiting", "unreached", "failed", "escalations", "overdue", "follow-ups"):
         assert f'<tbody id="{tbody}">' in page.text
     assert re.search(r'<meta name="csrf-token" content="[^"]+">', page.text)
     assert re.search(r'<script type="module" src="/static/board\.js\?v=\w+">', page.text)
@@ -81,6 +81,7 @@ def test_admin_board_has_five_panels_a_csrf_token_and_its_script(
         "failed_deliveries": [],
         "escalations": [],
         "overdue_callbacks": [],
+        "overdue_follow_ups": [],
     }
 
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
             sa.Column("next_follow_up_at", service.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch.create_index("ix_memos_next_follow_up_at", ["next_follow_up_at"], unique=False)
+        batch.create_index("ix_memos_follow_up_due", ["follow_up_due"], unique=False)
     with op.batch_alter_table("deliveries") as batch:
         batch.alter_column(
             "reason",
@@ -73,5 +74,6 @@ def downgrade() -> None:
             existing_nullable=False,
         )
     with op.batch_alter_table("memos") as batch:
+        batch.drop_index("ix_memos_follow_up_due")
         batch.drop_index("ix_memos_next_follow_up_at")
         batch.drop_column("next_follow_up_at")

@@ -1,4 +1,4 @@
-// The supervisor's board: five panels drawn from GET /api/v1/board, refetched whenever a
+// The supervisor's board: six panels drawn from GET /api/v1/board, refetched whenever a
 // memo or a callback changes (server-sent events) and every minute; ages tick every 30 s.
 
 import {
@@ -131,12 +131,21 @@ function overdueRow(item) {
     h('td', {}, h('span', { className: `badge task-${item.status}` }, TASK_STATUS[item.status] ?? item.status)));
 }
 
+function followUpRow(item) {
+  return h('tr', { 'data-memo-id': item.memo_id, className: item.urgency === 'urgent' ? 'urgent stale' : 'stale' },
+    h('td', { className: 'age-cell' }, age(item.overdue_seconds)),
+    company(item),
+    subject(item),
+    h('td', {}, h('time', { datetime: item.follow_up_due, text: fmtTime(item.follow_up_due) })));
+}
+
 const PANELS = [
   ['waiting', 'waiting', waitingRow],
   ['unreached', 'unreached', unreachedRow],
   ['failed', 'failed_deliveries', failedRow],
   ['escalations', 'escalations', escalationRow],
   ['overdue', 'overdue_callbacks', overdueRow],
+  ['follow-ups', 'overdue_follow_ups', followUpRow],
 ];
 
 function render() {
