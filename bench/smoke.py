@@ -16,7 +16,15 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import admin_workspace, console_latency, escalation, memo_intake, memo_search, relay
+from bench import (
+    admin_workspace,
+    console_latency,
+    escalation,
+    memo_intake,
+    memo_search,
+    relay,
+    reports,
+)
 from bench.report import Report
 
 
@@ -82,6 +90,12 @@ def main() -> None:
                 clients=3,
                 requests=5,
                 postgres_url=postgres_url,
+            ),
+        ),
+        (
+            "reports",
+            lambda: reports.run(
+                backends=backends, memos=2000, companies=10, runs=3, postgres_url=postgres_url
             ),
         ),
     ]
