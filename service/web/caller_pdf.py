@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import Request, Response
 from reportlab.lib import colors
@@ -127,8 +127,10 @@ def _para(value: str, style: str = "body") -> Paragraph:
 
 
 def _link(url: str) -> Paragraph:
-    """A link that prints its address too, for the reader of the printed page."""
-    markup = f'<a href="{escape(url, {chr(34): "&quot;"})}" color="blue">{_text(url)}</a>'
+    """A web address as a link that prints the address too, for the reader of the page."""
+    if not url.startswith(("https://", "http://")):
+        return _para(url)  # anything else is shown, never followed
+    markup = f'<a href={quoteattr(url)} color="blue">{_text(url)}</a>'
     return Paragraph(markup, _styles()["body"])
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from service.acks.service import AckVia
 from service.audit import service as audit
 from service.auth.models import User
+from service.calls import service as calls
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.followup.schema import ResolutionIn
@@ -236,6 +237,34 @@ def test_text_that_looks_like_markup_is_written_as_given(
     text = flat(pages_of(answer))
     assert "<b>至急</b>&<ahref='x'>" in text
     assert "一行目二行目<fontsize=40>大</font>" in text
+
+
+def links_of(answer: Response) -> list[str]:
+    """The addresses the PDF's links go to."""
+    reader = PdfReader(io.BytesIO(answer.content))
+    return [
+        annotation.get_object()["/A"]["/URI"]
+        for page in reader.pages
+        for annotation in page.get("/Annots", [])
+        if "/A" in annotation.get_object()
+    ]
+
+
+def test_a_recording_is_a_link_only_when_it_is_a_web_address(
+    client: TestClient,
+    session: Session,
+    history: CallerHistory,
+    admin_headers: dict[str, str],
+) -> None:
+    calls.attach_recording(
+        session=session, call_sid=history.kaede_call.call_sid, recording_url="javascript:alert(1)"
+    )
+    session.commit()
+
+    answer = client.get(STAFF_EXPORT, params={"format": "pdf"}, headers=admin_headers)
+
+    assert set(links_of(answer)) == {RECORDING}  # one annotation per line the link runs over
+    assert "javascript:alert(1)" in flat(pages_of(answer))
 
 
 def test_many_memos_run_onto_numbered_pages(
