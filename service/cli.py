@@ -60,9 +60,11 @@ def run_dispatcher() -> None:
 def _register_domain_commands() -> None:
     from service.auth.cli import register as register_auth
     from service.companies.cli import register as register_companies
+    from service.retention.cli import register as register_retention
 
     register_companies(app)
     register_auth(app)
+    register_retention(app)
 
 
 _register_domain_commands()

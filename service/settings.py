@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import tempfile
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -98,7 +99,23 @@ class Settings(BaseSettings):
     # the dev outbox) show times in it.
     timezone: str = "Asia/Tokyo"
 
-    @field_validator("timezone")
+    # When the nightly purge of expired records (each company's `retention:`) starts, and
+    # in which time zone that clock time is read.
+    purge_at: str = "03:00"
+    purge_timezone: str = "Asia/Tokyo"
+
+    @field_validator("purge_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            moment = time.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be a time of day as HH:MM, e.g. 03:00") from None
+        if len(value.strip()) != 5 or moment.second or moment.tzinfo is not None:
+            raise ValueError("must be a time of day as HH:MM, e.g. 03:00")
+        return value.strip()
+
+    @field_validator("timezone", "purge_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
@@ -194,6 +211,11 @@ class Settings(BaseSettings):
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def purge_time(self) -> time:
+        """The time of day the nightly purge starts, in `purge_timezone`."""
+        return time.fromisoformat(self.purge_at)
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,7 @@ from service.events import PostgresListener
 from service.followup.reminders import next_due as follow_up_next_due
 from service.followup.reminders import send_due as send_follow_ups
 from service.providers.registry import build_providers, close_providers
+from service.retention.runs import next_nightly, nightly_batch
 from service.reports.recap import RecapSchedule
 from service.settings import Settings
 
@@ -32,6 +34,16 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
     dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
     dispatcher.timers.append(lambda session: escalation_next_due(session=session))
+    # The nightly purge, a batch per step, so sends and escalations go on between batches.
+    purge_at, purge_zone = settings.purge_time, ZoneInfo(settings.purge_timezone)
+    dispatcher.steps.append(
+        lambda session: nightly_batch(
+            session=session, at=purge_at, zone=purge_zone, worker=dispatcher.name
+        )
+    )
+    dispatcher.timers.append(
+        lambda session: next_nightly(session=session, at=purge_at, zone=purge_zone)
+    )
     # Each company's daily recap, at the time it chose.
     recaps = RecapSchedule(settings=settings)
     dispatcher.steps.append(recaps.send_due)

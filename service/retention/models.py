@@ -10,6 +10,10 @@ from sqlmodel import Column, Field, SQLModel
 
 from service.db import UTCDateTime, new_id
 
+# The kinds of record a company's retention covers, in the order a company is purged:
+# memos before calls, since a call is kept while a memo refers to it.
+KINDS = ("memos", "recordings", "calls", "caller_notes")
+
 
 def _nothing() -> dict[str, Any]:
     return {}

@@ -31,10 +31,7 @@ from service.escalation.models import CallbackTask, TaskStatus
 from service.followup import reminders
 from service.memos import lifecycle, resolutions
 from service.memos.models import Memo
-
-# The kinds of record a company's retention covers, in the order a company is purged:
-# memos before calls, since a call is kept while a memo refers to it.
-KINDS = ("memos", "recordings", "calls", "caller_notes")
+from service.retention.models import KINDS
 
 _UNSENT = (DeliveryStatus.pending, DeliveryStatus.retrying, DeliveryStatus.sending)
 _OWED = (TaskStatus.open, TaskStatus.taken)

@@ -17,8 +17,8 @@ from service import clock
 from service.audit import service as audit
 from service.audit.service import Action, Actor
 from service.companies.models import Company
-from service.retention.models import PurgeRun
-from service.retention.purge import KINDS, companies_after, expired_counts, purge_some, retention_of
+from service.retention.models import KINDS, PurgeRun
+from service.retention.purge import companies_after, expired_counts, purge_some, retention_of
 
 # Records deleted in one transaction, and companies looked at in one, at most.
 BATCH = 500
