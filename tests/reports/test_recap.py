@@ -27,7 +27,13 @@ from service.providers.base import ChatEvent, ChatPayload
 from service.providers.chat.webhook import event_body
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
-from service.reports.recap import DailyRecap, RecapSchedule, recap_recipients, send_test_recap
+from service.reports.recap import (
+    DailyRecap,
+    RecapSchedule,
+    recap_recipients,
+    send_recap,
+    send_test_recap,
+)
 from service.settings import Settings
 from tests.chat import destination
 from tests.dispatch.conftest import take_memo
@@ -470,3 +476,15 @@ def test_a_webhook_destination_hears_the_recap_as_an_event_of_its_own(
         "still_open": 0,
         "portal_url": "http://testserver/portal",
     }
+
+
+def test_two_dispatchers_racing_for_a_day_send_it_once(
+    session: Session, settings: Settings, clock: ManualClock, company: Company
+) -> None:
+    clock.set(RECAP_DUE)
+    assert send_recap(session=session, company_id=company.id, day=MONDAY, settings=settings)
+    # The loser finds the day's row taken: it sends nothing, and its transaction goes on.
+    assert not send_recap(session=session, company_id=company.id, day=MONDAY, settings=settings)
+    session.commit()
+    assert len(recaps(session)) == 1
+    assert len(recap_deliveries(session)) == 2
