@@ -159,9 +159,10 @@ def seed_memos(
         session.commit()
     if engine.dialect.name == "postgresql":
         # What autovacuum soon does after a bulk load: the planner's statistics, which it
-        # needs to weigh the trigram index against a company's newest-first list.
-        with engine.connect() as connection:
-            connection.execute(text("ANALYZE"))
+        # needs to weigh the trigram index against a company's newest-first list, and the
+        # trigram index's pending entries merged in (until then every search reads them all).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     return tokens, serials, their_companies
 

@@ -10,7 +10,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, exists, func, literal, tuple_
+from sqlalchemy import String, bindparam, cast, exists, func, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, and_, col, or_, select
 from sqlmodel.sql.expression import Select
@@ -125,8 +125,18 @@ def _may_match(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
     maybe a few more, which `_search` then leaves out."""
     if dialect == "postgresql":
         searched = search_index.pg_search_text()
+        # The patterns are written into the statement rather than bound: a prepared statement
+        # run often enough gets one plan for any pattern, and only a pattern it can see tells
+        # the planner whether the index (few memos hold it) or the company's newest-first
+        # list (most do) is the quicker way.
         return or_(
-            *(searched.ilike(_like_pattern(text), escape="\\") for text in terms.indexed_texts)
+            *(
+                searched.ilike(
+                    bindparam(None, _like_pattern(text), String(), literal_execute=True),
+                    escape="\\",
+                )
+                for text in terms.indexed_texts
+            )
         )
     return search_index.sqlite_match(terms.indexed_texts)
 
