@@ -22,7 +22,7 @@ from service import clock
 from service.auth.models import Role, User
 from service.companies.models import Company
 from service.companies.service import get_company, list_companies
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, Invalid, NotFound
 from service.http_deps import OptionalUser, SessionDep
 from service.i18n import N_, supported, translate
 from service.reports.charts import (
@@ -299,6 +299,19 @@ def staff_reports(
     return response
 
 
+def chart_name(name: str) -> ChartName:
+    """`name` as one of the charts; anything else is refused."""
+    for known in CHART_NAMES:
+        if name == known:
+            return known
+    raise Invalid(
+        N_("Choose one of: %(expected)s."),
+        field="name",
+        code="not_a_choice",
+        expected=", ".join(CHART_NAMES),
+    )
+
+
 def _chart_download(request: Request, report: Report, name: ChartName, scope: Scope) -> Response:
     owner = scope.company.slug if scope.company is not None else "bureau"
     filename = f"relay-report-{owner}-{report.period}-{report.start.isoformat()}-{name}.csv"
@@ -311,7 +324,7 @@ def _chart_download(request: Request, report: Report, name: ChartName, scope: Sc
 
 @router.get("/admin/reports/chart/{name}.csv")
 def staff_chart_csv(
-    name: ChartName,
+    name: str,
     request: Request,
     session: SessionDep,
     user: OptionalUser,
@@ -323,9 +336,10 @@ def staff_chart_csv(
     refused = refusal_page(request, user, STAFF_ROLES)
     if refused is not None:
         return refused
+    chart = chart_name(name)
     scope = _staff_scope(request, session, company)
     report = _report(session, scope, period, _first_day(scope, period, start))
-    return _chart_download(request, report, name, scope)
+    return _chart_download(request, report, chart, scope)
 
 
 def _own_company(
@@ -376,7 +390,7 @@ def portal_reports(
 
 @router.get("/portal/reports/chart/{name}.csv")
 def portal_chart_csv(
-    name: ChartName,
+    name: str,
     request: Request,
     session: SessionDep,
     user: OptionalUser,
@@ -388,6 +402,7 @@ def portal_chart_csv(
     if isinstance(found, Response):
         return found
     _, company = found
+    chart = chart_name(name)
     scope = _company_scope(company)
     report = _without_flags(_report(session, scope, period, _first_day(scope, period, start)))
-    return _chart_download(request, report, name, scope)
+    return _chart_download(request, report, chart, scope)
