@@ -42,6 +42,7 @@ from service.providers import outbox, registry
 from service.providers.base import ChatPayload, OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS
 from service.providers.models import OutboxMessage
+from service.reports.recap import DailyRecap
 from service.settings import Settings
 from service.web.auth_pages import login_redirect
 from service.web.csrf import CsrfProtected
@@ -152,12 +153,20 @@ def _chat_deliveries(session: Session, messages: list[OutboxMessage]) -> dict[st
     ids = [m.delivery_id for m in messages if is_chat(m.channel)]
     if not ids:
         return {}
-    rows = session.exec(
+    memo_rows = session.exec(
         select(Delivery.id, Delivery.contact_key, Memo.acknowledged_at, Company)
         .join(Memo, col(Memo.id) == col(Delivery.memo_id))
         .join(Company, col(Company.id) == col(Memo.company_id))
         .where(col(Delivery.id).in_(ids))
     ).all()
+    # A recap's card carries no memo: its company is its recap's, and it asks no answer.
+    recap_rows = session.exec(
+        select(Delivery.id, Delivery.contact_key, Company)
+        .join(DailyRecap, col(DailyRecap.id) == col(Delivery.recap_id))
+        .join(Company, col(Company.id) == col(DailyRecap.company_id))
+        .where(col(Delivery.id).in_(ids))
+    ).all()
+    rows = [*memo_rows, *((d, key, None, company) for d, key, company in recap_rows)]
     configs: dict[str, CompanyConfig | None] = {}
     found = {}
     for delivery_id, key, acknowledged_at, company in rows:

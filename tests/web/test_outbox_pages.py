@@ -24,6 +24,7 @@ from service.providers import outbox, registry
 from service.providers.base import OutgoingMessage
 from service.providers.chat import CHAT_PREVIEWS
 from service.providers.registry import build_providers
+from service.reports.recap import send_recap
 from service.settings import Settings
 from service.web.outbox_pages import linkify
 from tests.chat import destination, make_chat_company
@@ -439,3 +440,28 @@ def test_the_action_needs_staff_and_the_csrf_token(
         answer = client.post(f"/dev/outbox/{missing}/acknowledge", data={"csrf_token": token})
         assert answer.status_code == 404
         assert answer.json()["code"] == "not_found"
+
+
+async def test_a_recap_card_names_its_destination_and_offers_nothing_to_press(
+    client: TestClient,
+    session: Session,
+    engine: Engine,
+    settings: Settings,
+    clock: ManualClock,
+    operator: User,
+) -> None:
+    company = make_chat_company(
+        session, "slack", recap={"at": "18:00"}, destinations=[destination("slack", recap=True)]
+    )
+    clock.set(clock.now() + timedelta(hours=9))  # 18:00 in Tokyo
+    assert send_recap(
+        session=session, company_id=company.id, day=clock.now().date(), settings=settings
+    )
+    session.commit()
+    await _dispatcher(engine, settings).run_once()
+    sign_in(client, operator)
+
+    [item] = client.get("/dev/outbox.json?channel=slack").json()["items"]
+    assert item["chat"]["event"] == "recap.daily"
+    assert item["chat"]["destination"] == "ops"
+    assert item["chat"]["action"] is None
