@@ -254,9 +254,9 @@ def portal_caller_export(
     view = dataclasses.replace(company_view(company), locale=page_locale(request))
     number = to_e164(phone, country=view.country)
     record = caller_record(session=session, phone=number, company_id=company.id)
-    if not record.calls and not record.memos:
+    if not (record.calls or record.memos or record.notes or record.policies):
         # Nothing of the company's own: no empty document that reads like evidence.
-        raise NotFound(N_("No calls or messages from this number."))
+        raise NotFound(N_("Nothing on record for this number."))
     if export_format == "pdf":
         return pdf_response(
             request=request,

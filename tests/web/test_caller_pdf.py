@@ -16,8 +16,11 @@ from sqlmodel import Session
 
 from service.acks.service import AckVia
 from service.audit import service as audit
+from service.audit.service import Actor
 from service.auth.models import User
 from service.calls import service as calls
+from service.calls.caller_notes import add_caller_note
+from service.calls.caller_policies import set_caller_policy
 from service.clock import ManualClock
 from service.companies.models import Company
 from service.followup.schema import ResolutionIn
@@ -26,7 +29,7 @@ from service.i18n import translate
 from service.memos.models import Memo
 from tests.dispatch.conftest import take_memo
 from tests.factories import make_client_user, make_company
-from tests.memos.test_caller_record import RECORDING, CallerHistory, make_caller_history
+from tests.memos.test_caller_record import CALLER, RECORDING, CallerHistory, make_caller_history
 from tests.people import sign_in
 
 JA = {"Accept-Language": "ja"}
@@ -183,6 +186,56 @@ def test_another_companys_client_reads_only_its_own_memo(
 
     assert history.kaede_memo.ack_code in text and "かえでの相談の件" in text
     assert history.sakura_memo.ack_code not in text and "さくら" not in text
+
+
+def test_notes_and_policies_are_in_the_pdf_each_companys_to_its_own(
+    client: TestClient,
+    session: Session,
+    history: CallerHistory,
+    operator: User,
+    admin: User,
+    client_user: User,
+    admin_headers: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    clock.advance(timedelta(hours=1))
+    as_admin = Actor(name=admin.email, user_id=admin.id)
+    set_caller_policy(
+        session=session,
+        company_id=history.sakura.id,
+        phone=CALLER,
+        text="院長に直接つながない",
+        time_limit_minutes=5,
+        actor=Actor(name=client_user.email, user_id=client_user.id),
+    )
+    add_caller_note(
+        session=session,
+        company_id=history.sakura.id,
+        phone=CALLER,
+        text="予約変更の電話が多い",
+        actor=Actor(name=operator.email, user_id=operator.id),
+    )
+    add_caller_note(
+        session=session,
+        company_id=history.kaede.id,
+        phone=CALLER,
+        text="相談料の説明済み",
+        actor=as_admin,
+    )
+    session.commit()
+
+    staff = flat(
+        pages_of(client.get(STAFF_EXPORT, params={"format": "pdf"}, headers=admin_headers))
+    )
+    sign_in(client, client_user)
+    sakura = flat(pages_of(client.get(PORTAL_EXPORT, params={"format": "pdf"})))
+
+    limit = translate("ja", "Time limit: %(minutes)s minutes") % {"minutes": 5}
+    for text in (staff, sakura):
+        assert "院長に直接つながない" in text and "予約変更の電話が多い" in text
+        assert re.sub(r"\s+", "", limit) in text
+    assert "相談料の説明済み" in staff
+    assert "相談料の説明済み" not in sakura
 
 
 def test_a_format_not_offered_is_422_and_not_audited(
