@@ -22,6 +22,7 @@ from bench import (
     escalation,
     memo_intake,
     memo_search,
+    purge,
     relay,
     reports,
 )
@@ -96,6 +97,17 @@ def main() -> None:
             "reports",
             lambda: reports.run(
                 backends=backends, memos=2000, companies=10, runs=3, postgres_url=postgres_url
+            ),
+        ),
+        (
+            "purge",
+            lambda: purge.run(
+                backends=backends,
+                memos=2000,
+                companies=10,
+                operators=4,
+                seconds=2,
+                postgres_url=postgres_url,
             ),
         ),
     ]
