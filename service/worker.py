@@ -22,8 +22,8 @@ from service.events import PostgresListener
 from service.followup.reminders import next_due as follow_up_next_due
 from service.followup.reminders import send_due as send_follow_ups
 from service.providers.registry import build_providers, close_providers
-from service.retention.runs import next_nightly, nightly_batch
 from service.reports.recap import RecapSchedule
+from service.retention.runs import next_nightly, nightly_batch
 from service.settings import Settings
 
 
@@ -34,6 +34,10 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     dispatcher = Dispatcher(engine=engine, settings=settings, providers=providers)
     dispatcher.steps.append(lambda session: fire_due(session=session, worker=dispatcher.name))
     dispatcher.timers.append(lambda session: escalation_next_due(session=session))
+    # Each company's daily recap, at the time it chose.
+    recaps = RecapSchedule(settings=settings)
+    dispatcher.steps.append(recaps.send_due)
+    dispatcher.timers.append(recaps.next_due)
     # The nightly purge, a batch per step, so sends and escalations go on between batches.
     purge_at, purge_zone = settings.purge_time, ZoneInfo(settings.purge_timezone)
     dispatcher.steps.append(
@@ -44,10 +48,6 @@ async def running_dispatcher(*, engine: Engine, settings: Settings) -> AsyncIter
     dispatcher.timers.append(
         lambda session: next_nightly(session=session, at=purge_at, zone=purge_zone)
     )
-    # Each company's daily recap, at the time it chose.
-    recaps = RecapSchedule(settings=settings)
-    dispatcher.steps.append(recaps.send_due)
-    dispatcher.timers.append(recaps.next_due)
     dispatcher.steps.append(
         lambda session: send_follow_ups(session=session, worker=dispatcher.name)
     )
