@@ -18,12 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Float,
     Integer,
-    Numeric,
     case,
     cast,
-    exists,
     func,
     literal,
     or_,
@@ -247,14 +244,15 @@ class _Figures:
 
     def _quarter(self, column: Any) -> ColumnElement[Any]:
         if self.postgres:
-            return cast(func.floor(func.extract("epoch", column) / QUARTER_SECONDS), BigInteger)
+            # date_part is double precision; extract() is numeric, several times dearer.
+            return cast(func.floor(func.date_part("epoch", column) / QUARTER_SECONDS), BigInteger)
         # Whole seconds since 1970 divided as integers: the quarter hour it falls in.
         return cast(func.strftime("%s", column), Integer) // QUARTER_SECONDS
 
     def _seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
         # Whole milliseconds on both backends, so a median is the same number on each.
         if self.postgres:
-            return cast(func.round(cast(func.extract("epoch", later - earlier), Numeric), 3), Float)
+            return func.round(func.date_part("epoch", later - earlier) * 1000.0) / 1000.0
         return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
 
     def _rows(self, query: Executable) -> Sequence[Any]:
@@ -262,14 +260,29 @@ class _Figures:
 
     # Memos --------------------------------------------------------------------------------
 
-    def _acknowledged_first(self) -> ColumnElement[int]:
-        # 1 for a memo acknowledged before any escalation step of it fired (or with none
-        # fired), 0 for one acknowledged after, None for one not acknowledged.
-        fired_first = exists().where(
-            col(EscalationFiring.memo_id) == col(Memo.id),
-            col(EscalationFiring.fired_at) <= col(Memo.acknowledged_at),
+    def _first_firing(self, span: Window) -> Any:
+        # Each memo's first escalation step fired since the span began (a memo's steps fire
+        # after it was taken): one pass over those firings, joined to the span's memos,
+        # rather than a look-up for every memo.
+        return (
+            select(
+                col(EscalationFiring.memo_id).label("memo_id"),
+                func.min(col(EscalationFiring.fired_at)).label("fired_at"),
+            )
+            .where(col(EscalationFiring.fired_at) >= span.lo)
+            .group_by(col(EscalationFiring.memo_id))
+            .subquery("first_firing")
         )
-        return case((col(Memo.acknowledged_at).is_(None), None), (fired_first, 0), else_=1)
+
+    def _acknowledged_first(self, first: Any) -> ColumnElement[Any]:
+        # 1 for a memo acknowledged before its first escalation step fired (or with none
+        # fired), 0 for one acknowledged after, None for one not acknowledged.
+        acknowledged = col(Memo.acknowledged_at)
+        return case(
+            (acknowledged.is_(None), None),
+            (first.c.fired_at <= acknowledged, 0),
+            else_=1,
+        )
 
     def memo_quarters(self, span: Window) -> tuple[dict[int, tuple[int, int]], Counter[str]]:
         """Memos and complaints taken in each quarter hour of the span that has any, and the
@@ -296,13 +309,17 @@ class _Figures:
         """Memos taken in the span, its complaints, and of its acknowledged memos how many
         were acknowledged before an escalation step fired and how many were acknowledged."""
         complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
+        first = self._first_firing(span)
         row = self.session.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(complaint), 0),
-                func.coalesce(func.sum(self._acknowledged_first()), 0),
+                func.coalesce(func.sum(self._acknowledged_first(first)), 0),
                 func.count(col(Memo.acknowledged_at)),
-            ).where(*self._memos_in(span))
+            )
+            .select_from(Memo)
+            .outerjoin(first, first.c.memo_id == col(Memo.id))
+            .where(*self._memos_in(span))
         ).one()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
@@ -314,12 +331,22 @@ class _Figures:
         acknowledged, resolved = col(Memo.acknowledged_at), col(Memo.resolved_at)
         to_ack = self._seconds(acknowledged, taken)
         to_resolve = self._seconds(resolved, taken)
-        first = self._acknowledged_first()
+        firing = self._first_firing(span)
+        first = self._acknowledged_first(firing)
         where = [*self._memos_in(span), or_(acknowledged.is_not(None), resolved.is_not(None))]
+
+        def outcome(*columns: Any) -> Any:
+            return (
+                select(*columns)
+                .select_from(Memo)
+                .outerjoin(firing, firing.c.memo_id == col(Memo.id))
+                .where(*where)
+            )
+
         if self.postgres:
             # Ordered-set aggregates pass over nulls: each duration counts its own memos.
             row = self.session.execute(
-                select(
+                outcome(
                     func.count(to_ack),
                     func.percentile_cont(0.5).within_group(to_ack),
                     func.percentile_cont(0.9).within_group(to_ack),
@@ -327,7 +354,7 @@ class _Figures:
                     func.percentile_cont(0.5).within_group(to_resolve),
                     func.percentile_cont(0.9).within_group(to_resolve),
                     func.coalesce(func.sum(first), 0),
-                ).where(*where)
+                )
             ).one()
             ack = _durations(int(row[0]), row[1], row[2])
             resolve = _durations(int(row[3]), row[4], row[5])
@@ -336,7 +363,7 @@ class _Figures:
         resolves: list[float] = []
         before = 0
         for ack_seconds, resolve_seconds, was_first in self._rows(
-            select(to_ack, to_resolve, first).where(*where)
+            outcome(to_ack, to_resolve, first)
         ):
             if ack_seconds is not None:
                 acks.append(float(ack_seconds))
@@ -358,7 +385,13 @@ class _Figures:
         rows = self._rows(
             select(col(Delivery.channel), reason, func.count())
             .join(Memo, col(Memo.id) == col(Delivery.memo_id))
-            .where(*self._memos_in(span), col(Delivery.status) == DeliveryStatus.failed.value)
+            .where(
+                *self._memos_in(span),
+                col(Delivery.status) == DeliveryStatus.failed.value,
+                # Never due before its memo was taken: lets the (status, due) index bound
+                # the failed deliveries read.
+                col(Delivery.due_at) >= span.lo,
+            )
             .group_by(col(Delivery.channel), reason)
         )
         counts = [FailedCount(channel=str(c), reason=str(r), count=int(n)) for c, r, n in rows]
