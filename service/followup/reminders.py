@@ -233,3 +233,19 @@ def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
     """Delete the reminders and re-notifications sent for these memos."""
     if memo_ids:
         session.exec(delete(FollowUpNotice).where(col(FollowUpNotice.memo_id).in_(memo_ids)))
+
+
+def overdue_memos(*, session: Session, company_id: str, limit: int = 200) -> list[Memo]:
+    """The company's memos still unresolved past their follow-up deadline, most overdue first."""
+    return list(
+        session.exec(
+            select(Memo)
+            .where(
+                Memo.company_id == company_id,
+                col(Memo.follow_up_due) <= clock.now(),
+                col(Memo.resolved_at).is_(None),
+            )
+            .order_by(col(Memo.follow_up_due), col(Memo.id))
+            .limit(limit)
+        ).all()
+    )

@@ -25,6 +25,7 @@ from service.acks.service import AckVia, acknowledge
 from service.audit import service as audit
 from service.auth.models import Role, User
 from service.companies.models import Company
+from service.followup.reminders import overdue_memos
 from service.followup.schema import ResolutionIn
 from service.followup.service import resolve
 from service.http_deps import OptionalUser, SessionDep, actor_of, client_address
@@ -40,6 +41,7 @@ from service.web.memo_view import (
     company_view,
     fact_labels,
     label,
+    local_time,
     memo_view,
     sortable_time,
 )
@@ -115,12 +117,15 @@ def portal(
     q: Q = None,
     status_filter: StatusQ = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    overdue: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
-    """The company's memos, newest first; waiting ones stand out."""
+    """The company's memos, newest first; waiting ones stand out, overdue ones come first."""
     found = _own_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found
+    if overdue and overdue not in ("0", ""):
+        return _overdue_page(request, session, me, company)
     wanted = _status(status_filter)
     try:
         page, next_cursor = memos.list_memos(
@@ -136,9 +141,12 @@ def portal(
     view = company_view(company)
     locale = page_locale(request)
     filters = {k: v for k, v in {"q": q or "", "status": wanted or ""}.items() if v}
+    late = [] if cursor or q or wanted else overdue_memos(session=session, company_id=company.id)
     context = {
         "user": me,
         "company": company,
+        "overdue": [_overdue_view(memo, view, locale) for memo in late],
+        "overdue_only": False,
         "memos": [memo_view(memo, view, locale=locale) for memo, _ in page],
         "q": q or "",
         "status": wanted.value if wanted else "",
@@ -148,6 +156,36 @@ def portal(
         ),
         "first_url": f"/portal?{urlencode(filters)}" if cursor else None,
         "export_url": "/portal/export.csv" + (f"?{urlencode(filters)}" if filters else ""),
+    }
+    return _render(request, "portal.html", context)
+
+
+def _overdue_view(memo: Memo, view: CompanyView, locale: str) -> dict[str, Any]:
+    """A memo as the portal shows it, with the follow-up deadline it has passed."""
+    shown = memo_view(memo, view, locale=locale)
+    assert memo.follow_up_due is not None
+    shown["follow_up_due"] = local_time(memo.follow_up_due, view, locale=locale)
+    shown["follow_up_due_iso"] = memo.follow_up_due.isoformat()
+    return shown
+
+
+def _overdue_page(request: Request, session: Session, me: User, company: Company) -> Response:
+    """The company's memos past their follow-up deadline, most overdue first."""
+    view = company_view(company)
+    locale = page_locale(request)
+    late = overdue_memos(session=session, company_id=company.id)
+    context = {
+        "user": me,
+        "company": company,
+        "overdue": [_overdue_view(memo, view, locale) for memo in late],
+        "overdue_only": True,
+        "memos": [],
+        "q": "",
+        "status": "",
+        "statuses": [(s.value, label("status", s.value, locale)) for s in MemoStatus],
+        "next_url": None,
+        "first_url": "/portal",
+        "export_url": "/portal/export.csv",
     }
     return _render(request, "portal.html", context)
 
