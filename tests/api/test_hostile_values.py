@@ -101,6 +101,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "ResolutionIn": {"response": "お詫びした", "cause": "", "result": "", "resolved": True},
     "SimulatedCall": {"client": "sakura-dental", "from": "090-1111-2222"},
     "FlagIn": {"kind": "other", "note": "同じ番号から何度も"},
+    "NoteIn": {"text": "午後のみ折り返し可"},
+    "PolicyIn": {"text": "折り返しはいたしません", "time_limit_minutes": 5},
     "MeChange": {"locale": "en"},
     "TestSendIn": {"contact": "director"},
     "UserCreate": {"email": "shinjin@relay.example", "role": "operator"},
@@ -203,6 +205,11 @@ def world(
             json=VALID_BODIES["FlagIn"],
             headers=callers["operator"],
         ).json()
+        note = client.post(
+            f"/api/v1/callers/{CALLER_PHONE}/notes",
+            json=VALID_BODIES["NoteIn"],
+            headers=callers["client"],
+        ).json()
     token = make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="director")
     _, spare_token = auth.issue_api_token(session=session, user=operator, name="spare")
     kept = outbox.store_message(session=session, message=make_outgoing_message())
@@ -216,6 +223,7 @@ def world(
             "call_id": call["id"],
             "phone": CALLER_PHONE,
             "flag_id": flag["id"],
+            "note_id": note["id"],
             "token": token,
             "name": next(iter(SWAGGER_UI_ASSETS)),
             "user_id": operator.id,
