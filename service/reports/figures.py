@@ -117,16 +117,21 @@ def period_report(
         company = session.get(Company, company_id)
         slug = company.slug if company is not None else None
 
-    memo_quarters, totals = figures.memo_quarters(now)
-    memos = sum(count for count, _ in memo_quarters.values())
-    complaints = sum(complaints for _, complaints in memo_quarters.values())
-    previous_memos, previous_complaints, previous_first, previous_acked = figures.memo_totals(
-        before
+    # Both periods in one pass each over memos and calls, split by quarter hour here.
+    both = Window(start=before.start, end=now.end, lo=before.lo, hi=now.hi)
+    split = _quarter_of(now.lo)
+    memo_quarters, totals = figures.memo_quarters(both, current_from=split)
+    current = {q: counts for q, counts in memo_quarters.items() if q >= split}
+    previous = [counts for q, counts in memo_quarters.items() if q < split]
+    memos, complaints, first, acknowledged = (sum(c[n] for c in current.values()) for n in range(4))
+    previous_memos, previous_complaints, previous_first, previous_acked = (
+        sum(c[n] for c in previous) for n in range(4)
     )
-    to_acknowledge, to_resolve, first, acknowledged = figures.outcomes(now)
-    call_quarters = figures.call_quarters(now)
-    daily = _daily(now, tz=tz, calls=call_quarters, memos=memo_quarters)
-    repeat = figures.repeat_callers(now, country=country)
+    to_acknowledge, to_resolve = figures.outcomes(now)
+    all_calls = figures.call_quarters(both)
+    call_quarters = {q: count for q, count in all_calls.items() if q >= split}
+    daily = _daily(now, tz=tz, calls=call_quarters, memos=current)
+    repeat, flagged = figures.callers(now, country=country)
     return Report(
         company=slug,
         period=period,
@@ -134,7 +139,7 @@ def period_report(
         end=now.end,
         timezone=tz.key,
         calls=sum(call_quarters.values()),
-        previous_calls=figures.call_total(before),
+        previous_calls=sum(count for q, count in all_calls.items() if q < split),
         memos=memos,
         previous_memos=previous_memos,
         by_category=[Count(key=c.value, count=totals[f"category:{c.value}"]) for c in Category],
@@ -146,7 +151,7 @@ def period_report(
         failed_deliveries=figures.failed_deliveries(now),
         busiest_hours=_hour_cells(call_quarters, tz=tz),
         repeat_callers=repeat,
-        flagged_callers=figures.flagged_callers(now, country=country),
+        flagged_callers=flagged,
         daily=daily,
     )
 
@@ -181,19 +186,27 @@ def _durations(count: int, median: Any, p90: Any) -> Durations:
     )
 
 
+def _quarter_of(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds()) // QUARTER_SECONDS
+
+
 def _local(quarter: int, tz: ZoneInfo) -> datetime:
     return (_EPOCH + timedelta(seconds=quarter * QUARTER_SECONDS)).astimezone(tz)
 
 
 def _daily(
-    now: Window, *, tz: ZoneInfo, calls: dict[int, int], memos: dict[int, tuple[int, int]]
+    now: Window,
+    *,
+    tz: ZoneInfo,
+    calls: dict[int, int],
+    memos: dict[int, tuple[int, int, int, int]],
 ) -> list[DayPoint]:
     call_days: Counter[date] = Counter()
     memo_days: Counter[date] = Counter()
     complaint_days: Counter[date] = Counter()
     for quarter, count in calls.items():
         call_days[_local(quarter, tz).date()] += count
-    for quarter, (count, complaints) in memos.items():
+    for quarter, (count, complaints, _, _) in memos.items():
         day = _local(quarter, tz).date()
         memo_days[day] += count
         complaint_days[day] += complaints
@@ -284,90 +297,68 @@ class _Figures:
             else_=1,
         )
 
-    def memo_quarters(self, span: Window) -> tuple[dict[int, tuple[int, int]], Counter[str]]:
-        """Memos and complaints taken in each quarter hour of the span that has any, and the
-        span's memos by category and by urgency (in one count)."""
+    def memo_quarters(
+        self, span: Window, *, current_from: int
+    ) -> tuple[dict[int, tuple[int, int, int, int]], Counter[str]]:
+        """For each quarter hour of the span that has memos: how many, complaints, those
+        acknowledged before an escalation step fired, those acknowledged; and the memos by
+        category and by urgency from quarter `current_from` on (in one count)."""
         quarter = self._quarter(col(Memo.created_at)).label("quarter")
         values = [
             *(("category", col(Memo.category), c.value) for c in Category),
             *(("urgency", col(Memo.urgency), u.value) for u in Urgency),
         ]
         sums = [func.sum(case((column == value, 1), else_=0)) for _, column, value in values]
+        firing = self._first_firing(span)
         rows = self._rows(
-            select(quarter, func.count(), *sums).where(*self._memos_in(span)).group_by(quarter)
-        )
-        complaint = [c.value for c in Category].index(Category.complaint.value)
-        quarters: dict[int, tuple[int, int]] = {}
-        totals: Counter[str] = Counter()
-        for q, count, *counts in rows:
-            quarters[int(q)] = (int(count), int(counts[complaint]))
-            for (kind, _, value), n in zip(values, counts, strict=True):
-                totals[f"{kind}:{value}"] += int(n)
-        return quarters, totals
-
-    def memo_totals(self, span: Window) -> tuple[int, int, int, int]:
-        """Memos taken in the span, its complaints, and of its acknowledged memos how many
-        were acknowledged before an escalation step fired and how many were acknowledged."""
-        complaint = case((col(Memo.category) == Category.complaint.value, 1), else_=0)
-        first = self._first_firing(span)
-        row = self.session.execute(
             select(
+                quarter,
                 func.count(),
-                func.coalesce(func.sum(complaint), 0),
-                func.coalesce(func.sum(self._acknowledged_first(first)), 0),
+                func.coalesce(func.sum(self._acknowledged_first(firing)), 0),
                 func.count(col(Memo.acknowledged_at)),
+                *sums,
             )
             .select_from(Memo)
-            .outerjoin(first, first.c.memo_id == col(Memo.id))
+            .outerjoin(firing, firing.c.memo_id == col(Memo.id))
             .where(*self._memos_in(span))
-        ).one()
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+            .group_by(quarter)
+        )
+        complaint = [c.value for c in Category].index(Category.complaint.value)
+        quarters: dict[int, tuple[int, int, int, int]] = {}
+        totals: Counter[str] = Counter()
+        for q, count, first, acknowledged, *counts in rows:
+            quarters[int(q)] = (int(count), int(counts[complaint]), int(first), int(acknowledged))
+            if int(q) >= current_from:
+                for (kind, _, value), n in zip(values, counts, strict=True):
+                    totals[f"{kind}:{value}"] += int(n)
+        return quarters, totals
 
-    def outcomes(self, span: Window) -> tuple[Durations, Durations, int, int]:
+    def outcomes(self, span: Window) -> tuple[Durations, Durations]:
         """How long the span's memos took to be acknowledged and to be resolved (of those
-        that were), and how many were acknowledged before an escalation step fired, of how
-        many acknowledged."""
+        that were)."""
         taken = col(Memo.created_at)
         acknowledged, resolved = col(Memo.acknowledged_at), col(Memo.resolved_at)
         to_ack = self._seconds(acknowledged, taken)
         to_resolve = self._seconds(resolved, taken)
-        firing = self._first_firing(span)
-        first = self._acknowledged_first(firing)
         where = [*self._memos_in(span), or_(acknowledged.is_not(None), resolved.is_not(None))]
-
-        def outcome(*columns: Any) -> Any:
-            return (
-                select(*columns)
-                .select_from(Memo)
-                .outerjoin(firing, firing.c.memo_id == col(Memo.id))
-                .where(*where)
-            )
-
         if self.postgres:
             # Ordered-set aggregates pass over nulls: each duration counts its own memos.
             row = self.session.execute(
-                outcome(
+                select(
                     func.count(to_ack),
                     func.percentile_cont(0.5).within_group(to_ack),
                     func.percentile_cont(0.9).within_group(to_ack),
                     func.count(to_resolve),
                     func.percentile_cont(0.5).within_group(to_resolve),
                     func.percentile_cont(0.9).within_group(to_resolve),
-                    func.coalesce(func.sum(first), 0),
-                )
+                ).where(*where)
             ).one()
-            ack = _durations(int(row[0]), row[1], row[2])
-            resolve = _durations(int(row[3]), row[4], row[5])
-            return ack, resolve, int(row[6]), ack.count
+            return _durations(int(row[0]), row[1], row[2]), _durations(int(row[3]), row[4], row[5])
         acks: list[float] = []
         resolves: list[float] = []
-        before = 0
-        for ack_seconds, resolve_seconds, was_first in self._rows(
-            outcome(to_ack, to_resolve, first)
-        ):
+        for ack_seconds, resolve_seconds in self._rows(select(to_ack, to_resolve).where(*where)):
             if ack_seconds is not None:
                 acks.append(float(ack_seconds))
-                before += int(was_first)
             if resolve_seconds is not None:
                 resolves.append(float(resolve_seconds))
         acks.sort()
@@ -375,8 +366,6 @@ class _Figures:
         return (
             _durations(len(acks), percentile(acks, 0.5), percentile(acks, 0.9)),
             _durations(len(resolves), percentile(resolves, 0.5), percentile(resolves, 0.9)),
-            before,
-            len(acks),
         )
 
     def failed_deliveries(self, span: Window) -> list[FailedCount]:
@@ -399,12 +388,6 @@ class _Figures:
 
     # Calls --------------------------------------------------------------------------------
 
-    def call_total(self, span: Window) -> int:
-        """Calls that rang in the span."""
-        return int(
-            self.session.execute(select(func.count()).where(*self._calls_in(span))).scalar_one()
-        )
-
     def call_quarters(self, span: Window) -> dict[int, int]:
         """Calls that rang in each quarter hour of the span that has any."""
         quarter = self._quarter(col(Call.started_at)).label("quarter")
@@ -413,39 +396,14 @@ class _Figures:
         )
         return {int(q): int(count) for q, count in rows}
 
-    def _callers(self, rows: Sequence[Any], span: Window, *, country: str) -> list[RepeatCaller]:
-        phones = [str(phone) for phone, _ in rows]
-        if not phones:
-            return []
-        memos = dict(
-            self._rows(
-                select(col(Memo.caller_phone), func.count())
-                .where(*self._memos_in(span), col(Memo.caller_phone).in_(phones))
-                .group_by(col(Memo.caller_phone))
-            )
-        )
-        flagged = set(
-            self.session.execute(
-                select(col(CallerFlag.phone)).where(
-                    col(CallerFlag.phone).in_(phones), col(CallerFlag.cleared_at).is_(None)
-                )
-            ).scalars()
-        )
-        return [
-            RepeatCaller(
-                phone=phone,
-                display=display_for(phone, country=country),
-                calls=int(calls),
-                memos=int(memos.get(phone, 0)),
-                flagged=phone in flagged,
-            )
-            for phone, calls in rows
-        ]
-
-    def repeat_callers(self, span: Window, *, country: str) -> list[RepeatCaller]:
-        """The numbers that called most in the span, twice or more, the first twenty."""
+    def callers(
+        self, span: Window, *, country: str
+    ) -> tuple[list[RepeatCaller], list[RepeatCaller]]:
+        """The numbers that called most in the span, twice or more (the first twenty), and
+        those under a flag not cleared that called in it, most calls first."""
         calls = func.count().label("calls")
-        rows = self._rows(
+        active = select(col(CallerFlag.phone)).where(col(CallerFlag.cleared_at).is_(None))
+        repeat = self._rows(
             select(col(Call.from_number), calls)
             .where(*self._calls_in(span))
             .group_by(col(Call.from_number))
@@ -453,19 +411,36 @@ class _Figures:
             .order_by(calls.desc(), col(Call.from_number))
             .limit(REPEAT_CALLERS)
         )
-        return self._callers(rows, span, country=country)
-
-    def flagged_callers(self, span: Window, *, country: str) -> list[RepeatCaller]:
-        """The numbers under a flag not cleared that called in the span, most calls first."""
-        calls = func.count().label("calls")
-        active = select(col(CallerFlag.phone)).where(col(CallerFlag.cleared_at).is_(None))
-        rows = self._rows(
+        flagged_rows = self._rows(
             select(col(Call.from_number), calls)
             .where(*self._calls_in(span), col(Call.from_number).in_(active))
             .group_by(col(Call.from_number))
             .order_by(calls.desc(), col(Call.from_number))
         )
-        return self._callers(rows, span, country=country)
+        phones = sorted({str(phone) for phone, _ in (*repeat, *flagged_rows)})
+        if not phones:
+            return [], []
+        memos = dict(
+            self._rows(
+                select(col(Memo.caller_phone), func.count())
+                .where(*self._memos_in(span), col(Memo.caller_phone).in_(phones))
+                .group_by(col(Memo.caller_phone))
+            )
+        )
+        # Every flagged caller who called is in `flagged_rows`; a repeat caller not there
+        # has no flag in force.
+        flagged = {str(phone) for phone, _ in flagged_rows}
 
+        def caller(phone: str, count: int) -> RepeatCaller:
+            return RepeatCaller(
+                phone=phone,
+                display=display_for(phone, country=country),
+                calls=int(count),
+                memos=int(memos.get(phone, 0)),
+                flagged=phone in flagged,
+            )
 
-__all__ = ["Window", "percentile", "period_end", "period_report", "period_start", "window"]
+        return (
+            [caller(str(p), n) for p, n in repeat],
+            [caller(str(p), n) for p, n in flagged_rows],
+        )
