@@ -12,6 +12,7 @@ are reports (`DeliveryReason.recap`), so no memo's status, fallback or events ha
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -36,10 +37,15 @@ from service.providers.base import ChatEvent, ChatPayload
 from service.routing.service import Recipient
 from service.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # The open memos a recap lists one by one; the rest are counted.
 OPEN_LISTED = 20
 # A recap lists every memo of its day; past this many the rest are counted as still open.
 DAY_LISTED = 500
+# A recap that could not be made is tried again this much later, so it never holds up the
+# dispatcher's other steps pass after pass.
+RETRY_AFTER = timedelta(minutes=5)
 
 
 class DailyRecap(SQLModel, table=True):
@@ -294,6 +300,8 @@ class RecapSchedule:
     _plans: list[_Plan] = field(default_factory=list)
     # Recaps found in the table: sent for good, never looked up again.
     _sent: set[tuple[str, date]] = field(default_factory=set)
+    # Recaps that failed, and when they are tried again.
+    _held: dict[tuple[str, date], datetime] = field(default_factory=dict)
 
     def _refresh(self, session: Session) -> list[_Plan]:
         count, changed = session.exec(
@@ -322,7 +330,8 @@ class RecapSchedule:
             if (plan.company_id, day) in self._sent:
                 moments.append(plan.moment(day + timedelta(days=1)))
             else:
-                moments.append(plan.moment(day))
+                held = self._held.get((plan.company_id, day))
+                moments.append(max(plan.moment(day), held) if held else plan.moment(day))
         return min(moments) if moments else None
 
     def send_due(self, session: Session) -> int:
@@ -345,8 +354,20 @@ class RecapSchedule:
         self._sent.update((company_id, day) for company_id, day in found)
         sent = 0
         for company_id, day in sorted(owed - self._sent):
-            if send_recap(session=session, company_id=company_id, day=day, settings=self.settings):
-                sent += 1
+            if self._held.get((company_id, day), now) > now:
+                continue
+            try:
+                with session.begin_nested():
+                    made = send_recap(
+                        session=session, company_id=company_id, day=day, settings=self.settings
+                    )
+            except Exception:
+                log.exception(
+                    "the recap of company %s for %s failed; trying again", company_id, day
+                )
+                self._held[(company_id, day)] = now + RETRY_AFTER
+                continue
+            sent += int(made)
         return sent
 
 

@@ -27,6 +27,7 @@ from service.providers.base import ChatEvent, ChatPayload
 from service.providers.chat.webhook import event_body
 from service.providers.models import OutboxMessage
 from service.providers.registry import build_providers
+from service.reports import recap as recap_module
 from service.reports.recap import (
     DailyRecap,
     RecapSchedule,
@@ -488,3 +489,34 @@ def test_two_dispatchers_racing_for_a_day_send_it_once(
     session.commit()
     assert len(recaps(session)) == 1
     assert len(recap_deliveries(session)) == 2
+
+
+def test_a_recap_that_fails_is_tried_again_later_without_holding_up_the_others(
+    session: Session,
+    settings: Settings,
+    clock: ManualClock,
+    company: Company,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = make_company(session, slug="other", name="別の会社", **recap_document())
+    made = recap_module.recap_facts
+
+    def broken_for_one(**arguments: Any) -> Any:
+        if arguments["company"].id == company.id:
+            raise RuntimeError("boom")
+        return made(**arguments)
+
+    monkeypatch.setattr(recap_module, "recap_facts", broken_for_one)
+    schedule = RecapSchedule(settings=settings)
+    clock.set(RECAP_DUE)
+    assert send(schedule, session) == 1
+    assert [r.company_id for r in recaps(session)] == [other.id]
+    assert send(schedule, session) == 0  # the next pass reads the other's row back
+    assert schedule.next_due(session) == RECAP_DUE + recap_module.RETRY_AFTER
+
+    monkeypatch.setattr(recap_module, "recap_facts", made)
+    clock.advance(recap_module.RETRY_AFTER - timedelta(seconds=1))
+    assert send(schedule, session) == 0
+    clock.advance(timedelta(seconds=1))
+    assert send(schedule, session) == 1
+    assert {r.company_id for r in recaps(session)} == {company.id, other.id}
