@@ -16,11 +16,13 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from service.acks.service import AckVia
+from service.audit.service import Actor
 from service.auth.models import User
 from service.calls.models import Call
 from service.companies.models import Company
-from service.errors import NotFound
+from service.errors import Conflict, Invalid, NotFound
 from service.escalation.trail import MemoTrail, memo_trail
+from service.followup.reminders import set_deadline
 from service.followup.schema import ResolutionIn
 from service.followup.service import resolve
 from service.http_deps import OptionalUser, SessionDep, client_address
@@ -326,12 +328,14 @@ def _memo_page(
     memo: Memo,
     *,
     form: dict[str, object] | None = None,
+    deadline_error: str | None = None,
     status_code: int = status.HTTP_200_OK,
 ) -> Response:
     company = session.get(Company, memo.company_id)
     assert company is not None
     locale = page_locale(request)
     view = dataclasses.replace(company_view(company), locale=locale)
+    due = memo.follow_up_due
     operator_name, call_sid = _taken_by(session, memo)
     context = {
         "user": user,
@@ -351,8 +355,60 @@ def _memo_page(
         # Staff say who at the company told them; the latest account is in the trail above.
         "resolution_by_field": True,
         "resolution": None,
+        "follow_up": {
+            "open": memo.resolved_at is None,
+            "due": format_moment(due, locale=locale, zone=view.zone) if due else "",
+            "due_input": due.astimezone(view.zone).strftime("%Y-%m-%dT%H:%M") if due else "",
+            "error": deadline_error,
+        },
     }
     return render(request, "memos_detail.html", context, status_code=status_code)
+
+
+@router.post("/memos/{memo_id}/follow-up")
+async def memo_follow_up(
+    memo_id: str, request: Request, session: SessionDep, user: OptionalUser, _: CsrfProtected
+) -> Response:
+    """Set by when the company should resolve the memo (in its zone); audited as staff's."""
+    refused = refusal_page(request, user, STAFF_ROLES)
+    if refused is not None:
+        return refused
+    assert user is not None
+    memo = memos.get_memo(session=session, memo_id=memo_id)
+    if memo is None:
+        raise NotFound(N_("No such memo."))
+    entered = _form_text((await request.form()).get("due")).strip()
+    try:
+        due = datetime.fromisoformat(entered)
+    except ValueError:
+        return _memo_page(
+            request,
+            session,
+            user,
+            memo,
+            deadline_error=N_("Enter a date and time for the deadline."),
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    try:
+        set_deadline(
+            session=session,
+            memo=memo,
+            due=due,
+            actor=Actor(name=user.email, user_id=user.id, ip=client_address(request)),
+        )
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        return _memo_page(
+            request,
+            session,
+            user,
+            memo,
+            deadline_error=error.message,
+            status_code=error.status,
+        )
+    return RedirectResponse(
+        f"/memos/{memo.id}#follow-up-deadline", status_code=status.HTTP_303_SEE_OTHER
+    )
 
 
 def _form_text(value: object) -> str:
