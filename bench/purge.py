@@ -20,17 +20,18 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlmodel
 from sqlalchemy import insert, text
 from sqlmodel import Session
 
 from bench import harness, seed
-from bench.load import LoadResult, closed_loop
 from bench.report import LATENCY_HEADER, Latency, Report, Table, Target
 from service.auth import service as auth
 from service.auth.models import Role
@@ -46,7 +47,6 @@ HISTORY = timedelta(days=730)
 RETENTION = {"memo_days": 365, "call_days": 365, "recording_days": 90, "caller_note_days": 730}
 # One expired memo in OPEN_EVERY was never acknowledged: the purge must leave it.
 OPEN_EVERY = 10
-ROUND_SECONDS = 2.0
 MARGIN = timedelta(days=2)
 START_SECONDS = 300.0
 
@@ -177,13 +177,44 @@ def _purged(database_url: str) -> tuple[int, float]:
     return int(run.counts.get("memos", 0)), (run.finished_at - run.started_at).total_seconds()
 
 
-def _load(url: str, headers: list[dict[str, str]], slugs: list[str], seconds: float) -> LoadResult:
-    def body(client: int, serial: int) -> dict[str, Any]:
-        return seed.memo_body(slugs[abs(serial) % len(slugs)], serial, category="inquiry")
+async def _intake(
+    url: str, headers: list[dict[str, str]], slugs: list[str], until: Callable[[], bool]
+) -> tuple[list[float], dict[str, int]]:
+    """Operators posting memos, each as soon as its previous one was answered, until `until()`
+    says stop; every answer counts, however late, so a slow one is never left out."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=len(headers), max_keepalive_connections=len(headers))
+    serial = 0
 
-    return asyncio.run(
-        closed_loop(url=url, headers=headers, body=body, seconds=seconds, idempotency_keys=True)
-    )
+    async def operator(client: httpx.AsyncClient, index: int) -> None:
+        nonlocal serial
+        while not until():
+            serial += 1
+            body = seed.memo_body(slugs[serial % len(slugs)], serial, category="inquiry")
+            sent = time.monotonic()
+            try:
+                response = await client.post(
+                    url, json=body, headers={**headers[index], "Idempotency-Key": uuid.uuid4().hex}
+                )
+            except httpx.HTTPError as error:
+                errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
+                continue
+            if response.status_code != 201:
+                kind = f"HTTP {response.status_code}: {response.text[:120]}"
+                errors[kind] = errors.get(kind, 0) + 1
+                continue
+            latencies.append(time.monotonic() - sent)
+
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(operator(client, i) for i in range(len(headers))))
+    return latencies, errors
+
+
+def _load(
+    url: str, headers: list[dict[str, str]], slugs: list[str], until: Callable[[], bool]
+) -> tuple[list[float], dict[str, int]]:
+    return asyncio.run(_intake(url, headers, slugs, until))
 
 
 @contextlib.contextmanager
@@ -212,16 +243,12 @@ def _measure(
     seeded = time.monotonic() - began
     headers = seed.add_operators(database.url, operators)
     env = harness.relay_env(database.url)
-    quiet: list[float] = []
-    during: list[float] = []
-    errors: dict[str, int] = {}
     with _relay_server(env=env, logdir=logdir) as base:
         url = f"{base}/api/v1/memos"
-        _load(url, headers[:1], slugs, 0.5)  # warm up
-        result = _load(url, headers, slugs, seconds)
-        quiet += result.latencies
-        for kind, count in result.errors.items():
-            errors[kind] = errors.get(kind, 0) + count
+        warm = time.monotonic() + 1
+        _load(url, headers[:1], slugs, lambda: time.monotonic() > warm)
+        end = time.monotonic() + seconds
+        quiet, errors = _load(url, headers, slugs, lambda: time.monotonic() > end)
         log = (logdir / f"purge-{database.backend}.log").open("w")
         started = time.monotonic()
         purge = subprocess.Popen(
@@ -233,12 +260,10 @@ def _measure(
         # Intake is measured from when the run has begun, not while the command starts up.
         while purge.poll() is None and not _begun(database.url):
             time.sleep(0.2)
-        while purge.poll() is None:
-            # The last round may end a little after the purge: its requests count all the same.
-            result = _load(url, headers, slugs, ROUND_SECONDS)
-            during += result.latencies
-            for kind, count in result.errors.items():
-                errors[kind] = errors.get(kind, 0) + count
+        # Until the purge ends; the requests in flight then are answered and count too.
+        during, refused = _load(url, headers, slugs, lambda: purge.poll() is not None)
+        for kind, count in refused.items():
+            errors[kind] = errors.get(kind, 0) + count
         took = time.monotonic() - started
         log.close()
     deleted, purge_seconds = _purged(database.url)
@@ -279,7 +304,7 @@ def run(
         ["backend", "intake", "requests", *LATENCY_HEADER[1:]],
     )
     purge_table = Table(
-        "The purge (`relay purge`, its own process, 500 records per transaction)",
+        "The purge (`relay purge`, its own process, 200 records per transaction)",
         [
             "backend",
             "memos deleted",

@@ -21,7 +21,7 @@ from service.retention.models import KINDS, PurgeRun
 from service.retention.purge import companies_after, expired_counts, purge_some, retention_of
 
 # Records deleted in one transaction, and companies looked at in one, at most.
-BATCH = 500
+BATCH = 200
 COMPANIES_PER_BATCH = 20
 
 
