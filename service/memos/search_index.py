@@ -108,11 +108,11 @@ def pg_search_text() -> ColumnElement[str]:
     return literal_column(_PG_TEXT.format(t="memos."))
 
 
-def sqlite_match(texts: Iterable[str]) -> ColumnElement[bool]:
-    """SQLite: memos whose indexed columns hold any of `texts` (each of MIN_CHARS or more)."""
+def sqlite_match(query: str) -> ColumnElement[bool]:
+    """SQLite: the memos the FTS5 `query` names."""
     return text(
         "memos.rowid IN (SELECT rowid FROM memo_search WHERE memo_search MATCH :memo_search)"
-    ).bindparams(memo_search=fts_query(texts))  # type: ignore[return-value]
+    ).bindparams(memo_search=query)  # type: ignore[return-value]
 
 
 def fts_query(texts: Iterable[str]) -> str:
@@ -120,16 +120,71 @@ def fts_query(texts: Iterable[str]) -> str:
     return " OR ".join('"' + piece.replace('"', '""') + '"' for piece in sorted(set(texts)))
 
 
-def count_matches(connection: Connection, texts: Iterable[str], *, limit: int) -> int:
-    """SQLite: how many memos may hold any of `texts`, counting no further than `limit`."""
+def count_matches(connection: Connection, query: str, *, limit: int) -> int:
+    """SQLite: how many memos the FTS5 `query` names, counting no further than `limit`."""
     found = connection.execute(
         text(
             "SELECT count(*) FROM (SELECT 1 FROM memo_search"
             " WHERE memo_search MATCH :memo_search LIMIT :limit)"
         ),
-        {"memo_search": fts_query(texts), "limit": limit},
+        {"memo_search": query, "limit": limit},
     ).scalar_one()
     return int(found)
+
+
+# How many of a text's trigrams are counted, and how many of the rarest are asked for.
+_SAMPLED = 8
+_RAREST = 3
+
+
+def _count_each(connection: Connection, queries: list[str], *, limit: int) -> list[int]:
+    """SQLite: how many memos each FTS5 query names, up to `limit`, in one statement."""
+    # Built from one fixed subquery per query, numbered: the queries themselves are bound.
+    one = (
+        "(SELECT count(*) FROM (SELECT 1 FROM memo_search"
+        " WHERE memo_search MATCH :q{n} LIMIT :limit))"
+    )
+    statement = "SELECT " + ", ".join(one.format(n=n) for n in range(len(queries)))
+    values = {f"q{n}": query for n, query in enumerate(queries)}
+    return [
+        int(found)
+        for found in connection.execute(text(statement), {"limit": limit, **values}).one()
+    ]
+
+
+# How many of a text's trigrams are counted, and how many of the rarest are asked for.
+_SAMPLED = 8
+_RAREST = 3
+
+
+def rare_trigrams_query(connection: Connection, texts: Iterable[str], *, limit: int) -> str | None:
+    """SQLite: an FTS5 query naming every memo that may hold any of `texts` through each
+    text's rarest trigrams, when it names at most `limit` memos; None otherwise.
+
+    FTS5 reads every trigram of a phrase in full, so a phrase made mostly of common ones
+    (a subject most memos share, a number's digits) costs as much as reading the memos; a
+    memo holding the text holds each of its trigrams, so the rarest few name it too."""
+    sampled: list[list[str]] = []
+    for piece in sorted(set(texts)):
+        grams = list(dict.fromkeys(piece[at : at + 3] for at in range(len(piece) - 2)))
+        if len(grams) > _SAMPLED:
+            step = (len(grams) - 1) / (_SAMPLED - 1)
+            grams = list(dict.fromkeys(grams[round(n * step)] for n in range(_SAMPLED)))
+        sampled.append(grams)
+    every = sorted({gram for grams in sampled for gram in grams})
+    found = _count_each(connection, [fts_query([gram]) for gram in every], limit=limit + 1)
+    counts = dict(zip(every, found, strict=True))
+    parts = []
+    for grams in sampled:
+        rarest = sorted(grams, key=counts.__getitem__)[:_RAREST]
+        # A trigram in more memos than the limit only slows the others down, unless every
+        # one is that common (a number's digits), when together they may still be rare.
+        few = [gram for gram in rarest if counts[gram] <= limit] or rarest
+        parts.append(" AND ".join(fts_query([gram]) for gram in few))
+    query = " OR ".join(f"({part})" for part in parts)
+    if count_matches(connection, query, limit=limit + 1) > limit:
+        return None
+    return query
 
 
 def _create(target: Table, connection: Connection, **kw: Any) -> None:

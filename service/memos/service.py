@@ -120,7 +120,7 @@ class _Terms:
         return [*self.texts, *self.escaped, *([self.digits] if self.digits else [])]
 
 
-def _may_match(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
+def _may_match(terms: _Terms, *, dialect: str, fts_query: str | None) -> ColumnElement[bool]:
     """The memos the trigram index names as possibly matching: every memo `_search` finds and
     maybe a few more, which `_search` then leaves out."""
     if dialect == "postgresql":
@@ -138,7 +138,7 @@ def _may_match(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
                 for text in terms.indexed_texts
             )
         )
-    return search_index.sqlite_match(terms.indexed_texts)
+    return search_index.sqlite_match(fts_query or search_index.fts_query(terms.indexed_texts))
 
 
 def _search(terms: _Terms, *, dialect: str) -> ColumnElement[bool]:
@@ -198,9 +198,11 @@ def list_statement(
     cursor: str | None = None,
     limit: int = 50,
     text_index: bool = True,
+    fts_query: str | None = None,
 ) -> Select[Memo, Company]:
     """The query for one page of `list_memos` and the first memo after it; with `text_index`,
-    a search of three characters or more reads only the memos the trigram index names."""
+    a search of three characters or more reads only the memos the trigram index names (on
+    SQLite, those `fts_query` names, by default the search's words as phrases)."""
     statement = (
         select(Memo, Company)
         .join(Company, col(Company.id) == col(Memo.company_id))
@@ -224,7 +226,7 @@ def list_statement(
     if query and query.strip():
         terms = _Terms(query.strip())
         if text_index and terms.indexable:
-            statement = statement.where(_may_match(terms, dialect=dialect))
+            statement = statement.where(_may_match(terms, dialect=dialect, fts_query=fts_query))
         statement = statement.where(_search(terms, dialect=dialect))
     if cursor:
         moment, memo_id = _decode_cursor(cursor)
@@ -245,17 +247,17 @@ def list_statement(
 SQLITE_INDEX_MATCHES = 2000
 
 
-def _few_may_match(*, session: Session, query: str | None) -> bool:
-    """SQLite: whether the trigram index names few enough memos for a search to read them."""
+def _few_may_match(*, session: Session, query: str | None) -> str | None:
+    """SQLite: the FTS5 query naming the memos a search may find, when they are few enough
+    for the search to read them; None otherwise."""
     if not query or not query.strip():
-        return False
+        return None
     terms = _Terms(query.strip())
     if not terms.indexable:
-        return False
-    found = search_index.count_matches(
-        session.connection(), terms.indexed_texts, limit=SQLITE_INDEX_MATCHES + 1
+        return None
+    return search_index.rare_trigrams_query(
+        session.connection(), terms.indexed_texts, limit=SQLITE_INDEX_MATCHES
     )
-    return found <= SQLITE_INDEX_MATCHES
 
 
 def list_memos(
@@ -276,6 +278,7 @@ def list_memos(
 
     `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
     dialect = session.get_bind().dialect.name
+    fts_query = _few_may_match(session=session, query=query) if dialect == "sqlite" else None
     statement = list_statement(
         dialect=dialect,
         company_id=company_id,
@@ -288,7 +291,8 @@ def list_memos(
         query=query,
         cursor=cursor,
         limit=limit,
-        text_index=dialect != "sqlite" or _few_may_match(session=session, query=query),
+        text_index=dialect != "sqlite" or fts_query is not None,
+        fts_query=fts_query,
     )
     rows = session.exec(statement).all()
     page = [(memo, company) for memo, company in rows[:limit]]

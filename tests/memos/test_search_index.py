@@ -61,3 +61,20 @@ def test_the_sqlite_index_follows_every_insert_change_and_delete(
 
 def test_an_fts_query_takes_the_words_as_plain_text() -> None:
     assert search_index.fts_query(['say "hi"', "a OR b", "a OR b"]) == '"a OR b" OR "say ""hi"""'
+
+
+def test_sqlite_asks_for_the_rarest_trigrams_of_a_text(engine: Engine, session: Session) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    make_history(session, companies=1, per_company=300)
+
+    with engine.connect() as connection:
+        one = search_index.rare_trigrams_query(connection, ["配送の遅れについて（123）"], limit=50)
+        most = search_index.rare_trigrams_query(connection, ["配送の遅れ"], limit=50)
+        assert one is not None
+        named = search_index.count_matches(connection, one, limit=1000)
+
+    # Trigrams every memo holds are left out, and the few asked for name the one memo.
+    assert "配送の" not in one and "（12" in one
+    assert named == 1
+    assert most is None
