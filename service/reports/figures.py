@@ -258,7 +258,10 @@ class _Figures:
     def _quarter(self, column: Any) -> ColumnElement[Any]:
         if self.postgres:
             # date_part is double precision; extract() is numeric, several times dearer.
-            return cast(func.floor(func.date_part("epoch", column) / QUARTER_SECONDS), BigInteger)
+            # A float divisor keeps the division in double precision: an integer one is cast
+            # to numeric, and the whole division with it.
+            quarter_seconds = float(QUARTER_SECONDS)
+            return cast(func.floor(func.date_part("epoch", column) / quarter_seconds), BigInteger)
         # Whole seconds since 1970 divided as integers: the quarter hour it falls in.
         return cast(func.strftime("%s", column), Integer) // QUARTER_SECONDS
 
