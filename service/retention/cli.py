@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import time
 from typing import TYPE_CHECKING
 
 import typer
@@ -14,6 +15,9 @@ from service.retention.models import KINDS
 
 if TYPE_CHECKING:
     from service.retention.runs import Purged
+
+# The longest rest between two batches of a purge run by hand.
+MAX_REST_SECONDS = 1.0
 
 
 def _started_by() -> str:
@@ -59,6 +63,7 @@ def purge(
         purged: list[Purged] = []
         while True:
             # Each batch commits, so intake never waits long behind the purge.
+            began = time.monotonic()
             with transaction(engine) as session:
                 run = session.get(PurgeRun, run_id, with_for_update=True)
                 assert run is not None
@@ -68,6 +73,10 @@ def purge(
             purged.extend(finished)
             if progress == 0 or run.finished_at is not None:
                 break
+            # SQLite has one writer: a loop that commits and begins again at once keeps
+            # winning the lock from other processes, whose busy handler sleeps between tries.
+            # Resting as long as the batch took leaves them the database half the time.
+            time.sleep(min(time.monotonic() - began, MAX_REST_SECONDS))
     except (OperationalError, ProgrammingError) as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         typer.echo(f"relay: database error: {reason} (has `relay db upgrade` been run?)", err=True)
