@@ -7,12 +7,14 @@ that does not match its declared model (FastAPI's validation). Each becomes the 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from service.errors import ErrorBody, FieldProblem, RelayError, refusal_for_status
@@ -171,8 +173,28 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=body.status)
 
 
+class DatabaseBusy(RelayError):
+    """The database stayed locked by another writer for longer than Relay waits."""
+
+    status = 503
+    code = "busy"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+async def _operational_error(request: Request, error: Exception) -> Response:
+    # SQLite's one writer held too long (a purge, a bulk import): nothing was written, and
+    # the same request a moment later goes through. Anything else is a fault, not a refusal.
+    # The process's own writer queue raises sqlite3's error unwrapped.
+    cause = error.orig if isinstance(error, OperationalError) else error
+    if "database is locked" not in str(cause):
+        raise error
+    return _answer(request, DatabaseBusy(N_("Relay is busy: nothing was saved. Try again.")))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every refusal of `app` in the one shape."""
     app.add_exception_handler(RelayError, _relay_error)
+    app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(sqlite3.OperationalError, _operational_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from service.companies.models import Company
 from service.errors import RelayError
@@ -188,3 +190,27 @@ def test_a_program_asking_for_an_unknown_route_gets_json_even_from_a_browser(
     response = client.get("/api/v1/nothing", headers={"Accept": "text/html,*/*"})
 
     refused(response, status=404, code="not_found")
+
+
+def test_a_database_locked_too_long_is_a_503_to_try_again_in_the_shape(app: FastAPI) -> None:
+    @app.post("/test-locked")
+    def locked() -> None:
+        raise OperationalError(
+            "INSERT INTO memos", {}, sqlite3.OperationalError("database is locked")
+        )
+
+    response = TestClient(app).post("/test-locked")
+    body = refused(response, status=503, code="busy")
+
+    assert response.headers["retry-after"] == "1"
+    assert body.detail == "ただいま混み合っているため保存できませんでした。もう一度お試しください。"
+
+
+def test_any_other_database_fault_is_not_dressed_up_as_busy(app: FastAPI) -> None:
+    @app.post("/test-broken")
+    def broken() -> None:
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("disk I/O error"))
+
+    response = TestClient(app, raise_server_exceptions=False).post("/test-broken")
+
+    assert response.status_code == 500
