@@ -210,6 +210,17 @@ def store_words(
     return set(kept)
 
 
+def delete_for_recaps(*, session: Session, recap_ids: Collection[str]) -> None:
+    """Delete every delivery of these daily recaps, and what the dev outbox kept of them."""
+    if not recap_ids:
+        return
+    delivery_ids = list(
+        session.exec(select(Delivery.id).where(col(Delivery.recap_id).in_(recap_ids))).all()
+    )
+    outbox.delete_for_deliveries(session=session, delivery_ids=delivery_ids)
+    session.exec(delete(Delivery).where(col(Delivery.recap_id).in_(recap_ids)))
+
+
 def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:
     """Delete every delivery of these memos, and what the dev outbox kept of them."""
     if not memo_ids:

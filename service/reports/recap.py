@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy import Date, Index, and_, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Column, Field, Session, SQLModel, col, func, or_, select
+from sqlmodel import Column, Field, Session, SQLModel, col, delete, func, or_, select
 
 from service import clock
 from service.channels import Channel
@@ -29,6 +29,7 @@ from service.companies.config import CompanyConfig
 from service.companies.models import Company, CompanyTestSend
 from service.companies.service import company_config
 from service.db import UTCDateTime, new_id
+from service.dispatch import delivery_queue
 from service.dispatch.delivery_queue import enqueue
 from service.dispatch.models import Delivery, DeliveryReason
 from service.memos.models import Memo, Urgency
@@ -391,4 +392,23 @@ def send_recap(*, session: Session, company_id: str, day: date, settings: Settin
     except IntegrityError:
         return False
     _send(session=session, company=company, config=config, recap=recap, settings=settings)
+    _forget_expired(session=session, company_id=company.id, config=config, day=day)
     return True
+
+
+def _forget_expired(*, session: Session, company_id: str, config: CompanyConfig, day: date) -> None:
+    # Recaps name callers as memos do, so they are kept no longer than the company's memos;
+    # the nightly purge cannot reach them (it sits beside reports, not above them).
+    if config.retention is None or config.retention.memo_days is None:
+        return
+    oldest_kept = day - timedelta(days=config.retention.memo_days)
+    expired = list(
+        session.exec(
+            select(DailyRecap.id).where(
+                DailyRecap.company_id == company_id, col(DailyRecap.day) < oldest_kept
+            )
+        ).all()
+    )
+    if expired:
+        delivery_queue.delete_for_recaps(session=session, recap_ids=expired)
+        session.exec(delete(DailyRecap).where(col(DailyRecap.id).in_(expired)))

@@ -520,3 +520,22 @@ def test_a_recap_that_fails_is_tried_again_later_without_holding_up_the_others(
     clock.advance(timedelta(seconds=1))
     assert send(schedule, session) == 1
     assert {r.company_id for r in recaps(session)} == {company.id, other.id}
+
+
+def test_recaps_older_than_the_companys_memos_are_kept_go_with_their_messages(
+    session: Session, settings: Settings, clock: ManualClock
+) -> None:
+    company = make_company(session, **recap_document(retention={"memo_days": 30}))
+    schedule = RecapSchedule(settings=settings)
+    for day in (MONDAY - timedelta(days=31), MONDAY - timedelta(days=30)):
+        clock.set(tokyo(18, day=day))
+        assert send(schedule, session) == 1
+    assert len(recap_deliveries(session)) == 4
+
+    clock.set(RECAP_DUE)
+    assert send(schedule, session) == 1
+
+    kept = recaps(session)
+    assert [r.day for r in kept] == [MONDAY - timedelta(days=30), MONDAY]
+    assert {d.recap_id for d in recap_deliveries(session)} == {r.id for r in kept}
+    assert all(r.company_id == company.id for r in kept)
