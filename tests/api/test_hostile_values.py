@@ -99,6 +99,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "CallbackResult": {"outcome": "no_answer", "retry_in_minutes": 30},
     "AckIn": {"by": "佐藤 院長"},
     "ResolutionIn": {"response": "お詫びした", "cause": "", "result": "", "resolved": True},
+    "FollowUpDueIn": {"due": "2030-01-01T09:00:00+09:00"},
     "SimulatedCall": {"client": "sakura-dental", "from": "090-1111-2222"},
     "FlagIn": {"kind": "other", "note": "同じ番号から何度も"},
     "NoteIn": {"text": "午後のみ折り返し可"},
