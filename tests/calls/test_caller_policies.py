@@ -55,6 +55,8 @@ def test_setting_again_replaces_the_one_policy_and_clearing_withdraws_it(
     )
     assert len(policies.caller_policies(session=session, phone=CALLER)) == 1
 
+    # A moment later, so the audit trail's order is the order of the acts.
+    clock.advance(timedelta(minutes=1))
     withdrawn = policies.clear_caller_policy(
         session=session, company_id=company.id, phone=CALLER, actor=_as(admin)
     )
