@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_interval, format_skeleton
 from babel.numbers import format_decimal, format_percent
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from service import clock
-from service.auth.models import Role, User
 from service.companies.models import Company
 from service.companies.service import get_company, list_companies
 from service.errors import BadRequest, Invalid, NotFound
@@ -38,12 +37,11 @@ from service.reports.charts import (
 from service.reports.figures import period_end, period_report, period_start, previous_start
 from service.reports.schema import Durations, Period, Report, Share
 from service.settings import Settings
-from service.web.auth_pages import login_redirect
-from service.web.caller_pages import caller_url
+from service.web.caller_pages import caller_url, client_company
 from service.web.memo_view import company_view
 from service.web.pages import STAFF_ROLES, refusal_page, render
 from service.web.security import csp_nonce
-from service.web.templating import company_locale, page_locale
+from service.web.templating import page_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -342,27 +340,6 @@ def staff_chart_csv(
     return _chart_download(request, report, chart, scope)
 
 
-def _own_company(
-    request: Request, session: Session, user: User | None
-) -> tuple[User, Company] | Response:
-    """The signed-in client user and their company, or the answer for anyone else."""
-    if user is None:
-        return login_redirect(request)
-    company = session.get(Company, user.company_id) if user.company_id else None
-    if user.role != Role.client or company is None:
-        response = render(
-            request,
-            "portal_notice.html",
-            {"user": user, "kind": "forbidden"},
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
-        response.headers.update(PRIVATE_HEADERS)
-        return response
-    # As in the rest of the portal: the company's language unless the user chose their own.
-    company_locale(request, company_view(company).locale)
-    return user, company
-
-
 @router.get("/portal/reports")
 def portal_reports(
     request: Request,
@@ -372,7 +349,7 @@ def portal_reports(
     start: StartQ = None,
 ) -> Response:
     """A period's figures and charts for the user's own company."""
-    found = _own_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found
@@ -398,7 +375,7 @@ def portal_chart_csv(
     start: StartQ = None,
 ) -> Response:
     """The numbers of one chart of the company's own report, as CSV."""
-    found = _own_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     _, company = found
