@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
@@ -32,6 +34,21 @@ pytest_plugins = ["tests.people"]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests last: Playwright's sync API must not share a loop with asyncio tests."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """Argon2 at its lowest cost: the suite creates thousands of users, and the production cost
+    (about 0.15 s a hash here) would be a quarter of its running time. Hashes still verify
+    as Argon2, and hashes made at the production cost still verify."""
+    from service.auth import service as auth_service
+
+    production = auth_service._hasher
+    auth_service._hasher = PasswordHash(
+        (Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)
+    )
+    yield
+    auth_service._hasher = production
 
 
 @pytest.fixture(scope="session")
