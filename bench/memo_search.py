@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 
 from bench import admin_workspace, harness
 from bench.report import LATENCY_HEADER, Latency, Report, Table, Target
+from bench.seed import search_indexed_at_the_end
 from service.auth import service as auth
 from service.auth.models import Role
 from service.companies.models import Company
@@ -125,24 +126,25 @@ def seed_memos(
             session=session, email="op@bench.example.jp", role=Role.operator, display_name="受付"
         )
         session.flush()
-        rows: list[dict[str, Any]] = []
-        for serial in range(memos):
-            # Round-robin over companies, so every company's memos span the whole year.
-            company_id = company_ids[serial % companies]
-            rows.append(
-                _memo_row(
-                    serial,
-                    company_id=company_id,
-                    operator_id=operator.id,
-                    taken=end - HISTORY + step * serial,
-                    rare=is_rare(serial, companies=companies),
+        with search_indexed_at_the_end(session):
+            rows: list[dict[str, Any]] = []
+            for serial in range(memos):
+                # Round-robin over companies, so every company's memos span the whole year.
+                company_id = company_ids[serial % companies]
+                rows.append(
+                    _memo_row(
+                        serial,
+                        company_id=company_id,
+                        operator_id=operator.id,
+                        taken=end - HISTORY + step * serial,
+                        rare=is_rare(serial, companies=companies),
+                    )
                 )
-            )
-            if len(rows) >= BATCH:
+                if len(rows) >= BATCH:
+                    session.execute(insert(MEMOS), rows)
+                    rows.clear()
+            if rows:
                 session.execute(insert(MEMOS), rows)
-                rows.clear()
-        if rows:
-            session.execute(insert(MEMOS), rows)
         for index in range(min(clients, companies)):
             company = (index * 37) % companies
             user = auth.create_user(

@@ -33,6 +33,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bench import admin_workspace, harness
 from bench.report import LATENCY_HEADER, Latency, Report, Table, Target
+from bench.seed import search_indexed_at_the_end
 from service.auth import service as auth
 from service.auth.models import Role
 from service.calls.models import CallerFlag
@@ -162,40 +163,41 @@ def seed_history(database_url: str, *, memos: int, companies: int) -> list[str]:
                     session.execute(insert(table), batch)
                     batch.clear()
 
-        for serial in range(memos):
-            if len(rows) >= BATCH:
-                flush()
-            company = serial % companies
-            taken = END - HISTORY + step * serial
-            call, memo, delivery = _rows(
-                serial,
-                company=company,
-                companies=companies,
-                company_id=company_ids[company],
-                operator_id=operator.id,
-                taken=taken,
-            )
-            rows.append(memo)
-            # Calls, deliveries and firings only of the months the reports read: the rest
-            # would take long to write and is never read (memos are the year, as in use).
-            if taken < RECENT:
-                memo["call_id"] = None
-                continue
-            calls.append(call)
-            deliveries.append(delivery)
-            if serial % 10 == 3:
-                firings.append(
-                    {
-                        "id": new_id(),
-                        "memo_id": memo["id"],
-                        "step": 0,
-                        "action": "notify",
-                        "due_at": taken + timedelta(minutes=15),
-                        "fired_at": taken + timedelta(minutes=15),
-                        "fired_by": "bench",
-                    }
+        with search_indexed_at_the_end(session):
+            for serial in range(memos):
+                if len(rows) >= BATCH:
+                    flush()
+                company = serial % companies
+                taken = END - HISTORY + step * serial
+                call, memo, delivery = _rows(
+                    serial,
+                    company=company,
+                    companies=companies,
+                    company_id=company_ids[company],
+                    operator_id=operator.id,
+                    taken=taken,
                 )
-        flush()
+                rows.append(memo)
+                # Calls, deliveries and firings only of the months the reports read: the rest
+                # would take long to write and is never read (memos are the year, as in use).
+                if taken < RECENT:
+                    memo["call_id"] = None
+                    continue
+                calls.append(call)
+                deliveries.append(delivery)
+                if serial % 10 == 3:
+                    firings.append(
+                        {
+                            "id": new_id(),
+                            "memo_id": memo["id"],
+                            "step": 0,
+                            "action": "notify",
+                            "due_at": taken + timedelta(minutes=15),
+                            "fired_at": taken + timedelta(minutes=15),
+                            "fired_by": "bench",
+                        }
+                    )
+            flush()
         for company in range(0, companies, 10):
             session.add(
                 CallerFlag(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session
 
 from service.auth import service as auth
@@ -11,6 +14,23 @@ from service.auth.models import Role
 from service.companies.service import save_company
 from service.companies.validation import validate_document
 from service.db import make_engine
+from service.memos.search_index import SQLITE_INSERT_TRIGGER, SQLITE_REBUILD
+
+
+@contextmanager
+def search_indexed_at_the_end(session: Session) -> Iterator[None]:
+    """On SQLite, memos inserted inside enter the search index in one rebuild at the end.
+
+    Through the insert trigger, each batch of memos merges into the FTS5 index again, and a
+    million memos in one transaction wrote over 100 GB of WAL without finishing; one rebuild
+    writes the index once. Elsewhere, nothing changes."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    session.execute(text("DROP TRIGGER memo_search_insert"))
+    yield
+    session.execute(text(SQLITE_INSERT_TRIGGER))
+    session.execute(text(SQLITE_REBUILD))
 
 
 def company_number(index: int) -> str:

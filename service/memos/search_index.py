@@ -49,15 +49,19 @@ PG_CREATE = (
 )
 PG_DROP = (f"DROP INDEX IF EXISTS {PG_INDEX}",)
 
-SQLITE_CREATE = (
-    "CREATE VIRTUAL TABLE memo_search USING fts5("
-    "subject, body, caller_name, caller_company, caller_phone, fields,"
-    " content='memos', content_rowid='rowid', tokenize='trigram')",
+SQLITE_INSERT_TRIGGER = (
     "CREATE TRIGGER memo_search_insert AFTER INSERT ON memos BEGIN"
     " INSERT INTO memo_search(rowid, subject, body, caller_name, caller_company, caller_phone,"
     " fields) VALUES (new.rowid, new.subject, new.body, new.caller_name, new.caller_company,"
     " new.caller_phone, new.fields);"
-    " END",
+    " END"
+)
+SQLITE_REBUILD = "INSERT INTO memo_search(memo_search) VALUES ('rebuild')"
+SQLITE_CREATE = (
+    "CREATE VIRTUAL TABLE memo_search USING fts5("
+    "subject, body, caller_name, caller_company, caller_phone, fields,"
+    " content='memos', content_rowid='rowid', tokenize='trigram')",
+    SQLITE_INSERT_TRIGGER,
     "CREATE TRIGGER memo_search_delete AFTER DELETE ON memos BEGIN"
     " INSERT INTO memo_search(memo_search, rowid, subject, body, caller_name, caller_company,"
     " caller_phone, fields) VALUES ('delete', old.rowid, old.subject, old.body,"
@@ -74,7 +78,7 @@ SQLITE_CREATE = (
     " new.caller_phone, new.fields);"
     " END",
     # The memos already there.
-    "INSERT INTO memo_search(memo_search) VALUES ('rebuild')",
+    SQLITE_REBUILD,
 )
 SQLITE_DROP = (
     "DROP TRIGGER IF EXISTS memo_search_update",
@@ -130,11 +134,6 @@ def count_matches(connection: Connection, query: str, *, limit: int) -> int:
         {"memo_search": query, "limit": limit},
     ).scalar_one()
     return int(found)
-
-
-# How many of a text's trigrams are counted, and how many of the rarest are asked for.
-_SAMPLED = 8
-_RAREST = 3
 
 
 def _count_each(connection: Connection, queries: list[str], *, limit: int) -> list[int]:
