@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
-    case,
     cast,
     func,
     literal,
@@ -52,6 +51,24 @@ REPEAT_CALLERS = 20
 # zone's offset is a whole number of quarter hours, so each quarter falls in one local hour.
 QUARTER_SECONDS = 900
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class MemoTotals:
+    """A span's memos counted whole."""
+
+    memos: int = 0
+    complaints: int = 0
+    acknowledged: int = 0
+    # Acknowledged only after an escalation step had fired.
+    acknowledged_late: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    by_urgency: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def acknowledged_first(self) -> int:
+        """Acknowledged before any escalation step fired (or with none fired)."""
+        return self.acknowledged - self.acknowledged_late
 
 
 @dataclass(frozen=True)
@@ -117,20 +134,13 @@ def period_report(
         company = session.get(Company, company_id)
         slug = company.slug if company is not None else None
 
-    # Both periods in one pass each over memos and calls, split by quarter hour here.
-    both = Window(start=before.start, end=now.end, lo=before.lo, hi=now.hi)
-    split = _quarter_of(now.lo)
-    memo_quarters, totals = figures.memo_quarters(both, current_from=split)
-    current = {q: counts for q, counts in memo_quarters.items() if q >= split}
-    previous = [counts for q, counts in memo_quarters.items() if q < split]
-    memos, complaints, first, acknowledged = (sum(c[n] for c in current.values()) for n in range(4))
-    previous_memos, previous_complaints, previous_first, previous_acked = (
-        sum(c[n] for c in previous) for n in range(4)
-    )
+    # The period's memos and calls per quarter hour (for its days and hours); the previous
+    # period's only in total, which is all the changes need.
+    memo_quarters = figures.memo_quarters(now)
+    current, previous = figures.memo_totals(now), figures.memo_totals(before)
     to_acknowledge, to_resolve = figures.outcomes(now)
-    all_calls = figures.call_quarters(both)
-    call_quarters = {q: count for q, count in all_calls.items() if q >= split}
-    daily = _daily(now, tz=tz, calls=call_quarters, memos=current)
+    call_quarters = figures.call_quarters(now)
+    daily = _daily(now, tz=tz, calls=call_quarters, memos=memo_quarters)
     repeat, flagged = figures.callers(now, country=country)
     return Report(
         company=slug,
@@ -139,15 +149,22 @@ def period_report(
         end=now.end,
         timezone=tz.key,
         calls=sum(call_quarters.values()),
-        previous_calls=sum(count for q, count in all_calls.items() if q < split),
-        memos=memos,
-        previous_memos=previous_memos,
-        by_category=[Count(key=c.value, count=totals[f"category:{c.value}"]) for c in Category],
-        by_urgency=[Count(key=u.value, count=totals[f"urgency:{u.value}"]) for u in Urgency],
-        complaint_share=_share(complaints, memos, previous_complaints, previous_memos),
+        previous_calls=figures.call_count(before),
+        memos=current.memos,
+        previous_memos=previous.memos,
+        by_category=[Count(key=c.value, count=current.by_category[c.value]) for c in Category],
+        by_urgency=[Count(key=u.value, count=current.by_urgency[u.value]) for u in Urgency],
+        complaint_share=_share(
+            current.complaints, current.memos, previous.complaints, previous.memos
+        ),
         time_to_acknowledge=to_acknowledge,
         time_to_resolve=to_resolve,
-        acknowledged_before_escalation=_share(first, acknowledged, previous_first, previous_acked),
+        acknowledged_before_escalation=_share(
+            current.acknowledged_first,
+            current.acknowledged,
+            previous.acknowledged_first,
+            previous.acknowledged,
+        ),
         failed_deliveries=figures.failed_deliveries(now),
         busiest_hours=_hour_cells(call_quarters, tz=tz),
         repeat_callers=repeat,
@@ -186,10 +203,6 @@ def _durations(count: int, median: Any, p90: Any) -> Durations:
     )
 
 
-def _quarter_of(moment: datetime) -> int:
-    return int((moment - _EPOCH).total_seconds()) // QUARTER_SECONDS
-
-
 def _local(quarter: int, tz: ZoneInfo) -> datetime:
     return (_EPOCH + timedelta(seconds=quarter * QUARTER_SECONDS)).astimezone(tz)
 
@@ -199,14 +212,14 @@ def _daily(
     *,
     tz: ZoneInfo,
     calls: dict[int, int],
-    memos: dict[int, tuple[int, int, int, int]],
+    memos: dict[int, tuple[int, int]],
 ) -> list[DayPoint]:
     call_days: Counter[date] = Counter()
     memo_days: Counter[date] = Counter()
     complaint_days: Counter[date] = Counter()
     for quarter, count in calls.items():
         call_days[_local(quarter, tz).date()] += count
-    for quarter, (count, complaints, _, _) in memos.items():
+    for quarter, (count, complaints) in memos.items():
         day = _local(quarter, tz).date()
         memo_days[day] += count
         complaint_days[day] += complaints
@@ -276,65 +289,46 @@ class _Figures:
 
     # Memos --------------------------------------------------------------------------------
 
-    def _first_firing(self, span: Window) -> Any:
-        # Each memo's first escalation step fired since the span began (a memo's steps fire
-        # after it was taken): one pass over those firings, joined to the span's memos,
-        # rather than a look-up for every memo.
-        return (
-            select(
-                col(EscalationFiring.memo_id).label("memo_id"),
-                func.min(col(EscalationFiring.fired_at)).label("fired_at"),
-            )
-            .where(col(EscalationFiring.fired_at) >= span.lo)
-            .group_by(col(EscalationFiring.memo_id))
-            .subquery("first_firing")
-        )
-
-    def _acknowledged_first(self, first: Any) -> ColumnElement[Any]:
-        # 1 for a memo acknowledged before its first escalation step fired (or with none
-        # fired), 0 for one acknowledged after, None for one not acknowledged.
-        acknowledged = col(Memo.acknowledged_at)
-        return case(
-            (acknowledged.is_(None), None),
-            (first.c.fired_at <= acknowledged, 0),
-            else_=1,
-        )
-
-    def memo_quarters(
-        self, span: Window, *, current_from: int
-    ) -> tuple[dict[int, tuple[int, int, int, int]], Counter[str]]:
-        """For each quarter hour of the span that has memos: how many, complaints, those
-        acknowledged before an escalation step fired, those acknowledged; and the memos by
-        category and by urgency from quarter `current_from` on (in one count)."""
+    def memo_quarters(self, span: Window) -> dict[int, tuple[int, int]]:
+        """For each quarter hour of the span that has memos: how many, and how many were
+        complaints."""
         quarter = self._quarter(col(Memo.created_at)).label("quarter")
-        values = [
-            *(("category", col(Memo.category), c.value) for c in Category),
-            *(("urgency", col(Memo.urgency), u.value) for u in Urgency),
-        ]
-        sums = [func.sum(case((column == value, 1), else_=0)) for _, column, value in values]
-        firing = self._first_firing(span)
+        complaint = col(Memo.category) == Category.complaint.value
         rows = self._rows(
-            select(
-                quarter,
-                func.count(),
-                func.coalesce(func.sum(self._acknowledged_first(firing)), 0),
-                func.count(col(Memo.acknowledged_at)),
-                *sums,
-            )
-            .select_from(Memo)
-            .outerjoin(firing, firing.c.memo_id == col(Memo.id))
+            select(quarter, func.count(), func.count().filter(complaint))
             .where(*self._memos_in(span))
             .group_by(quarter)
         )
-        complaint = [c.value for c in Category].index(Category.complaint.value)
-        quarters: dict[int, tuple[int, int, int, int]] = {}
-        totals: Counter[str] = Counter()
-        for q, count, first, acknowledged, *counts in rows:
-            quarters[int(q)] = (int(count), int(counts[complaint]), int(first), int(acknowledged))
-            if int(q) >= current_from:
-                for (kind, _, value), n in zip(values, counts, strict=True):
-                    totals[f"{kind}:{value}"] += int(n)
-        return quarters, totals
+        return {int(q): (int(count), int(complaints)) for q, count, complaints in rows}
+
+    def memo_totals(self, span: Window) -> MemoTotals:
+        """The span's memos by category and urgency, and how many were acknowledged, before
+        any escalation step fired or after."""
+        category, urgency = col(Memo.category), col(Memo.urgency)
+        totals = MemoTotals()
+        for c, u, count, acknowledged in self._rows(
+            select(category, urgency, func.count(), func.count(col(Memo.acknowledged_at)))
+            .where(*self._memos_in(span))
+            .group_by(category, urgency)
+        ):
+            totals.memos += int(count)
+            totals.acknowledged += int(acknowledged)
+            totals.by_category[str(c)] += int(count)
+            totals.by_urgency[str(u)] += int(count)
+        totals.complaints = totals.by_category[Category.complaint.value]
+        # Read from the firings, a tenth of the memos or fewer: the memos acknowledged
+        # only after a step had fired. A memo's steps fire after it was taken, which bounds
+        # the firings read by the span's start.
+        fired = col(EscalationFiring.fired_at)
+        totals.acknowledged_late = int(
+            self.session.execute(
+                select(func.count(func.distinct(col(Memo.id))))
+                .select_from(EscalationFiring)
+                .join(Memo, col(Memo.id) == col(EscalationFiring.memo_id))
+                .where(*self._memos_in(span), fired >= span.lo, fired <= col(Memo.acknowledged_at))
+            ).scalar_one()
+        )
+        return totals
 
     def outcomes(self, span: Window) -> tuple[Durations, Durations]:
         """How long the span's memos took to be acknowledged and to be resolved (of those
@@ -398,6 +392,14 @@ class _Figures:
             select(quarter, func.count()).where(*self._calls_in(span)).group_by(quarter)
         )
         return {int(q): int(count) for q, count in rows}
+
+    def call_count(self, span: Window) -> int:
+        """Calls that rang in the span."""
+        return int(
+            self.session.execute(
+                select(func.count()).select_from(Call).where(*self._calls_in(span))
+            ).scalar_one()
+        )
 
     def callers(
         self, span: Window, *, country: str
