@@ -154,6 +154,8 @@ def _count_each(connection: Connection, queries: list[str], *, limit: int) -> li
 # How many of a text's trigrams are counted, and how many of the rarest are asked for.
 _SAMPLED = 8
 _RAREST = 3
+# A trigram in no more memos than this is rare enough to ask for without counting the others.
+_FEW = 50
 
 
 def rare_trigrams_query(connection: Connection, texts: Iterable[str], *, limit: int) -> str | None:
@@ -171,14 +173,23 @@ def rare_trigrams_query(connection: Connection, texts: Iterable[str], *, limit: 
             grams = list(dict.fromkeys(grams[round(n * step)] for n in range(_SAMPLED)))
         sampled.append(grams)
     every = sorted({gram for grams in sampled for gram in grams})
-    found = _count_each(connection, [fts_query([gram]) for gram in every], limit=limit + 1)
+    # First counted only a little way: a text with a trigram that rare needs no more.
+    found = _count_each(connection, [fts_query([gram]) for gram in every], limit=_FEW + 1)
     counts = dict(zip(every, found, strict=True))
+    further = sorted(
+        {gram for grams in sampled if min(counts[g] for g in grams) > _FEW for gram in grams}
+    )
+    if further:
+        found = _count_each(connection, [fts_query([gram]) for gram in further], limit=limit + 1)
+        counts.update(zip(further, found, strict=True))
     parts = []
     for grams in sampled:
         rarest = sorted(grams, key=counts.__getitem__)[:_RAREST]
         # A trigram in more memos than the limit only slows the others down, unless every
         # one is that common (a number's digits), when together they may still be rare.
-        few = [gram for gram in rarest if counts[gram] <= limit] or rarest
+        # Those counted only a little way were rare or are of unknown count: only the rare.
+        common = _FEW if counts[rarest[0]] <= _FEW else limit
+        few = [gram for gram in rarest if counts[gram] <= common] or rarest
         parts.append(" AND ".join(fts_query([gram]) for gram in few))
     query = " OR ".join(f"({part})" for part in parts)
     if count_matches(connection, query, limit=limit + 1) > limit:

@@ -247,17 +247,31 @@ def list_statement(
 SQLITE_INDEX_MATCHES = 2000
 
 
-def _few_may_match(*, session: Session, query: str | None) -> str | None:
+def _few_may_match(*, session: Session, query: str | None, company_id: str | None) -> str | None:
     """SQLite: the FTS5 query naming the memos a search may find, when they are few enough
-    for the search to read them; None otherwise."""
+    for the search to read them and fewer than the company's; None otherwise."""
     if not query or not query.strip():
         return None
     terms = _Terms(query.strip())
     if not terms.indexable:
         return None
+    if (
+        company_id is not None
+        and _memo_count(session=session, company_id=company_id, limit=SQLITE_INDEX_MATCHES + 1)
+        <= SQLITE_INDEX_MATCHES
+    ):
+        # Reading all of a small company's memos costs less than asking the index, which
+        # counts across every company.
+        return None
     return search_index.rare_trigrams_query(
         session.connection(), terms.indexed_texts, limit=SQLITE_INDEX_MATCHES
     )
+
+
+def _memo_count(*, session: Session, company_id: str, limit: int) -> int:
+    """How many memos the company has, counting no further than `limit`."""
+    mine = select(col(Memo.id)).where(col(Memo.company_id) == company_id).limit(limit).subquery()
+    return int(session.exec(select(func.count()).select_from(mine)).one())
 
 
 def list_memos(
@@ -278,7 +292,11 @@ def list_memos(
 
     `since` is inclusive and `until` exclusive, both on the time the memo was taken."""
     dialect = session.get_bind().dialect.name
-    fts_query = _few_may_match(session=session, query=query) if dialect == "sqlite" else None
+    fts_query = (
+        _few_may_match(session=session, query=query, company_id=company_id)
+        if dialect == "sqlite"
+        else None
+    )
     statement = list_statement(
         dialect=dialect,
         company_id=company_id,

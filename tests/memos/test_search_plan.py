@@ -179,6 +179,34 @@ def test_a_word_in_many_memos_is_read_off_the_companys_index_on_sqlite(
     assert "MATCH" in pages[1]
 
 
+def test_a_small_companys_search_reads_its_memos_without_asking_the_index_on_sqlite(
+    engine: Engine, session: Session
+) -> None:
+    """The index counts across every company: for a company with fewer memos than a search
+    would read off it, reading them is cheaper than asking."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL weighs this from its statistics")
+    ids = make_history(session, companies=30, per_company=100)
+    issued: list[str] = []
+
+    def keep(*args: Any) -> None:
+        issued.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        page, _ = list_memos(session=session, company_id=ids[7], query="（2107）")
+        of_the_company = len(issued)
+        bureau, _ = list_memos(session=session, query="（2107）")
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+    assert [memo.subject for memo, _ in page] == ["配送の遅れについて（2107）"]
+    assert [memo.subject for memo, _ in bureau] == ["配送の遅れについて（2107）"]
+    # Only the bureau-wide search, which has no company to read instead, asks the index.
+    assert not any("memo_search" in sql for sql in issued[:of_the_company]), issued
+    assert any("memo_search" in sql for sql in issued[of_the_company:]), issued
+
+
 def _special_memos(session: Session, company_id: str, operator_id: str) -> None:
     """Memos whose words stress the search: full width, case, JSON escapes, LIKE wildcards."""
     rows = [
