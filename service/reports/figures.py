@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     cast,
+    exists,
     func,
     literal,
     or_,
@@ -58,12 +59,16 @@ class MemoTotals:
     """A span's memos counted whole."""
 
     memos: int = 0
-    complaints: int = 0
     acknowledged: int = 0
     # Acknowledged only after an escalation step had fired.
     acknowledged_late: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
     by_urgency: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def complaints(self) -> int:
+        """Memos of the complaint category."""
+        return self.by_category[Category.complaint.value]
 
     @property
     def acknowledged_first(self) -> int:
@@ -136,8 +141,8 @@ def period_report(
 
     # The period's memos and calls per quarter hour (for its days and hours); the previous
     # period's only in total, which is all the changes need.
-    memo_quarters = figures.memo_quarters(now)
-    current, previous = figures.memo_totals(now), figures.memo_totals(before)
+    memo_quarters, current = figures.memo_quarters(now)
+    previous = figures.memo_totals(before)
     to_acknowledge, to_resolve = figures.outcomes(now)
     call_quarters = figures.call_quarters(now)
     daily = _daily(now, tz=tz, calls=call_quarters, memos=memo_quarters)
@@ -289,38 +294,52 @@ class _Figures:
 
     # Memos --------------------------------------------------------------------------------
 
-    def memo_quarters(self, span: Window) -> dict[int, tuple[int, int]]:
+    def _memo_counts(self) -> list[ColumnElement[Any]]:
+        # How many memos, acknowledged, and of each category and urgency: every count one
+        # pass over the memos can make.
+        return [
+            func.count(),
+            func.count(col(Memo.acknowledged_at)),
+            *(func.count().filter(col(Memo.category) == c.value) for c in Category),
+            *(func.count().filter(col(Memo.urgency) == u.value) for u in Urgency),
+        ]
+
+    def _add(self, totals: MemoTotals, counts: Sequence[Any]) -> tuple[int, int]:
+        memos, acknowledged, *rest = (int(n) for n in counts)
+        totals.memos += memos
+        totals.acknowledged += acknowledged
+        for c, n in zip(Category, rest[: len(Category)], strict=True):
+            totals.by_category[c.value] += n
+        for u, n in zip(Urgency, rest[len(Category) :], strict=True):
+            totals.by_urgency[u.value] += n
+        return memos, rest[list(Category).index(Category.complaint)]
+
+    def memo_quarters(self, span: Window) -> tuple[dict[int, tuple[int, int]], MemoTotals]:
         """For each quarter hour of the span that has memos: how many, and how many were
-        complaints."""
+        complaints; and the span's memos counted whole."""
         quarter = self._quarter(col(Memo.created_at)).label("quarter")
-        complaint = col(Memo.category) == Category.complaint.value
         rows = self._rows(
-            select(quarter, func.count(), func.count().filter(complaint))
-            .where(*self._memos_in(span))
-            .group_by(quarter)
+            select(quarter, *self._memo_counts()).where(*self._memos_in(span)).group_by(quarter)
         )
-        return {int(q): (int(count), int(complaints)) for q, count, complaints in rows}
+        totals = MemoTotals()
+        quarters = {int(q): self._add(totals, counts) for q, *counts in rows}
+        totals.acknowledged_late = self._acknowledged_late(span)
+        return quarters, totals
 
     def memo_totals(self, span: Window) -> MemoTotals:
         """The span's memos by category and urgency, and how many were acknowledged, before
         any escalation step fired or after."""
-        category, urgency = col(Memo.category), col(Memo.urgency)
         totals = MemoTotals()
-        for c, u, count, acknowledged in self._rows(
-            select(category, urgency, func.count(), func.count(col(Memo.acknowledged_at)))
-            .where(*self._memos_in(span))
-            .group_by(category, urgency)
-        ):
-            totals.memos += int(count)
-            totals.acknowledged += int(acknowledged)
-            totals.by_category[str(c)] += int(count)
-            totals.by_urgency[str(u)] += int(count)
-        totals.complaints = totals.by_category[Category.complaint.value]
-        # Read from the firings, a tenth of the memos or fewer: the memos acknowledged
-        # only after a step had fired. A memo's steps fire after it was taken, which bounds
-        # the firings read by the span's start.
+        self._add(totals, self._rows(select(*self._memo_counts()).where(*self._memos_in(span)))[0])
+        totals.acknowledged_late = self._acknowledged_late(span)
+        return totals
+
+    def _acknowledged_late(self, span: Window) -> int:
+        # Read from the firings, a tenth of the memos or fewer: the memos acknowledged only
+        # after a step had fired. A memo's steps fire after it was taken, which bounds the
+        # firings read by the span's start.
         fired = col(EscalationFiring.fired_at)
-        totals.acknowledged_late = int(
+        return int(
             self.session.execute(
                 select(func.count(func.distinct(col(Memo.id))))
                 .select_from(EscalationFiring)
@@ -328,7 +347,6 @@ class _Figures:
                 .where(*self._memos_in(span), fired >= span.lo, fired <= col(Memo.acknowledged_at))
             ).scalar_one()
         )
-        return totals
 
     def outcomes(self, span: Window) -> tuple[Durations, Durations]:
         """How long the span's memos took to be acknowledged and to be resolved (of those
@@ -368,18 +386,26 @@ class _Figures:
     def failed_deliveries(self, span: Window) -> list[FailedCount]:
         """The span's memos' deliveries that failed, by channel and the provider's error code."""
         reason = func.coalesce(col(Delivery.error_code), literal("unknown")).label("reason")
-        rows = self._rows(
-            select(col(Delivery.channel), reason, func.count())
-            .join(Memo, col(Memo.id) == col(Delivery.memo_id))
-            .where(
-                *self._memos_in(span),
-                col(Delivery.status) == DeliveryStatus.failed.value,
-                # Never due before its memo was taken: lets the (status, due) index bound
-                # the failed deliveries read.
-                col(Delivery.due_at) >= span.lo,
+        failed = [
+            col(Delivery.status) == DeliveryStatus.failed.value,
+            # Never due before its memo was taken: lets the (status, due) index bound the
+            # failed deliveries read.
+            col(Delivery.due_at) >= span.lo,
+        ]
+        query = select(col(Delivery.channel), reason, func.count())
+        if self.company_id is not None:
+            # A company's memos of the span are few: read them, then their deliveries.
+            query = query.join(Memo, col(Memo.id) == col(Delivery.memo_id)).where(
+                *self._memos_in(span), *failed
             )
-            .group_by(col(Delivery.channel), reason)
-        )
+        else:
+            # The bureau's are many, its failed deliveries few: read those, then look up
+            # each one's memo (a join would let SQLite read every memo of the span first).
+            of_the_span = select(col(Memo.id)).where(
+                col(Memo.id) == col(Delivery.memo_id), *self._memos_in(span)
+            )
+            query = query.where(*failed, exists(of_the_span))
+        rows = self._rows(query.group_by(col(Delivery.channel), reason))
         counts = [FailedCount(channel=str(c), reason=str(r), count=int(n)) for c, r, n in rows]
         return sorted(counts, key=lambda f: (-f.count, f.channel, f.reason))
 
