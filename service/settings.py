@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/relay.db"
     secret_key: SecretStr | None = None
+    # Keys RELAY_SECRET_KEY held before: what they signed or sealed is still accepted, and
+    # nothing new is signed with them. Read as a JSON list or as comma-separated entries.
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Unset, it is where `relay serve` listens (http://127.0.0.1:8000 by default), so links
     # sent from a local install on another port still work.
     public_base_url: str = ""
@@ -150,6 +153,23 @@ class Settings(BaseSettings):
             return [entry for entry in text.split(",") if entry.strip()]
         return value
 
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _key_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [entry.strip() for entry in text.split(",") if entry.strip()]
+        return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _long_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 16 for key in value):
+            raise ValueError("each key must be at least 16 characters")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -229,6 +249,12 @@ class Settings(BaseSettings):
         if not path.exists():
             _create_private(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def verifying_secrets(self) -> list[str]:
+        """The keys a signature or sealed value is checked against: the current one first."""
+        current = self.secret()
+        previous = [key.get_secret_value() for key in self.previous_secret_keys]
+        return [current, *(key for key in dict.fromkeys(previous) if key != current)]
 
 
 def _create_private(path: Path, text: str) -> None:
