@@ -56,7 +56,7 @@ def target_of_token(
     *, session: Session, settings: Settings, token: str, kind: Channel
 ) -> ChatTarget | None:
     """The memo and destination a button's or postback's signed token names, if genuine."""
-    claim = read_ack_token(secret=settings.secret(), token=token)
+    claim = read_ack_token(secrets=settings.verifying_secrets(), token=token)
     if claim is None:
         return None
     memo = session.get(Memo, claim.memo_id)

@@ -238,12 +238,16 @@ def pending_token(*, secret: str, user: User, step: str) -> str:
     return f"{body}.{_pending_mac(secret, body)}"
 
 
-def pending_user(*, session: Session, secret: str, token: str | None, step: str) -> User | None:
-    """The user a pending token names, if it is genuine, for `step`, fresh and still apt."""
+def pending_user(
+    *, session: Session, secrets: Sequence[str], token: str | None, step: str
+) -> User | None:
+    """The user a token signed with any of `secrets` names, for `step`, if fresh and still apt."""
     if not token or len(token) > 300:
         return None
     body, _, mac = token.rpartition(".")
-    if not hmac.compare_digest(mac.encode(), _pending_mac(secret, body).encode()):
+    if not any(
+        hmac.compare_digest(mac.encode(), _pending_mac(secret, body).encode()) for secret in secrets
+    ):
         return None
     parts = body.split(".")
     if len(parts) != 4 or parts[1] != step or not parts[2].isdigit():

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -47,8 +48,8 @@ def make_ack_token(*, secret: str, memo_id: str, contact_key: str) -> str:
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
-def read_ack_token(*, secret: str, token: str) -> AckClaim | None:
-    """The claim a genuine token carries; None when it is forged, altered or malformed."""
+def read_ack_token(*, secrets: Sequence[str], token: str) -> AckClaim | None:
+    """The claim a token signed with any of `secrets` carries; None when forged or malformed."""
     body, _, mac = token.partition(".")
     try:
         payload, given = _unb64(body), _unb64(mac)
@@ -57,7 +58,10 @@ def read_ack_token(*, secret: str, token: str) -> AckClaim | None:
     # Base64 leaves spare bits and padding: refuse any spelling but the one we issue.
     if _b64(payload) != body or _b64(given) != mac:
         return None
-    if len(payload) < 21 or not hmac.compare_digest(given, _mac(secret, payload)):
+    if len(payload) < 21:
+        return None
+    # Links already sent stay good across a change of key while the old key is still listed.
+    if not any(hmac.compare_digest(given, _mac(secret, payload)) for secret in secrets):
         return None
     try:
         contact_key = payload[20:].decode()

@@ -53,7 +53,7 @@ def _find(*, session: Session, settings: Settings, token: str) -> _Found | None:
     """The memo a genuine token names, with its company's way of showing it."""
     if len(token) > MAX_TOKEN_CHARS:
         return None
-    claim = read_ack_token(secret=settings.secret(), token=token)
+    claim = read_ack_token(secrets=settings.verifying_secrets(), token=token)
     if claim is None:
         return None
     memo = session.get(Memo, claim.memo_id)

@@ -2,7 +2,9 @@
 
 A CSRF token is an HMAC (keyed with the settings' secret) of the browser session's cookie, so
 it is valid exactly as long as that session, and a new one comes with every sign-in. Before
-sign-in (the login form) it is bound instead to a random `relay_csrf` cookie.
+sign-in (the login form) it is bound instead to a random `relay_csrf` cookie. A token signed
+with a key listed in RELAY_PREVIOUS_SECRET_KEYS is still accepted, so a change of key does not
+refuse the forms already open in browsers.
 
 How a page uses it
 ------------------
@@ -70,9 +72,9 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _sign(request: Request, kind: str, value: str) -> str:
-    key = _settings(request).secret().encode()
-    return hmac.new(key, f"relay-csrf:{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+def _sign(secret: str, kind: str, value: str) -> str:
+    message = f"relay-csrf:{kind}:{value}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _binding(request: Request) -> tuple[str, str] | None:
@@ -95,7 +97,7 @@ def csrf_token(request: Request) -> str:
             fresh = secrets.token_urlsafe(32)
             request.state.relay_new_csrf = fresh
         binding = ("pre", fresh)
-    return _sign(request, *binding)
+    return _sign(_settings(request).secret(), *binding)
 
 
 def issue_csrf_cookie(request: Request, response: Response) -> None:
@@ -124,7 +126,10 @@ def token_is_valid(request: Request, token: str | None) -> bool:
     binding = _binding(request)
     if binding is None or not token:
         return False
-    return hmac.compare_digest(token.encode(), _sign(request, *binding).encode())
+    return any(
+        hmac.compare_digest(token.encode(), _sign(secret, *binding).encode())
+        for secret in _settings(request).verifying_secrets()
+    )
 
 
 def _has_bearer(request: Request) -> bool:

@@ -57,7 +57,7 @@ ENROL_PATH = "/account/two-factor"
 def _pending(request: Request, session: Session, settings: Settings, step: str) -> User | None:
     return pending_user(
         session=session,
-        secret=settings.secret(),
+        secrets=settings.verifying_secrets(),
         token=request.cookies.get(PENDING_COOKIE),
         step=step,
     )

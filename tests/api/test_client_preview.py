@@ -424,7 +424,7 @@ def test_each_chat_destination_is_previewed_as_its_card(
     # Each card's link names its own destination, and no memo.
     for card in (room, ops):
         token = card["ack_url"].removeprefix("http://testserver/a/")
-        claim = read_ack_token(secret=settings.secret(), token=token)
+        claim = read_ack_token(secrets=[settings.secret()], token=token)
         assert claim is not None
         assert (claim.memo_id, claim.contact_key) == ("0" * 32, card["destination"])
 

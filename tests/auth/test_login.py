@@ -288,16 +288,18 @@ def test_a_pending_note_is_signed_for_one_step_and_expires(
     secret = "test-secret-key-0123456789"
     note = pending_token(secret=secret, user=user, step=NEXT_CODE)
 
-    assert pending_user(session=session, secret=secret, token=note, step=NEXT_CODE) == user
-    assert pending_user(session=session, secret=secret, token=note, step=NEXT_ENROL) is None
+    assert pending_user(session=session, secrets=[secret], token=note, step=NEXT_CODE) == user
+    assert pending_user(session=session, secrets=[secret], token=note, step=NEXT_ENROL) is None
     assert (
-        pending_user(session=session, secret="another-secret-key-012", token=note, step=NEXT_CODE)
+        pending_user(
+            session=session, secrets=["another-secret-key-012"], token=note, step=NEXT_CODE
+        )
         is None
     )
     forged = note.replace(user.id, "0" * len(user.id))
-    assert pending_user(session=session, secret=secret, token=forged, step=NEXT_CODE) is None
+    assert pending_user(session=session, secrets=[secret], token=forged, step=NEXT_CODE) is None
     clock.advance(timedelta(minutes=10, seconds=1))
-    assert pending_user(session=session, secret=secret, token=note, step=NEXT_CODE) is None
+    assert pending_user(session=session, secrets=[secret], token=note, step=NEXT_CODE) is None
 
 
 def test_a_new_password_voids_a_pending_note(session: Session, clock: ManualClock) -> None:
@@ -307,7 +309,7 @@ def test_a_new_password_voids_a_pending_note(session: Session, clock: ManualCloc
 
     auth.set_password(session=session, user=user, password="新しいパスワード 2026")
 
-    assert pending_user(session=session, secret=secret, token=note, step=NEXT_CODE) is None
+    assert pending_user(session=session, secrets=[secret], token=note, step=NEXT_CODE) is None
 
 
 def test_ipv6_clients_are_counted_by_their_64_network(session: Session, clock: ManualClock) -> None:

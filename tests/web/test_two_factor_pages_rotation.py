@@ -1,0 +1,74 @@
+"""A sign-in halfway through its code step, across a change of RELAY_SECRET_KEY."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyotp
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from pydantic import SecretStr
+from sqlmodel import Session
+
+from service.auth import totp
+from service.auth.models import User
+from service.clock import ManualClock
+from service.settings import Settings
+from tests.factories import csrf_from, login, make_user
+
+PASSWORD = "correct horse battery"
+NEW_KEY = "the-new-secret-key-9876543210"
+
+
+def _enrol(session: Session, user: User, clock: ManualClock) -> str:
+    secret = totp.start_enrolment(session=session, user=user).secret
+    totp.confirm_enrolment(session=session, user=user, code=pyotp.TOTP(secret).at(clock.now()))
+    session.commit()
+    clock.advance(timedelta(seconds=30))
+    return secret
+
+
+def _new_key(settings: Settings, *, previous: list[str]) -> Settings:
+    return settings.model_copy(
+        update={
+            "secret_key": SecretStr(NEW_KEY),
+            "previous_secret_keys": [SecretStr(key) for key in previous],
+        }
+    )
+
+
+def _send_code(client: TestClient, code: str) -> Response:
+    page = client.get("/login/code", params={"next": "/"}, follow_redirects=False)
+    if page.status_code != 200:
+        return page
+    data = {"code": code, "csrf_token": csrf_from(page.text), "next": "/"}
+    return client.post("/login/code", data=data, follow_redirects=False)
+
+
+def test_the_code_step_goes_on_while_the_old_key_is_listed(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, clock: ManualClock
+) -> None:
+    user = make_user(session, email="kato@example.jp", password=PASSWORD)
+    secret = _enrol(session, user, clock)
+    assert login(client, "kato@example.jp", PASSWORD).status_code == 303
+
+    app.state.settings = _new_key(settings, previous=[settings.secret()])
+
+    done = _send_code(client, pyotp.TOTP(secret).at(clock.now()))
+    assert done.status_code == 303
+    assert "relay_session" in done.cookies
+
+
+def test_the_code_step_starts_over_once_the_old_key_is_dropped(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, clock: ManualClock
+) -> None:
+    user = make_user(session, email="kato@example.jp", password=PASSWORD)
+    _enrol(session, user, clock)
+    assert login(client, "kato@example.jp", PASSWORD).status_code == 303
+
+    app.state.settings = _new_key(settings, previous=[])
+
+    page = client.get("/login/code", params={"next": "/"}, follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login")
