@@ -49,6 +49,7 @@ class Action(StrEnum):
     memo_follow_up_set = "memo.follow_up_set"
     secret_set = "secret.set"  # noqa: S105 - the name of an act, not a secret
     secret_deleted = "secret.deleted"  # noqa: S105 - the name of an act, not a secret
+    secrets_rotated = "secret.rotated"
     exported = "export"
     retention_purged = "retention.purged"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import anyio.to_thread
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import TypeAdapter
@@ -93,8 +93,10 @@ def _fernet_for(key_material: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
-def _fernet(settings: Settings) -> Fernet:
-    return _fernet_for(settings.secret())
+def _fernet(settings: Settings) -> MultiFernet:
+    # Seals with the current key; opens with it or any previous one until `relay secrets
+    # rotate` has sealed everything again with the current key.
+    return MultiFernet([_fernet_for(key) for key in settings.verifying_secrets()])
 
 
 def _seal(settings: Settings, name: str, value: str) -> str:
@@ -110,7 +112,9 @@ def _open(settings: Settings, name: str, ciphertext: str) -> str | None:
         plain = None
     if not isinstance(plain, dict) or plain.get("name") != name:
         log.warning(
-            "secret %r no longer decrypts (was RELAY_SECRET_KEY changed?); set it again", name
+            "secret %r no longer decrypts (was RELAY_SECRET_KEY changed without the old key in "
+            "RELAY_PREVIOUS_SECRET_KEYS?); set it again",
+            name,
         )
         return None
     value = plain.get("value")
@@ -148,6 +152,38 @@ def delete_secret(*, session: Session, name: str, actor: Actor) -> None:
     session.delete(row)
     session.flush()
     record(session=session, actor=actor, action=Action.secret_deleted, target=f"secret:{name}")
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `rotate_secrets` did: how many values it sealed again, and which it could not read."""
+
+    rotated: int
+    unreadable: list[str]
+
+
+def rotate_secrets(*, session: Session, settings: Settings, actor: Actor) -> Rotation:
+    """Seal every stored value again with the current key, so previous keys may be dropped."""
+    fernet = _fernet(settings)
+    # Locked, so a value set meanwhile is not overwritten with the one read here.
+    rows = session.exec(select(Secret).order_by(col(Secret.name)).with_for_update()).all()
+    rotated = 0
+    unreadable: list[str] = []
+    for row in rows:
+        if _open(settings, row.name, row.ciphertext) is None:
+            # Left as it is: dropping it would lose what a key not listed now might still read.
+            unreadable.append(row.name)
+            continue
+        row.ciphertext = fernet.rotate(row.ciphertext.encode("ascii")).decode("ascii")
+        session.add(row)
+        rotated += 1
+    detail = {"rotated": str(rotated)}
+    if unreadable:
+        detail["unreadable"] = ", ".join(unreadable)
+    record(
+        session=session, actor=actor, action=Action.secrets_rotated, target="secrets", detail=detail
+    )
+    return Rotation(rotated=rotated, unreadable=unreadable)
 
 
 def list_secrets(*, session: Session) -> list[SecretInfo]:
