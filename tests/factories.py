@@ -254,3 +254,18 @@ def make_twilio_settings(settings: Settings, **overrides: object) -> Settings:
     }
     update.update(overrides)
     return settings.model_copy(update=update)
+
+
+NEW_SECRET_KEY = "the-new-secret-key-9876543210"
+
+
+def make_rotated_settings(settings: Settings, *, previous: list[str]) -> Settings:
+    """`settings` after a change of RELAY_SECRET_KEY to NEW_SECRET_KEY, listing `previous`."""
+    from pydantic import SecretStr
+
+    return settings.model_copy(
+        update={
+            "secret_key": SecretStr(NEW_SECRET_KEY),
+            "previous_secret_keys": [SecretStr(key) for key in previous],
+        }
+    )

@@ -11,20 +11,11 @@ from service.clock import ManualClock
 from service.secrets.models import Secret
 from service.secrets.service import read_secret, rotate_secrets, set_secret
 from service.settings import Settings
+from tests.factories import make_rotated_settings
 
 TOKEN = "cw-token-4f8a1c2e9b7d6035"
 ADMIN = Actor(name="admin@relay.example", user_id="a" * 32)
 ROTATOR = Actor(name="cli:relay")
-NEW_KEY = "the-new-secret-key-9876543210"
-
-
-def _new_key(settings: Settings, *, previous: list[str]) -> Settings:
-    return settings.model_copy(
-        update={
-            "secret_key": SecretStr(NEW_KEY),
-            "previous_secret_keys": [SecretStr(key) for key in previous],
-        }
-    )
 
 
 def _ciphertext(session: Session, name: str) -> str:
@@ -39,8 +30,8 @@ def test_a_value_set_under_the_old_key_reads_while_that_key_is_listed(
     set_secret(session=session, name="acme", value=TOKEN, settings=settings, actor=ADMIN)
     session.commit()
 
-    listed = _new_key(settings, previous=[settings.secret()])
-    dropped = _new_key(settings, previous=[])
+    listed = make_rotated_settings(settings, previous=[settings.secret()])
+    dropped = make_rotated_settings(settings, previous=[])
 
     assert read_secret(session=session, name="acme", settings=listed) == TOKEN
     assert read_secret(session=session, name="acme", settings=dropped) is None
@@ -55,14 +46,14 @@ def test_rotate_seals_every_value_with_the_new_key_and_is_audited(
         )
     session.commit()
     before = _ciphertext(session, "acme")
-    listed = _new_key(settings, previous=[settings.secret()])
+    listed = make_rotated_settings(settings, previous=[settings.secret()])
 
     done = rotate_secrets(session=session, settings=listed, actor=ROTATOR)
     session.commit()
 
     assert (done.rotated, done.unreadable) == (2, [])
     assert _ciphertext(session, "acme") != before
-    dropped = _new_key(settings, previous=[])
+    dropped = make_rotated_settings(settings, previous=[])
     assert read_secret(session=session, name="acme", settings=dropped) == f"{TOKEN}-acme"
     assert read_secret(session=session, name="sakura-slack", settings=dropped) == (
         f"{TOKEN}-sakura-slack"
@@ -86,7 +77,9 @@ def test_a_value_no_key_reads_is_left_as_it_was_and_named(
     before = _ciphertext(session, "lost-one")
 
     done = rotate_secrets(
-        session=session, settings=_new_key(settings, previous=[settings.secret()]), actor=ROTATOR
+        session=session,
+        settings=make_rotated_settings(settings, previous=[settings.secret()]),
+        actor=ROTATOR,
     )
     session.commit()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlmodel import Session
 
 from service.auth.models import User
@@ -13,17 +12,7 @@ from service.memos.ack_links import make_ack_token
 from service.memos.models import Memo
 from service.settings import Settings
 from tests.dispatch.conftest import take_memo
-
-NEW_KEY = "the-new-secret-key-9876543210"
-
-
-def _new_key(settings: Settings, *, previous: list[str]) -> Settings:
-    return settings.model_copy(
-        update={
-            "secret_key": SecretStr(NEW_KEY),
-            "previous_secret_keys": [SecretStr(key) for key in previous],
-        }
-    )
+from tests.factories import make_rotated_settings
 
 
 def _acknowledged(session: Session, memo: Memo) -> bool:
@@ -44,7 +33,7 @@ def test_a_link_sent_before_the_change_acknowledges_while_the_old_key_is_listed(
     memo = take_memo(session, operator)
     old_link = make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="director")
 
-    app.state.settings = _new_key(settings, previous=[settings.secret()])
+    app.state.settings = make_rotated_settings(settings, previous=[settings.secret()])
 
     assert client.get(f"/a/{old_link}").status_code == 200
     assert client.post(f"/a/{old_link}").status_code == 200
@@ -62,7 +51,7 @@ def test_a_link_under_a_key_no_longer_listed_is_refused_as_a_forged_one(
     memo = take_memo(session, operator)
     old_link = make_ack_token(secret=settings.secret(), memo_id=memo.id, contact_key="director")
 
-    app.state.settings = _new_key(settings, previous=[])
+    app.state.settings = make_rotated_settings(settings, previous=[])
 
     assert client.get(f"/a/{old_link}").status_code == 404
     assert client.post(f"/a/{old_link}").status_code == 404

@@ -7,16 +7,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlmodel import Session
 
 from service.http_deps import CurrentUser
 from service.settings import Settings
 from service.web.csrf import CsrfProtected
-from tests.factories import csrf_from, login, make_user
+from tests.factories import csrf_from, login, make_rotated_settings, make_user
 
 PASSWORD = "correct horse battery"
-NEW_KEY = "the-new-secret-key-9876543210"
 
 
 @pytest.fixture
@@ -33,27 +31,18 @@ def browser(app: FastAPI, session: Session) -> Iterator[TestClient]:
         yield test_client
 
 
-def _new_key(settings: Settings, *, previous: list[str]) -> Settings:
-    return settings.model_copy(
-        update={
-            "secret_key": SecretStr(NEW_KEY),
-            "previous_secret_keys": [SecretStr(key) for key in previous],
-        }
-    )
-
-
 def test_a_token_from_before_the_change_passes_while_the_old_key_is_listed(
     app: FastAPI, browser: TestClient, settings: Settings
 ) -> None:
     before = csrf_from(browser.get("/").text)
 
-    app.state.settings = _new_key(settings, previous=[settings.secret()])
+    app.state.settings = make_rotated_settings(settings, previous=[settings.secret()])
 
     assert browser.post("/test/ping", headers={"X-CSRF-Token": before}).status_code == 200
     # Pages served now carry a token signed with the new key.
     after = csrf_from(browser.get("/").text)
     assert after != before
-    app.state.settings = _new_key(settings, previous=[])
+    app.state.settings = make_rotated_settings(settings, previous=[])
     assert browser.post("/test/ping", headers={"X-CSRF-Token": after}).status_code == 200
 
 
@@ -62,7 +51,7 @@ def test_a_token_from_before_the_change_is_refused_once_the_old_key_is_dropped(
 ) -> None:
     before = csrf_from(browser.get("/").text)
 
-    app.state.settings = _new_key(settings, previous=[])
+    app.state.settings = make_rotated_settings(settings, previous=[])
 
     assert browser.post("/test/ping", headers={"X-CSRF-Token": before}).status_code == 403
 
@@ -73,7 +62,7 @@ def test_the_sign_in_form_opened_before_the_change_still_signs_in(
     make_user(session, email="kato@example.jp", password=PASSWORD)
     form = client.get("/login")
 
-    app.state.settings = _new_key(settings, previous=[settings.secret()])
+    app.state.settings = make_rotated_settings(settings, previous=[settings.secret()])
 
     answer = client.post(
         "/login",

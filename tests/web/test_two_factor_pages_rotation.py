@@ -8,17 +8,15 @@ import pyotp
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from pydantic import SecretStr
 from sqlmodel import Session
 
 from service.auth import totp
 from service.auth.models import User
 from service.clock import ManualClock
 from service.settings import Settings
-from tests.factories import csrf_from, login, make_user
+from tests.factories import csrf_from, login, make_rotated_settings, make_user
 
 PASSWORD = "correct horse battery"
-NEW_KEY = "the-new-secret-key-9876543210"
 
 
 def _enrol(session: Session, user: User, clock: ManualClock) -> str:
@@ -27,15 +25,6 @@ def _enrol(session: Session, user: User, clock: ManualClock) -> str:
     session.commit()
     clock.advance(timedelta(seconds=30))
     return secret
-
-
-def _new_key(settings: Settings, *, previous: list[str]) -> Settings:
-    return settings.model_copy(
-        update={
-            "secret_key": SecretStr(NEW_KEY),
-            "previous_secret_keys": [SecretStr(key) for key in previous],
-        }
-    )
 
 
 def _send_code(client: TestClient, code: str) -> Response:
@@ -53,7 +42,7 @@ def test_the_code_step_goes_on_while_the_old_key_is_listed(
     secret = _enrol(session, user, clock)
     assert login(client, "kato@example.jp", PASSWORD).status_code == 303
 
-    app.state.settings = _new_key(settings, previous=[settings.secret()])
+    app.state.settings = make_rotated_settings(settings, previous=[settings.secret()])
 
     done = _send_code(client, pyotp.TOTP(secret).at(clock.now()))
     assert done.status_code == 303
@@ -67,7 +56,7 @@ def test_the_code_step_starts_over_once_the_old_key_is_dropped(
     _enrol(session, user, clock)
     assert login(client, "kato@example.jp", PASSWORD).status_code == 303
 
-    app.state.settings = _new_key(settings, previous=[])
+    app.state.settings = make_rotated_settings(settings, previous=[])
 
     page = client.get("/login/code", params={"next": "/"}, follow_redirects=False)
     assert page.status_code == 303
