@@ -119,38 +119,39 @@ def seed_history(database_url: str, *, memos: int, companies: int) -> tuple[list
         memo_rows: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
         half = memos // 2
-        for serial in range(memos):
-            # The older half between two years and a year and two days ago, the newer half
-            # within the last 363 days: none lies near the boundary the purge reckons.
-            expired = serial < half
-            if expired:
-                taken = end - HISTORY + (HISTORY / 2 - MARGIN) * (serial / max(half, 1))
-            else:
-                taken = (
-                    end
-                    - HISTORY / 2
-                    + MARGIN
-                    + (HISTORY / 2 - MARGIN) * ((serial - half) / max(memos - half, 1))
+        with seed.search_indexed_at_the_end(session):
+            for serial in range(memos):
+                # The older half between two years and a year and two days ago, the newer half
+                # within the last 363 days: none lies near the boundary the purge reckons.
+                expired = serial < half
+                if expired:
+                    taken = end - HISTORY + (HISTORY / 2 - MARGIN) * (serial / max(half, 1))
+                else:
+                    taken = (
+                        end
+                        - HISTORY / 2
+                        + MARGIN
+                        + (HISTORY / 2 - MARGIN) * ((serial - half) / max(memos - half, 1))
+                    )
+                closed = not (expired and serial % OPEN_EVERY == 0)
+                expected += expired and closed
+                memo, delivery = _rows(
+                    serial,
+                    company_id=company_ids[serial % companies],
+                    operator_id=operator.id,
+                    taken=taken,
+                    closed=closed,
                 )
-            closed = not (expired and serial % OPEN_EVERY == 0)
-            expected += expired and closed
-            memo, delivery = _rows(
-                serial,
-                company_id=company_ids[serial % companies],
-                operator_id=operator.id,
-                taken=taken,
-                closed=closed,
-            )
-            memo_rows.append(memo)
-            delivery_rows.append(delivery)
-            if len(memo_rows) >= BATCH:
+                memo_rows.append(memo)
+                delivery_rows.append(delivery)
+                if len(memo_rows) >= BATCH:
+                    session.execute(insert(MEMOS), memo_rows)
+                    session.execute(insert(DELIVERIES), delivery_rows)
+                    memo_rows.clear()
+                    delivery_rows.clear()
+            if memo_rows:
                 session.execute(insert(MEMOS), memo_rows)
                 session.execute(insert(DELIVERIES), delivery_rows)
-                memo_rows.clear()
-                delivery_rows.clear()
-        if memo_rows:
-            session.execute(insert(MEMOS), memo_rows)
-            session.execute(insert(DELIVERIES), delivery_rows)
         session.commit()
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
