@@ -23,7 +23,7 @@ from sqlmodel import Session
 from service import clock
 from service.acks.service import AckVia, acknowledge
 from service.audit import service as audit
-from service.auth.models import Role, User
+from service.auth.models import User
 from service.companies.models import Company
 from service.followup.reminders import overdue_memos
 from service.followup.schema import ResolutionIn
@@ -33,7 +33,7 @@ from service.i18n import N_, translate
 from service.memos import service as memos
 from service.memos.models import Memo, MemoStatus
 from service.memos.resolutions import latest_resolutions
-from service.web.auth_pages import login_redirect
+from service.web.caller_pages import client_company
 from service.web.csrf import CsrfProtected, csrf_token
 from service.web.memo_view import (
     CompanyView,
@@ -45,7 +45,7 @@ from service.web.memo_view import (
     memo_view,
     sortable_time,
 )
-from service.web.templating import company_locale, page_locale
+from service.web.templating import page_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,21 +83,6 @@ def _notice(request: Request, user: User, kind: str, status_code: int) -> Respon
     return _render(request, "portal_notice.html", {"user": user, "kind": kind}, status_code)
 
 
-def _own_company(
-    request: Request, session: Session, user: User | None
-) -> tuple[User, Company] | Response:
-    """The signed-in client user and its company, or the answer for anyone else."""
-    if user is None:
-        return login_redirect(request)
-    company = session.get(Company, user.company_id) if user.company_id else None
-    if user.role != Role.client or company is None:
-        return _notice(request, user, "forbidden", status.HTTP_403_FORBIDDEN)
-    # The company's language is a better first guess for its staff than the browser's; a
-    # language the user chose for themselves comes first.
-    company_locale(request, company_view(company).locale)
-    return user, company
-
-
 def _status(value: str | None) -> MemoStatus | None:
     try:
         return MemoStatus(value) if value else None
@@ -120,7 +105,7 @@ def portal(
     overdue: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
     """The company's memos, newest first; waiting ones stand out, overdue ones come first."""
-    found = _own_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found
@@ -194,7 +179,7 @@ def _own_memo(
     request: Request, session: Session, user: User | None, memo_id: str
 ) -> tuple[User, Company, Memo] | Response:
     """The signed-in client user, their company and one of its memos; else the page to show."""
-    found = _own_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     me, company = found
@@ -377,7 +362,7 @@ def portal_export(
     status_filter: StatusQ = None,
 ) -> Response:
     """The company's memos as CSV, UTF-8 with a BOM so spreadsheet software reads it right."""
-    found = _own_company(request, session, user)
+    found = client_company(request, session, user)
     if isinstance(found, Response):
         return found
     _, company = found
