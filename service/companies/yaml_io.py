@@ -95,8 +95,28 @@ def _at(file: str, line: int, reason: str) -> CompanyFileError:
     return CompanyFileError(file=file, line=line, field="", reason=reason)
 
 
+class _Loader(yaml.SafeLoader):
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors of tagged values (!!timestamp 2001-99-99, !!int 0x, !!bool x)
+        # raise plain Python errors; an admin hears which value could not be read instead.
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, LookupError, AttributeError, TypeError, OverflowError):
+            value = f"{node.value!r} " if isinstance(node, yaml.ScalarNode) else ""
+            problem = f"cannot read the value {value}as {node.tag}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
 def _parse(text: str, *, file: str) -> tuple[yaml.Node, Any]:
-    loader = yaml.SafeLoader(text)
+    try:
+        # Reading the text already refuses characters YAML does not allow (NUL, a lone surrogate).
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        reason = f"not valid YAML: character U+{error.character:04X} is not allowed"
+        raise InvalidCompanyFiles([_at(file, line, reason)]) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -112,6 +132,10 @@ def _parse(text: str, *, file: str) -> tuple[yaml.Node, Any]:
         raise InvalidCompanyFiles([_at(file, line, f"not valid YAML: {reason}")]) from None
     except yaml.YAMLError as error:
         raise InvalidCompanyFiles([_at(file, 1, f"not valid YAML: {error}")]) from None
+    except RecursionError:
+        # PyYAML composes nested lists and mappings recursively; no company file nests deeply.
+        reason = "not valid YAML: lists or mappings are nested too deeply"
+        raise InvalidCompanyFiles([_at(file, 1, reason)]) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
