@@ -91,7 +91,9 @@ class _Waiting:
 def normalise_reply(body: str) -> str:
     """The text of a reply with full-width forms folded, spaces collapsed, upper case."""
     text = unicodedata.normalize("NFKC", body)
-    return " ".join(text.split()).upper()
+    # Upper-casing can leave a decomposed form (ΐ becomes Ι and two accents); fold again, so
+    # folding a folded reply changes nothing.
+    return unicodedata.normalize("NFKC", " ".join(text.split()).upper())
 
 
 def parse_reply(body: str) -> ParsedReply:
@@ -106,7 +108,9 @@ def parse_reply(body: str) -> ParsedReply:
         return ParsedReply(ReplyKind.ok)
     found = _CODE.fullmatch(word)
     if found:
-        return ParsedReply(ReplyKind.code, found.group(1))
+        # \d reads digits of any script (٤٨٢١); codes are stored in ASCII digits.
+        code = "".join(str(unicodedata.decimal(digit)) for digit in found.group(1))
+        return ParsedReply(ReplyKind.code, code)
     return ParsedReply(ReplyKind.other)
 
 
