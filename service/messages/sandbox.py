@@ -67,6 +67,9 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             finalize=_blank_none,
+            # Jinja2's constant folding re-folds every level of a nested expression again, so
+            # a few hundred filters in a row took seconds to compile; memo formats gain nothing.
+            optimized=False,
         )
         self.globals.pop("lipsum", None)
         self.globals["range"] = BoundedRange
@@ -129,6 +132,15 @@ def compile_source(*, source: str, html: bool, strict: bool = False) -> Template
         return sandbox(html=html, strict=strict).from_string(source)
     except TemplateSyntaxError as error:
         raise TemplateError(reason=error.message or "syntax error", line=error.lineno) from None
+    # Jinja2 parses expressions recursively and Python compiles the result: deep nesting or a
+    # huge number literal fails there, outside Jinja2's own syntax errors.
+    except RecursionError:
+        raise TemplateError(reason="blocks or expressions are nested too deeply") from None
+    except SyntaxError as error:
+        reason = f"blocks or expressions are nested too deeply ({error.msg})"
+        raise TemplateError(reason=reason) from None
+    except ValueError as error:
+        raise TemplateError(reason=f"the template cannot be compiled: {error}") from None
 
 
 def default_template(*, name: str, html: bool) -> Template:
