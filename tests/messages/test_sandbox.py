@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import pytest
 
+from service.messages.check import check_override
 from service.messages.sandbox import TemplateError, compile_source, render_bounded
 
 
@@ -36,6 +38,43 @@ def refusal(source: str, **context: Any) -> TemplateError:
         "{{ caller.__init__.__globals__ }}",
         "{{ ''|attr('__class__') }}",
         "{{ cycler.__init__.__globals__.os }}",
+        # Attribute access inside a format string, which Python resolves, not Jinja2.
+        "{{ '{0.__class__}'.format('') }}",
+        "{{ '{0.__class__.__mro__[1].__subclasses__}'.format('') }}",
+        "{{ '{0.__init__.__globals__}'.format(cycler) }}",
+        "{{ '{0.real.__class__}'.format(1) }}",
+        "{{ '{x.__class__}'.format_map({'x': ''}) }}",
+        "{% set f = '{0.__class__}'.format %}{{ f('') }}",
+        "{{ '%s'|format(caller.__class__) }}",
+        # The globals every sandbox has, and the template's own reference.
+        "{{ joiner.__init__.__globals__ }}",
+        "{{ namespace.__init__.__globals__ }}",
+        "{{ range.__class__ }}",
+        "{{ range.__init__.__globals__ }}",
+        "{{ range(3).__class__ }}",
+        "{{ cycler('a').__dict__ }}",
+        "{{ joiner().__dict__ }}",
+        "{{ self.__init__.__globals__ }}",
+        "{{ self._TemplateReference__context.cycler.__init__.__globals__.os }}",
+        "{{ self.__class__ }}",
+        "{% macro m() %}{% endmacro %}{{ m._func.__globals__ }}",
+        # |attr and subscripts with names spelt so that no underscore is written.
+        "{{ ''|attr('\\x5f\\x5fclass\\x5f\\x5f') }}",
+        "{{ ''|attr('\\u005f\\u005fclass\\u005f\\u005f') }}",
+        "{{ ''|attr('%c%cclass%c%c'|format(95, 95, 95, 95)) }}",
+        "{{ ''|attr(['_', '_', 'class', '_', '_']|join) }}",
+        "{{ ''|attr('__cla' ~ 'ss__') }}",
+        "{{ ''['__class__'] }}",
+        "{{ caller.__getattribute__('__class__') }}",
+        "{{ ''.join.__self__ }}",
+        "{{ [caller]|selectattr('__class__')|list }}",
+        "{{ [caller]|sum(attribute='__class__') }}",
+        # {% set %}, {% with %} and loops keep the sandbox's checks on what they bind.
+        "{% set c = ''.__class__ %}{{ c }}",
+        "{% set x = cycler %}{{ x.__init__.__globals__ }}",
+        "{% set g = self %}{{ g.__dict__ }}",
+        "{% with a = ''.__class__ %}{{ a }}{% endwith %}",
+        "{% for c in ''.__class__.__mro__ %}{{ c }}{% endfor %}",
     ],
 )
 def test_unsafe_attributes_are_refused(source: str) -> None:
@@ -43,6 +82,50 @@ def test_unsafe_attributes_are_refused(source: str) -> None:
 
     assert error.line == 1
     assert "unsafe" in error.reason
+
+
+# What a rendered escape would show: a class, module, function's globals or the os module.
+_PYTHON_INSIDES = re.compile(r"<class |<module |__globals__|__builtins__|<built-in function|posix")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Globals other sandboxes have, and Flask's, are not names here at all.
+        "{{ lipsum.__globals__ }}",
+        "{{ lipsum.__globals__['os'].popen('id').read() }}",
+        "{{ request.application.__globals__ }}",
+        "{{ config.items() }}",
+        "{{ config.__class__.__init__.__globals__ }}",
+        "{{ url_for.__globals__ }}",
+        "{{ get_flashed_messages.__globals__ }}",
+        "{{ __builtins__ }}",
+        "{{ debug() }}",
+        # What the sandbox lets through shows nothing of Python's insides.
+        "{{ ''.format_map }}",
+        "{{ '{0.__class__}'.format_map }}",
+        "{{ '{0[__class__]}'.format({'__class__': 1}) }}",
+        "{% set a = ''|attr('format') %}{{ a('{0.__class__}', '') }}",
+        "{% set ns = namespace() %}{% set ns.__class__ = 1 %}{{ ns.__class__ }}",
+        "{% set ns = namespace(a=1) %}{{ ns.__dict__ }}",
+        "{{ [caller]|map(attribute='__class__')|list }}",
+        "{{ [caller]|groupby('__class__')|list }}",
+        "{{ self }}",
+        "{{ caller|attr('items') }}",
+    ],
+)
+@pytest.mark.parametrize("part", ["sms", "email_html"])
+def test_known_escapes_are_refused_when_saved_or_show_nothing_of_python(
+    source: str, part: str
+) -> None:
+    try:
+        check_override(part=part, source=source)
+    except TemplateError as error:
+        assert error.reason
+        return
+    text = render(source, html=part == "email_html", caller={"name": "山田"})
+
+    assert not _PYTHON_INSIDES.search(text), text
 
 
 def test_lists_and_dicts_cannot_be_changed() -> None:
