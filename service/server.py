@@ -115,6 +115,12 @@ def http_protocol() -> Any:
     return BoundedHttpToolsProtocol
 
 
+# How long a stopping server lets its open requests finish. A console's event stream never
+# finishes by itself, so without a bound a server with a console open would never stop; the
+# consoles reconnect to another process.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def serve(app: FastAPI, *, host: str, port: int) -> None:
     """Serve `app` until interrupted."""
     import uvicorn
@@ -128,4 +134,5 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
         log_config=log_config(),
         http=http_protocol(),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

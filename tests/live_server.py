@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,3 +77,46 @@ def live_server(
             process.wait()
         if output is not None:
             output.close()
+
+
+class StreamReader(threading.Thread):
+    """Reads an event stream in the background and keeps the events it sees."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.headers = url, headers
+        self.events: list[tuple[str, dict[str, Any], float]] = []
+        self.connected = threading.Event()
+        self.stop = False
+
+    def run(self) -> None:
+        try:
+            self._read()
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            # The server was stopped under the open stream at the end of the test.
+            if not self.stop:
+                raise
+
+    def _read(self) -> None:
+        with httpx.stream("GET", self.url, headers=self.headers, timeout=30) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = ""
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    self.connected.set()
+                elif line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    self.events.append((kind, json.loads(line[6:]), time.monotonic()))
+                if self.stop:
+                    return
+
+    def wait_for(self, kind: str, timeout: float = 5.0) -> tuple[dict[str, Any], float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for seen, payload, at in self.events:
+                if seen == kind:
+                    return payload, at
+            time.sleep(0.01)
+        raise AssertionError(f"no {kind} event within {timeout}s; saw {self.events}")

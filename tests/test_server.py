@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.http_limits import MAX_HEAD_BYTES, KiB, MiB
-from tests.live_server import live_server
+from tests.live_server import StreamReader, live_server
 
 STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3}) ")
 
@@ -123,3 +123,21 @@ def test_the_access_log_keeps_acknowledgement_tokens_out(server: Server) -> None
     assert "probe=after-ack" in log  # the access log is on and written
     assert token not in log
     assert '"GET /a/<redacted> HTTP/1.1" 404' in log
+
+
+def test_a_server_with_a_console_stream_open_stops_within_its_grace(
+    database_url: str, operator_headers: dict[str, str], tmp_path: Path
+) -> None:
+    # An event stream never ends by itself: without a bound the server waited for it forever.
+    log = tmp_path / "serve.log"
+    env = {"RELAY_DATABASE_URL": database_url, "RELAY_SECRET_KEY": "server-test-key-0123456789"}
+    with live_server(env=env, cwd=tmp_path, args=["--no-dispatcher"], log=log) as base_url:
+        reader = StreamReader(f"{base_url}/api/v1/events", operator_headers)
+        reader.start()
+        assert reader.connected.wait(10)
+        reader.stop = True
+    # live_server sends SIGTERM, and kills the server if it is still there 10 s later: a
+    # killed server never says it finished.
+    said = log.read_text()
+    assert "timeout graceful shutdown exceeded" in said
+    assert "Finished server process" in said

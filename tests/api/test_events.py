@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -15,51 +12,8 @@ from sqlmodel import Session
 from service.companies.models import Company
 from service.settings import Settings
 from tests.api.test_twilio_voice import INBOUND
-from tests.live_server import live_server
+from tests.live_server import StreamReader, live_server
 from tests.twilio_signing import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE, signature
-
-
-class StreamReader(threading.Thread):
-    """Reads an event stream in the background and keeps the events it sees."""
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.url, self.headers = url, headers
-        self.events: list[tuple[str, dict[str, Any], float]] = []
-        self.connected = threading.Event()
-        self.stop = False
-
-    def run(self) -> None:
-        try:
-            self._read()
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            # The server was stopped under the open stream at the end of the test.
-            if not self.stop:
-                raise
-
-    def _read(self) -> None:
-        with httpx.stream("GET", self.url, headers=self.headers, timeout=30) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            kind = ""
-            for line in response.iter_lines():
-                if line.startswith(": connected"):
-                    self.connected.set()
-                elif line.startswith("event: "):
-                    kind = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    self.events.append((kind, json.loads(line[6:]), time.monotonic()))
-                if self.stop:
-                    return
-
-    def wait_for(self, kind: str, timeout: float = 5.0) -> tuple[dict[str, Any], float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for seen, payload, at in self.events:
-                if seen == kind:
-                    return payload, at
-            time.sleep(0.01)
-        raise AssertionError(f"no {kind} event within {timeout}s; saw {self.events}")
 
 
 def server_env(settings: Settings) -> dict[str, str]:
