@@ -7,7 +7,7 @@ import os
 import typer
 
 from service import migrate
-from service.cli_common import engine_or_exit, settings_or_exit
+from service.cli_common import engine_or_exit, exit_on_database_error, settings_or_exit
 from service.db import make_engine
 
 app = typer.Typer(
@@ -50,9 +50,7 @@ def secrets_rotate() -> None:
         with transaction(engine) as session:
             done = rotate_secrets(session=session, settings=settings, actor=actor)
     except (OperationalError, ProgrammingError) as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        typer.echo(f"relay: database error: {reason} (has `relay db upgrade` been run?)", err=True)
-        raise typer.Exit(1) from None
+        exit_on_database_error(error)
     finally:
         engine.dispose()
     typer.echo(f"secrets re-encrypted with the current RELAY_SECRET_KEY: {done.rotated}")

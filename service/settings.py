@@ -143,19 +143,10 @@ class Settings(BaseSettings):
             self.public_base_url = f"http://{host}:{self.port}"
         return self
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "previous_secret_keys", mode="before")
     @classmethod
-    def _proxy_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [entry for entry in text.split(",") if entry.strip()]
-        return value
-
-    @field_validator("previous_secret_keys", mode="before")
-    @classmethod
-    def _key_list(cls, value: object) -> object:
+    def _comma_list(cls, value: object) -> object:
+        # A JSON list, or the friendlier comma-separated form.
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

@@ -22,7 +22,7 @@ from service.app import create_app
 from service.clock import ManualClock, use_clock
 from service.db import make_engine
 from service.models import metadata
-from service.settings import Settings
+from service.settings import Settings, get_settings
 
 POSTGRES_URL = os.environ.get("RELAY_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -112,6 +112,18 @@ def session(engine: Engine) -> Iterator[Session]:
     """
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No RELAY_* variable of the developer's, no `.env`, and a fresh working directory."""
+    for name in list(os.environ):
+        if name.startswith("RELAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,7 @@ from typer.testing import CliRunner
 from service.cli import app
 from service.settings import ConfigError, Settings, get_settings, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No RELAY_* variable of the developer's, no `.env`, and a fresh working directory."""
-    for name in list(os.environ):
-        if name.startswith("RELAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_defaults_match_the_contract() -> None:

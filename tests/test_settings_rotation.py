@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from service.settings import ConfigError, get_settings, load_settings
+from service.settings import ConfigError, load_settings
 
 NEW_KEY = "the-new-secret-key-9876543210"
 OLD_KEY = "the-old-secret-key-0123456789"
 OLDER_KEY = "an-even-older-key-000000"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No RELAY_* variable of the developer's, no `.env`, and a fresh working directory."""
-    for name in list(os.environ):
-        if name.startswith("RELAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_none_by_default_so_only_the_current_key_verifies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import getpass
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from service.audit.service import Actor
-from service.cli_common import engine_or_exit
+from service.cli_common import engine_or_exit, exit_on_database_error
 from service.companies import service
 from service.companies.yaml_io import InvalidCompanyFiles
 from service.db import transaction
@@ -25,12 +24,6 @@ def _changed_by() -> str:
     except (KeyError, OSError):
         # No login name (e.g. a container user without a passwd entry).
         return "cli:unknown"
-
-
-def _database_error(error: DBAPIError) -> NoReturn:
-    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-    typer.echo(f"relay: database error: {reason} (has `relay db upgrade` been run?)", err=True)
-    raise typer.Exit(1) from None
 
 
 @clients_app.command("sync")
@@ -67,7 +60,7 @@ def sync(
         typer.echo(f"relay: {error}; nothing changed", err=True)
         raise typer.Exit(1) from None
     except (OperationalError, ProgrammingError) as error:
-        _database_error(error)
+        exit_on_database_error(error)
     finally:
         engine.dispose()
     for line in lines:
@@ -109,7 +102,7 @@ def export(
         typer.echo(f"relay: cannot write to {directory}: {error.strerror}", err=True)
         raise typer.Exit(1) from None
     except (OperationalError, ProgrammingError) as error:
-        _database_error(error)
+        exit_on_database_error(error)
     finally:
         engine.dispose()
     for path in written:

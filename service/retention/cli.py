@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from service.cli_common import engine_or_exit
+from service.cli_common import engine_or_exit, exit_on_database_error
 from service.db import transaction
 from service.retention.models import KINDS
 
@@ -78,9 +78,7 @@ def purge(
             # Resting as long as the batch took leaves them the database half the time.
             time.sleep(min(time.monotonic() - began, MAX_REST_SECONDS))
     except (OperationalError, ProgrammingError) as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        typer.echo(f"relay: database error: {reason} (has `relay db upgrade` been run?)", err=True)
-        raise typer.Exit(1) from None
+        exit_on_database_error(error)
     finally:
         engine.dispose()
     for line in _lines(purged):
