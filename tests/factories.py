@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
     from httpx import Response
 
+    from service.clock import ManualClock
     from service.companies.models import Company
     from service.memos.models import Memo
     from service.providers.base import OutgoingMessage
@@ -269,3 +270,18 @@ def make_rotated_settings(settings: Settings, *, previous: list[str]) -> Setting
             "previous_secret_keys": [SecretStr(key) for key in previous],
         }
     )
+
+
+def make_two_factor(session: Session, user: User, clock: ManualClock) -> str:
+    """Two-factor on for `user` (committed), the clock past the code used; returns the secret."""
+    from datetime import timedelta
+
+    import pyotp
+
+    from service.auth import totp
+
+    secret = totp.start_enrolment(session=session, user=user).secret
+    totp.confirm_enrolment(session=session, user=user, code=pyotp.TOTP(secret).at(clock.now()))
+    session.commit()
+    clock.advance(timedelta(seconds=30))
+    return secret

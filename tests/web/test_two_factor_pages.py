@@ -13,9 +13,9 @@ from sqlmodel import Session, col, select
 
 from service.audit.models import AuditEntry
 from service.auth import totp
-from service.auth.models import Role, TwoFactor, User, WebSession
+from service.auth.models import Role, TwoFactor, WebSession
 from service.clock import ManualClock
-from tests.factories import csrf_from, login, make_user
+from tests.factories import csrf_from, login, make_two_factor, make_user
 
 PASSWORD = "correct horse battery"
 
@@ -28,15 +28,6 @@ def _secret_on(page: str) -> str:
 
 def _recovery_codes(page: str) -> list[str]:
     return re.findall(r"<li><code>([a-z2-9-]+)</code></li>", page)
-
-
-def _enrol(session: Session, user: User, clock: ManualClock) -> str:
-    """Two-factor on for `user` (committed); returns the secret."""
-    secret = totp.start_enrolment(session=session, user=user).secret
-    totp.confirm_enrolment(session=session, user=user, code=pyotp.TOTP(secret).at(clock.now()))
-    session.commit()
-    clock.advance(timedelta(seconds=30))
-    return secret
 
 
 def _sessions(session: Session) -> int:
@@ -66,7 +57,7 @@ def test_a_right_password_asks_for_the_code_before_any_session(
     client: TestClient, session: Session, clock: ManualClock
 ) -> None:
     user = make_user(session, email="kato@example.jp", password=PASSWORD)
-    secret = _enrol(session, user, clock)
+    secret = make_two_factor(session, user, clock)
 
     step = login(client, "kato@example.jp", PASSWORD, next="/console")
 
@@ -92,7 +83,7 @@ def test_a_right_password_asks_for_the_code_before_any_session(
 def test_a_wrong_password_reads_the_same_with_or_without_two_factor(
     client: TestClient, session: Session, clock: ManualClock
 ) -> None:
-    _enrol(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
+    make_two_factor(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
     make_user(session, email="mori@example.jp", password=PASSWORD)
 
     with_code = login(client, "kato@example.jp", "guess")
@@ -107,7 +98,9 @@ def test_a_wrong_password_reads_the_same_with_or_without_two_factor(
 def test_a_wrong_code_is_refused_counted_and_throttled(
     client: TestClient, session: Session, clock: ManualClock
 ) -> None:
-    secret = _enrol(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
+    secret = make_two_factor(
+        session, make_user(session, email="kato@example.jp", password=PASSWORD), clock
+    )
     login(client, "kato@example.jp", PASSWORD)
 
     wrong = _send_code(client, "000000")
@@ -150,7 +143,9 @@ def test_a_recovery_code_signs_in_once(
 def test_the_code_step_needs_a_right_password_first_and_its_csrf_token(
     client: TestClient, session: Session, clock: ManualClock
 ) -> None:
-    secret = _enrol(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
+    secret = make_two_factor(
+        session, make_user(session, email="kato@example.jp", password=PASSWORD), clock
+    )
 
     assert client.get("/login/code", follow_redirects=False).headers["location"] == "/login"
     forged = client.post(
@@ -204,7 +199,9 @@ def test_enrolling_from_ones_own_page(
 def test_turning_it_off_needs_a_current_code(
     client: TestClient, session: Session, clock: ManualClock
 ) -> None:
-    secret = _enrol(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
+    secret = make_two_factor(
+        session, make_user(session, email="kato@example.jp", password=PASSWORD), clock
+    )
     login(client, "kato@example.jp", PASSWORD)
     _send_code(client, pyotp.TOTP(secret).at(clock.now()))
     clock.advance(timedelta(seconds=30))
@@ -281,7 +278,9 @@ def test_the_two_factor_pages_speak_the_readers_language_only(
 ) -> None:
     from tests.i18n.japanese import japanese_in
 
-    secret = _enrol(session, make_user(session, email="kato@example.jp", password=PASSWORD), clock)
+    secret = make_two_factor(
+        session, make_user(session, email="kato@example.jp", password=PASSWORD), clock
+    )
     client.headers["Accept-Language"] = "en"
     login(client, "kato@example.jp", PASSWORD)
 
@@ -307,7 +306,7 @@ def test_an_enrolment_finished_elsewhere_sends_the_other_tab_back_to_sign_in(
     login(client, "op@example.jp", PASSWORD)
     page = client.get("/login/two-factor")
 
-    _enrol(session, operator, clock)
+    make_two_factor(session, operator, clock)
 
     assert client.get("/login/two-factor", follow_redirects=False).headers["location"] == "/login"
     late = client.post(
@@ -324,7 +323,7 @@ def test_an_admin_sees_who_has_enrolled_and_requires_it_from_a_page(
 ) -> None:
     make_user(session, email="admin@example.jp", role=Role.admin, password=PASSWORD)
     ready = make_user(session, email="ready@example.jp", role=Role.operator, password=PASSWORD)
-    _enrol(session, ready, clock)
+    make_two_factor(session, ready, clock)
     make_user(session, email="late@example.jp", role=Role.operator, password=PASSWORD)
     login(client, "admin@example.jp", PASSWORD)
 

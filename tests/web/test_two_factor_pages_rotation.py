@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pyotp
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session
 
-from service.auth import totp
-from service.auth.models import User
 from service.clock import ManualClock
 from service.settings import Settings
-from tests.factories import csrf_from, login, make_rotated_settings, make_user
+from tests.factories import csrf_from, login, make_rotated_settings, make_two_factor, make_user
 
 PASSWORD = "correct horse battery"
-
-
-def _enrol(session: Session, user: User, clock: ManualClock) -> str:
-    secret = totp.start_enrolment(session=session, user=user).secret
-    totp.confirm_enrolment(session=session, user=user, code=pyotp.TOTP(secret).at(clock.now()))
-    session.commit()
-    clock.advance(timedelta(seconds=30))
-    return secret
 
 
 def _send_code(client: TestClient, code: str) -> Response:
@@ -39,7 +27,7 @@ def test_the_code_step_goes_on_while_the_old_key_is_listed(
     app: FastAPI, client: TestClient, session: Session, settings: Settings, clock: ManualClock
 ) -> None:
     user = make_user(session, email="kato@example.jp", password=PASSWORD)
-    secret = _enrol(session, user, clock)
+    secret = make_two_factor(session, user, clock)
     assert login(client, "kato@example.jp", PASSWORD).status_code == 303
 
     app.state.settings = make_rotated_settings(settings, previous=[settings.secret()])
@@ -53,7 +41,7 @@ def test_the_code_step_starts_over_once_the_old_key_is_dropped(
     app: FastAPI, client: TestClient, session: Session, settings: Settings, clock: ManualClock
 ) -> None:
     user = make_user(session, email="kato@example.jp", password=PASSWORD)
-    _enrol(session, user, clock)
+    make_two_factor(session, user, clock)
     assert login(client, "kato@example.jp", PASSWORD).status_code == 303
 
     app.state.settings = make_rotated_settings(settings, previous=[])
