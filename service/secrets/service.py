@@ -164,17 +164,18 @@ class Rotation:
 
 def rotate_secrets(*, session: Session, settings: Settings, actor: Actor) -> Rotation:
     """Seal every stored value again with the current key, so previous keys may be dropped."""
-    fernet = _fernet(settings)
     # Locked, so a value set meanwhile is not overwritten with the one read here.
     rows = session.exec(select(Secret).order_by(col(Secret.name)).with_for_update()).all()
     rotated = 0
     unreadable: list[str] = []
     for row in rows:
-        if _open(settings, row.name, row.ciphertext) is None:
+        value = _open(settings, row.name, row.ciphertext)
+        if value is None:
             # Left as it is: dropping it would lose what a key not listed now might still read.
             unreadable.append(row.name)
             continue
-        row.ciphertext = fernet.rotate(row.ciphertext.encode("ascii")).decode("ascii")
+        # Sealed as a value set anew is: with the current key.
+        row.ciphertext = _seal(settings, row.name, value)
         session.add(row)
         rotated += 1
     detail = {"rotated": str(rotated)}
