@@ -134,7 +134,9 @@ def read_statement(
 ) -> Response:
     """The month's statement for billing as CSV, each company's month in its own zone; every
     download is audited."""
-    first = _in_range(date(int(month[:4]), int(month[5:]), 1), field="month")
+    # Year 0 is outside what a date holds; as year 1 it is refused as out of range like 1999.
+    year = max(int(month[:4]), 1)
+    first = _in_range(date(year, int(month[5:]), 1), field="month")
     chosen = _company(session, company) if company else None
     rows = monthly_statement(
         session=session, month=first, company_id=chosen.id if chosen is not None else None
