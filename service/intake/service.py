@@ -97,6 +97,9 @@ def create_memo(
     *, session: Session, data: MemoIn, operator: User, idempotency_key: str | None = None
 ) -> TakenMemo:
     """Take a memo for a company, with its deliveries; a repeated key returns the first memo."""
+    # An empty key is no key: a repeat is never looked up by it, so a second memo sent with
+    # it would meet the unique (operator, key) with no first memo to answer with.
+    idempotency_key = idempotency_key or None
     try:
         return _take(session=session, data=data, operator=operator, idempotency_key=idempotency_key)
     except MemoError:

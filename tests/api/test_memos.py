@@ -183,6 +183,17 @@ def test_double_submit_with_one_idempotency_key_makes_one_memo(
     assert len(session.exec(select(Memo)).all()) == 1
 
 
+def test_an_empty_idempotency_key_is_no_key(
+    client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
+) -> None:
+    headers = {**operator_headers, "Idempotency-Key": ""}
+    first = client.post("/api/v1/memos", json=memo_body(), headers=headers)
+    second = client.post("/api/v1/memos", json=memo_body(), headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert first.json()["id"] != second.json()["id"]
+    assert len(session.exec(select(Memo)).all()) == 2
+
+
 def test_a_repeat_that_would_now_be_refused_still_answers_with_the_first_memo(
     client: TestClient, session: Session, sakura: Company, operator_headers: dict[str, str]
 ) -> None:
