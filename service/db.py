@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -171,6 +171,28 @@ def _ping_idle_connections(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise DisconnectionError(f"pooled connection is gone: {error}") from error
+
+
+# SQLSTATEs of a server that went away or does not take connections yet: class 08 (a
+# connection exception), an administrator's or a crash's shutdown, a start still under way.
+_SERVER_GONE = ("08", "57P01", "57P02", "57P03")
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether a database error means PostgreSQL could not be reached or dropped the
+    connection mid-way (a restart, a crash), rather than a fault of what was asked."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    if not type(cause).__module__.startswith("psycopg"):
+        return False
+    import psycopg
+
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    # libpq's own failures (connecting, a connection closed under it) carry no SQLSTATE.
+    sqlstate = cause.sqlstate
+    return sqlstate is None or sqlstate.startswith(_SERVER_GONE)
 
 
 @contextmanager

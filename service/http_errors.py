@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
+from service.db import connection_lost
 from service.errors import ErrorBody, FieldProblem, RelayError, refusal_for_status
 from service.http_deps import reader_locale
 from service.i18n import N_, translate
@@ -181,7 +182,24 @@ class DatabaseBusy(RelayError):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
+class DatabaseUnavailable(RelayError):
+    """PostgreSQL could not be reached, or dropped the connection mid-request."""
+
+    status = 503
+    code = "unavailable"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "2"}
+
+
 async def _operational_error(request: Request, error: Exception) -> Response:
+    # PostgreSQL restarting or gone: the pool replaces its connections once it is back, and
+    # the same request then goes through. Whether a commit cut off went through is unknown,
+    # so the answer says nothing of it (a memo sent again with its Idempotency-Key is taken
+    # once either way).
+    if connection_lost(error):
+        return _answer(
+            request,
+            DatabaseUnavailable(N_("Relay cannot reach its database. Try again in a moment.")),
+        )
     # SQLite's one writer held too long (a purge, a bulk import): nothing was written, and
     # the same request a moment later goes through. Anything else is a fault, not a refusal.
     # The process's own writer queue raises sqlite3's error unwrapped.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import (
     Column,
@@ -22,11 +24,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from service.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     UTCDateTime,
+    connection_lost,
     make_engine,
     new_id,
     reader,
@@ -246,3 +249,31 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(
         assert fresh != doomed
     finally:
         engine.dispose()
+
+
+def test_a_server_gone_or_out_of_reach_is_told_from_a_statement_it_refused() -> None:
+    with pytest.raises(psycopg.OperationalError) as refused_connection:
+        psycopg.connect("postgresql://postgres@127.0.0.1:1/relay", connect_timeout=5)
+
+    def wrapped(cause: Exception, *, invalidated: bool = False) -> OperationalError:
+        return OperationalError("SELECT 1", {}, cause, connection_invalidated=invalidated)
+
+    gone = [
+        refused_connection.value,
+        wrapped(refused_connection.value),
+        wrapped(psycopg.errors.AdminShutdown("terminating connection")),
+        wrapped(psycopg.errors.CrashShutdown("terminating connection")),
+        wrapped(psycopg.errors.CannotConnectNow("the database system is starting up")),
+        wrapped(psycopg.OperationalError("consuming input failed: server closed the connection")),
+        wrapped(RuntimeError("closed"), invalidated=True),
+    ]
+    at_fault = [
+        wrapped(psycopg.errors.QueryCanceled("canceling statement due to statement timeout")),
+        wrapped(psycopg.errors.LockNotAvailable("could not obtain lock")),
+        IntegrityError("INSERT", {}, psycopg.errors.UniqueViolation("duplicate key")),
+        wrapped(sqlite3.OperationalError("database is locked")),
+        wrapped(sqlite3.OperationalError("disk I/O error")),
+    ]
+
+    assert [connection_lost(error) for error in gone] == [True] * len(gone)
+    assert [connection_lost(error) for error in at_fault] == [False] * len(at_fault)

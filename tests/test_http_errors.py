@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
+from service.app import create_app
 from service.companies.models import Company
+from service.db import make_engine
 from service.errors import RelayError
 from service.http_errors import field_path, field_problem
+from service.settings import Settings
 from tests.i18n.japanese import japanese_in
 from tests.refusals import refused
 
@@ -214,3 +221,83 @@ def test_any_other_database_fault_is_not_dressed_up_as_busy(app: FastAPI) -> Non
     response = TestClient(app, raise_server_exceptions=False).post("/test-broken")
 
     assert response.status_code == 500
+
+
+def test_a_database_that_dropped_the_connection_is_a_503_to_try_again_in_the_shape(
+    app: FastAPI,
+) -> None:
+    @app.post("/test-gone")
+    def gone() -> None:
+        raise OperationalError(
+            "INSERT INTO memos",
+            {},
+            psycopg.OperationalError("consuming input failed: server closed the connection"),
+        )
+
+    response = TestClient(app).post("/test-gone", headers=ENGLISH)
+    body = refused(response, status=503, code="unavailable")
+
+    assert response.headers["retry-after"] == "2"
+    assert body.detail == "Relay cannot reach its database. Try again in a moment."
+
+
+def test_a_statement_postgresql_refuses_is_not_dressed_up_as_unavailable(app: FastAPI) -> None:
+    @app.post("/test-refused")
+    def refused_by_postgres() -> None:
+        raise OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("statement timeout"))
+
+    response = TestClient(app, raise_server_exceptions=False).post("/test-refused")
+
+    assert response.status_code == 500
+
+
+def _terminate(session: Session, pids: list[int]) -> None:
+    """End these PostgreSQL backends, as a restart would, and wait until they are gone."""
+    found = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))"
+    session.execute(
+        text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+        {"pids": pids},
+    )
+    while session.execute(text(found), {"pids": pids}).scalar_one():
+        session.commit()  # pg_stat_activity is read once per transaction
+        time.sleep(0.01)
+    session.commit()
+
+
+@pytest.mark.postgres_only
+def test_a_memo_sent_while_postgresql_drops_every_connection_is_refused_then_taken(
+    database_url: str,
+    settings: Settings,
+    session: Session,
+    company: Company,
+    operator_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As after a restart: the pooled connections are dead, the request that meets one is
+    refused 503 (not a 500), and the same memo sent again with its key is taken."""
+    engine = make_engine(database_url)
+    backends: list[int] = []
+    event.listen(engine, "connect", lambda dbapi, _record: backends.append(dbapi.info.backend_pid))
+    # A connection returned a moment ago is handed out unchecked, as in the seconds after a
+    # restart; however slowly this test runs.
+    monkeypatch.setattr("service.db.PING_AFTER_IDLE_SECONDS", 3600.0)
+    memo = {"client": company.slug, "category": "inquiry", "caller": {"name": "山田"}}
+    try:
+        with TestClient(create_app(settings=settings, engine=engine)) as client:
+            first = client.post(
+                "/api/v1/memos",
+                json={**memo, "subject": "一件目", "body": "x"},
+                headers={**operator_headers, "Idempotency-Key": "first"},
+            )
+            assert first.status_code == 201, first.text
+            _terminate(session, list(backends))
+
+            second = {**memo, "subject": "二件目", "body": "y"}
+            headers = {**operator_headers, "Idempotency-Key": "second", **ENGLISH}
+            cut = client.post("/api/v1/memos", json=second, headers=headers)
+            again = client.post("/api/v1/memos", json=second, headers=headers)
+
+        refused(cut, status=503, code="unavailable")
+        assert again.status_code == 201, again.text
+    finally:
+        engine.dispose()
