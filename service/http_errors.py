@@ -32,14 +32,20 @@ def refusals_in_json(spec: dict[str, Any]) -> dict[str, Any]:
     """`spec` with every operation's refusal described as JSON, as it is sent.
 
     FastAPI files an extra response under the route's own media type; a TwiML or metrics route
-    still refuses in JSON.
+    still refuses in JSON. A refusal a route names by its status alone (`409` with only a
+    description of its codes) overrides `4XX` for that status, so it gets the same body.
     """
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
-            refusal = operation.get("responses", {}).get("4XX")
-            if refusal and "content" in refusal:
-                schema = next(iter(refusal["content"].values()))
-                refusal["content"] = {"application/json": schema}
+            responses = operation.get("responses", {})
+            refusal = responses.get("4XX")
+            if not refusal or "content" not in refusal:
+                continue
+            schema = next(iter(refusal["content"].values()))
+            refusal["content"] = {"application/json": schema}
+            for code, response in responses.items():
+                if code.startswith("4") and "content" not in response:
+                    response["content"] = {"application/json": dict(schema)}
     return spec
 
 

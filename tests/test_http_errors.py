@@ -182,6 +182,23 @@ def test_the_api_docs_describe_the_one_error_shape_on_every_operation(app: FastA
     assert not missing, missing
 
 
+def test_a_refusal_a_route_names_by_its_status_is_described_in_the_one_shape(
+    app: FastAPI,
+) -> None:
+    spec = app.openapi()
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    refusals = {
+        f"{method.upper()} {path} {code}": response.get("content")
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for code, response in operation["responses"].items()
+        if code.startswith("4")
+    }
+    assert refusals["PUT /api/v1/clients/{slug} 412"] == error_body
+    assert refusals["GET /api/v1/reports/statement 422"] == error_body
+    assert {where for where, content in refusals.items() if content != error_body} == set()
+
+
 def test_a_browser_asking_for_an_unknown_page_gets_a_page(client: TestClient) -> None:
     response = client.get("/no-such-page", headers={"Accept": "text/html", **ENGLISH})
 
