@@ -552,9 +552,9 @@ class HttpChannel:
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         fault = self.faults.get(self.channel)
-        mode, taken = fault.take() if fault is not None and fault.active() else (None, True)
-        if mode == "refuse":  # a connection accepted just before the socket closed
-            mode, taken = "cut", False
+        # A refusal happens at the socket: a connection accepted before it closed is served.
+        faulty = fault is not None and fault.active() and fault.mode != "refuse"
+        mode, taken = fault.take() if fault is not None and faulty else (None, True)
         keep = mode is None or (mode in MAYBE_TAKEN and taken)
         arrival, answer = await self.handler(request, keep)
         arrival.fault = mode
@@ -621,12 +621,16 @@ _REASONS = {
 
 
 def _head(answer: Answer, *, cut: bool = False) -> bytes:
-    """The status line and headers; a cut answer promises a body it never sends."""
+    """The status line and headers; a cut answer promises a body it never sends.
+
+    A 204 has no body to promise: its cut comes before the blank line that ends the headers.
+    """
     reason = _REASONS.get(answer.status, "Status")
     length = len(answer.body) if not cut else max(len(answer.body), 64)
     lines = [f"HTTP/1.1 {answer.status} {reason}", f"content-length: {length}", "connection: close"]
     lines += [f"{name}: {value}" for name, value in answer.headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    end = "\r\n" if cut and answer.status == 204 else "\r\n\r\n"
+    return ("\r\n".join(lines) + end).encode("latin-1")
 
 
 class MailHandler:
@@ -639,7 +643,8 @@ class MailHandler:
 
     def _fault(self) -> tuple[str | None, bool]:
         fault = self.faults.get("email")
-        return fault.take() if fault is not None and fault.active() else (None, True)
+        faulty = fault is not None and fault.active() and fault.mode != "refuse"
+        return fault.take() if fault is not None and faulty else (None, True)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -661,8 +666,6 @@ class MailHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         mode, taken = self.pending.pop(id(envelope), (None, True))
-        if mode == "refuse":
-            mode, taken = "drop", False
         content = envelope.content or b""
         raw = content.encode() if isinstance(content, str) else content
         parsed = email.message_from_bytes(raw, policy=email.policy.default)

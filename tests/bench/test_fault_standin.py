@@ -17,6 +17,7 @@ from service.channels import Channel
 from service.providers.base import Found, Outcome, SendResult
 from service.providers.chat.line import LineProvider
 from service.providers.chat.slack import SlackProvider
+from service.providers.chat.webhook import WebhookProvider
 from service.providers.smtp import SmtpEmailProvider
 from service.providers.twilio.rest import TwilioRest
 from service.providers.twilio.sms import TwilioSmsProvider
@@ -154,6 +155,25 @@ async def test_a_slack_post_taken_before_a_500_is_found_by_its_metadata(
     await standin.fault(channel="slack", mode="500", count=1, taken="yes")
     assert (await provider.send(message)).outcome == Outcome.unknown
     assert (await provider.lookup(message)).state == Found.found
+
+
+async def test_a_cut_webhook_answer_reads_as_unknown_though_its_status_has_no_body(
+    standin: Running, http: httpx.AsyncClient
+) -> None:
+    provider = WebhookProvider(
+        secrets=DictSecrets({"hook": "whsec_" + "a2V5a2V5a2V5a2V5a2V5a2V5"}), http_client=http
+    )
+    message = make_chat_message(
+        channel=Channel.webhook,
+        to=f"{standin.base('webhook')}/hooks/crm",
+        options={"secret": "hook"},
+    )
+    await standin.fault(channel="webhook", mode="cut", count=1, taken="yes")
+
+    assert (await provider.send(message)).outcome == Outcome.unknown
+    assert (await provider.send(message)).outcome == Outcome.sent
+    arrivals = [(a["fault"], a["taken"], a["key"]) for a in await standin.arrivals("webhook")]
+    assert arrivals == [("cut", True, f"msg_{'d' * 32}"), (None, True, f"msg_{'d' * 32}")]
 
 
 @pytest.mark.parametrize(
