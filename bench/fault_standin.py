@@ -35,7 +35,8 @@ the connection closes). SMTP modes: `refuse`, `421` and `451` (temporary, at RCP
 (permanent, at RCPT), `drop` (the message is read, then the connection closes before the
 answer to DATA) and `hang` (no answer to DATA until the client gives up). For the modes after
 which the message may or may not have been taken (`500`, `503`, `hang`, `cut`, `drop`),
-`taken` says whether it was: `yes`, `no`, or `alternate` (yes, no, yes, ...).
+`taken` says whether it was: `yes`, `no`, or `alternate` (yes, no, yes, ...); with `"report":
+false`, an SMS taken under the fault gets no status callbacks, so only a look-up finds it.
 
 `GET /ports` names each channel's port, `GET /arrivals[?channel=]` lists arrivals, `GET
 /counts` counts them per channel by recipient and by message key, `POST /callbacks
@@ -95,6 +96,8 @@ class Fault:
     until: float | None = None
     retry_after: int = 2
     taken: str = "alternate"
+    # Whether a message taken under the fault is reported by status callbacks (Twilio).
+    report: bool = True
     flips: itertools.cycle[bool] = field(default_factory=lambda: itertools.cycle([True, False]))
     met: int = 0
 
@@ -137,6 +140,8 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    # Whether Twilio reports on a message it took (status callbacks); a fault may lose them.
+    reported: bool = True
 
     def form(self) -> dict[str, str]:
         return {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
@@ -221,7 +226,8 @@ class Platforms:
         }
         if keep:
             self.sms.append(message)
-            self._report(message, callback)
+            if request.reported:
+                self._report(message, callback)
         return arrival, Answer.json(201, message, taken=keep)
 
     def _sms_list(self, request: Request) -> Answer:
@@ -556,6 +562,7 @@ class HttpChannel:
         faulty = fault is not None and fault.active() and fault.mode != "refuse"
         mode, taken = fault.take() if fault is not None and faulty else (None, True)
         keep = mode is None or (mode in MAYBE_TAKEN and taken)
+        request.reported = mode is None or fault is None or fault.report
         arrival, answer = await self.handler(request, keep)
         arrival.fault = mode
         arrival.taken = answer.taken
@@ -805,6 +812,7 @@ class Standin:
             until=time.monotonic() + float(seconds) if seconds is not None else None,
             retry_after=int(spec.get("retry_after", 2)),
             taken=taken,
+            report=bool(spec.get("report", True)),
         )
         self.faults[channel] = fault
         if mode == "refuse":

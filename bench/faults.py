@@ -55,12 +55,14 @@ COMPANIES_PER_CHANNEL = 3
 TAG_FORMAT = "FX{:05d}"
 TAG = re.compile(r"FX[0-9]{5}")
 UNSETTLED = ("pending", "sending", "retrying")
+# On a busy machine a child may take a while to import and start: waited for this long.
+START_TIMEOUT = 120.0
 # Log lines that say a Relay process broke rather than a provider.
 BROKEN_LINES = ("dispatcher pass failed", "Traceback (most recent call last)")
 
 # (seconds from the start, channel, fault). Each channel in turn, then several at once.
 FULL_PLAN: list[tuple[float, str, dict[str, Any]]] = [
-    (0, "sms", {"mode": "cut", "count": 3, "taken": "alternate"}),
+    (0, "sms", {"mode": "cut", "count": 3, "taken": "alternate", "report": False}),
     (2, "email", {"mode": "451", "count": 3}),
     (4, "slack", {"mode": "500", "count": 2, "taken": "alternate"}),
     (6, "chatwork", {"mode": "refuse", "seconds": 4}),
@@ -130,9 +132,39 @@ def fault_standin(*, logdir: Path) -> Iterator[tuple[str, dict[str, int]]]:
     env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
     with harness.started(harness.Child("fault-standin", argv, env=env, logdir=logdir)) as child:
         control = f"http://127.0.0.1:{port}"
-        harness.wait_http(control, child)
+        harness.wait_http(control, child, timeout=START_TIMEOUT)
         ports = httpx.get(f"{control}/ports", timeout=10).json()
         yield control, {name: int(value) for name, value in ports.items()}
+
+
+@contextlib.contextmanager
+def relay_server(
+    *, env: dict[str, str], logdir: Path, dispatcher: bool, name: str
+) -> Iterator[str]:
+    """`relay serve [--no-dispatcher]` on a free port, given time to start; its base URL."""
+    port = harness.free_port()
+    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), *([] if dispatcher else ["--no-dispatcher"])]
+    with harness.started(harness.Child(name, argv, env=env, logdir=logdir)) as child:
+        base = f"http://127.0.0.1:{port}"
+        harness.wait_http(base, child, timeout=START_TIMEOUT)
+        yield base
+
+
+@contextlib.contextmanager
+def relay_dispatchers(*, env: dict[str, str], logdir: Path, count: int) -> Iterator[None]:
+    """`count` `relay dispatcher` processes, each given time to start."""
+    argv = [sys.executable, "-m", "service.cli", "dispatcher"]
+    with contextlib.ExitStack() as stack:
+        children = [
+            stack.enter_context(
+                harness.started(harness.Child(f"dispatcher-{n}", argv, env=env, logdir=logdir))
+            )
+            for n in range(count)
+        ]
+        for child in children:
+            child.wait_for_log("channel sms goes to", timeout=START_TIMEOUT)
+        yield
 
 
 # --- the companies ---------------------------------------------------------------------------
@@ -162,7 +194,7 @@ def _destination(channel: str, slug: str, n: int, ports: dict[str, int]) -> dict
     base: dict[str, Any] = {"key": "room", "kind": channel, "fallback": "desk"}
     secret = f"{slug}-token"
     if channel == "slack":
-        return {**base, "channel": f"CFX{n:05d}", "secret": secret}
+        return {**base, "channel": f"CSLACK{n:04d}", "secret": secret}
     if channel == "chatwork":
         return {**base, "room_id": str(900_000_000 + n), "secret": secret}
     if channel == "line":
@@ -548,15 +580,15 @@ def run_backend(backend: str, *, options: argparse.Namespace, logdir: Path) -> R
         env = _relay_env(database.url, ports)
         if backend == "sqlite":
             base = stack.enter_context(
-                harness.relay_server(env=env, logdir=logdir, dispatcher=True)
+                relay_server(env=env, logdir=logdir, dispatcher=True, name="relay-serve")
             )
             config = "`relay serve` (its own dispatcher)"
             children = ["relay-serve"]
         else:
             base = stack.enter_context(
-                harness.relay_server(env=env, logdir=logdir, dispatcher=False, name="relay-app")
+                relay_server(env=env, logdir=logdir, dispatcher=False, name="relay-app")
             )
-            stack.enter_context(harness.relay_dispatchers(env=env, logdir=logdir, count=2))
+            stack.enter_context(relay_dispatchers(env=env, logdir=logdir, count=2))
             config = "`relay serve --no-dispatcher` + 2 × `relay dispatcher`"
             children = ["relay-app", "dispatcher-0", "dispatcher-1"]
         httpx.post(
