@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -55,7 +56,7 @@ COMPANIES = 200
 STANDIN_DELAY_MS = 50.0
 ANSWER_WITHIN = 120.0  # seconds an operator keeps sending one memo again before giving up
 SETTLE_WITHIN = 120.0  # seconds after the last memo for every delivery to settle
-READY_WITHIN = 60.0  # seconds for a restarted process to serve again
+READY_WITHIN = 180.0  # seconds for a restarted process to serve again (on a busy machine)
 SETTLED = ("sent", "delivered")
 UNSETTLED = ("pending", "sending", "retrying")
 # The console waits 1 s, then twice as long each time, up to 15 s; shortened here so that
@@ -140,6 +141,7 @@ class Slot:
         self.generation = 0
         self.kills = 0
         self.child: harness.Child | None = None
+        self.serving = asyncio.Event()  # set while it serves; an operator waits on it
 
     @property
     def base(self) -> str:
@@ -157,25 +159,26 @@ class Slot:
         child = self.child
         assert child is not None
         deadline = time.monotonic() + READY_WITHIN
-        async with httpx.AsyncClient(timeout=1) as client:
-            while True:
-                child.check_alive()
-                if self.port is None:
-                    if "channel sms goes to" in child.log_text():
-                        return
-                else:
-                    try:
-                        if (await client.get(f"{self.base}/healthz")).status_code == 200:
-                            return
-                    except httpx.TransportError:
-                        pass
+        async with httpx.AsyncClient(timeout=5) as client:
+            while not await self._serves(client, child):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{child.name} did not serve within {READY_WITHIN:g} s")
                 await asyncio.sleep(0.05)
+        self.serving.set()
+
+    async def _serves(self, client: httpx.AsyncClient, child: harness.Child) -> bool:
+        child.check_alive()
+        if self.port is None:
+            return "channel sms goes to" in child.log_text()
+        try:
+            return (await client.get(f"{self.base}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         child = self.child
         assert child is not None
+        self.serving.clear()
         os.kill(child.pid, signal.SIGKILL)
         child.process.wait()
         child.stop()
@@ -245,10 +248,15 @@ class Tally:
 
 
 async def take_memo(
-    client: httpx.AsyncClient, body: dict[str, Any], key: str, tally: Tally
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: str,
+    tally: Tally,
+    serving: asyncio.Event | None = None,
 ) -> None:
     """Post one memo until it is answered, sending it again with the same key as the console
-    does when the server did not answer or answered 5xx."""
+    does: after a wait when the server answered 5xx or nothing, and at once when the server
+    is back (`serving` set again; the console's event stream reconnecting)."""
     wait = FIRST_WAIT
     deadline = time.monotonic() + ANSWER_WITHIN
     for attempt in itertools.count():
@@ -258,6 +266,14 @@ async def take_memo(
             answer = await client.post("/api/v1/memos", json=body, headers={"Idempotency-Key": key})
         except httpx.TransportError:
             tally.cut += 1
+            if serving is not None and not serving.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        serving.wait(), timeout=max(0.0, deadline - time.monotonic())
+                    )
+                wait = FIRST_WAIT
+                if serving.is_set():
+                    continue
         else:
             if answer.status_code in (200, 201):
                 memo = answer.json()
@@ -283,7 +299,7 @@ async def take_memo(
 async def operator(
     *,
     number: int,
-    base: str,
+    app: Slot,
     headers: dict[str, str],
     companies: Iterator[str],
     tally: Tally,
@@ -292,12 +308,12 @@ async def operator(
     pause: tuple[float, float],
 ) -> None:
     """One operator taking memos one after another until told to stop."""
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=app.base, headers=headers, timeout=10) as client:
         for serial in itertools.count(1):
             if stop.is_set():
                 return
             body = seed.memo_body(next(companies), number * 100_000 + serial)
-            await take_memo(client, body, f"crash-op{number}-{serial}", tally)
+            await take_memo(client, body, f"crash-op{number}-{serial}", tally, app.serving)
             await asyncio.sleep(rng.uniform(*pause))
 
 
@@ -340,9 +356,11 @@ async def storm(
     """Start the processes, let the operators work through every round's kill and restart,
     and once the last killed processes serve again, stop the operators as soon as every memo
     they began is answered."""
+    began = time.monotonic()
     for slot in slots:
         slot.start()
     await asyncio.gather(*(slot.ready() for slot in slots))
+    print(f"{len(slots)} Relay processes serving in {time.monotonic() - began:.1f} s", flush=True)
     by_name = {slot.name: slot for slot in slots}
     apps = [slot for slot in slots if slot.port is not None]
     stop = asyncio.Event()
@@ -352,7 +370,7 @@ async def storm(
         asyncio.create_task(
             operator(
                 number=number,
-                base=apps[number % len(apps)].base,
+                app=apps[number % len(apps)],
                 headers=headers[number],
                 companies=companies,
                 tally=tally,
@@ -537,8 +555,10 @@ def run_backend(
         backend, name="relay_bench_crash", workdir=work, postgres_url=postgres_url
     ) as database:
         slugs = [f"crash-{index:03d}" for index in range(COMPANIES)]
+        began = time.monotonic()
         seed.add_companies(database.url, [company_document(i) for i in range(COMPANIES)])
         headers = seed.add_operators(database.url, sizes.operators, prefix="crash-op")
+        print(f"{backend}: {COMPANIES} companies seeded in {time.monotonic() - began:.1f} s")
         handler = RecordingHandler()
         with (
             smtp_server(handler) as mail,

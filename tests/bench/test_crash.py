@@ -3,6 +3,7 @@ kill cut, and which counts its checks call violations."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 
@@ -50,6 +51,30 @@ async def test_a_memo_cut_by_a_kill_is_sent_again_with_its_key_and_counted_as_a_
     assert seen == ["key-1", "key-1", "key-1"]
     assert (tally.created, tally.repeats, tally.resent, tally.cut, tally.busy) == (0, 1, 1, 1, 1)
     assert tally.answers == {"m1": ["d1"]}
+
+
+async def test_a_memo_refused_while_the_server_is_down_is_sent_again_once_it_serves() -> None:
+    serving = asyncio.Event()
+    server_up_when_asked: list[bool] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        server_up_when_asked.append(serving.is_set())
+        if not serving.is_set():
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(201, json={"id": "m1", "deliveries": []})
+
+    async def restart() -> None:
+        await asyncio.sleep(0.1)
+        serving.set()
+
+    tally = crash.Tally()
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+        await asyncio.gather(
+            crash.take_memo(client, {"client": "x"}, "key-1", tally, serving), restart()
+        )
+    assert server_up_when_asked == [False, True]
+    assert (tally.created, tally.resent, tally.cut) == (1, 1, 1)
 
 
 async def test_a_refusal_is_a_fault_and_not_sent_again() -> None:
