@@ -19,8 +19,8 @@ Checked afterwards, with counts:
   status, and a connection closed or reset without an answer, is a violation;
 - after each restart each server answers 201 again within `--recovery-limit` seconds of
   PostgreSQL accepting connections (the time is printed), with no process restarted;
-- both dispatchers are still running and beating, and relay memos taken after the last
-  restart as quickly as before the first.
+- both dispatchers are still running and beating, and relayed the memos taken after the
+  last restart (how quickly, beside those before the first, is printed).
 Any violation makes the run exit 1.
 
     .venv/bin/python -m bench.db_restart [--restarts 4] [--operators 8]
@@ -735,11 +735,14 @@ def _check(
         latency = Latency.of(delays)
         p50s[name] = latency.p50
         latency_table.rows.append([name, *latency.cells()])
+    # Not a check: a dispatcher no longer woken by new memos still looks every second, and on a
+    # shared machine the latency moves with the other load; but worth reading beside the rest.
     before, after_last = p50s["before the first restart"], p50s["after the last restart was back"]
-    if not math.isnan(after_last + before) and after_last > max(1000.0, 5 * before):
-        report.failures.append(
-            f"after the last restart an SMS leaves {after_last:.0f} ms after its memo (p50), "
-            f"{before:.0f} ms before the first: the dispatchers are no longer woken by new memos"
+    if not math.isnan(after_last + before) and after_last > max(1000.0, 3 * before):
+        report.notes.append(
+            f"After the last restart an SMS left {after_last:.0f} ms after its memo (p50), "
+            f"{before:.0f} ms before the first: see whether the machine got busier, or the "
+            "dispatchers' event listener did not reconnect (their logs, `--keep-logs`)."
         )
 
     report.tables += [restarts_table, answers_table, checks, latency_table]
