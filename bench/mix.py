@@ -26,8 +26,12 @@ headless, its CSV parsed here) for `--step-seconds`. At each step: requests, fai
 and p99 per route; relay lag, the age of the oldest delivery that is due and not yet sent
 (pending, retrying or being sent with `due_at` passed), sampled from the database every
 second; the resident memory (VmRSS) of every Relay process at the start and end of the step.
-The highest rate with no failed request and relay lag bounded (its maximum under
-LAG_BOUND_S) is then held for `--hold-seconds` and reported the same way.
+The highest rate that kept up (tasks finished at 90% of the rate or more), with no failed
+request and relay lag bounded (its maximum under LAG_BOUND_S, 5 s), is then held for
+`--hold-seconds` and reported the same way. A failed request is an unexpected status, a task
+that raised, or a task still unanswered 30 s after the load stopped (`--stop-timeout`: the
+slow answers at the end of a step are waited for and counted). The first user does every
+task once when it starts, so even a short run sends every kind of request.
 
 SQLite: one `relay serve` (its own dispatcher). PostgreSQL: two `relay serve --no-dispatcher`
 and two `relay dispatcher`, the users spread over the two app servers.
@@ -72,6 +76,8 @@ from service.memos.models import MEMOS
 
 THROUGHPUT_PER_USER = 0.5  # tasks/s each locust user starts
 LAG_BOUND_S = 5.0  # relay lag above this means the dispatchers fall behind the intake
+KEPT_UP = 0.9  # a step whose tasks/s fell below this share of its rate did not keep up
+STOP_TIMEOUT_S = 30.0  # how long a stopping user waits for its answer
 STANDIN_DELAY_MS = 80.0
 OPERATORS = 10
 CONSOLES_PER_APP = 3  # operators on duty with the console open, per app server
@@ -397,6 +403,8 @@ class LocustFigures:
     total: RouteFigures
     failure_lines: list[str]  # what failed, with how often
     raised: int  # tasks that raised: the rest of such a task was never sent
+    tasks: int  # tasks finished
+    unfinished: int  # tasks still waiting for an answer when locust stopped
 
 
 def read_figures(path: Path, *, seconds: float) -> LocustFigures:
@@ -424,7 +432,11 @@ def read_figures(path: Path, *, seconds: float) -> LocustFigures:
     lines = [f"{e['occurrences']} × {e['name']}: {e['error'][:300]}" for e in data["errors"]]
     lines += [f"{e['count']} × task raised: {e['message'][:300]}" for e in data["exceptions"]]
     raised = sum(int(e["count"]) for e in data["exceptions"])
-    return LocustFigures(routes, total, lines, raised)
+    done = int(data["tasks"]["done"])
+    unfinished = int(data["tasks"]["started"]) - done
+    if unfinished:
+        lines.append(f"{unfinished} × task still unanswered when the load stopped")
+    return LocustFigures(routes, total, lines, raised, done, unfinished)
 
 
 # --- one step -------------------------------------------------------------------------------
@@ -438,12 +450,19 @@ class Step:
     total: RouteFigures | None = None
     failure_lines: list[str] = field(default_factory=list)
     raised: int = 0  # tasks that raised in the load generator
+    unfinished: int = 0  # tasks unanswered when the load stopped
+    tasks_per_s: float = math.nan  # tasks finished per second
     lag: list[float] = field(default_factory=list)
     rss: dict[str, tuple[float, float]] = field(default_factory=dict)  # name → (start, end)
 
     @property
     def failures(self) -> int:
-        return (self.total.failures if self.total else 0) + self.raised
+        return (self.total.failures if self.total else 0) + self.raised + self.unfinished
+
+    @property
+    def kept_up(self) -> bool:
+        """Whether the load ran at (nearly) the rate asked: slow answers hold users back."""
+        return self.tasks_per_s >= KEPT_UP * self.rate
 
     @property
     def lag_max(self) -> float:
@@ -480,6 +499,8 @@ def run_step(
     argv = [str(Path(sys.executable).parent / "locust"), "-f", str(REPO_DIR / "bench/mix_users.py")]
     argv += ["--headless", "-u", str(users), "-r", str(max(1.0, users / 2))]
     argv += ["--only-summary", "--loglevel", "INFO", "--exit-code-on-error", "0"]
+    # Stopping lets every task waiting for an answer have it, so slow answers are counted.
+    argv += ["--stop-timeout", f"{STOP_TIMEOUT_S:g}"]
     env = {**os.environ, "PYTHONPATH": str(REPO_DIR), "MIX_CONFIG": str(config)}
     env["MIX_RESULT"] = str(result)
     step = Step(rate=rate, seconds=seconds)
@@ -507,13 +528,15 @@ def run_step(
     figures = read_figures(result, seconds=ended - started)
     step.routes, step.total = figures.routes, figures.total
     step.failure_lines, step.raised = figures.failure_lines, figures.raised
+    step.unfinished = figures.unfinished
+    step.tasks_per_s = figures.tasks / (ended - started)
     step.lag = sampler.between(started, ended)
     return step
 
 
 def rate_to_hold(steps: list[Step]) -> float | None:
-    """The highest rate whose step had no failed request and relay lag bounded, if any."""
-    good = [step.rate for step in steps if step.clean and step.bounded]
+    """The highest rate whose step kept up, had no failed request and relay lag bounded."""
+    good = [step.rate for step in steps if step.clean and step.bounded and step.kept_up]
     return max(good) if good else None
 
 
@@ -611,14 +634,20 @@ def run_backend(
             backend, name="relay_bench_mix", workdir=work, postgres_url=postgres_url
         ) as database,
     ):
+        began = time.monotonic()
         seeded = seed_data(database.url, companies=companies, history=history)
+        print(f"mix: {backend}: seeded in {time.monotonic() - began:.1f} s", flush=True)
         with harness.twilio_standin(logdir=work, delay_ms=STANDIN_DELAY_MS) as standin:
             env = harness.relay_env(
                 database.url,
                 RELAY_TWILIO_API_BASE=standin,
                 RELAY_SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET,
             )
+            began = time.monotonic()
             with relay_processes_for(backend, env=env, logdir=work) as hosts:
+                print(
+                    f"mix: {backend}: Relay serving in {time.monotonic() - began:.1f} s", flush=True
+                )
                 store_chat_secrets(hosts[0], seeded.admin)
                 config = work / "mix.json"
                 config.write_text(
@@ -724,6 +753,7 @@ def report_outcome(report: Report, outcome: Outcome, *, held_for: float) -> None
         f"{outcome.backend}: each step ({outcome.config})",
         [
             "rate (tasks/s)",
+            "tasks/s done",
             "requests",
             "req/s",
             "failed",
@@ -743,6 +773,7 @@ def report_outcome(report: Report, outcome: Outcome, *, held_for: float) -> None
         overview.rows.append(
             [
                 _label(step, hold=hold),
+                f"{step.tasks_per_s:.1f}",
                 str(total.requests) if total else "0",
                 f"{total.rate:.1f}" if total else "–",
                 str(step.failures),
@@ -787,8 +818,8 @@ def report_outcome(report: Report, outcome: Outcome, *, held_for: float) -> None
         if not held_for:
             return  # no hold was asked for
         report.failures.append(
-            f"{outcome.backend}: no rate ran without failures and with relay lag under "
-            f"{LAG_BOUND_S:g} s, so none was held"
+            f"{outcome.backend}: no rate kept up (≥ {KEPT_UP:.0%} of its tasks/s) without "
+            f"failures and with relay lag under {LAG_BOUND_S:g} s, so none was held"
         )
         return
     held = outcome.hold

@@ -48,6 +48,7 @@ def _figures_file(tmp_path: Path, *, raised: int) -> Path:
         ],
         "errors": [{"name": "POST /api/v1/memos", "error": "HTTP 500: 'boom'", "occurrences": 1}],
         "exceptions": [{"count": raised, "message": "KeyError('id')"}] if raised else [],
+        "tasks": {"started": 7, "done": 5},
     }
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -60,8 +61,12 @@ def test_locust_figures_are_read_per_route_and_in_all(tmp_path: Path) -> None:
     assert memos == RouteFigures("POST /api/v1/memos", 4, 1, 30.0, 410.0, 412.7, 2.0)
     assert portal.p50 == 20.0 and portal.rate == 1.0
     assert figures.total == RouteFigures("all", 6, 1, 30.0, 410.0, 412.7, 3.0)
-    assert figures.failure_lines == ["1 × POST /api/v1/memos: HTTP 500: 'boom'"]
+    assert figures.failure_lines == [
+        "1 × POST /api/v1/memos: HTTP 500: 'boom'",
+        "2 × task still unanswered when the load stopped",
+    ]
     assert figures.raised == 0
+    assert (figures.tasks, figures.unfinished) == (5, 2)
 
 
 def test_a_task_that_raised_counts_as_a_failure(tmp_path: Path) -> None:
@@ -69,13 +74,14 @@ def test_a_task_that_raised_counts_as_a_failure(tmp_path: Path) -> None:
     step = _step(2, failures=0, lag=[0.0])
     step.raised = figures.raised
 
-    assert figures.failure_lines[-1] == "3 × task raised: KeyError('id')"
+    assert "3 × task raised: KeyError('id')" in figures.failure_lines
     assert step.failures == 3 and not step.clean
 
 
-def _step(rate: float, *, failures: int, lag: list[float]) -> Step:
+def _step(rate: float, *, failures: int, lag: list[float], done: float | None = None) -> Step:
     total = RouteFigures("all", 100, failures, 10.0, 50.0, 90.0, rate)
-    return Step(rate=rate, seconds=60, total=total, lag=lag)
+    tasks_per_s = rate if done is None else done
+    return Step(rate=rate, seconds=60, total=total, lag=lag, tasks_per_s=tasks_per_s)
 
 
 def test_the_rate_held_is_the_highest_without_failures_and_with_lag_bounded() -> None:
@@ -84,6 +90,7 @@ def test_the_rate_held_is_the_highest_without_failures_and_with_lag_bounded() ->
         _step(4, failures=0, lag=[0.1, 0.4]),
         _step(8, failures=1, lag=[0.1]),  # a failed request
         _step(16, failures=0, lag=[0.3, LAG_BOUND_S + 1]),  # the dispatchers fell behind
+        _step(32, failures=0, lag=[0.1], done=20.0),  # answers too slow to keep the rate
     ]
 
     assert rate_to_hold(steps) == 4
