@@ -28,7 +28,8 @@ T seconds:
     POST /faults {"channel": "sms", "mode": "refuse", "seconds": 5}
 
 HTTP modes: `refuse` (the listening socket is closed: connections are refused; `seconds`
-only, as a refused connection never reaches the stand-in to be counted), `429` (with
+only, as a refused connection never reaches the stand-in to be counted), `400` (refused for
+good: for Twilio, 21211 an invalid `To`), `429` (with
 `Retry-After: retry_after`), `500`, `503`, `hang` (the request is read and never answered
 until the client gives up) and `cut` (the status line and headers of a complete answer, then
 the connection closes). SMTP modes: `refuse`, `421` and `451` (temporary, at RCPT), `550`
@@ -74,7 +75,7 @@ from twilio.request_validator import RequestValidator
 
 HTTP_CHANNELS = ("sms", "slack", "chatwork", "line", "lineworks", "teams", "webhook")
 CHANNELS = (*HTTP_CHANNELS, "email")
-HTTP_MODES = frozenset({"refuse", "429", "500", "503", "hang", "cut"})
+HTTP_MODES = frozenset({"refuse", "400", "429", "500", "503", "hang", "cut"})
 SMTP_MODES = frozenset({"refuse", "421", "451", "550", "drop", "hang"})
 # Modes after which the message may have been taken or not, as `taken` says.
 MAYBE_TAKEN = frozenset({"500", "503", "hang", "cut", "drop"})
@@ -500,14 +501,17 @@ def _fault_answer(channel: str, fault: Fault, mode: str) -> Answer:
         return special(fault)
     status = int(mode)
     extra = [("retry-after", str(fault.retry_after))] if status in (429, 503) else []
-    if channel == "sms":
+    if channel == "sms" and status == 400:
         data: dict[str, Any] = {
-            "code": 20000 + status,
-            "message": "Service trouble",
-            "status": status,
+            "code": 21211,
+            "message": "The 'To' number is not a valid phone number.",
+            "status": 400,
         }
+    elif channel == "sms":
+        data = {"code": 20000 + status, "message": "Service trouble", "status": status}
     elif channel == "slack":
-        data = {"ok": False, "error": "internal_error" if status == 500 else "service_unavailable"}
+        words = {400: "invalid_arguments", 500: "internal_error"}
+        data = {"ok": False, "error": words.get(status, "service_unavailable")}
     else:
         data = {"message": f"HTTP {status} from the stand-in"}
     answer = Answer.json(status, data)
@@ -614,6 +618,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 
 _REASONS = {
+    400: "Bad Request",
     200: "OK",
     201: "Created",
     202: "Accepted",

@@ -67,15 +67,19 @@ FULL_PLAN: list[tuple[float, str, dict[str, Any]]] = [
     (4, "slack", {"mode": "500", "count": 2, "taken": "alternate"}),
     (6, "chatwork", {"mode": "refuse", "seconds": 4}),
     (8, "line", {"mode": "cut", "count": 3, "taken": "alternate"}),
-    (10, "lineworks", {"mode": "hang", "count": 1, "taken": "no"}),
     (12, "teams", {"mode": "503", "count": 2, "taken": "alternate"}),
     (14, "webhook", {"mode": "hang", "count": 2, "taken": "alternate"}),
     (16, "sms", {"mode": "429", "count": 3, "retry_after": 3}),
+    # An email memo's two contacts refused for good, then their SMS fallbacks too: a memo
+    # that reaches no one, which must say why.
     (16, "email", {"mode": "550", "count": 2}),
+    (16.4, "sms", {"mode": "400", "count": 2}),
     (19, "sms", {"mode": "hang", "count": 2, "taken": "alternate"}),
     (19, "email", {"mode": "drop", "count": 2, "taken": "alternate"}),
     (22, "chatwork", {"mode": "cut", "count": 2, "taken": "alternate"}),
     (22, "slack", {"mode": "429", "count": 2, "retry_after": 2}),
+    # Once every LINE WORKS token is had, so the hang meets a message and not a token request.
+    (24, "lineworks", {"mode": "hang", "count": 1, "taken": "no"}),
     # Everything at once for a few seconds.
     *(
         (26, channel, {"mode": "503", "seconds": 4, "taken": "alternate"})

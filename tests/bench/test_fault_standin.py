@@ -103,6 +103,10 @@ async def test_sms_faults_read_as_retryable_or_unknown_and_taken_ones_are_found(
     assert (await provider.lookup(sms("b" * 32))).state == Found.found
     assert (await provider.lookup(sms("c" * 32))).state == Found.absent
 
+    await standin.fault(channel="sms", mode="400", count=1)
+    refused = await provider.send(sms("f" * 32))
+    assert refused.outcome == Outcome.permanent and refused.error_code == "21211"
+
     await standin.fault(channel="sms", mode="503", count=1, taken="no")
     assert (await provider.send(sms("d" * 32))).outcome == Outcome.unknown
     await standin.fault(channel="sms", mode="hang", count=1, taken="yes")
@@ -111,7 +115,7 @@ async def test_sms_faults_read_as_retryable_or_unknown_and_taken_ones_are_found(
 
     counts = (await standin.control.get("/counts")).json()["sms"]
     assert counts["taken"] == 2  # the cut one taken, and the hung one
-    assert counts["faults"] == {"429": 1, "cut": 2, "503": 1, "hang": 1}
+    assert counts["faults"] == {"429": 1, "cut": 2, "400": 1, "503": 1, "hang": 1}
 
 
 async def test_a_refused_channel_refuses_connections_until_it_opens_again(
