@@ -27,7 +27,8 @@ Any violation makes the run exit 1.
         [--mode fast,immediate] [--seed 1] [--recovery-limit 10] [--short] [--record]
         [--keep-logs]
 
-Without PostgreSQL's server binaries (`initdb`) it prints a "skipped" line and exits 0.
+Without PostgreSQL's server binaries (`initdb`), or run as root with no `postgres` user to
+run them as, it prints a "skipped" line and exits 0.
 """
 
 from __future__ import annotations
@@ -810,6 +811,10 @@ def main(argv: list[str] | None = None) -> None:
     if not modes or any(m not in ("fast", "immediate") for m in modes):
         parser.error("--mode takes fast and/or immediate, separated by commas")
     restarts = 2 if options.short else options.restarts
+    reason = pg_cluster.unavailable()
+    if reason is not None:
+        print(f"bench.db_restart: skipped: {reason}")
+        return
     try:
         report = run(
             restarts=restarts,
@@ -823,10 +828,7 @@ def main(argv: list[str] | None = None) -> None:
         print("bench.db_restart: interrupted; the processes and the cluster were stopped")
         sys.exit(130)
     if report is None:
-        print(
-            "bench.db_restart: skipped: PostgreSQL's server binaries (initdb, pg_ctl) are not "
-            f"installed under {pg_cluster.LIB}"
-        )
+        print(f"bench.db_restart: skipped: {pg_cluster.unavailable()}")
         return
     report.print()
     if options.record:

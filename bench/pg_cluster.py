@@ -48,6 +48,22 @@ def find_bindir() -> Path | None:
     return None
 
 
+def unavailable() -> str | None:
+    """Why a private cluster cannot be run on this machine, or None if it can."""
+    if find_bindir() is None:
+        return f"PostgreSQL's server binaries (initdb, pg_ctl) are not installed under {LIB}"
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root, and there is no `postgres` user to run PostgreSQL as"
+        if shutil.which("runuser") is None:
+            return "running as root, and there is no `runuser` to run PostgreSQL as `postgres`"
+    return None
+
+
 def _as_owner() -> list[str]:
     """The command prefix that runs a server binary as a user PostgreSQL accepts."""
     if os.geteuid() == 0:
