@@ -135,10 +135,17 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
             _create_private_database(Path(parsed.database))
+        memory = parsed.database in (None, "", ":memory:")
+        # As many connections as PostgreSQL gets: with SQLAlchemy's default (5 + 10), requests
+        # beyond 15 in flight waited 30 s for a connection and were answered 500, where
+        # SQLite's own busy wait answers 503.
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool} if memory else {"pool_size": pool_size, "max_overflow": 30}
+        )
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+            **pool,
         )
         _configure_sqlite(engine)
         return engine
