@@ -188,9 +188,12 @@ class BureauDay(FastHttpUser):
             one.__wrapped__(self)  # type: ignore[attr-defined]  # not counted: not paced
 
     def _expect(self, response: Any, status: int, needle: str | None = None) -> None:
+        # No answer at all (a reset or a timeout) has no text, only an error.
+        text = response.text or ""
         if response.status_code != status:
-            response.failure(f"HTTP {response.status_code}: {response.text[:200]!r}")
-        elif needle is not None and needle not in response.text:
+            said = text[:200] if text else repr(getattr(response, "error", None))
+            response.failure(f"HTTP {response.status_code}: {said!r}")
+        elif needle is not None and needle not in text:
             response.failure(f"no {needle!r} in the answer")
         else:
             response.success()
