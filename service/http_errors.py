@@ -212,6 +212,9 @@ async def _operational_error(request: Request, error: Exception) -> Response:
     cause = error.orig if isinstance(error, OperationalError) else error
     if "database is locked" not in str(cause):
         raise error
+    if request.method in ("GET", "HEAD"):
+        # A read saves nothing: telling its reader nothing was saved would only puzzle them.
+        return _answer(request, DatabaseBusy(N_("Relay is busy. Try again in a moment.")))
     return _answer(request, DatabaseBusy(N_("Relay is busy: nothing was saved. Try again.")))
 
 

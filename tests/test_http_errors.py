@@ -230,6 +230,18 @@ def test_a_database_locked_too_long_is_a_503_to_try_again_in_the_shape(app: Fast
     assert body.detail == "ただいま混み合っているため保存できませんでした。もう一度お試しください。"
 
 
+def test_a_read_refused_as_busy_does_not_speak_of_saving(app: FastAPI) -> None:
+    @app.get("/test-locked-read")
+    def locked() -> None:
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+
+    response = TestClient(app).get("/test-locked-read")
+    body = refused(response, status=503, code="busy")
+
+    assert response.headers["retry-after"] == "1"
+    assert body.detail == "ただいま混み合っています。少し待ってからもう一度お試しください。"
+
+
 def test_any_other_database_fault_is_not_dressed_up_as_busy(app: FastAPI) -> None:
     @app.post("/test-broken")
     def broken() -> None:
