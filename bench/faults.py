@@ -6,9 +6,9 @@ fault stand-in (bench/fault_standin.py). Relay runs as `relay serve` on SQLite, 
 serve --no-dispatcher` with two `relay dispatcher` on PostgreSQL. Memos are posted at a steady
 pace while faults hit each channel in turn, then several at once: refused connections, 429
 with Retry-After, 500 and 503, requests hung past Relay's timeout, answers cut after their
-headers; for SMTP 421 and 451, 550, a connection dropped before the answer to DATA, and a
-hang. Then the run waits (bounded) until no delivery is pending, sending or retrying, and
-checks, per channel:
+headers, and Twilio refusing a number for good (400, 21211); for SMTP 421 and 451, 550, a
+connection dropped before the answer to DATA, and a hang. Then the run waits (bounded) until
+no delivery is pending, sending or retrying, and checks, per channel:
 
 - every memo reached at least one contact (its status `sent` or `delivered`, and the stand-in
   holds a message bearing the memo's tag) or is `failed` with every delivery failed and an
