@@ -63,15 +63,15 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import h11
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from twilio.request_validator import RequestValidator
+
+from bench.twilio_standin import message_resource, messages_page
 
 HTTP_CHANNELS = ("sms", "slack", "chatwork", "line", "lineworks", "teams", "webhook")
 CHANNELS = (*HTTP_CHANNELS, "email")
@@ -212,19 +212,8 @@ class Platforms:
         delivery = parse_qs(urlsplit(callback).query).get("d", [""])[0]
         to, body = form.get("To", ""), form.get("Body", "")
         arrival = self.note(Arrival("sms", time.monotonic(), to, delivery, tags_in(body)))
-        now = format_datetime(datetime.now(UTC))
-        message = {
-            "sid": "SM" + uuid.uuid4().hex,
-            "to": to,
-            "from": form.get("From") or form.get("MessagingServiceSid") or "",
-            "body": body,
-            "status": "queued",
-            "direction": "outbound-api",
-            "num_segments": "1",
-            "date_created": now,
-            "date_updated": now,
-            "date_sent": None,
-        }
+        sender = form.get("From") or form.get("MessagingServiceSid") or ""
+        message = message_resource(to=to, sender=sender, body=body)
         if keep:
             self.sms.append(message)
             if request.reported:
@@ -232,15 +221,7 @@ class Platforms:
         return arrival, Answer.json(201, message, taken=keep)
 
     def _sms_list(self, request: Request) -> Answer:
-        to, size = request.query.get("To"), int(request.query.get("PageSize") or 50)
-        page = int(request.query.get("Page") or 0)
-        found = [m for m in reversed(self.sms) if not to or m["to"] == to]
-        following = None
-        if len(found) > (page + 1) * size:
-            following = f"{request.path}?{urlencode({**request.query, 'Page': str(page + 1)})}"
-        items = found[page * size : (page + 1) * size]
-        data = {"messages": items, "page": page, "page_size": size, "next_page_uri": following}
-        return Answer.json(200, data)
+        return Answer.json(200, messages_page(self.sms, query=request.query, path=request.path))
 
     def _report(self, message: dict[str, Any], callback: str) -> None:
         """Twilio's status callbacks for a message it took: sent, then delivered."""

@@ -39,6 +39,43 @@ holds: list[str] = []  # what the next requests do instead of answering
 settings = {"delay": 0.08}
 
 
+def message_resource(*, to: str, sender: str, body: str) -> dict[str, Any]:
+    """A message as Twilio's API answers its creation: queued, one segment."""
+    now = format_datetime(datetime.now(UTC))
+    return {
+        "sid": "SM" + uuid.uuid4().hex,
+        "to": to,
+        "from": sender,
+        "body": body,
+        "status": "queued",
+        "direction": "outbound-api",
+        "num_segments": "1",
+        "date_created": now,
+        "date_updated": now,
+        "date_sent": None,
+    }
+
+
+def messages_page(
+    kept: list[dict[str, Any]], *, query: dict[str, str], path: str
+) -> dict[str, Any]:
+    """One page of the kept messages as Twilio lists them: newest first, by To and From."""
+    to, sender = query.get("To"), query.get("From")
+    size = int(query.get("PageSize") or 50)
+    page = int(query.get("Page") or 0)
+    found = [
+        message
+        for message in reversed(kept)
+        if (not to or message["to"] == to) and (not sender or message["from"] == sender)
+    ]
+    items = found[page * size : (page + 1) * size]
+    next_page_uri = None
+    if len(found) > (page + 1) * size:
+        following = {**query, "Page": str(page + 1), "PageToken": f"PT{page + 1}"}
+        next_page_uri = f"{path}?{urlencode(following)}"
+    return {"messages": items, "page": page, "page_size": size, "next_page_uri": next_page_uri}
+
+
 async def create_message(request: Request) -> JSONResponse:
     at = time.monotonic()
     form = await request.form()
@@ -57,19 +94,8 @@ async def create_message(request: Request) -> JSONResponse:
             "held": hold is not None,
         }
     )
-    now = format_datetime(datetime.now(UTC))
-    message = {
-        "sid": "SM" + uuid.uuid4().hex,
-        "to": to,
-        "from": str(form.get("From") or form.get("MessagingServiceSid") or ""),
-        "body": body,
-        "status": "queued",
-        "direction": "outbound-api",
-        "num_segments": "1",
-        "date_created": now,
-        "date_updated": now,
-        "date_sent": None,
-    }
+    sender = str(form.get("From") or form.get("MessagingServiceSid") or "")
+    message = message_resource(to=to, sender=sender, body=body)
     if created:
         messages.append(message)
     if hold is not None:
@@ -79,22 +105,8 @@ async def create_message(request: Request) -> JSONResponse:
 
 
 async def list_messages(request: Request) -> JSONResponse:
-    query = request.query_params
-    to, sender = query.get("To"), query.get("From")
-    size = int(query.get("PageSize") or 50)
-    page = int(query.get("Page") or 0)
-    found = [
-        message
-        for message in reversed(messages)
-        if (not to or message["to"] == to) and (not sender or message["from"] == sender)
-    ]
-    items = found[page * size : (page + 1) * size]
-    next_page_uri = None
-    if len(found) > (page + 1) * size:
-        following = {**dict(query), "Page": str(page + 1), "PageToken": f"PT{page + 1}"}
-        next_page_uri = f"{request.url.path}?{urlencode(following)}"
     return JSONResponse(
-        {"messages": items, "page": page, "page_size": size, "next_page_uri": next_page_uri}
+        messages_page(messages, query=dict(request.query_params), path=request.url.path)
     )
 
 
