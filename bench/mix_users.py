@@ -187,6 +187,14 @@ class BureauDay(FastHttpUser):
         ):
             one.__wrapped__(self)  # type: ignore[attr-defined]  # not counted: not paced
 
+    def _call(
+        self, method: str, path: str, *, status: int = 200, needle: str | None = None, **kw: Any
+    ) -> Any:
+        """Send one request, named for locust's tables, and judge its answer."""
+        with self.client.request(method, path, catch_response=True, **kw) as response:
+            self._expect(response, status, needle)
+        return response
+
     def _expect(self, response: Any, status: int, needle: str | None = None) -> None:
         # No answer at all (a reset or a timeout) has no text, only an error.
         text = response.text or ""
@@ -220,14 +228,14 @@ class BureauDay(FastHttpUser):
             "I-Twilio-Idempotency-Token": uuid.uuid4().hex,
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        with self.client.post(
+        response = self._call(
+            "POST",
             "/twilio/voice",
             data=urlencode(form),
             headers=headers,
             name="POST /twilio/voice",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200, "<Response>")
+            needle="<Response>",
+        )
         if response.status_code == 200:
             _calls.setdefault(index, deque(maxlen=200)).append(call_sid)
 
@@ -255,14 +263,14 @@ class BureauDay(FastHttpUser):
             "Authorization": f"Bearer {random.choice(CONFIG['operators'])}",
             "Idempotency-Key": uuid.uuid4().hex,
         }
-        with self.client.post(
+        response = self._call(
+            "POST",
             "/api/v1/memos",
             json=body,
             headers=headers,
             name="POST /api/v1/memos",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 201)
+            status=201,
+        )
         if response.status_code == 201:
             memo_id = response.json()["id"]
             _memos.setdefault(index, deque(maxlen=500)).append(memo_id)
@@ -282,10 +290,7 @@ class BureauDay(FastHttpUser):
     @counted
     def portal_page(self) -> None:
         headers, _ = self._as_client()
-        with self.client.get(
-            "/portal", headers=headers, name="GET /portal", catch_response=True
-        ) as response:
-            self._expect(response, 200)
+        self._call("GET", "/portal", headers=headers, name="GET /portal")
 
     @task(3)
     @counted
@@ -294,23 +299,16 @@ class BureauDay(FastHttpUser):
         memo_id = self._one_of(index)
         if memo_id is None:
             return self.portal_page()
-        with self.client.get(
-            f"/portal/memos/{memo_id}",
-            headers=headers,
-            name="GET /portal/memos/{id}",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        self._call(
+            "GET", f"/portal/memos/{memo_id}", headers=headers, name="GET /portal/memos/{id}"
+        )
         return None
 
     @task(10)
     @counted
     def memo_list(self) -> None:
         headers, _ = self._as_client()
-        with self.client.get(
-            "/api/v1/memos", headers=headers, name="GET /api/v1/memos", catch_response=True
-        ) as response:
-            self._expect(response, 200)
+        self._call("GET", "/api/v1/memos", headers=headers, name="GET /api/v1/memos")
 
     @task(12)
     @counted
@@ -319,40 +317,34 @@ class BureauDay(FastHttpUser):
         memo_id = self._one_of(index)
         if memo_id is None:
             return self.memo_list()
-        with self.client.get(
-            f"/api/v1/memos/{memo_id}",
-            headers=headers,
-            name="GET /api/v1/memos/{id}",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        self._call(
+            "GET", f"/api/v1/memos/{memo_id}", headers=headers, name="GET /api/v1/memos/{id}"
+        )
         return None
 
     @task(8)
     @counted
     def search_words(self) -> None:
         headers, _ = self._as_client()
-        with self.client.get(
+        self._call(
+            "GET",
             "/api/v1/memos",
             params={"q": random.choice(SEARCH_WORDS)},
             headers=headers,
             name="GET /api/v1/memos?q=(Japanese)",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        )
 
     @task(5)
     @counted
     def search_phone(self) -> None:
         headers, _ = self._as_client()
-        with self.client.get(
+        self._call(
+            "GET",
             "/api/v1/memos",
             params={"q": _phone_shown(random.randrange(CONFIG["callers"]))},
             headers=headers,
             name="GET /api/v1/memos?q=(phone)",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        )
 
     @task(2)
     @counted
@@ -361,14 +353,13 @@ class BureauDay(FastHttpUser):
         memo_id = self._one_of(index)
         if memo_id is None:
             return self.memo_list()
-        with self.client.post(
+        self._call(
+            "POST",
             f"/api/v1/memos/{memo_id}/ack",
             json={},
             headers=headers,
             name="POST /api/v1/memos/{id}/ack",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        )
         return None
 
     # --- contacts acknowledge from the SMS ----------------------------------------------------
@@ -388,12 +379,8 @@ class BureauDay(FastHttpUser):
             token = make_ack_token(
                 secret=CONFIG["secret_key"], memo_id=memo_id, contact_key="office"
             )
-        with self.client.get(f"/a/{token}", name="GET /a/{token}", catch_response=True) as response:
-            self._expect(response, 200)
-        with self.client.post(
-            f"/a/{token}", name="POST /a/{token}", catch_response=True
-        ) as response:
-            self._expect(response, 200)
+        self._call("GET", f"/a/{token}", name="GET /a/{token}")
+        self._call("POST", f"/a/{token}", name="POST /a/{token}")
         return None
 
     # --- chat platforms call back -------------------------------------------------------------
@@ -425,14 +412,7 @@ class BureauDay(FastHttpUser):
             "X-Slack-Signature": f"v0={mac}",
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        with self.client.post(
-            "/hooks/slack",
-            data=body,
-            headers=headers,
-            name="POST /hooks/slack",
-            catch_response=True,
-        ) as response:
-            self._expect(response, 200)
+        self._call("POST", "/hooks/slack", data=body, headers=headers, name="POST /hooks/slack")
 
     @task(2)
     @counted
@@ -456,7 +436,4 @@ class BureauDay(FastHttpUser):
             hmac.new(CONFIG["line_channel_secret"].encode(), body.encode(), hashlib.sha256).digest()
         ).decode()
         headers = {"X-Line-Signature": signature, "Content-Type": "application/json"}
-        with self.client.post(
-            "/hooks/line", data=body, headers=headers, name="POST /hooks/line", catch_response=True
-        ) as response:
-            self._expect(response, 200)
+        self._call("POST", "/hooks/line", data=body, headers=headers, name="POST /hooks/line")
