@@ -12,7 +12,13 @@ from sqlmodel import Session, col, func, or_, select
 from service import clock
 from service.channels import Channel
 from service.db import new_id
-from service.dispatch.models import DELIVERIES, Delivery, DeliveryReason, DeliveryStatus
+from service.dispatch.models import (
+    DELIVERIES,
+    UNSENT,
+    Delivery,
+    DeliveryReason,
+    DeliveryStatus,
+)
 from service.memos.models import Memo
 from service.providers import outbox
 from service.routing.service import Recipient
@@ -219,6 +225,20 @@ def delete_for_recaps(*, session: Session, recap_ids: Collection[str]) -> None:
     )
     outbox.delete_for_deliveries(session=session, delivery_ids=delivery_ids)
     session.exec(delete(Delivery).where(col(Delivery.recap_id).in_(recap_ids)))
+
+
+def memos_with_unsent(*, session: Session, memo_ids: Collection[str]) -> set[str]:
+    """Those of these memos with a delivery still on its way."""
+    if not memo_ids:
+        return set()
+    # Read by memo alone, the status checked here: a database asked for both may choose to
+    # read every unsent delivery instead, and after a burst of intake those are many.
+    found = session.exec(
+        select(col(Delivery.memo_id), col(Delivery.status)).where(
+            col(Delivery.memo_id).in_(memo_ids)
+        )
+    ).all()
+    return {memo_id for memo_id, status in found if memo_id is not None and status in UNSENT}
 
 
 def delete_for_memos(*, session: Session, memo_ids: Collection[str]) -> None:

@@ -47,6 +47,8 @@ REPORTS = frozenset(
         DeliveryReason.recap,
     }
 )
+# Deliveries not yet handed to their provider for good: waiting, to be tried again, or claimed.
+UNSENT = frozenset({DeliveryStatus.pending, DeliveryStatus.retrying, DeliveryStatus.sending})
 # Deliveries that remind of an open memo's follow-up deadline, in their own short format.
 FOLLOW_UPS = frozenset({DeliveryReason.follow_up_reminder, DeliveryReason.follow_up_overdue})
 

@@ -25,7 +25,7 @@ from service.companies.models import Company
 from service.companies.service import company_config
 from service.db import UTCDateTime
 from service.dispatch import delivery_queue
-from service.dispatch.models import Delivery, DeliveryStatus
+from service.dispatch.models import UNSENT, Delivery
 from service.escalation import service as escalation
 from service.escalation.models import CallbackTask, TaskStatus
 from service.followup import reminders
@@ -33,7 +33,6 @@ from service.memos import lifecycle, resolutions
 from service.memos.models import Memo
 from service.retention.models import KINDS
 
-_UNSENT = (DeliveryStatus.pending, DeliveryStatus.retrying, DeliveryStatus.sending)
 _OWED = (TaskStatus.open, TaskStatus.taken)
 
 
@@ -77,8 +76,8 @@ def companies_after(*, session: Session, company_id: str | None, limit: int) -> 
     return list(session.exec(statement).all())
 
 
-def _closed(before: datetime) -> list[ColumnElement[bool]]:
-    """A memo taken before `before` that nothing is waiting on any more."""
+def _settled(before: datetime) -> list[ColumnElement[bool]]:
+    """A memo taken before `before` that no one is waiting on any more."""
     return [
         col(Memo.created_at) < literal(before, UTCDateTime()),
         col(Memo.acknowledged_at).is_not(None),
@@ -86,18 +85,25 @@ def _closed(before: datetime) -> list[ColumnElement[bool]]:
         ~exists().where(
             col(CallbackTask.memo_id) == col(Memo.id), col(CallbackTask.status).in_(_OWED)
         ),
+    ]
+
+
+def _closed(before: datetime) -> list[ColumnElement[bool]]:
+    """A memo taken before `before` that nothing is waiting on any more, its messages too."""
+    return [
+        *_settled(before),
         # The unsent deliveries read once, not once per memo: after a burst of intake with the
         # dispatchers behind they are many, and a planner whose statistics still say "none"
         # would otherwise compare each memo with every one of them.
         col(Memo.id).not_in(
             select(col(Delivery.memo_id)).where(
-                col(Delivery.memo_id).is_not(None), col(Delivery.status).in_(_UNSENT)
+                col(Delivery.memo_id).is_not(None), col(Delivery.status).in_(UNSENT)
             )
         ),
     ]
 
 
-def expired_memos(
+def settled_memos(
     *,
     session: Session,
     company_id: str,
@@ -105,10 +111,11 @@ def expired_memos(
     after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[tuple[str, datetime]]:
-    """The company's closed memos taken before `before`, oldest first, after the position."""
+    """The company's memos taken before `before` that no one waits on, oldest first, after
+    the position; some may still have a message on its way."""
     statement = (
         select(Memo.id, Memo.created_at)
-        .where(col(Memo.company_id) == company_id, *_closed(before))
+        .where(col(Memo.company_id) == company_id, *_settled(before))
         .order_by(col(Memo.created_at), col(Memo.id))
         .limit(limit)
     )
@@ -178,25 +185,38 @@ def purge_some(
 
     `state` says which kind is being purged and where in its memos the purge is; it is
     updated along with the counts of what was deleted, and its kind becomes "done" once
-    nothing of the company's is left to purge. Returns how many records were deleted.
+    nothing of the company's is left to purge. Returns how many records it went through:
+    those deleted, and memos passed over because a message of theirs is still on its way.
     """
     limits = cutoffs(retention=retention, now=now)
-    removed = 0
-    while state.setdefault("kind", KINDS[0]) != "done" and removed < limit:
+    spent = 0
+    while state.setdefault("kind", KINDS[0]) != "done" and spent < limit:
         kind = state["kind"]
-        budget = limit - removed
+        budget = limit - spent
         before: datetime | None = getattr(limits, kind)
         done = 0
+        looked_at = 0
+        finished = False
         if before is not None and kind == "memos":
             position = state.get("after")
-            found = expired_memos(
+            found = settled_memos(
                 session=session,
                 company_id=company_id,
                 before=before,
                 after=(datetime.fromisoformat(position[0]), position[1]) if position else None,
                 limit=budget,
             )
-            done = delete_memos(session=session, memo_ids=[memo_id for memo_id, _ in found])
+            # Asked of the batch's own memos: however many messages intake has left waiting,
+            # a batch, and the write lock it holds, takes no longer.
+            sending = delivery_queue.memos_with_unsent(
+                session=session, memo_ids=[memo_id for memo_id, _ in found]
+            )
+            done = delete_memos(
+                session=session,
+                memo_ids=[memo_id for memo_id, _ in found if memo_id not in sending],
+            )
+            looked_at = len(found)
+            finished = looked_at < budget
             if found:
                 state["after"] = [found[-1][1].isoformat(), found[-1][0]]
         elif before is not None and kind == "recordings":
@@ -210,10 +230,12 @@ def purge_some(
                 session=session, company_id=company_id, before=before
             )
         state[kind] = state.get(kind, 0) + done
-        removed += done
-        if before is None or done < budget or kind == "caller_notes":
+        spent += max(done, looked_at)
+        if kind != "memos":
+            finished = done < budget
+        if before is None or finished or kind == "caller_notes":
             state["kind"] = _after(kind)
-    return removed
+    return spent
 
 
 def _after(kind: str) -> str:

@@ -20,7 +20,8 @@ from service.companies.models import Company
 from service.retention.models import KINDS, PurgeRun
 from service.retention.purge import companies_after, expired_counts, purge_some, retention_of
 
-# Records deleted in one transaction, and companies looked at in one, at most.
+# Records gone through (deleted, or memos passed over) in one transaction, and companies
+# looked at in one, at most.
 BATCH = 200
 COMPANIES_PER_BATCH = 20
 

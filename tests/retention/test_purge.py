@@ -270,6 +270,24 @@ def test_an_open_memo_is_never_deleted(
     assert not exists(session, Memo, id=closed.id)
 
 
+def test_memos_still_sending_are_passed_over_and_the_later_closed_ones_still_go(
+    session: Session, operator: User, company: Company, clock: ManualClock
+) -> None:
+    # More waiting memos than a batch holds, all older than the closed ones.
+    waiting = [take_memo(session, operator, category="inquiry") for _ in range(5)]
+    for memo in waiting:
+        _delivery_waiting(session, memo, DeliveryStatus.pending)
+        clock.advance(timedelta(minutes=1))
+    closed = [closed_memo(session, operator) for _ in range(3)]
+    clock.advance(timedelta(days=3650))
+
+    purged = purge_all(session, batch=2)
+
+    assert all(exists(session, Memo, id=memo.id) for memo in waiting)
+    assert not any(exists(session, Memo, id=memo.id) for memo in closed)
+    assert [item.counts["memos"] for item in purged] == [3]
+
+
 def test_a_complaint_resolved_is_closed_and_goes(
     session: Session, operator: User, company: Company, clock: ManualClock
 ) -> None:
