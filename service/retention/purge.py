@@ -195,8 +195,7 @@ def purge_some(
         budget = limit - spent
         before: datetime | None = getattr(limits, kind)
         done = 0
-        looked_at = 0
-        finished = False
+        went_through: int | None = None  # memos read, where some may have been passed over
         if before is not None and kind == "memos":
             position = state.get("after")
             found = settled_memos(
@@ -206,17 +205,15 @@ def purge_some(
                 after=(datetime.fromisoformat(position[0]), position[1]) if position else None,
                 limit=budget,
             )
+            memo_ids = [memo_id for memo_id, _ in found]
             # Asked of the batch's own memos: however many messages intake has left waiting,
             # a batch, and the write lock it holds, takes no longer.
-            sending = delivery_queue.memos_with_unsent(
-                session=session, memo_ids=[memo_id for memo_id, _ in found]
-            )
+            sending = delivery_queue.memos_with_unsent(session=session, memo_ids=memo_ids)
             done = delete_memos(
                 session=session,
-                memo_ids=[memo_id for memo_id, _ in found if memo_id not in sending],
+                memo_ids=[memo_id for memo_id in memo_ids if memo_id not in sending],
             )
-            looked_at = len(found)
-            finished = looked_at < budget
+            went_through = len(found)
             if found:
                 state["after"] = [found[-1][1].isoformat(), found[-1][0]]
         elif before is not None and kind == "recordings":
@@ -230,10 +227,10 @@ def purge_some(
                 session=session, company_id=company_id, before=before
             )
         state[kind] = state.get(kind, 0) + done
-        spent += max(done, looked_at)
-        if kind != "memos":
-            finished = done < budget
-        if before is None or finished or kind == "caller_notes":
+        if went_through is None:
+            went_through = done
+        spent += went_through
+        if before is None or went_through < budget or kind == "caller_notes":
             state["kind"] = _after(kind)
     return spent
 
